@@ -1,0 +1,120 @@
+"""`Backbone`: a trunk that maps raw images to pyramid features keyed by stride."""
+
+import os
+
+import keras
+
+from mtl_zoo.backbones.families import get_family
+from mtl_zoo.backbones.preprocessing import ImagePreprocessing
+
+PYRAMID_STRIDES = {"P2": 4, "P3": 8, "P4": 16, "P5": 32}
+MAX_STRIDE = max(PYRAMID_STRIDES.values())
+
+
+def level_stride(level):
+    """The stride of pyramid level `level` ("P2" -> 4 ... "P5" -> 32)."""
+    if level not in PYRAMID_STRIDES:
+        raise ValueError(
+            f"Unknown pyramid level {level!r}; backbones expose {sorted(PYRAMID_STRIDES)}."
+        )
+    return PYRAMID_STRIDES[level]
+
+
+def check_input_shape(input_shape, rgb_only=True, backbone="this backbone"):
+    """Validates an (height, width, channels) image shape for a pyramid backbone."""
+    try:
+        height, width, channels = (int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"input_shape must be (height, width, channels) integers, got {input_shape!r}."
+        ) from None
+    if height < MAX_STRIDE or width < MAX_STRIDE:
+        raise ValueError(
+            f"input_shape {tuple(input_shape)} is too small for {backbone}: its deepest "
+            f"features have stride {MAX_STRIDE}, so height and width must be at least "
+            f"{MAX_STRIDE}. Use e.g. ({MAX_STRIDE * 2}, {MAX_STRIDE * 2}, {channels})."
+        )
+    if height % MAX_STRIDE or width % MAX_STRIDE:
+        fixed = tuple(max(MAX_STRIDE, round(d / MAX_STRIDE) * MAX_STRIDE) for d in (height, width))
+        raise ValueError(
+            f"input_shape {tuple(input_shape)}: height and width must be multiples of "
+            f"{MAX_STRIDE} (the stride of P5) so that every pyramid level aligns with the "
+            f"image. Resize to e.g. {fixed + (channels,)}."
+        )
+    if rgb_only and channels != 3:
+        raise ValueError(
+            f"{backbone} takes RGB images (3 channels), got {channels}. Convert grayscale "
+            "images with tf.image.grayscale_to_rgb, or use backbone='tiny'."
+        )
+    if channels < 1:
+        raise ValueError(f"input_shape {tuple(input_shape)} has no channels.")
+    return height, width, channels
+
+
+def _pyramid_taps(trunk, height, width):
+    """The last layer output at each pyramid resolution, in graph order."""
+    taps = {}
+    for layer in trunk.layers:
+        output = layer.output
+        if not hasattr(output, "shape") or len(output.shape) != 4:
+            continue
+        for level, stride in PYRAMID_STRIDES.items():
+            if tuple(output.shape[1:3]) == (height // stride, width // stride):
+                taps[level] = output
+    missing = sorted(set(PYRAMID_STRIDES) - set(taps))
+    if missing:
+        raise ValueError(f"Trunk {trunk.name!r} has no features at levels {missing}.")
+    return taps
+
+
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class Backbone(keras.Model):
+    """A shared trunk returning `{"P2": stride 4, ..., "P5": stride 32}` features.
+
+    The model takes raw 0-255 images and applies its family's preprocessing
+    itself. Families: see `mtl_zoo.backbones.list_backbones()`.
+
+    Args:
+        family: a family name, e.g. "tiny", "resnet50", "mobilenet_v3_small".
+        input_shape: (height, width, channels); height and width multiples of 32.
+        weights: None (random init), "imagenet" (keras.applications families,
+            downloaded once into the Keras cache) or a path to a weights file
+            of the headless trunk.
+
+    Example:
+    >>> backbone = Backbone("tiny", input_shape=(64, 64, 3))
+    >>> {level: f.shape[1] for level, f in backbone(keras.ops.zeros((1, 64, 64, 3))).items()}
+    {'P2': 16, 'P3': 8, 'P4': 4, 'P5': 2}
+    """
+
+    def __init__(self, family="tiny", input_shape=(128, 128, 3), weights=None, **kwargs):
+        spec = get_family(family)
+        height, width, channels = check_input_shape(
+            input_shape, rgb_only=spec.rgb_only, backbone=f"backbone {family!r}")
+        if weights not in (None, "imagenet") and not os.path.exists(str(weights)):
+            raise ValueError(
+                f"weights must be None, 'imagenet' or the path of a weights file; "
+                f"{weights!r} is none of these."
+            )
+        if weights == "imagenet" and family == "tiny":
+            raise ValueError("The 'tiny' backbone has no ImageNet weights; use weights=None.")
+        image = keras.Input((height, width, channels), name="image")
+        trunk = spec.build((height, width, channels), weights)
+        taps = _pyramid_taps(trunk, height, width)
+        extractor = keras.Model(trunk.input, taps, name=f"{family}_trunk")
+        features = extractor(ImagePreprocessing(spec.preprocessing, name="preprocessing")(image))
+        kwargs.setdefault("name", f"{family}_backbone")
+        super().__init__(inputs=image, outputs=features, **kwargs)
+        self.family = family
+        self.image_shape = (height, width, channels)
+        self.strides = dict(PYRAMID_STRIDES)
+        self.channels = {level: int(f.shape[-1]) for level, f in features.items()}
+
+    def get_config(self):
+        # Weights travel with the saved model, so a reloaded backbone starts from None.
+        return {"family": self.family, "input_shape": list(self.image_shape),
+                "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,67 @@
+"""`build_model`: assembles backbone, shared pyramid and task heads with the functional API."""
+
+import keras
+
+from mtl_zoo.backbones import Backbone
+from mtl_zoo.model import MultiTaskModel, check_task_names
+from mtl_zoo.pyramid import feature_pyramid
+from mtl_zoo.tasks import Features, get_task
+
+SHARING_SCHEMES = ("hard",)
+
+
+def resolve_backbone(backbone, input_shape, weights=None):
+    """A `Backbone` from a family name or an existing instance."""
+    if isinstance(backbone, Backbone):
+        if input_shape is not None and tuple(input_shape) != backbone.image_shape:
+            raise ValueError(
+                f"input_shape {tuple(input_shape)} differs from the given backbone's "
+                f"{backbone.image_shape}; omit input_shape or build the backbone for it.")
+        return backbone
+    if not isinstance(backbone, str):
+        raise ValueError(f"backbone must be a family name or a mtl_zoo.backbones.Backbone, got {backbone!r}.")
+    return Backbone(backbone, input_shape=input_shape or (128, 128, 3), weights=weights)
+
+
+def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weights=None,
+                pyramid_channels=64, task_weights=None, name="multi_task_model"):
+    """Builds a hard-sharing multi-task model: one trunk, one head per task.
+
+    Args:
+        backbone: a family name (`mtl_zoo.backbones.list_backbones()`) or a
+            `Backbone` instance.
+        tasks: `Task` instances or dicts `{"kind": ..., "name": ..., ...}`.
+        input_shape: (height, width, channels), multiples of 32; default
+            (128, 128, 3), or the given backbone's.
+        sharing: "hard" (one shared trunk and pyramid).
+        backbone_weights: None, "imagenet" or a weights file, for a named backbone.
+        pyramid_channels: width of the shared feature pyramid (built only
+            when a task reads it: detection, keypoints, segmentation, depth).
+        task_weights: initial loss weights (alphas), a dict by task name.
+        name: the model name.
+
+    Returns:
+        A compiled-ready `MultiTaskModel` taking raw 0-255 images.
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> model = mz.build_model("tiny", [mz.tasks.Classification("action", 4),
+    ...                                 mz.tasks.Detection("objects", 3)], (64, 64, 3))
+    >>> sorted(model.output_names)[:2]
+    ['action_logits', 'objects_heatmap']
+    """
+    if sharing not in SHARING_SCHEMES:
+        raise ValueError(f"Unknown sharing scheme {sharing!r}; use one of {SHARING_SCHEMES}.")
+    tasks = [get_task(task) for task in tasks]
+    check_task_names(tasks)
+    trunk = resolve_backbone(backbone, input_shape, backbone_weights)
+    image = keras.Input(trunk.image_shape, name="image")
+    backbone_features = trunk(image)
+    pyramid = None
+    if any(task.uses_pyramid for task in tasks):
+        pyramid = feature_pyramid(backbone_features, pyramid_channels)
+    features = Features(backbone=backbone_features, pyramid=pyramid, image_shape=trunk.image_shape)
+    outputs = {}
+    for task in tasks:
+        outputs.update(task.build_head(features))
+    return MultiTaskModel(image, outputs, tasks, task_weights=task_weights, name=name)

@@ -1,0 +1,1 @@
+"""Command lines (absl-py), installed as console entry points; scripts/ holds thin wrappers."""

@@ -1,0 +1,288 @@
+"""`MultiTaskModel`: the Keras model that owns the tasks, their weights and the train step."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mtl_zoo.naming import unknown_name_error
+from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
+
+
+def check_task_names(tasks):
+    names = [task.name for task in tasks]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(
+            f"Duplicate task names {duplicates}: every task needs its own name, since it keys "
+            "the labels and prefixes the outputs (e.g. 'objects' and 'objects_coarse').")
+    if not tasks:
+        raise ValueError("A multi-task model needs at least one task.")
+
+
+def _initial_task_weights(task_weights, names):
+    if task_weights is None:
+        return {name: 1.0 for name in names}
+    if not isinstance(task_weights, dict):
+        task_weights = dict(zip(names, task_weights, strict=True))
+    unknown = sorted(set(task_weights) - set(names))
+    if unknown:
+        raise ValueError(f"task_weights names unknown tasks {unknown}; the tasks are {names}.")
+    weights = {name: float(task_weights.get(name, 1.0)) for name in names}
+    negative = {name: w for name, w in weights.items() if w < 0}
+    if negative:
+        raise ValueError(f"Task weights must be >= 0, got {negative}.")
+    return weights
+
+
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class MultiTaskModel(keras.Model):
+    """A functional model with one head per task, trained on the weighted sum of task losses.
+
+    The model's outputs are a flat dict named `f"{task}_{key}"`. Each task has
+    a non-trainable weight alpha_i (saved with the model, settable by
+    callbacks) and the training loss is L = sum_i alpha_i * L_i plus any layer
+    losses. Labels are a dict `{task_name: targets}` of encoded targets (see
+    `encode_labels`). Per-example task masks come in the sample-weight slot,
+    `(images, labels, {task_name: (batch,) 0/1 mask})`: a masked example adds
+    neither loss nor metric updates for that task; a task absent from the
+    labels must have a mask.
+
+    Usually built by `mtl_zoo.build_model`; any functional graph whose outputs
+    include every task's outputs works.
+
+    Args:
+        inputs: the image input (a `keras.Input`).
+        outputs: the flat dict of head outputs.
+        tasks: `Task` instances (or dicts with a "kind" key).
+        task_weights: initial alphas, a dict by task name or a list; default 1.
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10)], (32, 32, 1))
+    >>> model.compile(optimizer="adam")
+    >>> model.task_weights
+    {'digit': 1.0}
+    """
+
+    def __init__(self, inputs, outputs, tasks, task_weights=None, **kwargs):
+        tasks = [get_task(task) for task in tasks]
+        check_task_names(tasks)
+        missing = sorted({task.output_name(key) for task in tasks for key in task.output_keys}
+                         - set(outputs))
+        if missing:
+            raise ValueError(f"The outputs lack {missing}, which the tasks need.")
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self._task_list = tuple(tasks)
+        self.image_shape = tuple(int(d) for d in self.input_shape[1:])
+        initial = _initial_task_weights(task_weights, self.task_names)
+        self._initial_task_weights = initial
+        self._alphas = {
+            name: self.add_weight(shape=(), initializer=keras.initializers.Constant(value),
+                                  trainable=False, name=f"alpha_{name}")
+            for name, value in initial.items()}
+        self._task_metrics = {}
+        self._task_loss_trackers = {}
+        self._total_loss_tracker = None
+
+    # -- tasks and their weights --------------------------------------------------------
+    @property
+    def tasks(self):
+        """The model's tasks, in order."""
+        return self._task_list
+
+    @property
+    def task_names(self):
+        return [task.name for task in self._task_list]
+
+    def get_task(self, name):
+        for task in self._task_list:
+            if task.name == name:
+                return task
+        raise unknown_name_error("task", name, self.task_names)
+
+    def alpha(self, name):
+        """The non-trainable variable holding task `name`'s loss weight."""
+        if name not in self._alphas:
+            raise unknown_name_error("task", name, self.task_names)
+        return self._alphas[name]
+
+    @property
+    def task_weights(self):
+        """The current alphas as `{task_name: float}`."""
+        return {name: float(keras.ops.convert_to_numpy(v)) for name, v in self._alphas.items()}
+
+    def set_task_weights(self, weights):
+        """Assigns alphas from `{task_name: value}` (values >= 0); other tasks keep theirs."""
+        for name, value in weights.items():
+            if float(value) < 0:
+                raise ValueError(f"Task weight of {name!r} must be >= 0, got {value}.")
+            self.alpha(name).assign(float(value))
+
+    # -- compile and metrics --------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", jit_compile=False, **kwargs):
+        """Configures training; each task brings its own loss and metrics.
+
+        Args:
+            optimizer: as for `keras.Model.compile`.
+            jit_compile: XLA compilation of the train step (off by default:
+                on CPU its compile time outweighs the gain for small models).
+            **kwargs: other `keras.Model.compile` arguments, except `loss`,
+                `loss_weights` and `metrics`, which the tasks define.
+        """
+        for argument in ("loss", "loss_weights", "metrics", "weighted_metrics"):
+            if kwargs.get(argument) is not None:
+                raise ValueError(
+                    f"MultiTaskModel.compile got {argument}=...: the losses and metrics come "
+                    "from the tasks, and the loss weights are the task weights "
+                    "(build_model(task_weights=...) or model.set_task_weights).")
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        self._total_loss_tracker = keras.metrics.Mean(name="loss")
+        self._task_loss_trackers = {t.name: keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks}
+        self._task_metrics = {t.name: t.build_metrics() for t in self.tasks}
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model with its saved optimizer (used by `load_model`)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        if self._total_loss_tracker is None:
+            return []
+        metrics = [self._total_loss_tracker]
+        for task in self.tasks:
+            metrics.append(self._task_loss_trackers[task.name])
+            metrics.extend(self._task_metrics[task.name])
+        return metrics
+
+    # -- labels -----------------------------------------------------------------------------
+    def encode_labels(self, labels):
+        """Raw labels of ONE example `{task: raw}` to targets `{task: encoded}` (tf ops).
+
+        Use it in `tf.data.Dataset.map` before batching. Tasks absent from
+        `labels` are left out (give them a mask when training).
+        """
+        unknown = sorted(set(labels) - set(self.task_names))
+        if unknown:
+            raise ValueError(f"Labels for unknown tasks {unknown}; the model's tasks are {self.task_names}.")
+        return {task.name: task.encode(labels[task.name], self.image_shape)
+                for task in self.tasks if task.name in labels}
+
+    def _targets_and_masks(self, y, sample_weight):
+        """Pairs each task with its targets and a (batch,) mask; checks labels at trace time."""
+        if not isinstance(y, dict):
+            raise ValueError(
+                f"Labels must be a dict {{task_name: targets}} with tasks {self.task_names}, "
+                f"got {type(y).__name__}.")
+        unknown = sorted(set(y) - set(self.task_names))
+        if unknown:
+            raise ValueError(f"Labels for unknown tasks {unknown}; the model's tasks are {self.task_names}.")
+        pairs = []
+        for task in self.tasks:
+            mask = sample_weight.get(task.name) if isinstance(sample_weight, dict) else sample_weight
+            if task.name not in y:
+                if mask is None:
+                    raise ValueError(
+                        f"The labels lack task {task.name!r} and no mask says so. Pass its targets, "
+                        f"or a per-example mask in sample_weight={{{task.name!r}: zeros}} for data "
+                        "that has no labels for it.")
+                continue
+            task.validate_targets(y[task.name])
+            batch = tf.shape(tf.nest.flatten(y[task.name])[0])[0]
+            mask = tf.ones([batch]) if mask is None else tf.reshape(tf.cast(mask, tf.float32), [-1])
+            pairs.append((task, y[task.name], mask))
+        return pairs
+
+    # -- losses and steps -----------------------------------------------------------------
+    def compute_task_losses(self, y, y_pred, sample_weight=None):
+        """Returns `({task: masked mean loss}, [(task, targets, mask), ...])`."""
+        pairs = self._targets_and_masks(y, sample_weight)
+        losses = {task.name: task.compute_loss(targets, task.own_outputs(y_pred), mask)
+                  for task, targets, mask in pairs}
+        return losses, pairs
+
+    def weighted_loss(self, task_losses):
+        """L = sum_i alpha_i * L_i plus the layers' own losses (regularisers)."""
+        total = tf.add_n([self._alphas[name] * loss for name, loss in task_losses.items()]
+                         + [tf.constant(0.0)])
+        if self.losses:
+            total += tf.add_n([tf.cast(loss, tf.float32) for loss in self.losses])
+        return total
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            task_losses, pairs = self.compute_task_losses(y, y_pred, sample_weight)
+            total = self.weighted_loss(task_losses)
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(total / replicas)
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._update_metrics(x, total, task_losses, pairs, y_pred)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        task_losses, pairs = self.compute_task_losses(y, y_pred, sample_weight)
+        return self._update_metrics(x, self.weighted_loss(task_losses), task_losses, pairs, y_pred)
+
+    def _update_metrics(self, x, total, task_losses, pairs, y_pred):
+        if self._total_loss_tracker is None:
+            raise RuntimeError("Compile the model before training or evaluating it.")
+        self._total_loss_tracker.update_state(total, sample_weight=tf.shape(x)[0])
+        for task, targets, mask in pairs:
+            self._task_loss_trackers[task.name].update_state(
+                task_losses[task.name], sample_weight=tf.reduce_sum(mask))
+            task.update_metrics(self._task_metrics[task.name], targets, task.own_outputs(y_pred), mask)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    # -- decoding -----------------------------------------------------------------------
+    def decode(self, outputs):
+        """Raw head outputs to `{task_name: {decoded values}}` (tf ops, graph-safe)."""
+        return {task.name: task.decode(task.own_outputs(outputs), self.image_shape)
+                for task in self.tasks}
+
+    def predict_decoded(self, images, batch_size=32):
+        """Runs the model on raw 0-255 images and decodes every task.
+
+        Returns `{task_name: {name: numpy array}}`, e.g. class probabilities,
+        boxes / classes / scores in input pixels, keypoints with scores.
+        """
+        images = np.asarray(images)
+        if images.ndim == 3 and len(self.image_shape) == 3:
+            images = images[None]
+        if images.ndim != 4 or images.shape[0] == 0:
+            raise ValueError(f"predict_decoded takes a non-empty batch of images (N, H, W, C), "
+                             f"got shape {images.shape}.")
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(f"Images have shape {images.shape[1:]}, the model takes "
+                             f"{self.image_shape}: resize them first (tf.image.resize).")
+        outputs = self.predict(images, batch_size=batch_size, verbose=0)
+        decoded = self.decode({name: tf.convert_to_tensor(v) for name, v in outputs.items()})
+        return tf.nest.map_structure(lambda t: t.numpy(), decoded)
+
+    # -- serialization --------------------------------------------------------------------
+    def get_config(self):
+        graph = keras.Model(self.inputs, self.output, name=self.name)
+        return {**graph.get_config(), "tasks": [serialize_task(t) for t in self.tasks],
+                "task_weights": self._initial_task_weights}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        tasks = [deserialize_task(task) for task in config.pop("tasks")]
+        task_weights = config.pop("task_weights", None)
+        graph = keras.Model.from_config(config, custom_objects=custom_objects)
+        return cls(inputs=graph.inputs[0], outputs=graph.output, tasks=tasks,
+                   task_weights=task_weights, name=config.get("name"))
+
+
+def load_model(path):
+    """Loads a `.keras` multi-task model in Keras's safe mode (no code runs from the file).
+
+    Example:
+    >>> model = load_model("m.keras")  # doctest: +SKIP
+    """
+    return keras.saving.load_model(path, safe_mode=True)

@@ -1,0 +1,35 @@
+"""Name checks and "did you mean" suggestions shared by every registry."""
+
+import difflib
+import re
+
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def closest_names(name, choices, limit=3):
+    """Returns up to `limit` entries of `choices` that look like `name`.
+
+    Example:
+    >>> closest_names("resnet5", ["resnet50", "resnet101", "tiny"])
+    ['resnet50', 'resnet101']
+    """
+    return difflib.get_close_matches(str(name), list(choices), n=limit, cutoff=0.5)
+
+
+def unknown_name_error(what, name, choices):
+    """A ValueError for an unknown `what` called `name`, listing the valid choices."""
+    suggestions = closest_names(name, choices)
+    hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+    return ValueError(
+        f"Unknown {what} {name!r}.{hint} Valid choices: {', '.join(sorted(choices))}."
+    )
+
+
+def check_identifier(name, what="name"):
+    """Raises ValueError unless `name` is usable as an output / metric name prefix."""
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise ValueError(
+            f"Invalid {what} {name!r}: use letters, digits and underscores, "
+            "starting with a letter (for example 'objects' or 'pose_2d')."
+        )
+    return name

@@ -1,0 +1,101 @@
+"""Image classification: one softmax over classes."""
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from mtl_zoo.tasks.base import Task, check_rank
+from mtl_zoo.tasks.heads import pooled_trunk_features
+
+
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class Classification(Task):
+    """Single-label image classification with a softmax head.
+
+    Head: global average pooling of the stride-32 backbone features and a
+    dense layer. Loss: categorical cross-entropy with optional label smoothing
+    (Szegedy et al. 2016). Metrics: accuracy and top-k accuracy.
+
+    Labels: one integer class id per image. Decoded: class probabilities and
+    the top-k classes with their scores.
+
+    Args:
+        name: task name.
+        num_classes: number of classes (>= 1).
+        label_smoothing: in [0, 1).
+        top_k: k of the top-k metric and decoded top-k (capped at num_classes).
+        class_names: optional list of num_classes names, kept for decoding.
+
+    Example:
+    >>> task = Classification("action", num_classes=4, label_smoothing=0.1)
+    >>> int(task.encode(3, (64, 64, 3)))
+    3
+    """
+
+    kind = "classification"
+
+    def __init__(self, name, num_classes, label_smoothing=0.0, top_k=5, class_names=None):
+        super().__init__(name)
+        if int(num_classes) < 1:
+            raise ValueError(f"Task {name!r}: num_classes must be >= 1, got {num_classes}.")
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"Task {name!r}: label_smoothing must be in [0, 1), got {label_smoothing}.")
+        if class_names is not None and len(class_names) != int(num_classes):
+            raise ValueError(
+                f"Task {name!r}: {len(class_names)} class_names for num_classes={num_classes}.")
+        self.num_classes = int(num_classes)
+        self.label_smoothing = float(label_smoothing)
+        self.top_k = max(1, min(int(top_k), self.num_classes))
+        self.class_names = list(class_names) if class_names is not None else None
+
+    output_keys = ("logits",)
+
+    def build_head(self, features):
+        pooled = pooled_trunk_features(features, self.name)
+        logits = layers.Dense(self.num_classes, dtype="float32", name=self.output_name("logits"))(pooled)
+        return {self.output_name("logits"): logits}
+
+    def encode(self, labels, image_shape):
+        label = tf.reshape(tf.cast(labels, tf.int32), [])
+        tf.debugging.assert_less(label, self.num_classes,
+                                 f"Task {self.name!r}: class id >= num_classes={self.num_classes}")
+        tf.debugging.assert_non_negative(label, f"Task {self.name!r}: negative class id")
+        return label
+
+    def validate_targets(self, targets):
+        targets = ops.convert_to_tensor(targets) if not hasattr(targets, "shape") else targets
+        check_rank(targets, (1, 2), self, "labels", "Pass one integer class id per image.")
+        if len(targets.shape) == 2 and targets.shape[-1] not in (None, 1):
+            raise ValueError(
+                f"Task {self.name!r}: labels have shape {tuple(targets.shape)}, which looks "
+                "one-hot; pass integer class ids (e.g. argmax over the last axis).")
+
+    def _flat_labels(self, targets):
+        return ops.reshape(ops.cast(targets, "int32"), (-1,))
+
+    def per_example_loss(self, targets, outputs):
+        one_hot = ops.one_hot(self._flat_labels(targets), self.num_classes)
+        return keras.losses.categorical_crossentropy(
+            one_hot, outputs["logits"], from_logits=True, label_smoothing=self.label_smoothing)
+
+    def build_metrics(self):
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name=self._metric_name("accuracy"))]
+        if self.top_k < self.num_classes and self.top_k > 1:
+            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(
+                k=self.top_k, name=self._metric_name(f"top{self.top_k}_accuracy")))
+        return metrics
+
+    def update_metrics(self, metrics, targets, outputs, weights):
+        for metric in metrics:
+            metric.update_state(self._flat_labels(targets), outputs["logits"], sample_weight=weights)
+
+    def decode(self, outputs, image_shape):
+        probabilities = tf.nn.softmax(outputs["logits"], axis=-1)
+        top_scores, top_classes = tf.math.top_k(probabilities, k=self.top_k)
+        return {"probabilities": probabilities, "top_k_classes": top_classes,
+                "top_k_scores": top_scores}
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "label_smoothing": self.label_smoothing, "top_k": self.top_k,
+                "class_names": self.class_names}

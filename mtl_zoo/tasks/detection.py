@@ -1,0 +1,149 @@
+"""Anchor-free object detection in the CenterNet style (Zhou et al. 2019)."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from mtl_zoo.backbones.backbone import level_stride
+from mtl_zoo.tasks import heatmaps as hm
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank
+from mtl_zoo.tasks.heads import conv_tower, prediction_conv
+
+
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class Detection(Task):
+    """Boxes with classes, as centre heatmaps plus size and offset regression.
+
+    Head (on the shared pyramid at `level`): a small conv tower, then three
+    1x1 convs: class-centre heatmap logits (num_classes), box size (h, w in
+    grid cells) and sub-cell centre offset (dy, dx). Loss: penalty-reduced
+    focal loss on the heatmap + 0.1 * L1 size + 1 * L1 offset, the weights of
+    "Objects as Points" (Zhou et al. 2019). Metrics: the three loss terms.
+
+    Labels: `{"boxes": (N, 4) normalised [ymin, xmin, ymax, xmax],
+    "classes": (N,) int}`; rows with class -1 are padding. Decoded: peaks of
+    the heatmap (3x3 max-pool suppression), top `max_detections` by score,
+    kept when score >= score_threshold: `boxes` (B, k, 4) in input pixels
+    [ymin, xmin, ymax, xmax], `classes` (B, k; -1 where empty), `scores`
+    (B, k; 0 where empty) and `num_detections` (B,).
+
+    Args:
+        name: task name.
+        num_classes: number of object classes (>= 1).
+        level: pyramid level of the head ("P2" = stride 4 ... "P5").
+        max_objects: objects kept per image when encoding (extra ones dropped).
+        max_detections: k of the decoder.
+        score_threshold: minimum decoded score.
+        head_channels: width of the conv tower.
+        class_names: optional list of num_classes names.
+
+    Example:
+    >>> task = Detection("objects", num_classes=3)
+    >>> targets = task.encode({"boxes": [[0.1, 0.1, 0.5, 0.4]], "classes": [2]}, (64, 64, 3))
+    >>> targets["heatmap"].shape
+    TensorShape([8, 8, 3])
+    """
+
+    kind = "detection"
+    uses_pyramid = True
+    output_keys = ("heatmap", "size", "offset")
+    size_loss_weight = 0.1
+    offset_loss_weight = 1.0
+
+    def __init__(self, name, num_classes, level="P3", max_objects=32, max_detections=100,
+                 score_threshold=0.3, head_channels=64, class_names=None):
+        super().__init__(name)
+        if int(num_classes) < 1:
+            raise ValueError(f"Task {name!r}: num_classes must be >= 1, got {num_classes}.")
+        if class_names is not None and len(class_names) != int(num_classes):
+            raise ValueError(f"Task {name!r}: {len(class_names)} class_names for num_classes={num_classes}.")
+        self.num_classes = int(num_classes)
+        self.level = level
+        self.stride = level_stride(level)
+        self.max_objects = int(max_objects)
+        self.max_detections = int(max_detections)
+        self.score_threshold = float(score_threshold)
+        self.head_channels = int(head_channels)
+        self.class_names = list(class_names) if class_names is not None else None
+
+    def build_head(self, features):
+        x = conv_tower(features.pyramid[self.level], self.head_channels, 2, self.name)
+        return {
+            self.output_name("heatmap"): prediction_conv(
+                x, self.num_classes, self.output_name("heatmap"), prior_probability=0.1),
+            self.output_name("size"): prediction_conv(x, 2, self.output_name("size")),
+            self.output_name("offset"): prediction_conv(x, 2, self.output_name("offset")),
+        }
+
+    # -- targets ----------------------------------------------------------------------
+    def encode(self, labels, image_shape):
+        grid = hm.grid_shape(image_shape, self.stride)
+        boxes = tf.reshape(tf.cast(labels["boxes"], tf.float32), [-1, 4])
+        classes = tf.reshape(tf.cast(labels["classes"], tf.int32), [-1])
+        tf.debugging.assert_less(classes, self.num_classes,
+                                 f"Task {self.name!r}: a box class id >= num_classes={self.num_classes}")
+        valid = (classes >= 0) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        scale = tf.constant([grid[0], grid[1], grid[0], grid[1]], tf.float32)
+        boxes = tf.clip_by_value(boxes, 0.0, 1.0) * scale
+        boxes, classes, weights = hm.keep_first(valid, self.max_objects, boxes, classes)
+        sizes = boxes[:, 2:] - boxes[:, :2]
+        cells, indices, offsets = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
+        gaussians = hm.render_gaussians(cells, hm.gaussian_sigma(sizes[:, 0], sizes[:, 1]), grid)
+        gaussians *= weights[:, None, None]
+        return {"heatmap": hm.scatter_classes(gaussians, classes, self.num_classes),
+                "indices": indices, "size": sizes, "offset": offsets, "weights": weights}
+
+    def validate_targets(self, targets):
+        self._require_keys(targets, ("heatmap", "indices", "size", "offset", "weights"))
+        check_rank(targets["heatmap"], (4,), self, "targets['heatmap']",
+                   "Encode raw labels with Detection.encode.")
+        check_last_dim(targets["heatmap"], self.num_classes, self, "targets['heatmap']",
+                       "One heatmap channel per class.")
+        check_last_dim(targets["size"], 2, self, "targets['size']", "Sizes are (h, w).")
+
+    # -- loss and metrics ---------------------------------------------------------------
+    def _loss_terms(self, targets, outputs):
+        heatmap = hm.HeatmapFocalLoss(reduction=None)(targets["heatmap"], outputs["heatmap"])
+        size = hm.masked_l1(hm.gather_at(outputs["size"], targets["indices"]),
+                            targets["size"], targets["weights"])
+        offset = hm.masked_l1(hm.gather_at(outputs["offset"], targets["indices"]),
+                              targets["offset"], targets["weights"])
+        return {"heatmap_loss": heatmap, "size_loss": size, "offset_loss": offset}
+
+    def per_example_loss(self, targets, outputs):
+        terms = self._loss_terms(targets, outputs)
+        return (terms["heatmap_loss"] + self.size_loss_weight * terms["size_loss"]
+                + self.offset_loss_weight * terms["offset_loss"])
+
+    def build_metrics(self):
+        return [keras.metrics.Mean(name=self._metric_name(term))
+                for term in ("heatmap_loss", "size_loss", "offset_loss")]
+
+    def update_metrics(self, metrics, targets, outputs, weights):
+        terms = self._loss_terms(targets, outputs)
+        for metric in metrics:
+            metric.update_state(terms[metric.name[len(self.name) + 1:]], sample_weight=weights)
+
+    # -- decoding ------------------------------------------------------------------------
+    def decode(self, outputs, image_shape):
+        scores, ys, xs, classes, cells = hm.find_peaks(outputs["heatmap"], self.max_detections)
+        sizes = hm.gather_at(outputs["size"], cells)
+        offsets = hm.gather_at(outputs["offset"], cells)
+        centers = tf.stack([tf.cast(ys, tf.float32), tf.cast(xs, tf.float32)], -1) + offsets
+        half = tf.maximum(sizes, 0.0) / 2.0
+        boxes = tf.concat([centers - half, centers + half], axis=-1) * float(self.stride)
+        limits = tf.constant([image_shape[0], image_shape[1]] * 2, tf.float32)
+        boxes = tf.clip_by_value(boxes, 0.0, limits)
+        keep = scores >= self.score_threshold
+        return {
+            "boxes": tf.where(keep[..., None], boxes, 0.0),
+            "classes": tf.where(keep, classes, -1),
+            "scores": tf.where(keep, scores, 0.0),
+            "num_detections": tf.reduce_sum(tf.cast(keep, tf.int32), axis=-1),
+        }
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "level": self.level,
+                "max_objects": self.max_objects, "max_detections": self.max_detections,
+                "score_threshold": self.score_threshold, "head_channels": self.head_channels,
+                "class_names": self.class_names}

@@ -1,0 +1,196 @@
+"""Multi-instance pose: keypoints grouped by instance centre (CenterNet, Zhou et al. 2019)."""
+
+import keras
+import tensorflow as tf
+
+from mtl_zoo.backbones.backbone import level_stride
+from mtl_zoo.tasks import heatmaps as hm
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank
+from mtl_zoo.tasks.flipping import check_flip_pairs, flip_keypoints_horizontally
+from mtl_zoo.tasks.heads import conv_tower, prediction_conv
+
+_FAR = 1e9
+
+
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class Keypoints(Task):
+    """Keypoints of any number of instances (people, figures), bottom-up by centre.
+
+    Head (on the shared pyramid at `level`): a conv tower, then four 1x1 convs:
+    the instance-centre heatmap, the centre's sub-cell offset, the offsets
+    from the centre cell to each keypoint (2K channels, grid cells) and one
+    heatmap per keypoint type (K channels) that scores each keypoint. Loss:
+    focal loss on both heatmaps + 1 * L1 centre offset + 0.1 * L1 keypoint
+    offsets over labelled keypoints, following "Objects as Points" (Zhou et al.
+    2019). Metrics: the four loss terms.
+
+    Labels: `{"keypoints": (N, K, 3)}` of normalised (x, y, visibility), with
+    visibility 0 for unlabelled keypoints (instances with none labelled are
+    padding), and optionally `"boxes": (N, 4)` normalised [ymin, xmin, ymax,
+    xmax] whose centres are the instance centres (otherwise the centre of the
+    labelled keypoints' bounding box). Decoded: `keypoints` (B, n, K, 3) as
+    (x, y, score) in input pixels, `scores` (B, n) and `num_instances` (B,).
+
+    Args:
+        name: task name.
+        num_keypoints: K (>= 1).
+        flip_pairs: (left, right) index pairs swapped by horizontal flips.
+        level: pyramid level of the head.
+        max_instances: instances kept per image when encoding.
+        max_detections: instances returned by the decoder.
+        score_threshold: minimum decoded instance score.
+        head_channels: width of the conv tower.
+        keypoint_names: optional list of K names.
+
+    Example:
+    >>> task = Keypoints("pose", num_keypoints=3, flip_pairs=[(1, 2)])
+    >>> t = task.encode({"keypoints": [[[0.5, 0.2, 2], [0.3, 0.6, 2], [0.7, 0.6, 1]]]}, (64, 64, 3))
+    >>> t["keypoint_heatmap"].shape
+    TensorShape([8, 8, 3])
+    """
+
+    kind = "keypoints"
+    uses_pyramid = True
+    output_keys = ("center_heatmap", "center_offset", "keypoint_offsets", "keypoint_heatmap")
+    center_offset_loss_weight = 1.0
+    keypoint_offset_loss_weight = 0.1
+
+    def __init__(self, name, num_keypoints, flip_pairs=(), level="P3", max_instances=16,
+                 max_detections=20, score_threshold=0.3, head_channels=64, keypoint_names=None):
+        super().__init__(name)
+        if int(num_keypoints) < 1:
+            raise ValueError(f"Task {name!r}: num_keypoints must be >= 1, got {num_keypoints}.")
+        if keypoint_names is not None and len(keypoint_names) != int(num_keypoints):
+            raise ValueError(
+                f"Task {name!r}: {len(keypoint_names)} keypoint_names for num_keypoints={num_keypoints}.")
+        self.num_keypoints = int(num_keypoints)
+        self.flip_pairs = check_flip_pairs(flip_pairs, self.num_keypoints, name)
+        self.level = level
+        self.stride = level_stride(level)
+        self.max_instances = int(max_instances)
+        self.max_detections = int(max_detections)
+        self.score_threshold = float(score_threshold)
+        self.head_channels = int(head_channels)
+        self.keypoint_names = list(keypoint_names) if keypoint_names is not None else None
+
+    def build_head(self, features):
+        x = conv_tower(features.pyramid[self.level], self.head_channels, 2, self.name)
+        k = self.num_keypoints
+        return {
+            self.output_name("center_heatmap"): prediction_conv(
+                x, 1, self.output_name("center_heatmap"), prior_probability=0.1),
+            self.output_name("center_offset"): prediction_conv(x, 2, self.output_name("center_offset")),
+            self.output_name("keypoint_offsets"): prediction_conv(
+                x, 2 * k, self.output_name("keypoint_offsets")),
+            self.output_name("keypoint_heatmap"): prediction_conv(
+                x, k, self.output_name("keypoint_heatmap"), prior_probability=0.1),
+        }
+
+    def flip_horizontally(self, keypoints):
+        """Mirrors raw (..., K, 3) keypoint labels, swapping this task's flip pairs."""
+        return flip_keypoints_horizontally(keypoints, self.flip_pairs)
+
+    # -- targets ----------------------------------------------------------------------
+    def encode(self, labels, image_shape):
+        grid = hm.grid_shape(image_shape, self.stride)
+        k = self.num_keypoints
+        keypoints = tf.reshape(tf.cast(labels["keypoints"], tf.float32), [-1, k, 3])
+        labelled = keypoints[..., 2] > 0
+        points = tf.stack([keypoints[..., 1] * grid[0], keypoints[..., 0] * grid[1]], -1)  # (N, K, yx)
+        if "boxes" in labels:
+            scale = tf.constant([grid[0], grid[1], grid[0], grid[1]], tf.float32)
+            boxes = tf.reshape(tf.cast(labels["boxes"], tf.float32), [-1, 4]) * scale
+        else:
+            low = tf.reduce_min(tf.where(labelled[..., None], points, _FAR), axis=1)
+            high = tf.reduce_max(tf.where(labelled[..., None], points, -_FAR), axis=1)
+            boxes = tf.concat([low, high], axis=-1)
+        valid = tf.reduce_any(labelled, axis=-1)
+        points, labelled, boxes, weights = hm.keep_first(
+            valid, self.max_instances, points, labelled, boxes)
+        sizes = tf.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
+        cells, indices, center_offsets = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
+        sigmas = hm.gaussian_sigma(sizes[:, 0], sizes[:, 1])
+        centers = hm.render_gaussians(cells, sigmas, grid) * weights[:, None, None]
+        keypoint_weights = tf.cast(labelled, tf.float32) * weights[:, None]
+        keypoint_cells, _, _ = hm.encode_centers(tf.reshape(points, [-1, 2]), grid)
+        keypoint_maps = hm.render_gaussians(keypoint_cells, tf.repeat(sigmas, k), grid)
+        keypoint_maps = tf.reshape(keypoint_maps, [self.max_instances, k, grid[0], grid[1]])
+        keypoint_maps *= keypoint_weights[..., None, None]
+        return {
+            "center_heatmap": tf.reduce_max(centers, axis=0)[..., None],
+            "keypoint_heatmap": tf.transpose(tf.reduce_max(keypoint_maps, axis=0), [1, 2, 0]),
+            "indices": indices,
+            "center_offset": center_offsets,
+            "keypoint_offsets": (points - cells[:, None, :]) * keypoint_weights[..., None],
+            "keypoint_weights": keypoint_weights,
+            "weights": weights,
+        }
+
+    def validate_targets(self, targets):
+        self._require_keys(targets, ("center_heatmap", "keypoint_heatmap", "indices", "center_offset",
+                                     "keypoint_offsets", "keypoint_weights", "weights"))
+        check_rank(targets["keypoint_offsets"], (4,), self, "targets['keypoint_offsets']",
+                   "Encode raw labels with Keypoints.encode.")
+        check_last_dim(targets["keypoint_heatmap"], self.num_keypoints, self,
+                       "targets['keypoint_heatmap']", "One heatmap channel per keypoint.")
+
+    # -- loss and metrics ---------------------------------------------------------------
+    def _loss_terms(self, targets, outputs):
+        focal = hm.HeatmapFocalLoss(reduction=None)
+        offsets = hm.gather_at(outputs["keypoint_offsets"], targets["indices"])
+        offsets = tf.reshape(offsets, [-1, self.max_instances, self.num_keypoints, 2])
+        return {
+            "center_loss": focal(targets["center_heatmap"], outputs["center_heatmap"]),
+            "keypoint_heatmap_loss": focal(targets["keypoint_heatmap"], outputs["keypoint_heatmap"]),
+            "center_offset_loss": hm.masked_l1(hm.gather_at(outputs["center_offset"], targets["indices"]),
+                                               targets["center_offset"], targets["weights"]),
+            "keypoint_offset_loss": hm.masked_l1(offsets, targets["keypoint_offsets"],
+                                                 targets["keypoint_weights"]),
+        }
+
+    def per_example_loss(self, targets, outputs):
+        terms = self._loss_terms(targets, outputs)
+        return (terms["center_loss"] + terms["keypoint_heatmap_loss"]
+                + self.center_offset_loss_weight * terms["center_offset_loss"]
+                + self.keypoint_offset_loss_weight * terms["keypoint_offset_loss"])
+
+    def build_metrics(self):
+        return [keras.metrics.Mean(name=self._metric_name(term)) for term in
+                ("center_loss", "keypoint_heatmap_loss", "center_offset_loss", "keypoint_offset_loss")]
+
+    def update_metrics(self, metrics, targets, outputs, weights):
+        terms = self._loss_terms(targets, outputs)
+        for metric in metrics:
+            metric.update_state(terms[metric.name[len(self.name) + 1:]], sample_weight=weights)
+
+    # -- decoding ------------------------------------------------------------------------
+    def decode(self, outputs, image_shape):
+        k = self.num_keypoints
+        scores, ys, xs, _, cells = hm.find_peaks(outputs["center_heatmap"], self.max_detections)
+        offsets = tf.reshape(hm.gather_at(outputs["keypoint_offsets"], cells), [tf.shape(cells)[0], -1, k, 2])
+        centers = tf.cast(tf.stack([ys, xs], -1), tf.float32)
+        points = centers[:, :, None, :] + offsets  # (B, n, K, yx) in grid cells
+        heatmap = tf.sigmoid(tf.cast(outputs["keypoint_heatmap"], tf.float32))
+        grid = tf.shape(heatmap)[1:3]
+        limits = tf.cast(grid - 1, tf.float32)
+        point_cells = tf.cast(tf.clip_by_value(tf.floor(points), 0.0, limits), tf.int32)
+        flat_cells = point_cells[..., 0] * grid[1] + point_cells[..., 1]  # (B, n, K)
+        flat_heatmap = tf.transpose(tf.reshape(heatmap, [tf.shape(heatmap)[0], -1, k]), [0, 2, 1])
+        point_scores = tf.gather(flat_heatmap, tf.transpose(flat_cells, [0, 2, 1]), batch_dims=2)
+        point_scores = tf.transpose(point_scores, [0, 2, 1])
+        limits_px = tf.constant([image_shape[0], image_shape[1]], tf.float32)
+        pixels = tf.clip_by_value(points * float(self.stride), 0.0, limits_px)
+        keypoints = tf.stack([pixels[..., 1], pixels[..., 0], point_scores], axis=-1)
+        keep = scores >= self.score_threshold
+        return {
+            "keypoints": tf.where(keep[..., None, None], keypoints, 0.0),
+            "scores": tf.where(keep, scores, 0.0),
+            "num_instances": tf.reduce_sum(tf.cast(keep, tf.int32), axis=-1),
+        }
+
+    def get_config(self):
+        return {**super().get_config(), "num_keypoints": self.num_keypoints,
+                "flip_pairs": [list(p) for p in self.flip_pairs], "level": self.level,
+                "max_instances": self.max_instances, "max_detections": self.max_detections,
+                "score_threshold": self.score_threshold, "head_channels": self.head_channels,
+                "keypoint_names": self.keypoint_names}

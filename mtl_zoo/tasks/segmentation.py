@@ -1,0 +1,101 @@
+"""Semantic segmentation: one class per pixel."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from mtl_zoo.backbones.backbone import level_stride
+from mtl_zoo.tasks.base import Task, check_rank
+from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
+
+
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class Segmentation(Task):
+    """Per-pixel classes.
+
+    Head: a conv on the shared pyramid at `level` (stride 4 by default), a
+    1x1 conv to class logits, bilinear upsampling to the input size. Loss:
+    cross-entropy averaged over labelled pixels (label `ignore_label` is not
+    labelled). Metrics: pixel accuracy and mean IoU.
+
+    Labels: an (H, W) or (H, W, 1) integer mask of any size (resized to the
+    model input with nearest neighbour). Decoded: `probabilities` (B, H, W, C)
+    and `classes` (B, H, W) at the model input size.
+
+    Args:
+        name: task name.
+        num_classes: number of classes (>= 1; include the background).
+        ignore_label: label value that gets no loss (e.g. 255 for VOC borders).
+        level: pyramid level the head reads.
+        head_channels: width of the head conv.
+        class_names: optional list of num_classes names.
+
+    Example:
+    >>> task = Segmentation("parts", num_classes=3)
+    >>> task.encode(tf.zeros((32, 32), tf.uint8), (64, 64, 3)).shape
+    TensorShape([64, 64])
+    """
+
+    kind = "segmentation"
+    uses_pyramid = True
+    output_keys = ("logits",)
+
+    def __init__(self, name, num_classes, ignore_label=255, level="P2", head_channels=64,
+                 class_names=None):
+        super().__init__(name)
+        if int(num_classes) < 1:
+            raise ValueError(f"Task {name!r}: num_classes must be >= 1, got {num_classes}.")
+        if class_names is not None and len(class_names) != int(num_classes):
+            raise ValueError(f"Task {name!r}: {len(class_names)} class_names for num_classes={num_classes}.")
+        self.num_classes = int(num_classes)
+        self.ignore_label = int(ignore_label)
+        self.level = level
+        level_stride(level)
+        self.head_channels = int(head_channels)
+        self.class_names = list(class_names) if class_names is not None else None
+
+    def build_head(self, features):
+        logits = per_pixel_head(self, features, self.num_classes, "logits", self.level)
+        return {self.output_name("logits"): logits}
+
+    def encode(self, labels, image_shape):
+        return resize_label_map(labels, image_shape, tf.int32)[..., 0]
+
+    def validate_targets(self, targets):
+        check_rank(targets, (3, 4), self, "masks", "Pass (batch, H, W) integer masks.")
+
+    def _labels_and_weights(self, targets):
+        labels = ops.cast(targets, "int32")
+        if len(labels.shape) == 4:
+            labels = labels[..., 0]
+        labelled = labels != self.ignore_label
+        return ops.where(labelled, labels, 0), ops.cast(labelled, "float32")
+
+    def per_example_loss(self, targets, outputs):
+        labels, labelled = self._labels_and_weights(targets)
+        pixel_losses = keras.losses.sparse_categorical_crossentropy(
+            labels, outputs["logits"], from_logits=True)
+        return ops.divide_no_nan(ops.sum(pixel_losses * labelled, axis=(1, 2)),
+                                 ops.sum(labelled, axis=(1, 2)))
+
+    def build_metrics(self):
+        return [keras.metrics.SparseCategoricalAccuracy(name=self._metric_name("pixel_accuracy")),
+                keras.metrics.MeanIoU(self.num_classes, name=self._metric_name("mean_iou"),
+                                      dtype="float32")]
+
+    def update_metrics(self, metrics, targets, outputs, weights):
+        labels, labelled = self._labels_and_weights(targets)
+        pixel_weights = labelled * ops.reshape(weights, (-1, 1, 1))
+        accuracy, mean_iou = metrics
+        accuracy.update_state(labels, outputs["logits"], sample_weight=pixel_weights)
+        mean_iou.update_state(labels, ops.argmax(outputs["logits"], axis=-1), sample_weight=pixel_weights)
+
+    def decode(self, outputs, image_shape):
+        probabilities = tf.nn.softmax(tf.cast(outputs["logits"], tf.float32), axis=-1)
+        return {"probabilities": probabilities,
+                "classes": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "ignore_label": self.ignore_label, "level": self.level,
+                "head_channels": self.head_channels, "class_names": self.class_names}

@@ -1,0 +1,72 @@
+import keras
+import numpy as np
+import pytest
+
+from mtl_zoo.backbones import Backbone, ImagePreprocessing, list_backbones
+
+ALL_FAMILIES = ["tiny", "resnet50", "resnet101", "mobilenet_v2", "mobilenet_v3_small",
+                "mobilenet_v3_large", "efficientnet_v2_b0", "efficientnet_v2_b1",
+                "efficientnet_v2_b2", "efficientnet_v2_b3"]
+
+
+def test_every_required_family_is_listed():
+    assert sorted(ALL_FAMILIES) == list_backbones()
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES)
+def test_backbone_builds_with_pyramid_strides(family):
+    backbone = Backbone(family, input_shape=(64, 96, 3))
+    features = backbone(np.zeros((2, 64, 96, 3), "float32"))
+    assert sorted(features) == ["P2", "P3", "P4", "P5"]
+    for level, stride in backbone.strides.items():
+        assert tuple(features[level].shape) == (2, 64 // stride, 96 // stride,
+                                                backbone.channels[level])
+
+
+def test_tiny_backbone_accepts_grayscale():
+    backbone = Backbone("tiny", input_shape=(32, 32, 1))
+    assert backbone(np.zeros((1, 32, 32, 1)))["P5"].shape[1:3] == (1, 1)
+
+
+def test_backbone_round_trips_through_keras_file(tmp_path):
+    backbone = Backbone("mobilenet_v3_small", input_shape=(64, 64, 3))
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    path = tmp_path / "backbone.keras"
+    backbone.save(path)
+    loaded = keras.saving.load_model(path)
+    for level in backbone.strides:
+        np.testing.assert_allclose(loaded(images)[level], backbone(images)[level], atol=1e-5)
+
+
+@pytest.mark.parametrize("mode,pixel,expected", [
+    ("unit", (255, 0, 51), (1.0, 0.0, 0.2)),
+    ("tf", (255, 0, 127.5), (1.0, -1.0, 0.0)),
+    ("caffe", (123.68, 116.779, 103.939), (0.0, 0.0, 0.0)),
+    ("caffe", (10, 20, 30), (30 - 103.939, 20 - 116.779, 10 - 123.68)),
+    ("torch", (123.68, 116.779, 103.939), (0.0, 0.0, 0.0)),
+    ("none", (1, 2, 3), (1, 2, 3)),
+])
+def test_preprocessing_matches_the_family_convention(mode, pixel, expected):
+    image = np.array(pixel, "float32").reshape(1, 1, 1, 3)
+    np.testing.assert_allclose(ImagePreprocessing(mode)(image)[0, 0, 0], expected, atol=1e-4)
+
+
+def test_caffe_mode_agrees_with_keras_applications():
+    image = np.random.default_rng(0).uniform(0, 255, (1, 4, 4, 3)).astype("float32")
+    expected = keras.applications.resnet.preprocess_input(image.copy())
+    np.testing.assert_allclose(ImagePreprocessing("caffe")(image), expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"family": "resnet5"}, "Did you mean 'resnet50'"),
+    ({"family": "tiny", "input_shape": (16, 16, 3)}, "too small"),
+    ({"family": "tiny", "input_shape": (100, 100, 3)}, "multiples of 32"),
+    ({"family": "resnet50", "input_shape": (64, 64, 1)}, "grayscale_to_rgb"),
+    ({"family": "tiny", "weights": "imagenet"}, "no ImageNet weights"),
+    ({"family": "mobilenet_v2", "weights": "imagenet21k"}, "weights must be None"),
+    ({"family": "tiny", "input_shape": (64, 64)}, "(height, width, channels)"),
+])
+def test_bad_backbone_arguments_name_the_problem(kwargs, message):
+    kwargs.setdefault("input_shape", (64, 64, 3))
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Backbone(**kwargs)

@@ -1,0 +1,172 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mtl_zoo as mz
+from mtl_zoo.data import dataset_from_arrays, generate_shapes
+
+SHAPE = (64, 64, 3)
+
+
+def _tasks():
+    return [mz.tasks.Classification("count", num_classes=3),
+            mz.tasks.Detection("shapes", num_classes=2),
+            mz.tasks.Keypoints("extremes", num_keypoints=4, flip_pairs=[(1, 2)])]
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return generate_shapes(16, image_size=64, seed=3)
+
+
+@pytest.fixture
+def model():
+    model = mz.build_model("tiny", _tasks(), SHAPE, task_weights={"shapes": 0.5})
+    model.compile(optimizer="adam")
+    return model
+
+
+def _batch(model, shapes, n=8):
+    images, labels = shapes
+    return next(iter(dataset_from_arrays(model, images[:n], tf.nest.map_structure(
+        lambda a: a[:n], labels), batch_size=n)))
+
+
+def test_model_outputs_are_a_flat_named_dict(model):
+    assert sorted(model.output_names) == sorted([
+        "count_logits", "shapes_heatmap", "shapes_size", "shapes_offset",
+        "extremes_center_heatmap", "extremes_center_offset", "extremes_keypoint_offsets",
+        "extremes_keypoint_heatmap"])
+    assert model.task_weights == {"count": 1.0, "shapes": 0.5, "extremes": 1.0}
+    assert [v.trainable for v in model.non_trainable_variables if "alpha" in v.path] == [False] * 3
+
+
+def test_loss_is_the_alpha_weighted_sum_of_task_losses(model, shapes):
+    images, labels = _batch(model, shapes)
+    model.set_task_weights({"count": 0.25, "extremes": 2.0})
+    logs = model.test_on_batch(images, labels, return_dict=True)
+    expected = 0.25 * logs["count_loss"] + 0.5 * logs["shapes_loss"] + 2.0 * logs["extremes_loss"]
+    assert logs["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_mask_removes_the_task_loss_and_its_gradient(model, shapes):
+    images, labels = _batch(model, shapes)
+    zeros, ones = tf.zeros([8]), tf.ones([8])
+    masked = model.test_on_batch(images, labels, sample_weight={"count": zeros}, return_dict=True)
+    assert masked["count_loss"] == 0.0
+    assert masked["loss"] == pytest.approx(0.5 * masked["shapes_loss"] + masked["extremes_loss"], rel=1e-5)
+    head = model.get_layer("count_logits").kernel
+    with tf.GradientTape() as tape:
+        losses, _ = model.compute_task_losses(labels, model(images, training=True), {"count": zeros})
+        total = model.weighted_loss(losses)
+    gradient = tape.gradient(total, head)
+    assert gradient is None or float(tf.reduce_max(tf.abs(gradient))) == 0.0
+    # half the batch masked: the loss is the mean over the other half
+    half = tf.concat([tf.ones([4]), tf.zeros([4])], 0)
+    partial = model.test_on_batch(images, labels, sample_weight={"count": half}, return_dict=True)
+    first_half = model.test_on_batch(images[:4], tf.nest.map_structure(lambda t: t[:4], labels),
+                                     return_dict=True)
+    assert partial["count_loss"] == pytest.approx(first_half["count_loss"], rel=1e-4)
+    full = model.test_on_batch(images, labels, sample_weight={"count": ones}, return_dict=True)
+    assert full["count_loss"] > 0
+
+
+def test_a_masked_example_adds_no_metric_update(model, shapes):
+    images, labels = _batch(model, shapes)
+    predicted = np.argmax(model.predict(images, verbose=0)["count_logits"], -1)
+    wrong = np.arange(8) % 2 == 1  # every other label is made wrong on purpose
+    labels = {**labels, "count": tf.constant(np.where(wrong, (predicted + 1) % 3, predicted))}
+    unmasked = model.test_on_batch(images, labels, return_dict=True)
+    assert unmasked["count_accuracy"] == 0.5
+    masked = model.test_on_batch(images, labels, sample_weight={"count": 1.0 - wrong}, return_dict=True)
+    assert masked["count_accuracy"] == 1.0
+
+
+def test_a_task_without_labels_needs_a_mask(model, shapes):
+    images, labels = _batch(model, shapes)
+    without = {k: v for k, v in labels.items() if k != "count"}
+    with pytest.raises(ValueError, match="lack task 'count'"):
+        model.test_on_batch(images, without)
+    logs = model.test_on_batch(images, without, sample_weight={"count": tf.zeros([8])}, return_dict=True)
+    assert logs["count_loss"] == 0.0 and logs["shapes_loss"] > 0
+
+
+def test_fit_trains_with_validation_data_and_masks(model, shapes):
+    images, labels = shapes
+    masks = {"count": (np.arange(16) % 2).astype("float32")}
+    data = dataset_from_arrays(model, images, labels, batch_size=8, masks=masks)
+    history = model.fit(data, validation_data=data, epochs=2, verbose=0)
+    assert {"loss", "val_loss", "count_accuracy", "val_shapes_loss"} <= set(history.history)
+    assert history.history["loss"][1] < history.history["loss"][0]
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda labels: {**labels, "colour": labels["count"]}, "unknown tasks \\['colour'\\]"),
+    (lambda labels: {**labels, "count": tf.one_hot(labels["count"], 3)}, "looks one-hot"),
+    (lambda labels: {**labels, "shapes": {"heatmap": labels["shapes"]["heatmap"]}}, "targets lack"),
+    (lambda labels: [labels["count"]], "Labels must be a dict"),
+])
+def test_bad_labels_are_rejected_with_the_fix(model, shapes, mutate, message):
+    images, labels = _batch(model, shapes)
+    with pytest.raises(ValueError, match=message):
+        model.test_on_batch(images, mutate(labels))
+
+
+def test_keras_file_round_trip_reproduces_outputs_and_alphas(model, shapes, tmp_path):
+    images, labels = _batch(model, shapes)
+    model.fit(tf.data.Dataset.from_tensors((images, labels)), epochs=1, verbose=0)
+    model.set_task_weights({"count": 0.3, "extremes": 1.7})
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = mz.load_model(path)
+    assert isinstance(loaded, mz.MultiTaskModel)
+    assert loaded.task_weights == model.task_weights
+    assert [t.get_config() for t in loaded.tasks] == [t.get_config() for t in model.tasks]
+    before, after = model.predict(images, verbose=0), loaded.predict(images, verbose=0)
+    for name in before:
+        np.testing.assert_array_equal(before[name], after[name])
+    # the optimizer state came back too, so training continues from where it was
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 1
+    loaded.fit(tf.data.Dataset.from_tensors((images, labels)), epochs=1, verbose=0)
+
+
+def test_predict_decoded_returns_every_task(model, shapes):
+    images, _ = shapes
+    decoded = model.predict_decoded(images[:3])
+    assert decoded["count"]["probabilities"].shape == (3, 3)
+    np.testing.assert_allclose(decoded["count"]["probabilities"].sum(-1), 1.0, rtol=1e-5)
+    assert decoded["shapes"]["boxes"].shape[::2] == (3, 4)
+    assert decoded["extremes"]["keypoints"].shape[0] == 3 and decoded["extremes"]["keypoints"].shape[2:] == (4, 3)
+    with pytest.raises(ValueError, match="non-empty batch"):
+        model.predict_decoded(images[:0])
+    with pytest.raises(ValueError, match="resize"):
+        model.predict_decoded(np.zeros((1, 32, 32, 3)))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"backbone": "resnet"}, "Unknown backbone 'resnet'"),
+    ({"tasks": [mz.tasks.Classification("a", 2), mz.tasks.Classification("a", 3)]}, "Duplicate task names"),
+    ({"tasks": [{"kind": "pose", "name": "a"}]}, "Unknown task kind 'pose'"),
+    ({"tasks": []}, "at least one task"),
+    ({"input_shape": (24, 24, 3)}, "too small"),
+    ({"sharing": "medium"}, "Unknown sharing scheme"),
+    ({"task_weights": {"nope": 1.0}}, "unknown tasks"),
+    ({"task_weights": {"count": -1.0}}, ">= 0"),
+])
+def test_build_model_rejects_bad_input(kwargs, message):
+    arguments = {"backbone": "tiny", "tasks": [mz.tasks.Classification("count", 3)], "input_shape": SHAPE}
+    with pytest.raises(ValueError, match=message):
+        mz.build_model(**{**arguments, **kwargs})
+
+
+def test_compile_refuses_a_loss(model):
+    with pytest.raises(ValueError, match="come from the tasks"):
+        model.compile(optimizer="adam", loss="mse")
+
+
+def test_build_model_takes_a_backbone_instance_and_task_dicts():
+    backbone = mz.Backbone("tiny", input_shape=(32, 32, 1))
+    model = mz.build_model(backbone, [{"kind": "classification", "name": "digit", "num_classes": 10}])
+    assert model.image_shape == (32, 32, 1)
+    assert model.predict(np.zeros((1, 32, 32, 1)), verbose=0)["digit_logits"].shape == (1, 10)

@@ -1,0 +1,26 @@
+import subprocess
+import sys
+
+
+def test_installed_package_imports_from_another_directory(tmp_path):
+    code = (
+        "import importlib.resources as r, mtl_zoo;"
+        "print(mtl_zoo.__version__);"
+        "print(r.files('mtl_zoo.catalog').joinpath('README.md').is_file());"
+        "print(r.files('mtl_zoo.dataset_builders').joinpath('README.md').is_file())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    version, catalog, builders = result.stdout.split()
+    assert version.count(".") == 2
+    assert catalog == "True" and builders == "True"
+
+
+def test_public_api_names():
+    import mtl_zoo as mz
+
+    assert callable(mz.build_model) and callable(mz.load_model)
+    assert "tiny" in mz.list_backbones()
+    assert set(mz.tasks.TASK_KINDS) == {"classification", "multilabel", "detection", "keypoints",
+                                        "landmarks", "segmentation", "depth"}

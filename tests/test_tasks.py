@@ -1,0 +1,179 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mtl_zoo as mz
+from mtl_zoo.tasks import heatmaps as hm
+
+IMAGE_SHAPE = (64, 64, 3)
+
+
+def _logits(probabilities):
+    p = np.clip(np.asarray(probabilities, "float32"), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _dense(values, indices, weights, grid):
+    """Scatters per-object `values` (M, D) at flat `indices` into an (h, w, D) map."""
+    out = np.zeros((grid[0] * grid[1], values.shape[-1]), "float32")
+    for value, index, weight in zip(values, indices, weights):
+        if weight:
+            out[index] = value
+    return out.reshape(grid[0], grid[1], -1)
+
+
+def test_detection_encode_then_decode_recovers_boxes_within_one_stride():
+    task = mz.tasks.Detection("objects", num_classes=3, level="P3")
+    boxes = np.array([[0.1, 0.2, 0.5, 0.45], [0.55, 0.5, 0.95, 0.9], [0.3, 0.6, 0.42, 0.75],
+                      [0, 0, 0, 0]], "float32")
+    classes = np.array([2, 0, 1, -1])
+    targets = {k: v.numpy() for k, v in task.encode({"boxes": boxes, "classes": classes},
+                                                     IMAGE_SHAPE).items()}
+    assert targets["weights"].sum() == 3
+    grid = targets["heatmap"].shape[:2]
+    outputs = {
+        "heatmap": _logits(targets["heatmap"])[None],
+        "size": _dense(targets["size"], targets["indices"], targets["weights"], grid)[None],
+        "offset": _dense(targets["offset"], targets["indices"], targets["weights"], grid)[None],
+    }
+    decoded = task.decode({k: tf.constant(v) for k, v in outputs.items()}, IMAGE_SHAPE)
+    assert int(decoded["num_detections"][0]) == 3
+    found = decoded["boxes"][0, :3].numpy()
+    found_classes = decoded["classes"][0, :3].numpy()
+    for box, cls in zip(boxes[:3] * 64, classes[:3]):
+        match = np.argmin(np.abs(found - box).sum(-1))
+        assert found_classes[match] == cls
+        assert np.abs(found[match] - box).max() <= task.stride
+
+
+def test_keypoints_encode_then_decode_recovers_points_within_one_stride():
+    task = mz.tasks.Keypoints("pose", num_keypoints=3, flip_pairs=[(1, 2)], level="P3")
+    keypoints = np.array([
+        [[0.30, 0.20, 2], [0.20, 0.40, 2], [0.42, 0.45, 1]],
+        [[0.75, 0.55, 2], [0.65, 0.80, 0], [0.90, 0.85, 2]],
+        [[0.00, 0.00, 0], [0.00, 0.00, 0], [0.00, 0.00, 0]],
+    ], "float32")
+    targets = {k: v.numpy() for k, v in task.encode({"keypoints": keypoints}, IMAGE_SHAPE).items()}
+    assert targets["weights"].sum() == 2
+    assert targets["keypoint_weights"][1].tolist() == [1, 0, 1]
+    grid = targets["center_heatmap"].shape[:2]
+    offsets = targets["keypoint_offsets"].reshape(task.max_instances, -1)
+    outputs = {
+        "center_heatmap": _logits(targets["center_heatmap"])[None],
+        "center_offset": _dense(targets["center_offset"], targets["indices"], targets["weights"], grid)[None],
+        "keypoint_offsets": _dense(offsets, targets["indices"], targets["weights"], grid)[None],
+        "keypoint_heatmap": _logits(targets["keypoint_heatmap"])[None],
+    }
+    decoded = task.decode({k: tf.constant(v) for k, v in outputs.items()}, IMAGE_SHAPE)
+    assert int(decoded["num_instances"][0]) == 2
+    found = decoded["keypoints"][0, :2].numpy()
+    for instance in keypoints[:2]:
+        expected = instance[:, :2] * 64
+        labelled = instance[:, 2] > 0
+        match = np.argmin(np.abs(found[:, labelled, :2] - expected[labelled]).sum((1, 2)))
+        assert np.abs(found[match, labelled, :2] - expected[labelled]).max() <= task.stride
+        assert (found[match, labelled, 2] > 0.9).all()  # scored by the keypoint heatmap
+
+
+def test_heatmap_focal_loss_is_small_for_perfect_and_large_for_wrong_predictions():
+    task = mz.tasks.Detection("objects", num_classes=2)
+    target = task.encode({"boxes": [[0.2, 0.2, 0.6, 0.6]], "classes": [1]}, IMAGE_SHAPE)["heatmap"][None]
+    loss = hm.HeatmapFocalLoss(reduction=None)
+    perfect = float(loss(target, _logits(target.numpy()))[0])
+    wrong = float(loss(target, _logits(1 - target.numpy()))[0])
+    assert perfect < 0.05 < 1.0 < wrong
+
+
+def test_gaussian_radius_grows_with_object_size():
+    radii = hm.gaussian_radius(tf.constant([2.0, 8.0, 32.0]), tf.constant([2.0, 8.0, 32.0])).numpy()
+    assert np.all(np.diff(radii) > 0) and radii[0] > 0
+
+
+def test_keypoint_flip_swaps_pairs_and_mirrors_x():
+    task = mz.tasks.Keypoints("pose", num_keypoints=3, flip_pairs=[(1, 2)])
+    points = np.array([[[0.5, 0.1, 2], [0.2, 0.6, 2], [0.7, 0.6, 1]]], "float32")
+    flipped = task.flip_horizontally(points).numpy()
+    np.testing.assert_allclose(flipped[0, 0], [0.5, 0.1, 2])
+    np.testing.assert_allclose(flipped[0, 1], [0.3, 0.6, 1], atol=1e-6)
+    np.testing.assert_allclose(flipped[0, 2], [0.8, 0.6, 2], atol=1e-6)
+    np.testing.assert_allclose(task.flip_horizontally(flipped), points, atol=1e-6)
+
+
+def _task_batch(task, rng, n=8):
+    """Raw labels for `n` images, encoded."""
+    raw = []
+    for _ in range(n):
+        if task.kind == "classification":
+            raw.append(rng.integers(0, task.num_classes))
+        elif task.kind == "multilabel":
+            raw.append(rng.integers(0, 2, task.num_labels).astype("float32"))
+        elif task.kind == "detection":
+            top = rng.uniform(0, 0.5, (2, 2))
+            raw.append({"boxes": np.concatenate([top, top + 0.4], -1).astype("float32"),
+                        "classes": rng.integers(0, task.num_classes, 2)})
+        elif task.kind == "keypoints":
+            points = rng.uniform(0.1, 0.9, (2, task.num_keypoints, 2))
+            raw.append({"keypoints": np.concatenate([points, np.full((2, task.num_keypoints, 1), 2)],
+                                                    -1).astype("float32")})
+        elif task.kind == "landmarks":
+            points = rng.uniform(0.1, 0.9, (task.num_landmarks, 2))
+            raw.append(np.concatenate([points, np.ones((task.num_landmarks, 1))], -1).astype("float32"))
+        elif task.kind == "segmentation":
+            raw.append(rng.integers(0, task.num_classes, (4, 4)).astype("int32"))
+        elif task.kind == "depth":
+            raw.append(rng.uniform(0.5, 5.0, (4, 4)).astype("float32"))
+    encoded = [task.encode(r, (32, 32, 3)) for r in raw]
+    return tf.nest.map_structure(lambda *xs: tf.stack(xs), *encoded)
+
+
+TASKS = [
+    mz.tasks.Classification("cls", num_classes=4, label_smoothing=0.1),
+    mz.tasks.MultiLabel("attrs", num_labels=6),
+    mz.tasks.Detection("det", num_classes=2, level="P2"),
+    mz.tasks.Keypoints("pose", num_keypoints=3, flip_pairs=[(1, 2)], level="P2"),
+    mz.tasks.Landmarks("face", num_landmarks=3),
+    mz.tasks.Segmentation("seg", num_classes=3),
+    mz.tasks.Depth("depth_l1", loss="l1"),
+    mz.tasks.Depth("depth_silog", loss="silog"),
+]
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
+def test_every_task_head_trains_and_its_loss_falls(task, rng):
+    model = mz.build_model("tiny", [task], input_shape=(32, 32, 3))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    images = rng.uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    targets = _task_batch(task, rng)
+    labels = {task.name: targets}
+    losses = [model.train_on_batch(images, labels, return_dict=True) for _ in range(40)]
+    key = f"{task.name}_loss"
+    assert all(np.isfinite(step["loss"]) for step in losses)
+    assert np.mean([step[key] for step in losses[-5:]]) < 0.7 * losses[0][key]
+    first = losses[-1]
+    for name in first:
+        assert name == "loss" or name.startswith(f"{task.name}_")
+
+
+@pytest.mark.parametrize("task,message", [
+    (lambda: mz.tasks.Classification("a", num_classes=0), "num_classes must be >= 1"),
+    (lambda: mz.tasks.Detection("a", num_classes=0), "num_classes must be >= 1"),
+    (lambda: mz.tasks.Segmentation("a", num_classes=0), "num_classes must be >= 1"),
+    (lambda: mz.tasks.MultiLabel("a", num_labels=0), "num_labels must be >= 1"),
+    (lambda: mz.tasks.Keypoints("a", num_keypoints=3, flip_pairs=[(1, 3)]), "only 3"),
+    (lambda: mz.tasks.Keypoints("a", num_keypoints=3, flip_pairs=[(0, 1), (1, 2)]), "two flip pairs"),
+    (lambda: mz.tasks.Detection("a", num_classes=2, level="P7"), "Unknown pyramid level"),
+    (lambda: mz.tasks.Depth("a", loss="l3"), "unknown depth loss"),
+    (lambda: mz.tasks.Classification("my task", num_classes=2), "Invalid task name"),
+    (lambda: mz.tasks.get_task({"kind": "clasification", "name": "a"}), "Did you mean 'classification'"),
+    (lambda: mz.tasks.get_task({"kind": "classification", "name": "a", "classes": 3}), "Bad options"),
+])
+def test_bad_task_arguments_name_the_problem(task, message):
+    with pytest.raises(ValueError, match=message):
+        task()
+
+
+def test_task_configs_round_trip():
+    for task in TASKS:
+        clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(task))
+        assert type(clone) is type(task) and clone.get_config() == task.get_config()
