@@ -6,6 +6,8 @@ import tensorflow as tf
 
 from mtl_zoo.naming import unknown_name_error
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
+from mtl_zoo.weighting.aggregator import GradientAggregator
+from mtl_zoo.weighting.task_gradients import TaskGradients
 
 
 def check_task_names(tasks):
@@ -83,6 +85,8 @@ class MultiTaskModel(keras.Model):
         self._task_metrics = {}
         self._task_loss_trackers = {}
         self._total_loss_tracker = None
+        self._aggregator = None
+        self._task_gradients = None
 
     # -- tasks and their weights --------------------------------------------------------
     @property
@@ -119,11 +123,14 @@ class MultiTaskModel(keras.Model):
             self.alpha(name).assign(float(value))
 
     # -- compile and metrics --------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", jit_compile=False, **kwargs):
+    def compile(self, optimizer="rmsprop", aggregator=None, jit_compile=False, **kwargs):
         """Configures training; each task brings its own loss and metrics.
 
         Args:
             optimizer: as for `keras.Model.compile`.
+            aggregator: an optional `mtl_zoo.weighting` gradient aggregator
+                (PCGrad, MGDA, ...) that combines the per-task gradients of the
+                shared trunk instead of summing them.
             jit_compile: XLA compilation of the train step (off by default:
                 on CPU its compile time outweighs the gain for small models).
             **kwargs: other `keras.Model.compile` arguments, except `loss`,
@@ -139,10 +146,53 @@ class MultiTaskModel(keras.Model):
         self._total_loss_tracker = keras.metrics.Mean(name="loss")
         self._task_loss_trackers = {t.name: keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks}
         self._task_metrics = {t.name: t.build_metrics() for t in self.tasks}
+        self._aggregator = None
+        self._task_gradients = None
+        if aggregator is not None:
+            self._set_aggregator(aggregator)
+
+    def _set_aggregator(self, aggregator):
+        if not isinstance(aggregator, GradientAggregator):
+            raise ValueError(f"aggregator must be a mtl_zoo.weighting gradient aggregator "
+                             f"(e.g. mz.weighting.PCGrad()), got {aggregator!r}.")
+        aggregator.build(len(self.tasks))
+        self._task_gradients = TaskGradients(self)
+        self._aggregator = aggregator
+
+    @property
+    def aggregator(self):
+        """The gradient aggregator given to `compile`, or None (plain weighted sum)."""
+        return getattr(self, "_aggregator", None)
+
+    def request_gradient_statistics(self):
+        """Makes each train step compute per-task gradients of the shared trunk and log
+        their norms (`grad_norm_<task>`) and pairwise cosines (`grad_cos_<a>_<b>`).
+
+        Costs one backward pass per task. Called by callbacks that need them
+        (GradNorm, GradientConflictMonitor) before training starts.
+        """
+        if self._total_loss_tracker is None:
+            raise RuntimeError("Compile the model before requesting gradient statistics.")
+        if self._task_gradients is None:
+            self._task_gradients = TaskGradients(self)
+        if not self._task_gradients.statistics:
+            self._task_gradients.statistics = True
+            self.make_train_function(force=True)
+
+    def get_compile_config(self):
+        config = super().get_compile_config() or {}
+        if self.aggregator is not None:
+            config["aggregator"] = keras.saving.serialize_keras_object(self.aggregator)
+        return config
 
     def compile_from_config(self, config):
         """Recompiles a loaded model with its saved optimizer (used by `load_model`)."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        config = dict(config)
+        aggregator = config.pop("aggregator", None)
+        config = keras.saving.deserialize_keras_object(config)
+        if aggregator is not None:
+            config["aggregator"] = keras.saving.deserialize_keras_object(aggregator)
+        self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
@@ -212,6 +262,8 @@ class MultiTaskModel(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if self._task_gradients is not None:
+            return self._task_gradients.train_step(x, y, sample_weight)
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             task_losses, pairs = self.compute_task_losses(y, y_pred, sample_weight)

@@ -1,0 +1,74 @@
+"""Which parts of a functional multi-task graph are shared, and which belong to one task."""
+
+import dataclasses
+
+import keras
+
+
+@dataclasses.dataclass
+class SharingStructure:
+    """The split of a multi-task model into shared and task-specific parts.
+
+    Attributes:
+        shared_variables: trainable variables of layers that feed two or more tasks.
+        task_variables: `{task: trainable variables of layers feeding only that task}`.
+        representation: the shared tensors that task-specific layers read (the
+            "cut" between trunk and heads), as KerasTensors of the model graph.
+    """
+
+    shared_variables: list
+    task_variables: dict
+    representation: list
+
+
+def _producer(tensor):
+    operation, node_index, _ = tensor._keras_history
+    return operation, operation._inbound_nodes[node_index]
+
+
+def analyse_sharing(model):
+    """Finds shared and task-specific layers by walking back from each task's outputs.
+
+    Example:
+    >>> structure = analyse_sharing(model)  # doctest: +SKIP
+    >>> len(structure.representation)       # e.g. the pyramid levels and P5
+    """
+    users = {}
+    operations = {}
+    for task in model.tasks:
+        stack = [model.output[task.output_name(key)] for key in task.output_keys]
+        seen = set()
+        while stack:
+            operation, node = _producer(stack.pop())
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            users.setdefault(id(operation), set()).add(task.name)
+            operations[id(operation)] = operation
+            stack.extend(node.input_tensors)
+    shared_ids = {key for key, names in users.items() if len(names) > 1}
+
+    shared_variables, seen_variables = [], set()
+    task_variables = {task.name: [] for task in model.tasks}
+    for key, operation in operations.items():
+        for variable in operation.trainable_variables:
+            if id(variable) in seen_variables:
+                continue
+            seen_variables.add(id(variable))
+            if key in shared_ids:
+                shared_variables.append(variable)
+            else:
+                task_variables[next(iter(users[key]))].append(variable)
+
+    representation, seen_tensors = [], set()
+    for key, operation in operations.items():
+        if key in shared_ids:
+            continue
+        for node in operation._inbound_nodes:
+            for tensor in node.input_tensors:
+                producer, _ = _producer(tensor)
+                if (id(producer) in shared_ids and id(tensor) not in seen_tensors
+                        and not isinstance(producer, keras.layers.InputLayer)):
+                    seen_tensors.add(id(tensor))
+                    representation.append(tensor)
+    return SharingStructure(shared_variables, task_variables, representation)

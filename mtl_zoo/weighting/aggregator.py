@@ -1,0 +1,73 @@
+"""`GradientAggregator`: the base of the methods that combine per-task gradients."""
+
+import keras
+import tensorflow as tf
+
+MODES = ("parameters", "representation")
+EPSILON = 1e-8
+
+
+class GradientAggregator:
+    """Combines the per-task gradients of the shared trunk into one update direction.
+
+    `MultiTaskModel.compile(aggregator=...)` hands the aggregator a (T, N)
+    matrix whose row i is the gradient of alpha_i * L_i, either with respect to
+    the shared trunk's parameters (`mode="parameters"`) or with respect to the
+    shared representation that the heads read (`mode="representation"`, one
+    backward pass through the trunk after combining, as in MGDA-UB). Heads
+    always get the gradient of their own task. With no conflict between tasks,
+    every method returns (close to) the plain sum of the rows.
+
+    Subclasses implement `aggregate(gradients, losses) -> (N,)` in TensorFlow
+    ops, and `build(num_tasks)` when they keep state.
+
+    Args:
+        mode: "parameters" or "representation".
+    """
+
+    default_mode = "parameters"
+
+    def __init__(self, mode=None):
+        mode = mode or self.default_mode
+        if mode not in MODES:
+            raise ValueError(f"{type(self).__name__}: unknown mode {mode!r}; use one of {MODES}.")
+        self.mode = mode
+        self.num_tasks = None
+
+    def build(self, num_tasks):
+        if num_tasks < 2:
+            raise ValueError(f"{type(self).__name__} combines the gradients of several tasks; "
+                             f"the model has {num_tasks}.")
+        self.num_tasks = num_tasks
+
+    def aggregate(self, gradients, losses):
+        raise NotImplementedError
+
+    def __call__(self, gradients, losses=None):
+        """Combines (T, N) `gradients`; `losses` (T,) is used by loss-normalised variants."""
+        gradients = tf.convert_to_tensor(gradients, tf.float32)
+        if self.num_tasks is None:
+            self.build(gradients.shape[0])
+        losses = tf.ones([gradients.shape[0]]) if losses is None else tf.cast(losses, tf.float32)
+        return self.aggregate(gradients, losses)
+
+    def get_config(self):
+        return {"mode": self.mode}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def gram_matrix(gradients):
+    """G G^T, the (T, T) inner products of the task gradients."""
+    return tf.matmul(gradients, gradients, transpose_b=True)
+
+
+def register(cls):
+    """Registers an aggregator class for Keras (de)serialization."""
+    return keras.saving.register_keras_serializable(package="mtl_zoo")(cls)

@@ -1,0 +1,59 @@
+"""GradVac: gradient vaccine (Wang et al. 2021, "Gradient Vaccine: Investigating and
+Improving Multi-task Optimization in Massively Multilingual Models", ICLR)."""
+
+import tensorflow as tf
+
+from mtl_zoo.weighting.aggregator import EPSILON, GradientAggregator, register
+
+
+@register
+class GradVac(GradientAggregator):
+    """Like PCGrad, but instead of only removing conflicts it pulls each pair's cosine
+    similarity up to a target: an exponential moving average (rate `beta`) of the
+    similarities seen so far. Applied to the whole gradient vector (the paper also
+    shows a per-layer variant).
+
+    Args:
+        beta: EMA rate of the target similarities.
+        mode: "parameters" (default) or "representation".
+
+    Example:
+    >>> GradVac()([[1.0, 0.0], [0.0, 1.0]]).numpy().tolist()  # no conflict with targets 0
+    [1.0, 1.0]
+    """
+
+    def __init__(self, beta=0.01, mode=None):
+        super().__init__(mode)
+        if not 0.0 < float(beta) <= 1.0:
+            raise ValueError(f"GradVac: beta must be in (0, 1], got {beta}.")
+        self.beta = float(beta)
+        self.targets = None
+
+    def build(self, num_tasks):
+        super().build(num_tasks)
+        self.targets = tf.Variable(tf.zeros([num_tasks, num_tasks]), trainable=False,
+                                   name="gradvac_targets")
+
+    def aggregate(self, gradients, losses):
+        num_tasks = gradients.shape[0]
+        norms = tf.norm(gradients, axis=1)
+        updated_targets = self.targets
+        combined = []
+        for i in range(num_tasks):
+            g = gradients[i]
+            for j in tf.unstack(tf.random.shuffle(tf.range(num_tasks))):
+                g_norm = tf.norm(g)
+                cosine = tf.reduce_sum(g * gradients[j]) / (g_norm * norms[j] + EPSILON)
+                target = self.targets[i, j]
+                adjust = tf.logical_and(cosine < target, tf.not_equal(i, j))
+                coefficient = g_norm * (target * tf.sqrt(1 - cosine ** 2) - cosine * tf.sqrt(1 - target ** 2)) / (
+                    norms[j] * tf.sqrt(1 - target ** 2) + EPSILON)
+                g = g + tf.where(adjust, coefficient, 0.0) * gradients[j]
+                new_target = tf.where(tf.not_equal(i, j), (1 - self.beta) * target + self.beta * cosine, 0.0)
+                updated_targets = tf.tensor_scatter_nd_update(updated_targets, [[i, j]], [new_target])
+            combined.append(g)
+        self.targets.assign(updated_targets)
+        return tf.add_n(combined)
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta}

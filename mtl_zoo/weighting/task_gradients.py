@@ -1,0 +1,135 @@
+"""The train step that works on per-task gradients of the shared trunk.
+
+Used by `MultiTaskModel` when it has a gradient aggregator or when a callback
+asked for gradient statistics. Row i of the gradient matrix is the gradient of
+alpha_i * L_i with respect to the shared trunk's parameters, or, in
+representation mode, with respect to the shared tensors that the heads read.
+Heads and other task-specific variables get the plain gradient of the total loss.
+
+Under `tf.distribute`, parameter-gradient rows are summed over replicas before
+aggregating, so every replica aggregates the global batch's gradients and the
+update equals a single-device one. Representation gradients are per example
+and are aggregated on each replica's share of the batch.
+"""
+
+import itertools
+
+import tensorflow as tf
+
+from mtl_zoo.graph import analyse_sharing
+
+
+def _flatten(gradients, like):
+    return tf.concat([tf.reshape(g if g is not None else tf.zeros_like(v), [-1])
+                      for g, v in zip(gradients, like)], axis=0)
+
+
+def _unflatten(vector, like):
+    sizes = [tf.size(v) for v in like]
+    return [tf.reshape(part, tf.shape(v)) for part, v in zip(tf.split(vector, tf.stack(sizes)), like)]
+
+
+def gradient_statistics(task_names, matrix):
+    """`grad_norm_<task>` and `grad_cos_<a>_<b>` entries from a (T, N) gradient matrix."""
+    norms = tf.norm(matrix, axis=1)
+    unit = matrix / tf.maximum(norms[:, None], 1e-12)
+    cosines = tf.matmul(unit, unit, transpose_b=True)
+    logs = {f"grad_norm_{name}": norms[i] for i, name in enumerate(task_names)}
+    for (i, a), (j, b) in itertools.combinations(enumerate(task_names), 2):
+        logs[f"grad_cos_{a}_{b}"] = cosines[i, j]
+    return logs
+
+
+class TaskGradients:
+    """Computes per-task gradients inside `MultiTaskModel.train_step` and applies the
+    aggregated update.
+
+    Args:
+        model: the compiled `MultiTaskModel`.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.statistics = False
+        self.sharing = analyse_sharing(model)
+        if not self.sharing.shared_variables:
+            raise ValueError(
+                "This model has no trainable variables shared by two or more tasks, so there "
+                "are no per-task gradients to combine (single task, or separate towers).")
+        shared = {id(v) for v in self.sharing.shared_variables}
+        self.other_variables = [v for v in model.trainable_variables if id(v) not in shared]
+        self._representation_model = None
+
+    @property
+    def uses_representation(self):
+        aggregator = self.model.aggregator
+        return aggregator is not None and aggregator.mode == "representation"
+
+    def representation_model(self):
+        """The model's graph, also returning the shared representation tensors."""
+        if self._representation_model is None:
+            import keras
+
+            self._representation_model = keras.Model(
+                self.model.inputs, [self.model.output, self.sharing.representation])
+        return self._representation_model
+
+    def train_step(self, x, y, sample_weight):
+        model = self.model
+        optimizer = model.optimizer
+        strategy = tf.distribute.get_strategy()
+        replicas = strategy.num_replicas_in_sync
+        with tf.GradientTape(persistent=True) as tape:
+            if self.uses_representation:
+                y_pred, representation = self.representation_model()(x, training=True)
+            else:
+                y_pred = model(x, training=True)
+            task_losses, pairs = model.compute_task_losses(y, y_pred, sample_weight)
+            total = model.weighted_loss(task_losses)
+            scaled_total = optimizer.scale_loss(total / replicas)
+            scaled_tasks = {name: optimizer.scale_loss(model.alpha(name) * loss / replicas)
+                            for name, loss in task_losses.items()}
+            regularization = (optimizer.scale_loss(tf.add_n(model.losses) / replicas)
+                              if model.losses else None)
+        shared = self.sharing.shared_variables
+        other_gradients = tape.gradient(scaled_total, self.other_variables)
+        targets = representation if self.uses_representation else shared
+        rows = []
+        for name in model.task_names:
+            gradients = tape.gradient(scaled_tasks[name], targets) if name in scaled_tasks else [None] * len(targets)
+            rows.append(_flatten(gradients, targets))
+        matrix = tf.stack(rows)
+        context = tf.distribute.get_replica_context()
+        if replicas > 1 and not self.uses_representation and context is not None:
+            matrix = context.all_reduce(tf.distribute.ReduceOp.SUM, matrix)
+        loss_scale = optimizer.scale_loss(tf.constant(1.0))
+        matrix = matrix / loss_scale
+        direction = self._combine(matrix, task_losses, pairs) * loss_scale
+        if self.uses_representation:
+            shared_gradients = tape.gradient(representation, shared,
+                                             output_gradients=_unflatten(direction, representation))
+        else:
+            shared_gradients = _unflatten(direction / replicas, shared)
+        if regularization is not None:
+            extra = tape.gradient(regularization, shared)
+            shared_gradients = [g if e is None else g + e for g, e in zip(shared_gradients, extra)]
+        del tape
+        optimizer.apply_gradients(zip(list(other_gradients) + list(shared_gradients),
+                                      self.other_variables + shared))
+        logs = model._update_metrics(x, total, task_losses, pairs, y_pred)
+        if self.statistics:
+            logs.update(gradient_statistics(model.task_names, matrix))
+        return logs
+
+    def _combine(self, matrix, task_losses, pairs):
+        aggregator = self.model.aggregator
+        plain_sum = tf.reduce_sum(matrix, axis=0)
+        if aggregator is None:
+            return plain_sum
+        masks = {task.name: mask for task, _, mask in pairs}
+        present = tf.stack([tf.reduce_sum(masks[name]) > 0 if name in masks else tf.constant(False)
+                            for name in self.model.task_names])
+        losses = tf.stack([tf.cast(task_losses.get(name, 0.0), tf.float32) for name in self.model.task_names])
+        # A task with no labelled example in this batch has a zero gradient, which would
+        # wreck most aggregators (MGDA's min-norm point becomes 0): such batches are summed.
+        return tf.cond(tf.reduce_all(present), lambda: aggregator(matrix, losses), lambda: plain_sum)
