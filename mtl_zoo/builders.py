@@ -24,7 +24,8 @@ def resolve_backbone(backbone, input_shape, weights=None):
 
 
 def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weights=None,
-                pyramid_channels=64, task_weights=None, name="multi_task_model"):
+                pyramid_channels=64, task_weights=None, uncertainty_weighting=None,
+                name="multi_task_model"):
     """Builds a hard-sharing multi-task model: one trunk, one head per task.
 
     Args:
@@ -38,6 +39,8 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
         pyramid_channels: width of the shared feature pyramid (built only
             when a task reads it: detection, keypoints, segmentation, depth).
         task_weights: initial loss weights (alphas), a dict by task name.
+        uncertainty_weighting: learned task weights (Kendall et al. 2018): True,
+            or `{task: "classification" | "regression"}`; see `MultiTaskModel`.
         name: the model name.
 
     Returns:
@@ -64,4 +67,5 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
     outputs = {}
     for task in tasks:
         outputs.update(task.build_head(features))
-    return MultiTaskModel(image, outputs, tasks, task_weights=task_weights, name=name)
+    return MultiTaskModel(image, outputs, tasks, task_weights=task_weights,
+                          uncertainty_weighting=uncertainty_weighting, name=name)

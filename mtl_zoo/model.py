@@ -4,10 +4,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mtl_zoo.distribution import sum_over_replicas
 from mtl_zoo.naming import unknown_name_error
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
 from mtl_zoo.weighting.aggregator import GradientAggregator
 from mtl_zoo.weighting.task_gradients import TaskGradients
+from mtl_zoo.weighting.uncertainty import uncertainty_forms, uncertainty_weighted_loss
 
 
 def check_task_names(tasks):
@@ -57,6 +59,9 @@ class MultiTaskModel(keras.Model):
         outputs: the flat dict of head outputs.
         tasks: `Task` instances (or dicts with a "kind" key).
         task_weights: initial alphas, a dict by task name or a list; default 1.
+        uncertainty_weighting: learn each task's weight as a trainable
+            log-variance (Kendall et al. 2018): True for every task, or a dict
+            `{task: "classification" | "regression"}` naming the tasks and forms.
 
     Example:
     >>> import mtl_zoo as mz
@@ -66,7 +71,8 @@ class MultiTaskModel(keras.Model):
     {'digit': 1.0}
     """
 
-    def __init__(self, inputs, outputs, tasks, task_weights=None, **kwargs):
+    def __init__(self, inputs, outputs, tasks, task_weights=None, uncertainty_weighting=None,
+                 **kwargs):
         tasks = [get_task(task) for task in tasks]
         check_task_names(tasks)
         missing = sorted({task.output_name(key) for task in tasks for key in task.output_keys}
@@ -82,6 +88,13 @@ class MultiTaskModel(keras.Model):
             name: self.add_weight(shape=(), initializer=keras.initializers.Constant(value),
                                   trainable=False, name=f"alpha_{name}")
             for name, value in initial.items()}
+        self._uncertainty_forms = uncertainty_forms(tasks, uncertainty_weighting)
+        self._log_variances = {
+            name: self.add_weight(shape=(), initializer="zeros", trainable=True,
+                                  name=f"log_variance_{name}")
+            for name in self._uncertainty_forms}
+        self.task_loss_history = self.add_weight(
+            shape=(3, len(tasks)), initializer="zeros", trainable=False, name="task_loss_history")
         self._task_metrics = {}
         self._task_loss_trackers = {}
         self._total_loss_tracker = None
@@ -114,6 +127,13 @@ class MultiTaskModel(keras.Model):
     def task_weights(self):
         """The current alphas as `{task_name: float}`."""
         return {name: float(keras.ops.convert_to_numpy(v)) for name, v in self._alphas.items()}
+
+    @property
+    def uncertainty_weights(self):
+        """The learned weights exp(-s_i) (times 1/2 for the regression form), by task."""
+        return {name: float(keras.ops.convert_to_numpy(keras.ops.exp(-v))) *
+                (1.0 if self._uncertainty_forms[name] == "classification" else 0.5)
+                for name, v in self._log_variances.items()}
 
     def set_task_weights(self, weights):
         """Assigns alphas from `{task_name: value}` (values >= 0); other tasks keep theirs."""
@@ -246,16 +266,35 @@ class MultiTaskModel(keras.Model):
 
     # -- losses and steps -----------------------------------------------------------------
     def compute_task_losses(self, y, y_pred, sample_weight=None):
-        """Returns `({task: masked mean loss}, [(task, targets, mask), ...])`."""
+        """Returns `({task: loss}, [(task, targets, mask), ...])`.
+
+        Each task's loss is its per-example loss averaged over the unmasked
+        examples of the global batch. Under `tf.distribute`, the mask count is
+        summed over replicas and each replica returns R * local sum / global
+        count, so that the mean over the R replicas is the global-batch loss.
+        """
         pairs = self._targets_and_masks(y, sample_weight)
-        losses = {task.name: task.compute_loss(targets, task.own_outputs(y_pred), mask)
-                  for task, targets, mask in pairs}
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        losses = {}
+        for task, targets, mask in pairs:
+            per_example = tf.cast(task.per_example_loss(targets, task.own_outputs(y_pred)), tf.float32)
+            total = tf.reduce_sum(per_example * mask)
+            count = sum_over_replicas(tf.reduce_sum(mask))
+            losses[task.name] = tf.math.divide_no_nan(total, count) * replicas
         return losses, pairs
 
     def weighted_loss(self, task_losses):
-        """L = sum_i alpha_i * L_i plus the layers' own losses (regularisers)."""
-        total = tf.add_n([self._alphas[name] * loss for name, loss in task_losses.items()]
-                         + [tf.constant(0.0)])
+        """L = sum_i alpha_i * L_i plus the layers' own losses (regularisers).
+
+        With uncertainty weighting, L_i is replaced by Kendall et al.'s
+        exp(-s_i) L_i + s_i / 2 (halved for the regression form)."""
+        terms = [tf.constant(0.0)]
+        for name, loss in task_losses.items():
+            if name in self._log_variances:
+                loss = uncertainty_weighted_loss(loss, self._log_variances[name],
+                                                 self._uncertainty_forms[name])
+            terms.append(self._alphas[name] * loss)
+        total = tf.add_n(terms)
         if self.losses:
             total += tf.add_n([tf.cast(loss, tf.float32) for loss in self.losses])
         return total
@@ -283,10 +322,11 @@ class MultiTaskModel(keras.Model):
     def _update_metrics(self, x, total, task_losses, pairs, y_pred):
         if self._total_loss_tracker is None:
             raise RuntimeError("Compile the model before training or evaluating it.")
-        self._total_loss_tracker.update_state(total, sample_weight=tf.shape(x)[0])
+        batch = sum_over_replicas(tf.cast(tf.shape(x)[0], tf.float32))
+        self._total_loss_tracker.update_state(total, sample_weight=batch)
         for task, targets, mask in pairs:
             self._task_loss_trackers[task.name].update_state(
-                task_losses[task.name], sample_weight=tf.reduce_sum(mask))
+                task_losses[task.name], sample_weight=sum_over_replicas(tf.reduce_sum(mask)))
             task.update_metrics(self._task_metrics[task.name], targets, task.own_outputs(y_pred), mask)
         return {metric.name: metric.result() for metric in self.metrics}
 
@@ -319,16 +359,19 @@ class MultiTaskModel(keras.Model):
     def get_config(self):
         graph = keras.Model(self.inputs, self.output, name=self.name)
         return {**graph.get_config(), "tasks": [serialize_task(t) for t in self.tasks],
-                "task_weights": self._initial_task_weights}
+                "task_weights": self._initial_task_weights,
+                "uncertainty_weighting": self._uncertainty_forms or None}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
         tasks = [deserialize_task(task) for task in config.pop("tasks")]
         task_weights = config.pop("task_weights", None)
+        uncertainty = config.pop("uncertainty_weighting", None)
         graph = keras.Model.from_config(config, custom_objects=custom_objects)
         return cls(inputs=graph.inputs[0], outputs=graph.output, tasks=tasks,
-                   task_weights=task_weights, name=config.get("name"))
+                   task_weights=task_weights, uncertainty_weighting=uncertainty,
+                   name=config.get("name"))
 
 
 def load_model(path):

@@ -3,10 +3,6 @@
 import dataclasses
 from typing import Optional
 
-import keras
-import tensorflow as tf
-from keras import ops
-
 from mtl_zoo.naming import check_identifier
 
 
@@ -24,13 +20,6 @@ class Features:
     backbone: dict
     pyramid: Optional[dict]
     image_shape: tuple
-
-
-def masked_mean(per_example, mask):
-    """Mean of `per_example` (B,) over the examples whose `mask` is 1; 0 when none are."""
-    per_example = ops.cast(per_example, "float32")
-    mask = ops.cast(mask, "float32")
-    return ops.divide_no_nan(ops.sum(per_example * mask), ops.sum(mask))
 
 
 def check_rank(value, expected_ranks, task, what, fix):
@@ -120,10 +109,6 @@ class Task:
     def validate_targets(self, targets):
         raise NotImplementedError
 
-    def compute_loss(self, targets, outputs, mask):
-        """The task loss: the per-example loss averaged over the unmasked examples."""
-        return masked_mean(self.per_example_loss(targets, outputs), mask)
-
     # -- helpers for subclasses ---------------------------------------------------------
     def _metric_name(self, metric):
         return f"{self.name}_{metric}"
@@ -153,6 +138,3 @@ class Task:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
-
-def as_float(x):
-    return tf.cast(x, tf.float32)

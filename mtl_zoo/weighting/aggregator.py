@@ -18,8 +18,11 @@ class GradientAggregator:
     always get the gradient of their own task. With no conflict between tasks,
     every method returns (close to) the plain sum of the rows.
 
-    Subclasses implement `aggregate(gradients, losses) -> (N,)` in TensorFlow
-    ops, and `build(num_tasks)` when they keep state.
+    Subclasses implement `aggregate(gradients, losses, step) -> (N,)` in
+    TensorFlow ops, and `build(num_tasks)` when they keep state. Randomised
+    methods draw from stateless generators seeded by the training step
+    (`random_permutation`, `random_uniform`), so that every replica of a
+    distributed run, and a single-device run, make the same draws.
 
     Args:
         mode: "parameters" or "representation".
@@ -40,16 +43,28 @@ class GradientAggregator:
                              f"the model has {num_tasks}.")
         self.num_tasks = num_tasks
 
-    def aggregate(self, gradients, losses):
+    def aggregate(self, gradients, losses, step):
         raise NotImplementedError
 
-    def __call__(self, gradients, losses=None):
-        """Combines (T, N) `gradients`; `losses` (T,) is used by loss-normalised variants."""
+    def __call__(self, gradients, losses=None, step=0):
+        """Combines (T, N) `gradients`; `losses` (T,) is used by loss-normalised
+        variants, `step` (the training step) seeds the random ones."""
         gradients = tf.convert_to_tensor(gradients, tf.float32)
         if self.num_tasks is None:
             self.build(gradients.shape[0])
         losses = tf.ones([gradients.shape[0]]) if losses is None else tf.cast(losses, tf.float32)
-        return self.aggregate(gradients, losses)
+        return self.aggregate(gradients, losses, tf.cast(step, tf.int64))
+
+    @staticmethod
+    def random_permutation(size, step, salt):
+        """A permutation of range(size) that depends only on (step, salt)."""
+        keys = tf.random.stateless_uniform([size], seed=tf.stack([step, tf.cast(salt, tf.int64)]))
+        return tf.argsort(keys)
+
+    @staticmethod
+    def random_uniform(shape, step, salt=0):
+        """Uniform [0, 1) numbers that depend only on (step, salt)."""
+        return tf.random.stateless_uniform(shape, seed=tf.stack([step, tf.cast(salt, tf.int64)]))
 
     def get_config(self):
         return {"mode": self.mode}

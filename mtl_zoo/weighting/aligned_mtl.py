@@ -18,7 +18,7 @@ class AlignedMTL(GradientAggregator):
     [2.0, 2.0]
     """
 
-    def aggregate(self, gradients, losses):
+    def aggregate(self, gradients, losses, step):
         eigenvalues, eigenvectors = tf.linalg.eigh(gram_matrix(gradients))
         tolerance = tf.reduce_max(eigenvalues) * gradients.shape[0] * 1e-7
         kept = eigenvalues > tolerance

@@ -31,7 +31,7 @@ class CAGrad(GradientAggregator):
         self.c = float(c)
         self.iterations = int(iterations)
 
-    def aggregate(self, gradients, losses):
+    def aggregate(self, gradients, losses, step):
         num_tasks = gradients.shape[0]
         gram = gram_matrix(gradients)
         g0_norm = tf.sqrt(tf.maximum(tf.reduce_mean(gram), 0.0) + EPSILON)
@@ -42,15 +42,18 @@ class CAGrad(GradientAggregator):
         unit_gram = gram / scale
         unit_radius = self.c * tf.sqrt(tf.maximum(tf.reduce_mean(unit_gram), 0.0) + EPSILON)
         mean_row = tf.reduce_mean(unit_gram, axis=1)            # g_i . g0
-        logits = tf.zeros([num_tasks])
-        velocity = tf.zeros([num_tasks])
-        for _ in range(self.iterations):
+
+        def momentum_step(logits, velocity):
             w = tf.nn.softmax(logits)
             gram_w = tf.linalg.matvec(unit_gram, w)
             gw_norm = tf.sqrt(tf.tensordot(w, gram_w, 1) + EPSILON)
             grad_w = mean_row + unit_radius * gram_w / gw_norm
             velocity = 0.5 * velocity + w * (grad_w - tf.tensordot(w, grad_w, 1))
-            logits -= 25.0 * velocity
+            return [logits - 25.0 * velocity, velocity]
+
+        logits, _ = tf.while_loop(lambda *_: True, momentum_step,
+                                  [tf.zeros([num_tasks]), tf.zeros([num_tasks])],
+                                  maximum_iterations=self.iterations)
         w = tf.nn.softmax(logits)
         gw_norm = tf.sqrt(tf.tensordot(w, tf.linalg.matvec(gram, w), 1) + EPSILON)
         coefficients = 1.0 / num_tasks + radius / gw_norm * w

@@ -22,8 +22,8 @@ class GradDrop(GradientAggregator):
 
     default_mode = "representation"
 
-    def aggregate(self, gradients, losses):
+    def aggregate(self, gradients, losses, step):
         purity = 0.5 * (1.0 + tf.reduce_sum(gradients, 0) / (tf.reduce_sum(tf.abs(gradients), 0) + EPSILON))
-        keep_positive = purity > tf.random.uniform(tf.shape(purity))
+        keep_positive = purity > self.random_uniform(tf.shape(purity), step)
         keep = tf.where(keep_positive[None, :], gradients > 0, gradients < 0)
         return tf.reduce_sum(tf.where(keep, gradients, 0.0), axis=0)

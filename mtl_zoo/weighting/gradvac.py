@@ -34,14 +34,14 @@ class GradVac(GradientAggregator):
         self.targets = tf.Variable(tf.zeros([num_tasks, num_tasks]), trainable=False,
                                    name="gradvac_targets")
 
-    def aggregate(self, gradients, losses):
+    def aggregate(self, gradients, losses, step):
         num_tasks = gradients.shape[0]
         norms = tf.norm(gradients, axis=1)
         updated_targets = self.targets
         combined = []
         for i in range(num_tasks):
             g = gradients[i]
-            for j in tf.unstack(tf.random.shuffle(tf.range(num_tasks))):
+            for j in tf.unstack(self.random_permutation(num_tasks, step, i)):
                 g_norm = tf.norm(g)
                 cosine = tf.reduce_sum(g * gradients[j]) / (g_norm * norms[j] + EPSILON)
                 target = self.targets[i, j]

@@ -16,7 +16,7 @@ class IMTLG(GradientAggregator):
     [1.5, 1.5]
     """
 
-    def aggregate(self, gradients, losses):
+    def aggregate(self, gradients, losses, step):
         num_tasks = gradients.shape[0]
         units = gradients / (tf.norm(gradients, axis=1, keepdims=True) + EPSILON)
         differences = gradients[:1] - gradients[1:]          # D, (T-1, N)

@@ -11,16 +11,18 @@ NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 def min_norm_weights(gram, iterations=100):
     """Frank-Wolfe for argmin_{w in simplex} w^T gram w (Sener & Koltun 2018, Algorithm 2)."""
     num_tasks = gram.shape[0]
-    weights = tf.fill([num_tasks], 1.0 / num_tasks)
-    for _ in range(iterations):
+    def frank_wolfe_step(weights):
         gram_w = tf.linalg.matvec(gram, weights)
         vertex = tf.argmin(gram_w)
         v1 = tf.tensordot(weights, gram_w, 1)        # |g_w|^2
         v2 = gram[vertex, vertex]                     # |g_t|^2
         v12 = gram_w[vertex]                          # g_w . g_t
         step = tf.clip_by_value((v1 - v12) / tf.maximum(v1 + v2 - 2 * v12, EPSILON), 0.0, 1.0)
-        weights = (1 - step) * weights + step * tf.one_hot(vertex, num_tasks)
-    return weights
+        return (1 - step) * weights + step * tf.one_hot(vertex, num_tasks)
+
+    start = tf.fill([num_tasks], 1.0 / num_tasks)
+    return tf.while_loop(lambda w: True, lambda w: [frank_wolfe_step(w)], [start],
+                         maximum_iterations=iterations)[0]
 
 
 @register
@@ -51,7 +53,7 @@ class MGDA(GradientAggregator):
         self.normalization = normalization
         self.iterations = int(iterations)
 
-    def aggregate(self, gradients, losses):
+    def aggregate(self, gradients, losses, step):
         scale = tf.ones([gradients.shape[0]])
         norms = tf.norm(gradients, axis=1)
         if self.normalization == "l2":

@@ -19,8 +19,7 @@ def nash_weights(gram, iterations=20):
     def objective(alpha):
         return 0.5 * tf.tensordot(alpha, tf.linalg.matvec(gram, alpha), 1) - tf.reduce_sum(tf.math.log(alpha))
 
-    alpha = 1.0 / tf.sqrt(tf.linalg.diag_part(gram))
-    for _ in range(iterations):
+    def newton_step(alpha):
         gradient = tf.linalg.matvec(gram, alpha) - 1.0 / alpha
         hessian = gram + tf.linalg.diag(1.0 / alpha ** 2)
         step = -tf.linalg.solve(hessian, gradient[:, None])[:, 0]
@@ -31,8 +30,11 @@ def nash_weights(gram, iterations=20):
         current = objective(alpha)
         for _ in range(10):
             size = tf.where(objective(alpha + size * step) <= current, size, size / 2)
-        alpha = tf.maximum(alpha + size * step, EPSILON)
-    return alpha
+        return tf.maximum(alpha + size * step, EPSILON)
+
+    start = 1.0 / tf.sqrt(tf.linalg.diag_part(gram))
+    return tf.while_loop(lambda a: True, lambda a: [newton_step(a)], [start],
+                         maximum_iterations=iterations)[0]
 
 
 @register
@@ -57,7 +59,7 @@ class NashMTL(GradientAggregator):
         self.iterations = int(iterations)
         self.max_norm = float(max_norm)
 
-    def aggregate(self, gradients, losses):
+    def aggregate(self, gradients, losses, step):
         weights = nash_weights(gram_matrix(gradients), self.iterations)
         direction = tf.linalg.matvec(gradients, weights, transpose_a=True)
         if self.max_norm > 0:

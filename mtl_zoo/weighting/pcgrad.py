@@ -15,13 +15,13 @@ class PCGrad(GradientAggregator):
     [0.5, 1.5]
     """
 
-    def aggregate(self, gradients, losses):
+    def aggregate(self, gradients, losses, step):
         num_tasks = gradients.shape[0]
         squared_norms = tf.reduce_sum(gradients ** 2, axis=1)
         projected = []
         for i in range(num_tasks):
             g = gradients[i]
-            for j in tf.unstack(tf.random.shuffle(tf.range(num_tasks))):
+            for j in tf.unstack(self.random_permutation(num_tasks, step, i)):
                 dot = tf.reduce_sum(g * gradients[j])
                 conflict = tf.logical_and(dot < 0, tf.not_equal(j, i))
                 coefficient = tf.where(conflict, dot / (squared_norms[j] + EPSILON), 0.0)

@@ -17,6 +17,7 @@ import itertools
 import tensorflow as tf
 
 from mtl_zoo.graph import analyse_sharing
+from mtl_zoo.distribution import sum_over_replicas
 
 
 def _flatten(gradients, like):
@@ -99,9 +100,8 @@ class TaskGradients:
             gradients = tape.gradient(scaled_tasks[name], targets) if name in scaled_tasks else [None] * len(targets)
             rows.append(_flatten(gradients, targets))
         matrix = tf.stack(rows)
-        context = tf.distribute.get_replica_context()
-        if replicas > 1 and not self.uses_representation and context is not None:
-            matrix = context.all_reduce(tf.distribute.ReduceOp.SUM, matrix)
+        if not self.uses_representation:
+            matrix = sum_over_replicas(matrix)
         loss_scale = optimizer.scale_loss(tf.constant(1.0))
         matrix = matrix / loss_scale
         direction = self._combine(matrix, task_losses, pairs) * loss_scale
@@ -127,9 +127,11 @@ class TaskGradients:
         if aggregator is None:
             return plain_sum
         masks = {task.name: mask for task, _, mask in pairs}
-        present = tf.stack([tf.reduce_sum(masks[name]) > 0 if name in masks else tf.constant(False)
+        present = tf.stack([sum_over_replicas(tf.reduce_sum(masks[name])) > 0 if name in masks
+                            else tf.constant(False)
                             for name in self.model.task_names])
         losses = tf.stack([tf.cast(task_losses.get(name, 0.0), tf.float32) for name in self.model.task_names])
         # A task with no labelled example in this batch has a zero gradient, which would
         # wreck most aggregators (MGDA's min-norm point becomes 0): such batches are summed.
-        return tf.cond(tf.reduce_all(present), lambda: aggregator(matrix, losses), lambda: plain_sum)
+        step = self.model.optimizer.iterations
+        return tf.cond(tf.reduce_all(present), lambda: aggregator(matrix, losses, step), lambda: plain_sum)

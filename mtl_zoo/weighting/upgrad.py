@@ -12,13 +12,16 @@ def dual_cone_weights(gram, iterations=50):
     num_tasks = gram.shape[0]
     diagonal = tf.maximum(tf.linalg.diag_part(gram), EPSILON)
     lower = tf.eye(num_tasks)                    # row i: the bound e_i
-    weights = lower
-    for _ in range(iterations):
+
+    def sweep(weights):
         for k in range(num_tasks):
             gradient_k = tf.linalg.matvec(weights, gram[k])          # (gram w)_k per row
             updated = tf.maximum(lower[:, k], weights[:, k] - gradient_k / diagonal[k])
             weights = tf.concat([weights[:, :k], updated[:, None], weights[:, k + 1:]], axis=1)
-    return weights
+        return weights
+
+    return tf.while_loop(lambda w: True, lambda w: [sweep(w)], [lower],
+                         maximum_iterations=iterations)[0]
 
 
 @register
@@ -40,7 +43,7 @@ class UPGrad(GradientAggregator):
         super().__init__(mode)
         self.iterations = int(iterations)
 
-    def aggregate(self, gradients, losses):
+    def aggregate(self, gradients, losses, step):
         weights = tf.reduce_sum(dual_cone_weights(gram_matrix(gradients), self.iterations), axis=0)
         return tf.linalg.matvec(gradients, weights, transpose_a=True)
 

@@ -1,0 +1,47 @@
+"""`TaskWeightCallback`: the base of the callbacks that set a model's task weights."""
+
+import keras
+import numpy as np
+
+
+class TaskWeightCallback(keras.callbacks.Callback):
+    """A Keras callback that reads training logs and sets the model's alphas.
+
+    Alphas are variables of the `MultiTaskModel`, and the state of the
+    loss-based methods lives in the model's `task_loss_history` variable, so
+    both are saved with the model and restored by `keras.callbacks.BackupAndRestore`.
+    """
+
+    def set_model(self, model):
+        from mtl_zoo.model import MultiTaskModel
+
+        if not isinstance(model, MultiTaskModel):
+            raise ValueError(f"{type(self).__name__} sets task weights of a mtl_zoo MultiTaskModel, "
+                             f"not of {type(model).__name__}.")
+        super().set_model(model)
+
+    @property
+    def task_names(self):
+        return self.model.task_names
+
+    def task_losses(self, logs):
+        """The `<task>_loss` entries of `logs`, in task order, as an array."""
+        missing = [name for name in self.task_names if f"{name}_loss" not in (logs or {})]
+        if missing:
+            raise ValueError(f"{type(self).__name__} needs the training logs of tasks {missing}.")
+        return np.array([float(logs[f"{name}_loss"]) for name in self.task_names])
+
+    def assign(self, weights):
+        """Sets the alphas from an array in task order."""
+        self.model.set_task_weights(dict(zip(self.task_names, (float(w) for w in weights))))
+
+    def current_weights(self):
+        weights = self.model.task_weights
+        return np.array([weights[name] for name in self.task_names])
+
+    def history_rows(self):
+        """The model's `task_loss_history`: rows initial, previous-but-one and last losses."""
+        return np.array(self.model.task_loss_history.numpy())
+
+    def set_history_rows(self, rows):
+        self.model.task_loss_history.assign(np.asarray(rows, "float32"))

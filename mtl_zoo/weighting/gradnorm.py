@@ -1,0 +1,52 @@
+"""GradNorm (Chen et al. 2018, "GradNorm: Gradient Normalization for Adaptive Loss
+Balancing in Deep Multitask Networks", ICML)."""
+
+import numpy as np
+
+from mtl_zoo.weighting.callback import TaskWeightCallback
+
+
+class GradNorm(TaskWeightCallback):
+    """Tunes the task weights so that each task's weighted gradient norm G_i on the
+    shared trunk tracks mean(G) * r_i^alpha, where r_i is the task's relative inverse
+    training rate (L_i(t) / L_i(0), divided by its mean over tasks). After every
+    batch it takes one gradient step on sum_i |G_i - target_i| with respect to
+    the weights (the targets held constant, as in the paper) and renormalises the
+    weights to sum to T.
+
+    The norms are taken over all shared trunk parameters (the paper uses the last
+    shared layer; the whole trunk is what LibMTL does too); the model computes
+    them each step (one backward pass per task). The initial losses L_i(0) are
+    kept in the model's `task_loss_history`.
+
+    Args:
+        alpha: asymmetry: how strongly slow tasks are pulled up (paper: 0.12 to 3).
+        learning_rate: step size of the weight update.
+
+    Example:
+    >>> model.fit(ds, callbacks=[GradNorm(alpha=1.5)])  # doctest: +SKIP
+    """
+
+    def __init__(self, alpha=1.5, learning_rate=0.025):
+        super().__init__()
+        if alpha < 0:
+            raise ValueError(f"GradNorm: alpha must be >= 0, got {alpha}.")
+        self.alpha = float(alpha)
+        self.learning_rate = float(learning_rate)
+
+    def on_train_begin(self, logs=None):
+        self.model.request_gradient_statistics()
+
+    def on_train_batch_end(self, batch, logs=None):
+        losses = self.task_losses(logs)
+        rows = self.history_rows()
+        if not np.all(rows[0] > 0):
+            rows[0] = np.maximum(losses, 1e-8)
+            self.set_history_rows(rows)
+        norms = np.array([float(logs[f"grad_norm_{name}"]) for name in self.task_names])
+        weights = self.current_weights()
+        ratios = losses / rows[0]
+        targets = norms.mean() * (ratios / ratios.mean()) ** self.alpha
+        gradient = np.sign(norms - targets) * norms / np.maximum(weights, 1e-8)
+        weights = np.maximum(weights - self.learning_rate * gradient, 1e-3)
+        self.assign(len(weights) * weights / weights.sum())
