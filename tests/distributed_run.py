@@ -1,9 +1,9 @@
 """Trains one model on 1 device and under MirroredStrategy over 2 logical CPUs.
 
 Run as a script, since logical devices must be set before TensorFlow starts:
-    python tests/distributed_run.py none|AGGREGATOR[:MODE] [POLICY]
-Prints one JSON line with the largest weight difference between the two runs,
-the largest weight change during training, and both runs' loss histories.
+    python tests/distributed_run.py none,AGGREGATOR[:MODE],... [POLICY]
+Prints one JSON line: for each method, the largest weight difference between
+the two runs, the largest weight change during training, and both runs' losses.
 """
 
 import json
@@ -30,15 +30,13 @@ def build():
                                    mz.tasks.Keypoints("extremes", 4)], (64, 64, 3))
 
 
-def main(aggregator_name, policy=None):
+def main(aggregator_name, strategies, policy=None):
     if policy:
         keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
     initial = build().get_weights()
     images, labels = generate_shapes(32, image_size=64, seed=5)
     masks = {"count": (np.arange(32) % 3 != 0).astype("float32")}
-    strategies = {"single": tf.distribute.OneDeviceStrategy("/cpu:0"),
-                  "mirrored": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}
     weights, losses = {}, {}
     for name, strategy in strategies.items():
         keras.utils.set_random_seed(1)
@@ -60,4 +58,8 @@ def main(aggregator_name, policy=None):
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:])))
+    methods, policy = sys.argv[1].split(","), (sys.argv[2] if len(sys.argv) > 2 else None)
+    # one strategy of each kind per process: a second MirroredStrategy would reuse collective keys
+    strategies = {"single": tf.distribute.OneDeviceStrategy("/cpu:0"),
+                  "mirrored": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}
+    print(json.dumps({method: main(method, strategies, policy) for method in methods}))

@@ -8,20 +8,22 @@ from mtl_zoo.weighting.aggregator import EPSILON, GradientAggregator, gram_matri
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
 
-def min_norm_weights(gram, iterations=100):
-    """Frank-Wolfe for argmin_{w in simplex} w^T gram w (Sener & Koltun 2018, Algorithm 2)."""
+def min_norm_weights(gram, iterations=1000, tolerance=1e-7):
+    """Frank-Wolfe for argmin_{w in simplex} w^T gram w (Sener & Koltun 2018, Algorithm 2),
+    stopped when the weights move less than `tolerance`."""
     num_tasks = gram.shape[0]
-    def frank_wolfe_step(weights):
+    def frank_wolfe_step(weights, _):
         gram_w = tf.linalg.matvec(gram, weights)
         vertex = tf.argmin(gram_w)
         v1 = tf.tensordot(weights, gram_w, 1)        # |g_w|^2
         v2 = gram[vertex, vertex]                     # |g_t|^2
         v12 = gram_w[vertex]                          # g_w . g_t
         step = tf.clip_by_value((v1 - v12) / tf.maximum(v1 + v2 - 2 * v12, EPSILON), 0.0, 1.0)
-        return (1 - step) * weights + step * tf.one_hot(vertex, num_tasks)
+        updated = (1 - step) * weights + step * tf.one_hot(vertex, num_tasks)
+        return [updated, tf.reduce_sum(tf.abs(updated - weights))]
 
-    start = tf.fill([num_tasks], 1.0 / num_tasks)
-    return tf.while_loop(lambda w: True, lambda w: [frank_wolfe_step(w)], [start],
+    start = [tf.fill([num_tasks], 1.0 / num_tasks), tf.constant(1.0)]
+    return tf.while_loop(lambda _, change: change > tolerance, frank_wolfe_step, start,
                          maximum_iterations=iterations)[0]
 
 
@@ -37,7 +39,7 @@ class MGDA(GradientAggregator):
         mode: "representation" (MGDA-UB, default) or "parameters" (MGDA).
         normalization: gradient normalisation before solving, as in the
             paper's code: "none", "l2", "loss" or "loss+" (both).
-        iterations: Frank-Wolfe iterations.
+        iterations: most Frank-Wolfe iterations (it stops earlier once converged).
 
     Example:
     >>> MGDA()([[1.0, 0.0], [0.0, 1.0]]).numpy().tolist()
@@ -46,7 +48,7 @@ class MGDA(GradientAggregator):
 
     default_mode = "representation"
 
-    def __init__(self, mode=None, normalization="none", iterations=100):
+    def __init__(self, mode=None, normalization="none", iterations=1000):
         super().__init__(mode)
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"MGDA: unknown normalization {normalization!r}; use one of {NORMALIZATIONS}.")

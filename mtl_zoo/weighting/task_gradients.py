@@ -114,8 +114,11 @@ class TaskGradients:
             extra = tape.gradient(regularization, shared)
             shared_gradients = [g if e is None else g + e for g, e in zip(shared_gradients, extra)]
         del tape
-        optimizer.apply_gradients(zip(list(other_gradients) + list(shared_gradients),
-                                      self.other_variables + shared))
+        by_variable = {id(v): g for v, g in zip(self.other_variables + shared,
+                                                list(other_gradients) + list(shared_gradients))}
+        # the model's own variable order, so that the optimizer's slots match a reloaded model
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip([by_variable[id(v)] for v in variables], variables))
         logs = model._update_metrics(x, total, task_losses, pairs, y_pred)
         if self.statistics:
             logs.update(gradient_statistics(model.task_names, matrix))

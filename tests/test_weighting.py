@@ -1,0 +1,228 @@
+"""Task balancing inside model.fit: aggregators, callbacks, learned weights, devices."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mtl_zoo as mz
+from mtl_zoo.data import dataset_from_arrays, generate_shapes
+
+W = mz.weighting
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return generate_shapes(16, image_size=SIZE, seed=2)
+
+
+def _model(**kwargs):
+    return mz.build_model("tiny", [mz.tasks.Classification("count", 3),
+                                   mz.tasks.Detection("shapes", 2),
+                                   mz.tasks.Keypoints("extremes", 4)], (SIZE, SIZE, 3), **kwargs)
+
+
+def _data(model, shapes, masks=None, batch_size=8):
+    images, labels = shapes
+    return dataset_from_arrays(model, images, labels, batch_size=batch_size, masks=masks)
+
+
+@pytest.mark.parametrize("name,mode", [(name, None) for name in W.AGGREGATORS] +
+                         [("PCGrad", "representation"), ("MGDA", "parameters"), ("NashMTL", "representation")])
+def test_aggregator_trains_inside_fit(name, mode, shapes):
+    model = _model()
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), aggregator=W.AGGREGATORS[name](mode=mode))
+    images, labels = next(iter(_data(model, shapes, batch_size=16)))
+    losses = [model.train_on_batch(images, labels) for _ in range(6)]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_aggregator_with_validation_masks_and_a_missing_task(shapes):
+    model = _model()
+    model.compile(optimizer="adam", aggregator=W.MGDA())
+    masks = {"count": np.array([1.0] * 8 + [0.0] * 8, "float32")}  # 2nd batch: no count labels
+    data = _data(model, shapes, masks=masks)
+    history = model.fit(data, validation_data=data, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"])) and "val_count_loss" in history.history
+
+
+def test_model_with_an_aggregator_saves_and_loads_it(shapes, tmp_path):
+    model = _model()
+    model.compile(optimizer="adam", aggregator=W.CAGrad(c=0.3, mode="representation"))
+    model.fit(_data(model, shapes), epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = mz.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.aggregator, W.CAGrad)
+    assert loaded.aggregator.get_config() == {"mode": "representation", "c": 0.3, "iterations": 20}
+    loaded.fit(_data(loaded, shapes), epochs=1, verbose=0)
+
+
+def test_aggregators_need_shared_parameters():
+    model = mz.build_model("tiny", [mz.tasks.Classification("only", 2)], (SIZE, SIZE, 3))
+    with pytest.raises(ValueError, match="several tasks"):
+        model.compile(optimizer="adam", aggregator=W.PCGrad())
+    with pytest.raises(ValueError, match="gradient aggregator"):
+        _model().compile(optimizer="adam", aggregator="pcgrad")
+
+
+def test_sharing_analysis_splits_trunk_and_heads():
+    model = _model()
+    sharing = mz.graph.analyse_sharing(model)
+    shared = {v.path for v in sharing.shared_variables}
+    assert any(p.startswith("stage1") for p in shared) and not any(p.startswith("count") for p in shared)
+    assert {v.path.split("/")[0] for v in sharing.task_variables["count"]} == {"count_logits"}
+    total = len(shared) + sum(len(v) for v in sharing.task_variables.values())
+    assert total == len(model.trainable_variables)
+    assert [tuple(t.shape[1:]) for t in sharing.representation] == [(1, 1, 64), (4, 4, 64)]
+
+
+def test_dynamic_weight_average_follows_the_loss_ratios(shapes):
+    model = _model()
+    model.compile(optimizer="adam")
+    history = model.fit(_data(model, shapes), epochs=3, verbose=0,
+                        callbacks=[W.DynamicWeightAverage(temperature=2.0)]).history
+    ratios = np.array([history[f"{t}_loss"][1] / history[f"{t}_loss"][0] for t in model.task_names])
+    expected = 3 * np.exp(ratios / 2) / np.exp(ratios / 2).sum()
+    np.testing.assert_allclose(list(model.task_weights.values()), expected, rtol=1e-4)
+
+
+class _StopAfter(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+def test_dynamic_weight_average_resumes_with_backup_and_restore(shapes, tmp_path):
+    def run(callbacks, epochs=4):
+        keras.utils.set_random_seed(7)
+        model = _model()
+        model.compile(optimizer="adam")
+        model.fit(_data(model, shapes), epochs=epochs, verbose=0,
+                  callbacks=[W.DynamicWeightAverage()] + callbacks)
+        return model
+
+    straight = run([])
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run([backup, _StopAfter(3)])
+    resumed = run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
+    np.testing.assert_allclose(resumed.task_loss_history.numpy(), straight.task_loss_history.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(list(resumed.task_weights.values()), list(straight.task_weights.values()),
+                               rtol=1e-4)
+
+
+def test_random_loss_weighting_draws_weights_summing_to_T(shapes):
+    model = _model()
+    model.compile(optimizer="adam")
+    model.fit(_data(model, shapes), epochs=1, verbose=0, callbacks=[W.RandomLossWeighting(seed=3)])
+    weights = np.array(list(model.task_weights.values()))
+    assert weights.sum() == pytest.approx(3.0, rel=1e-5) and np.ptp(weights) > 0.01
+
+
+def test_geometric_loss_strategy_equalises_weighted_losses(shapes):
+    model = _model()
+    model.compile(optimizer="adam")
+    history = model.fit(_data(model, shapes), epochs=2, verbose=0,
+                        callbacks=[W.GeometricLossStrategy()]).history
+    weighted = [model.task_weights[t] * history[f"{t}_loss"][-1] for t in model.task_names]
+    np.testing.assert_allclose(weighted, np.exp(np.mean(np.log([history[f"{t}_loss"][-1]
+                                                                  for t in model.task_names]))), rtol=1e-4)
+
+
+def test_gradnorm_lowers_the_weight_of_the_task_with_the_largest_gradients(shapes):
+    model = _model()
+    model.compile(optimizer="adam")
+    history = model.fit(_data(model, shapes), epochs=4, verbose=0, callbacks=[W.GradNorm(alpha=0.0)]).history
+    norms = {t: history[f"grad_norm_{t}"][0] for t in model.task_names}
+    weights = model.task_weights
+    assert sum(weights.values()) == pytest.approx(3.0, rel=1e-5)
+    assert weights[max(norms, key=norms.get)] < 1.0 < weights[min(norms, key=norms.get)]
+
+
+def test_conflict_monitor_records_history_and_tensorboard(shapes, tmp_path):
+    model = _model()
+    model.compile(optimizer="adam", aggregator=W.PCGrad())
+    monitor = W.GradientConflictMonitor(every=1, log_dir=tmp_path / "tb")
+    history = model.fit(_data(model, shapes), epochs=2, verbose=0, callbacks=[monitor]).history
+    assert len(monitor.records) == 4
+    for key in ("grad_norm_count", "grad_cos_count_shapes", "grad_cos_shapes_extremes", "alpha_count"):
+        assert len(history[key]) == 2
+    assert all(-1.0 - 1e-5 <= r["grad_cos_count_shapes"] <= 1.0 + 1e-5 for r in monitor.records)
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_static_and_scheduled_weights(shapes):
+    model = _model()
+    model.compile(optimizer="adam")
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, l: seen.append(model.task_weights["count"]))
+    model.fit(_data(model, shapes), epochs=3, verbose=0, callbacks=[
+        W.StaticWeights({"shapes": 0.25}),
+        W.ScheduledWeights({"count": W.linear_ramp(1.0, 0.0, 0, 2)}), record])
+    assert seen == [1.0, 0.5, 0.0] and model.task_weights["shapes"] == 0.25
+    with pytest.raises(ValueError, match="not callables"):
+        W.ScheduledWeights({"count": 0.5})
+
+
+def test_uncertainty_weighting_loss_formula_learning_and_saving(shapes, tmp_path):
+    model = _model(uncertainty_weighting={"count": "classification", "shapes": "regression"})
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    images, labels = next(iter(_data(model, shapes)))
+    model.alpha("count").assign(1.0)
+    model._log_variances["count"].assign(0.5)
+    model._log_variances["shapes"].assign(-0.2)
+    logs = model.test_on_batch(images, labels, return_dict=True)
+    expected = (np.exp(-0.5) * logs["count_loss"] + 0.25 + 0.5 * np.exp(0.2) * logs["shapes_loss"] - 0.1
+                + logs["extremes_loss"])
+    assert logs["loss"] == pytest.approx(expected, rel=1e-5)
+    before = model.uncertainty_weights
+    model.fit(_data(model, shapes), epochs=3, verbose=0)
+    assert model.uncertainty_weights != before
+    model.save(tmp_path / "u.keras")
+    assert mz.load_model(tmp_path / "u.keras").uncertainty_weights == pytest.approx(model.uncertainty_weights)
+    with pytest.raises(ValueError, match="unknown tasks"):
+        _model(uncertainty_weighting={"colour": "regression"})
+
+
+def test_weighting_callbacks_need_a_multi_task_model():
+    plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="MultiTaskModel"):
+        W.DynamicWeightAverage().set_model(plain)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_with_an_aggregator(policy, shapes):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = _model()
+        model.compile(optimizer="adam", aggregator=W.PCGrad())
+        if policy == "mixed_float16":
+            assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        history = model.fit(_data(model, shapes), epochs=3, verbose=0).history
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.all(np.isfinite(history["loss"])) and history["loss"][-1] < history["loss"][0]
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_matches_one_device():
+    script = pathlib.Path(__file__).with_name("distributed_run.py")
+    methods = "none,PCGrad,MGDA:parameters,CAGrad,NashMTL,UPGrad"
+    result = subprocess.run([sys.executable, str(script), methods], capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    for method, run in outcome.items():
+        assert run["max_weight_change"] > 0.05, method           # training really moved the weights
+        assert run["max_weight_difference"] < 1e-4, method       # and both runs agree
+        np.testing.assert_allclose(run["losses"]["single"], run["losses"]["mirrored"], rtol=1e-4)
