@@ -163,6 +163,9 @@ class MultiTaskModel(keras.Model):
                     "from the tasks, and the loss weights are the task weights "
                     "(build_model(task_weights=...) or model.set_task_weights).")
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        # Building the optimizer now spares a second trace of the train step (variables
+        # created inside the first trace make tf.function trace again).
+        self.optimizer.build(self.trainable_variables)
         self._total_loss_tracker = keras.metrics.Mean(name="loss")
         self._task_loss_trackers = {t.name: keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks}
         self._task_metrics = {t.name: t.build_metrics() for t in self.tasks}
@@ -213,8 +216,6 @@ class MultiTaskModel(keras.Model):
         if aggregator is not None:
             config["aggregator"] = keras.saving.deserialize_keras_object(aggregator)
         self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     @property
     def metrics(self):

@@ -3,6 +3,7 @@
 import dataclasses
 from typing import Optional
 
+from mtl_zoo.configurable import Configurable
 from mtl_zoo.naming import check_identifier
 
 
@@ -42,7 +43,7 @@ def check_last_dim(value, expected, task, what, fix):
         )
 
 
-class Task:
+class Task(Configurable):
     """Base class of every task kind.
 
     A subclass defines:
@@ -129,12 +130,3 @@ class Task:
     # -- serialization -----------------------------------------------------------------
     def get_config(self):
         return {"name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-

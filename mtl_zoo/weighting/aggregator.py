@@ -3,11 +3,13 @@
 import keras
 import tensorflow as tf
 
+from mtl_zoo.configurable import Configurable
+
 MODES = ("parameters", "representation")
 EPSILON = 1e-8
 
 
-class GradientAggregator:
+class GradientAggregator(Configurable):
     """Combines the per-task gradients of the shared trunk into one update direction.
 
     `MultiTaskModel.compile(aggregator=...)` hands the aggregator a (T, N)
@@ -69,13 +71,6 @@ class GradientAggregator:
     def get_config(self):
         return {"mode": self.mode}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def gram_matrix(gradients):
