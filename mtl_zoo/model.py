@@ -187,19 +187,22 @@ class MultiTaskModel(keras.Model):
         """The gradient aggregator given to `compile`, or None (plain weighted sum)."""
         return getattr(self, "_aggregator", None)
 
-    def request_gradient_statistics(self):
+    def request_gradient_statistics(self, layer=None):
         """Makes each train step compute per-task gradients of the shared trunk and log
         their norms (`grad_norm_<task>`) and pairwise cosines (`grad_cos_<a>_<b>`).
 
         Costs one backward pass per task. Called by callbacks that need them
         (GradNorm, GradientConflictMonitor) before training starts.
+
+        Args:
+            layer: optional name of one shared layer: the statistics then cover
+                only its parameters (e.g. GradNorm's "last shared layer").
         """
         if self._total_loss_tracker is None:
             raise RuntimeError("Compile the model before requesting gradient statistics.")
         if self._task_gradients is None:
             self._task_gradients = TaskGradients(self)
-        if not self._task_gradients.statistics:
-            self._task_gradients.statistics = True
+        if self._task_gradients.request_statistics(layer):
             self.make_train_function(force=True)
 
     def get_compile_config(self):

@@ -149,6 +149,23 @@ def test_gradnorm_lowers_the_weight_of_the_task_with_the_largest_gradients(shape
     assert weights[max(norms, key=norms.get)] < 1.0 < weights[min(norms, key=norms.get)]
 
 
+def test_gradnorm_on_one_shared_layer(shapes):
+    norms = {}
+    initial = _model().get_weights()
+    for layer in ("pyramid_P5_lateral", None):
+        model = _model()
+        model.set_weights(initial)
+        model.compile(optimizer="adam")
+        history = model.fit(_data(model, shapes, batch_size=16), epochs=1, verbose=0,
+                            callbacks=[W.GradNorm(layer=layer)]).history
+        norms[layer] = history["grad_norm_shapes"][0]
+    assert 0 < norms["pyramid_P5_lateral"] < norms[None]  # one layer's share of the trunk's norm
+    with pytest.raises(ValueError, match="not a shared layer"):
+        model.request_gradient_statistics(layer="count_logits")
+    with pytest.raises(ValueError, match="already requested"):
+        model.request_gradient_statistics(layer="pyramid_P5_lateral")
+
+
 def test_conflict_monitor_records_history_and_tensorboard(shapes, tmp_path):
     model = _model()
     model.compile(optimizer="adam", aggregator=W.PCGrad())

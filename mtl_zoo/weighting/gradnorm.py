@@ -14,28 +14,31 @@ class GradNorm(TaskWeightCallback):
     the weights (the targets held constant, as in the paper) and renormalises the
     weights to sum to T.
 
-    The norms are taken over all shared trunk parameters (the paper uses the last
-    shared layer; the whole trunk is what LibMTL does too); the model computes
-    them each step (one backward pass per task). The initial losses L_i(0) are
-    kept in the model's `task_loss_history`.
+    The norms are taken on the parameters of `layer`, the paper's "last shared
+    layer", or, by default, on all shared trunk parameters (as LibMTL does; with
+    heads on different pyramid levels no single layer is last for every task).
+    The model computes them each step (one backward pass per task). The initial
+    losses L_i(0) are kept in the model's `task_loss_history`.
 
     Args:
         alpha: asymmetry: how strongly slow tasks are pulled up (paper: 0.12 to 3).
         learning_rate: step size of the weight update.
+        layer: optional name of the shared layer whose parameters the norms use.
 
     Example:
     >>> model.fit(ds, callbacks=[GradNorm(alpha=1.5)])  # doctest: +SKIP
     """
 
-    def __init__(self, alpha=1.5, learning_rate=0.025):
+    def __init__(self, alpha=1.5, learning_rate=0.025, layer=None):
         super().__init__()
         if alpha < 0:
             raise ValueError(f"GradNorm: alpha must be >= 0, got {alpha}.")
         self.alpha = float(alpha)
         self.learning_rate = float(learning_rate)
+        self.layer = layer
 
     def on_train_begin(self, logs=None):
-        self.model.request_gradient_statistics()
+        self.model.request_gradient_statistics(layer=self.layer)
 
     def on_train_batch_end(self, batch, logs=None):
         losses = self.task_losses(logs)

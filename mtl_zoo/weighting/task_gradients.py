@@ -14,6 +14,7 @@ and are aggregated on each replica's share of the batch.
 
 import itertools
 
+import numpy as np
 import tensorflow as tf
 
 from mtl_zoo.graph import analyse_sharing
@@ -52,6 +53,7 @@ class TaskGradients:
     def __init__(self, model):
         self.model = model
         self.statistics = False
+        self.statistics_columns = None
         self.sharing = analyse_sharing(model)
         if not self.sharing.shared_variables:
             raise ValueError(
@@ -60,6 +62,33 @@ class TaskGradients:
         shared = {id(v) for v in self.sharing.shared_variables}
         self.other_variables = [v for v in model.trainable_variables if id(v) not in shared]
         self._representation_model = None
+
+    def request_statistics(self, layer=None):
+        """Turns gradient statistics on (over one shared layer's parameters if `layer`).
+
+        Returns whether anything changed, i.e. whether the train step must be traced again.
+        """
+        columns = None if layer is None else self._layer_columns(layer)
+        if self.statistics:
+            same = (columns is None) == (self.statistics_columns is None) and (
+                columns is None or np.array_equal(columns, self.statistics_columns))
+            if not same:
+                raise ValueError("Gradient statistics are already requested over other parameters; "
+                                 "use one scope (a layer, or the whole trunk) per training run.")
+            return False
+        self.statistics, self.statistics_columns = True, columns
+        return True
+
+    def _layer_columns(self, layer):
+        if self.uses_representation:
+            raise ValueError("Per-layer gradient statistics need parameter gradients; the "
+                             "aggregator works in representation mode.")
+        variables = {id(v) for v in self.model.get_layer(layer).trainable_variables}
+        shared = self.sharing.shared_variables
+        if not variables or not variables <= {id(v) for v in shared}:
+            raise ValueError(f"Layer {layer!r} is not a shared layer with parameters; shared layers "
+                             "feed two or more tasks (mtl_zoo.graph.analyse_sharing lists them).")
+        return np.concatenate([np.full(int(np.prod(v.shape)), id(v) in variables) for v in shared])
 
     @property
     def uses_representation(self):
@@ -121,7 +150,9 @@ class TaskGradients:
         optimizer.apply_gradients(zip([by_variable[id(v)] for v in variables], variables))
         logs = model._update_metrics(x, total, task_losses, pairs, y_pred)
         if self.statistics:
-            logs.update(gradient_statistics(model.task_names, matrix))
+            selected = matrix if self.statistics_columns is None else tf.boolean_mask(
+                matrix, self.statistics_columns, axis=1)
+            logs.update(gradient_statistics(model.task_names, selected))
         return logs
 
     def _combine(self, matrix, task_losses, pairs):
