@@ -52,7 +52,10 @@ class MultiTaskModel(keras.Model):
     labels must have a mask.
 
     Usually built by `mtl_zoo.build_model`; any functional graph whose outputs
-    include every task's outputs works.
+    include every task's outputs works. `compile(aggregator=...)` combines the
+    per-task gradients of the shared trunk (`mtl_zoo.weighting`). The
+    non-trainable (3, T) variable `task_loss_history` holds the state of the
+    loss-based weighting callbacks (initial, previous and last epoch losses).
 
     Args:
         inputs: the image input (a `keras.Input`).
