@@ -1,5 +1,17 @@
+import configparser
+import pathlib
 import subprocess
 import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_setup_cfg_lists_every_package_of_the_source_tree():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    in_tree = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "mtl_zoo").rglob("__init__.py")}
+    assert in_tree <= listed, f"add {sorted(in_tree - listed)} to setup.cfg [options] packages"
 
 
 def test_installed_package_imports_from_another_directory(tmp_path):
