@@ -290,18 +290,22 @@ class MultiTaskModel(keras.Model):
             losses[task.name] = tf.math.divide_no_nan(total, count) * replicas
         return losses, pairs
 
-    def weighted_loss(self, task_losses):
-        """L = sum_i alpha_i * L_i plus the layers' own losses (regularisers).
+    def weighted_task_terms(self, task_losses):
+        """Each task's term of the total loss: alpha_i * L_i.
 
         With uncertainty weighting, L_i is replaced by Kendall et al.'s
         exp(-s_i) L_i + s_i / 2 (halved for the regression form)."""
-        terms = [tf.constant(0.0)]
+        terms = {}
         for name, loss in task_losses.items():
             if name in self._log_variances:
                 loss = uncertainty_weighted_loss(loss, self._log_variances[name],
                                                  self._uncertainty_forms[name])
-            terms.append(self._alphas[name] * loss)
-        total = tf.add_n(terms)
+            terms[name] = self._alphas[name] * loss
+        return terms
+
+    def weighted_loss(self, task_losses):
+        """L = the sum of the weighted task terms plus the layers' own losses (regularisers)."""
+        total = tf.add_n(list(self.weighted_task_terms(task_losses).values()) + [tf.constant(0.0)])
         if self.losses:
             total += tf.add_n([tf.cast(loss, tf.float32) for loss in self.losses])
         return total

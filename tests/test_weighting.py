@@ -211,6 +211,27 @@ def test_uncertainty_weighting_loss_formula_learning_and_saving(shapes, tmp_path
         _model(uncertainty_weighting={"colour": "regression"})
 
 
+def test_per_task_gradient_step_without_aggregator_equals_the_plain_step(shapes):
+    """Requesting gradient statistics must not change training, uncertainty weights included."""
+    kwargs = {"uncertainty_weighting": True, "task_weights": {"shapes": 0.5}}
+    initial = _model(**kwargs)
+    for name, value in (("count", 0.7), ("shapes", -0.4), ("extremes", 0.2)):
+        initial._log_variances[name].assign(value)
+    weights = initial.get_weights()
+    results = []
+    for statistics in (False, True):
+        model = _model(**kwargs)
+        model.set_weights(weights)
+        model.compile(optimizer=keras.optimizers.SGD(0.01))
+        if statistics:
+            model.request_gradient_statistics()
+        images, labels = next(iter(_data(model, shapes, batch_size=16)))
+        model.train_on_batch(images, labels)
+        results.append(model.get_weights())
+    for plain, per_task in zip(*results):
+        np.testing.assert_allclose(per_task, plain, atol=1e-6)
+
+
 def test_weighting_callbacks_need_a_multi_task_model():
     plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match="MultiTaskModel"):

@@ -14,7 +14,8 @@ class GradientConflictMonitor(TaskWeightCallback):
     every record into `self.records`, and into TensorBoard when `log_dir` is set.
 
     The model computes per-task gradients at every step while this callback is
-    attached (one backward pass per task).
+    attached (one backward pass per task). With a representation-mode
+    aggregator the gradients are those at the shared representation.
 
     Args:
         every: record every this many training steps.

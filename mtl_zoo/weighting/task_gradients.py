@@ -2,8 +2,9 @@
 
 Used by `MultiTaskModel` when it has a gradient aggregator or when a callback
 asked for gradient statistics. Row i of the gradient matrix is the gradient of
-alpha_i * L_i with respect to the shared trunk's parameters, or, in
-representation mode, with respect to the shared tensors that the heads read.
+task i's weighted term (alpha_i * L_i, uncertainty weighting applied) with respect
+to the shared trunk's parameters, or, in representation mode, with respect to the
+shared tensors that the heads read.
 Heads and other task-specific variables get the plain gradient of the total loss.
 
 Under `tf.distribute`, parameter-gradient rows are summed over replicas before
@@ -117,8 +118,8 @@ class TaskGradients:
             task_losses, pairs = model.compute_task_losses(y, y_pred, sample_weight)
             total = model.weighted_loss(task_losses)
             scaled_total = optimizer.scale_loss(total / replicas)
-            scaled_tasks = {name: optimizer.scale_loss(model.alpha(name) * loss / replicas)
-                            for name, loss in task_losses.items()}
+            scaled_tasks = {name: optimizer.scale_loss(term / replicas)
+                            for name, term in model.weighted_task_terms(task_losses).items()}
             regularization = (optimizer.scale_loss(tf.add_n(model.losses) / replicas)
                               if model.losses else None)
         shared = self.sharing.shared_variables
