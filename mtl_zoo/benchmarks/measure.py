@@ -1,0 +1,61 @@
+"""Timing and memory measurement shared by the benchmarks."""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def median_seconds(function, repeats=10, warmup=2):
+    """The median wall time of `function()` over `repeats` calls, after `warmup` calls.
+
+    Example:
+    >>> median_seconds(lambda: sum(range(1000)), repeats=3, warmup=1) > 0
+    True
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}.")
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def resident_mb():
+    """This process's current resident set size in MiB (Linux /proc)."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_resident_mb():
+    """This process's peak resident set size so far, in MiB (at least the current size:
+    the kernel updates its peak counter lazily)."""
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, resident_mb())
+
+
+def run_isolated(module, function, **kwargs):
+    """Runs `module.function(**kwargs)` in a fresh Python process; returns its JSON result.
+
+    Used to measure peak memory of one configuration without the others'
+    allocations: the function should return `peak_resident_mb() - baseline`
+    among its results, with `baseline = resident_mb()` taken after imports.
+    """
+    code = (f"import json, sys; from {module} import {function} as f; "
+            "print('RESULT ' + json.dumps(f(**json.loads(sys.argv[1]))))")
+    completed = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)],
+                               capture_output=True, text=True,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    results = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
+    if completed.returncode or not results:
+        raise RuntimeError(f"{module}.{function}({kwargs}) failed (exit {completed.returncode}):\n"
+                           f"{completed.stderr[-3000:]}")
+    return json.loads(results[-1][len("RESULT "):])

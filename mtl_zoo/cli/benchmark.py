@@ -1,0 +1,108 @@
+"""Runs the benchmarks and writes their tables into BENCHMARKS.md.
+
+    python scripts/benchmark.py                      # every benchmark
+    python scripts/benchmark.py --only=sharing       # one section; the others are kept
+    python scripts/benchmark.py --quick --output=/tmp/b.md   # a fast smoke run
+
+Each section of BENCHMARKS.md sits between `<!-- benchmark: NAME -->` and
+`<!-- end: NAME -->` markers, so running one benchmark replaces only its own
+section. The header states the machine, the library versions and the command.
+"""
+
+import datetime
+import os
+import platform
+import re
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("only", None, "Benchmarks to run (default: all); see --list.")
+flags.DEFINE_bool("list", False, "List the benchmarks and exit.")
+flags.DEFINE_bool("quick", False, "Fewer steps and repeats: a smoke run, not for publishing.")
+flags.DEFINE_string("output", "BENCHMARKS.md", "The markdown file to write.")
+
+
+def machine_description():
+    """One line naming the CPU, core count, OS and library versions."""
+    import keras
+    import tensorflow as tf
+
+    import mtl_zoo
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    gpus = tf.config.list_physical_devices("GPU")
+    return (f"{cpu}, {os.cpu_count()} cores{f', {len(gpus)} GPU' if gpus else ', no GPU'}; "
+            f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
+            f"TensorFlow {tf.__version__}, Keras {keras.__version__}, mtl_zoo {mtl_zoo.__version__}")
+
+
+def _section(name, body):
+    return f"<!-- benchmark: {name} -->\n{body.strip()}\n<!-- end: {name} -->"
+
+
+def existing_sections(text):
+    """`{name: section text}` of a BENCHMARKS.md written by this script."""
+    pattern = re.compile(r"<!-- benchmark: (\w+) -->\n(.*?)\n<!-- end: \1 -->", re.S)
+    return {match.group(1): match.group(2) for match in pattern.finditer(text)}
+
+
+def render(sections, order):
+    header = ("# Benchmarks\n\nWritten by `python scripts/benchmark.py` (`--only=NAME` reruns one "
+              "section). Each section names the machine and command it was measured with; speed "
+              "and memory are ratios measured within one run, since this machine is shared.\n")
+    return header + "\n" + "\n\n".join(_section(name, sections[name]) for name in order
+                                       if name in sections) + "\n"
+
+
+def write_benchmarks(names, quick, output):
+    """Runs `names` and rewrites their sections of `output`, keeping the other sections."""
+    from mtl_zoo.benchmarks import list_benchmarks, run_benchmark
+
+    sections = {}
+    if os.path.exists(output):
+        with open(output) as f:
+            sections = existing_sections(f.read())
+    machine = machine_description()
+    date = datetime.date.today().isoformat()
+    for name in names:
+        print(f"Running benchmark {name!r}...", flush=True)
+        table = run_benchmark(name, quick=quick)
+        command = f"python scripts/benchmark.py --only={name}" + (" --quick" if quick else "")
+        sections[name] = (f"{table.to_markdown()}\n\nMeasured {date} with `{command}` on {machine}.")
+        print(table.to_markdown(), flush=True)
+    with open(output + ".tmp", "w") as f:
+        f.write(render(sections, list_benchmarks()))
+    os.replace(output + ".tmp", output)
+    print(f"Wrote {output}")
+
+
+def main(argv):
+    from mtl_zoo.benchmarks import list_benchmarks
+
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if FLAGS.list:
+        print("\n".join(list_benchmarks()))
+        return
+    try:
+        write_benchmarks(FLAGS.only or list_benchmarks(), FLAGS.quick, FLAGS.output)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run():
+    """Console entry point (`mtl-zoo-benchmark`)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,51 @@
+"""Dataset sources: named datasets of multi-task examples `(image, {task_name: raw label})`.
+
+A source is a module of this package with two functions:
+
+  * `load(split, data_dir=None, download=True)`: a `tf.data.Dataset` of
+    `(image, labels)` pairs: `image` uint8 (H, W, 3) (sizes may differ between
+    examples) and `labels` a dict keyed by task name holding each task's raw
+    label in the format its encoder takes (README "Tasks" table); variable-length
+    annotations (boxes, keypoint instances) keep their own length N per example.
+  * `tasks()`: the `mtl_zoo.tasks` instances, named like the label keys, whose
+    raw formats these labels are.
+
+`mtl_zoo.data` turns such examples into training batches for a model.
+
+Example:
+>>> from mtl_zoo.data.sources import list_sources
+>>> "mtl_shapes" in list_sources()  # doctest: +SKIP
+True
+"""
+
+import importlib
+
+from mtl_zoo.naming import unknown_name_error
+
+# name -> module under mtl_zoo.data.sources
+SOURCE_MODULES = {}
+
+
+def list_sources():
+    """The names of the dataset sources."""
+    return sorted(SOURCE_MODULES)
+
+
+def get_source(name):
+    """The source module called `name` (with `load` and `tasks`)."""
+    if name not in SOURCE_MODULES:
+        raise unknown_name_error("dataset", name, SOURCE_MODULES)
+    return importlib.import_module(f"mtl_zoo.data.sources.{SOURCE_MODULES[name]}")
+
+
+def load_examples(name, split, data_dir=None, download=True):
+    """The `(image, {task: raw label})` examples of source `name`'s `split`."""
+    return get_source(name).load(split, data_dir=data_dir, download=download)
+
+
+def source_tasks(name):
+    """The tasks matching source `name`'s labels, named like its label keys."""
+    return get_source(name).tasks()
+
+
+__all__ = ["SOURCE_MODULES", "get_source", "list_sources", "load_examples", "source_tasks"]

@@ -1,0 +1,39 @@
+"""The benchmark runner: BENCHMARKS.md sections, tables, machine line, bad names."""
+
+import pytest
+
+from mtl_zoo.benchmarks import Table, run_benchmark
+from mtl_zoo.benchmarks.measure import median_seconds, peak_resident_mb, resident_mb
+from mtl_zoo.cli import benchmark as cli
+
+
+def test_rerunning_one_section_keeps_the_others(tmp_path, monkeypatch):
+    output = tmp_path / "BENCHMARKS.md"
+    output.write_text(cli.render({"first": "old first", "second": "old second"}, ["first", "second"]))
+    monkeypatch.setattr("mtl_zoo.benchmarks.BENCHMARK_MODULES", {"first": "x", "second": "y"})
+    monkeypatch.setattr("mtl_zoo.benchmarks.run_benchmark",
+                        lambda name, quick: Table("First", "Measured.", ["scheme", "ratio"],
+                                                  [["hard", 1.0], ["soft", 2.5]]))
+    cli.write_benchmarks(["first"], quick=True, output=str(output))
+    sections = cli.existing_sections(output.read_text())
+    assert sections["second"] == "old second"
+    assert "| soft | 2.50 |" in sections["first"]
+    assert "--only=first --quick" in sections["first"]
+    assert "TensorFlow" in sections["first"] and "cores" in sections["first"]
+    assert not (tmp_path / "BENCHMARKS.md.tmp").exists()
+
+
+def test_a_table_refuses_rows_of_the_wrong_length():
+    with pytest.raises(ValueError, match="2 cells for 3 columns"):
+        Table("Bad", "", ["a", "b", "c"], [[1, 2]])
+
+
+def test_unknown_benchmark_names_the_valid_ones(monkeypatch):
+    monkeypatch.setattr("mtl_zoo.benchmarks.BENCHMARK_MODULES", {"sharing": "sharing"})
+    with pytest.raises(ValueError, match="Did you mean 'sharing'"):
+        run_benchmark("sharin")
+
+
+def test_measurements_are_positive():
+    assert median_seconds(lambda: sum(range(10_000)), repeats=3, warmup=1) > 0
+    assert peak_resident_mb() >= resident_mb() > 0
