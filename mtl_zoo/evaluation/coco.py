@@ -1,0 +1,263 @@
+"""COCO-style box AP and keypoint OKS AP, computed by pycocotools (Lin et al. 2014).
+
+Inputs are what the model's decoders return and the raw labels the tasks take:
+
+  * detections: `{"boxes": (B, k, 4) [ymin, xmin, ymax, xmax] in input pixels,
+    "classes": (B, k), "scores": (B, k), "num_detections": (B,)}` (as from
+    `Detection.decode`), or a list of such dicts, one per image, without the B axis;
+  * box ground truth: `{"boxes": (B, N, 4) normalised [ymin, xmin, ymax, xmax],
+    "classes": (B, N)}` with class -1 for padding, optionally `"iscrowd": (B, N)`;
+    or a list of per-image dicts (any N per image);
+  * poses: `{"keypoints": (B, n, K, 3) (x, y, score) in input pixels,
+    "scores": (B, n), "num_instances": (B,)}` (as from `Keypoints.decode`);
+  * keypoint ground truth: `{"keypoints": (B, N, K, 3)}` normalised (x, y,
+    visibility), optionally `"boxes"` and `"iscrowd"`; instances without a
+    labelled keypoint are padding.
+
+The COCO ground truth is built in memory (no files). Object areas are box areas
+in input pixels (COCO uses segment areas), so the small / medium / large ranges
+(32^2 and 96^2 pixels) refer to the model's input resolution. Statistics that
+pycocotools cannot define (no ground truth in an area range) are -1, as in its
+`stats` array.
+"""
+
+import contextlib
+import io
+
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+BOX_STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+KEYPOINT_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+# The per-keypoint OKS constants of the 17 COCO person keypoints (nose, eyes, ears, ...).
+COCO_KEYPOINT_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
+                                 1.07, 1.07, .87, .87, .89, .89]) / 10.0
+DEFAULT_KEYPOINT_SIGMA = 0.05
+
+
+def split_images(values, what):
+    """A list of per-image dicts from a dict of arrays with a leading image axis
+    (or from a list of per-image dicts, returned as is).
+
+    Example:
+    >>> [sorted(d) for d in split_images({"classes": np.zeros((2, 3))}, "detections")]
+    [['classes'], ['classes']]
+    """
+    if isinstance(values, (list, tuple)):
+        return [dict(v) for v in values]
+    if not isinstance(values, dict) or not values:
+        raise ValueError(f"{what} must be a dict of arrays with a leading image axis or a list of "
+                         f"per-image dicts, got {type(values).__name__}.")
+    arrays = {key: np.asarray(value) for key, value in values.items()}
+    lengths = {key: len(value) for key, value in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"{what}: the arrays disagree on the number of images: {lengths}.")
+    return [{key: value[i] for key, value in arrays.items()} for i in range(next(iter(lengths.values())))]
+
+
+def _paired(predictions, ground_truth):
+    predictions = split_images(predictions, "predictions")
+    ground_truth = split_images(ground_truth, "ground truth")
+    if len(predictions) != len(ground_truth):
+        raise ValueError(f"{len(predictions)} images of predictions for {len(ground_truth)} images "
+                         "of ground truth: pass one entry per image, in the same order.")
+    if not predictions:
+        raise ValueError("No images to evaluate.")
+    return predictions, ground_truth
+
+
+def _kept_rows(prediction, count_key):
+    """The first `prediction[count_key]` rows (all rows when the count is absent)."""
+    count = prediction.get(count_key)
+    return slice(None) if count is None else slice(0, int(count))
+
+
+def _image_entries(num_images, image_size):
+    height, width = (int(v) for v in image_size)
+    return [{"id": i + 1, "height": height, "width": width} for i in range(num_images)]
+
+
+def _xywh(boxes_yxyx):
+    boxes = np.asarray(boxes_yxyx, np.float64).reshape(-1, 4)
+    return np.stack([boxes[:, 1], boxes[:, 0], boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], -1)
+
+
+def _pixel_scale(image_size):
+    height, width = (float(v) for v in image_size)
+    return np.array([height, width, height, width])
+
+
+def _crowd_flags(truth, count):
+    if "iscrowd" not in truth:
+        return np.zeros(count, int)
+    return np.asarray(truth["iscrowd"], int).reshape(-1)
+
+
+def _run_cocoeval(dataset, results, iou_type, sigmas=None):
+    """pycocotools' evaluate / accumulate / summarize with its prints captured; its stats."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = dataset
+        truth.createIndex()
+        if results:
+            detections = truth.loadRes(results)
+        else:  # loadRes cannot take an empty list
+            detections = COCO()
+            detections.dataset = {"images": dataset["images"], "categories": dataset["categories"],
+                                  "annotations": []}
+            detections.createIndex()
+        evaluator = COCOeval(truth, detections, iou_type)
+        if sigmas is not None:
+            evaluator.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return evaluator.stats
+
+
+def box_ap(predictions, ground_truth, image_size, num_classes=None):
+    """COCO box AP / AR of decoded detections against raw box labels.
+
+    Args:
+        predictions: decoded detections (module docstring), boxes in pixels.
+        ground_truth: raw box labels (normalised), class -1 = padding,
+            optional `iscrowd` flags.
+        image_size: (height, width) of the model input, in pixels.
+        num_classes: the number of classes (category ids 0..C-1); default:
+            the classes seen in the ground truth and predictions. Classes
+            without ground truth do not count in the mean.
+
+    Returns:
+        `{name: float}` for the 12 COCO statistics `BOX_STATS` (AP at IoU
+        0.50:0.95, AP50, AP75, APs/m/l, AR with 1/10/100 detections, ARs/m/l).
+
+    Example:
+    >>> truth = {"boxes": [[[0.1, 0.1, 0.6, 0.5]]], "classes": [[0]]}
+    >>> found = {"boxes": [[[6.4, 6.4, 38.4, 32.0]]], "classes": [[0]], "scores": [[0.9]]}
+    >>> round(box_ap(found, truth, (64, 64))["AP"], 6)
+    1.0
+    """
+    predictions, ground_truth = _paired(predictions, ground_truth)
+    scale = _pixel_scale(image_size)
+    annotations, results, seen = [], [], set()
+    for image_id, (found, truth) in enumerate(zip(predictions, ground_truth), start=1):
+        classes = np.asarray(truth["classes"], int).reshape(-1)
+        boxes = _xywh(np.asarray(truth["boxes"], np.float64).reshape(-1, 4) * scale)
+        if len(boxes) != len(classes):
+            raise ValueError(f"Image {image_id - 1}: {len(boxes)} ground-truth boxes for "
+                             f"{len(classes)} classes.")
+        crowd = _crowd_flags(truth, len(classes))
+        for box, cls, is_crowd in zip(boxes, classes, crowd):
+            if cls < 0:
+                continue
+            seen.add(int(cls))
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
+                                "category_id": int(cls) + 1, "bbox": box.tolist(),
+                                "area": float(box[2] * box[3]), "iscrowd": int(is_crowd)})
+        rows = _kept_rows(found, "num_detections")
+        found_classes = np.asarray(found["classes"], int).reshape(-1)[rows]
+        found_boxes = _xywh(found["boxes"])[rows]
+        found_scores = np.asarray(found["scores"], np.float64).reshape(-1)[rows]
+        for box, cls, score in zip(found_boxes, found_classes, found_scores):
+            if cls < 0:
+                continue
+            seen.add(int(cls))
+            results.append({"image_id": image_id, "category_id": int(cls) + 1,
+                            "bbox": box.tolist(), "score": float(score)})
+    if num_classes is not None and seen and max(seen) >= num_classes:
+        raise ValueError(f"Class id {max(seen)} found, but num_classes={num_classes}.")
+    class_ids = range(num_classes) if num_classes is not None else sorted(seen)
+    dataset = {"images": _image_entries(len(predictions), image_size),
+               "categories": [{"id": c + 1, "name": str(c)} for c in class_ids],
+               "annotations": annotations}
+    stats = _run_cocoeval(dataset, results, "bbox")
+    return dict(zip(BOX_STATS, (float(s) for s in stats)))
+
+
+def keypoint_sigmas(num_keypoints, sigmas=None):
+    """The OKS per-keypoint constants: `sigmas` if given, COCO's 17 for 17
+    keypoints, else `DEFAULT_KEYPOINT_SIGMA` (0.05) for every keypoint.
+
+    Example:
+    >>> keypoint_sigmas(4).tolist()
+    [0.05, 0.05, 0.05, 0.05]
+    """
+    if sigmas is None:
+        if num_keypoints == len(COCO_KEYPOINT_SIGMAS):
+            return COCO_KEYPOINT_SIGMAS.copy()
+        return np.full(num_keypoints, DEFAULT_KEYPOINT_SIGMA)
+    sigmas = np.asarray(sigmas, np.float64).reshape(-1)
+    if len(sigmas) != num_keypoints or np.any(sigmas <= 0):
+        raise ValueError(f"Keypoint sigmas must be {num_keypoints} positive numbers (one per "
+                         f"keypoint), got {sigmas.tolist()}.")
+    return sigmas
+
+
+def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
+    """COCO keypoint AP / AR by object keypoint similarity (OKS) of decoded poses.
+
+    OKS = mean over labelled keypoints of exp(-d^2 / (2 s^2 (2 sigma)^2)) with s^2
+    the instance area: the ground-truth box area when `"boxes"` are given,
+    else the area of the labelled keypoints' bounding box, in input pixels.
+
+    Args:
+        predictions: decoded poses (module docstring), keypoints in pixels.
+        ground_truth: raw keypoint labels (normalised (x, y, visibility)),
+            optional `boxes` and `iscrowd`.
+        image_size: (height, width) of the model input, in pixels.
+        sigmas: K per-keypoint OKS constants; default COCO's for K = 17, else
+            0.05 for each keypoint (see `keypoint_sigmas`).
+
+    Returns:
+        `{name: float}` for the 10 COCO keypoint statistics `KEYPOINT_STATS`.
+
+    Example:
+    >>> truth = {"keypoints": [[[[0.2, 0.2, 2], [0.6, 0.7, 2]]]]}
+    >>> found = {"keypoints": [[[[12.8, 12.8, 1], [38.4, 44.8, 1]]]], "scores": [[0.8]]}
+    >>> round(keypoint_ap(found, truth, (64, 64))["AP"], 6)
+    1.0
+    """
+    predictions, ground_truth = _paired(predictions, ground_truth)
+    height, width = (float(v) for v in image_size)
+    num_keypoints = None
+    annotations, results = [], []
+    for image_id, (found, truth) in enumerate(zip(predictions, ground_truth), start=1):
+        points = np.asarray(truth["keypoints"], np.float64)
+        if points.ndim != 3 or points.shape[-1] != 3:
+            raise ValueError(f"Image {image_id - 1}: ground-truth keypoints have shape {points.shape}, "
+                             "expected (instances, K, 3) of (x, y, visibility).")
+        num_keypoints = num_keypoints or points.shape[1]
+        if points.shape[1] != num_keypoints:
+            raise ValueError(f"Image {image_id - 1} has {points.shape[1]} keypoints per instance, "
+                             f"the first image {num_keypoints}.")
+        points = points * [width, height, 1.0]
+        labelled = points[..., 2] > 0
+        crowd = _crowd_flags(truth, len(points))
+        boxes = (_xywh(np.asarray(truth["boxes"], np.float64).reshape(-1, 4) * _pixel_scale(image_size))
+                 if "boxes" in truth else None)
+        for n, instance in enumerate(points):
+            if not labelled[n].any():
+                continue
+            if boxes is not None:
+                box = boxes[n]
+            else:
+                low, high = instance[labelled[n], :2].min(0), instance[labelled[n], :2].max(0)
+                box = np.concatenate([low, high - low])
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                "keypoints": instance.reshape(-1).tolist(),
+                                "num_keypoints": int(labelled[n].sum()), "bbox": box.tolist(),
+                                "area": float(box[2] * box[3]), "iscrowd": int(crowd[n])})
+        rows = _kept_rows(found, "num_instances")
+        found_points = np.asarray(found["keypoints"], np.float64)[rows]
+        found_scores = np.asarray(found["scores"], np.float64).reshape(-1)[rows]
+        if len(found_points) and found_points.shape[1] != num_keypoints:
+            raise ValueError(f"Image {image_id - 1}: predictions have {found_points.shape[1]} "
+                             f"keypoints per instance, the ground truth {num_keypoints}.")
+        for instance, score in zip(found_points, found_scores):
+            results.append({"image_id": image_id, "category_id": 1,
+                            "keypoints": instance.reshape(-1).tolist(), "score": float(score)})
+    dataset = {"images": _image_entries(len(predictions), image_size),
+               "categories": [{"id": 1, "name": "instance"}], "annotations": annotations}
+    stats = _run_cocoeval(dataset, results, "keypoints", keypoint_sigmas(num_keypoints, sigmas))
+    return dict(zip(KEYPOINT_STATS, (float(s) for s in stats)))

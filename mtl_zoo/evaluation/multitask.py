@@ -1,0 +1,90 @@
+"""The multi-task performance delta_m against single-task baselines (Maninis et al. 2019).
+
+delta_m = (1 / T) sum_i (-1)^l_i (M_m,i - M_b,i) / M_b,i, with l_i = 1 when a
+lower value of metric i is better, as in the survey of Vandenhende et al.
+2021. Positive means the multi-task model is better on average. The mean runs
+over the metrics given: pass one headline metric per task for the survey's
+per-task form (`headline_metrics`), or several per task to average over all of
+them (as Navon et al. 2022 do).
+"""
+
+import fnmatch
+
+HIGHER = "higher"
+LOWER = "lower"
+
+# Which way each known metric improves; keys may be glob patterns (fnmatch, case-sensitive).
+METRIC_DIRECTIONS = {
+    "accuracy": HIGHER, "top*_accuracy": HIGHER, "mAP": HIGHER,
+    "AP": HIGHER, "AP50": HIGHER, "AP75": HIGHER, "APs": HIGHER, "APm": HIGHER, "APl": HIGHER,
+    "AR*": HIGHER, "pck": HIGHER, "mIoU": HIGHER, "pixel_accuracy": HIGHER,
+    "delta1": HIGHER, "delta2": HIGHER, "delta3": HIGHER,
+    "abs_rel": LOWER, "rmse": LOWER, "mean_error": LOWER, "mae": LOWER, "loss": LOWER, "*_loss": LOWER,
+}
+
+
+def metric_direction(name, directions=None):
+    """"higher" or "lower": which way metric `name` improves.
+
+    `name` may carry a task prefix ("depth/rmse"); `directions` overrides or
+    extends `METRIC_DIRECTIONS`.
+
+    Example:
+    >>> metric_direction("depth/rmse"), metric_direction("top5_accuracy")
+    ('lower', 'higher')
+    """
+    metric = name.rsplit("/", 1)[-1]
+    table = {**METRIC_DIRECTIONS, **(directions or {})}
+    for pattern, direction in table.items():
+        if fnmatch.fnmatchcase(metric, pattern):
+            if direction not in (HIGHER, LOWER):
+                raise ValueError(f"Direction of {pattern!r} must be {HIGHER!r} or {LOWER!r}, "
+                                 f"got {direction!r}.")
+            return direction
+    raise ValueError(f"Unknown direction for metric {name!r}: say whether higher or lower is better "
+                     f"with directions={{{metric!r}: 'higher' | 'lower'}}. "
+                     f"Known: {', '.join(sorted(table))}.")
+
+
+def flatten_results(results):
+    """`{task: {metric: value}}` to `{"task/metric": value}`.
+
+    Example:
+    >>> flatten_results({"seg": {"mIoU": 0.5}})
+    {'seg/mIoU': 0.5}
+    """
+    return {f"{task}/{metric}": value for task, metrics in results.items()
+            for metric, value in metrics.items()}
+
+
+def delta_m(multi_task, baselines, directions=None):
+    """The mean relative gain of the multi-task model over the single-task baselines.
+
+    Args:
+        multi_task: `{metric: value}` of the multi-task model (names may be
+            "task/metric"; `flatten_results` turns nested results into that).
+        baselines: `{metric: value}` of the single-task models, same keys.
+        directions: `{metric or pattern: "higher" | "lower"}` for metrics not in
+            `METRIC_DIRECTIONS`.
+
+    Returns:
+        delta_m as a fraction (0.05 = the multi-task model is 5% better on average).
+
+    Example:
+    >>> delta_m({"seg/mIoU": 0.55, "depth/rmse": 0.9}, {"seg/mIoU": 0.5, "depth/rmse": 1.0})
+    0.10000000000000003
+    """
+    if not multi_task:
+        raise ValueError("delta_m needs at least one metric.")
+    if set(multi_task) != set(baselines):
+        raise ValueError(f"delta_m compares the same metrics: only the multi-task results have "
+                         f"{sorted(set(multi_task) - set(baselines))}, only the baselines "
+                         f"{sorted(set(baselines) - set(multi_task))}.")
+    gains = []
+    for name, value in multi_task.items():
+        baseline = float(baselines[name])
+        if baseline == 0:
+            raise ValueError(f"delta_m divides by the baseline, and the baseline's {name!r} is 0.")
+        sign = 1.0 if metric_direction(name, directions) == HIGHER else -1.0
+        gains.append(sign * (float(value) - baseline) / baseline)
+    return sum(gains) / len(gains)

@@ -1,0 +1,429 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+import mtl_zoo as mz
+from mtl_zoo import evaluation as ev
+from mtl_zoo.data import generate_shapes
+from test_tasks import _dense, _logits  # head outputs that decode to given targets
+
+# -- COCO box AP, worked by hand -------------------------------------------------------------
+SIZE = (100, 100)
+
+
+def _truth(*boxes_px, classes=None, crowd=None):
+    truth = {"boxes": np.array(boxes_px, float).reshape(-1, 4) / 100.0,
+             "classes": np.array(classes if classes is not None else [0] * len(boxes_px))}
+    if crowd is not None:
+        truth["iscrowd"] = np.array(crowd)
+    return truth
+
+
+def _found(boxes_px, scores, classes=None):
+    return {"boxes": np.array(boxes_px, float).reshape(-1, 4), "scores": np.array(scores, float),
+            "classes": np.array(classes if classes is not None else [0] * len(scores))}
+
+
+def test_box_ap_of_a_perfect_box_is_one():
+    stats = ev.box_ap([_found([[10, 20, 50, 60]], [0.9])], [_truth([10, 20, 50, 60])], SIZE)
+    assert stats["AP"] == pytest.approx(1.0) and stats["AP50"] == pytest.approx(1.0)
+    assert stats["AR100"] == 1.0
+    assert stats["APm"] == pytest.approx(1.0)  # 40 x 40 = 1600 px^2: medium (32^2 .. 96^2)
+
+
+def test_box_area_ranges_follow_input_pixels():
+    stats = ev.box_ap([_found([[0, 0, 20, 20]], [0.9])], [_truth([0, 0, 20, 20])], SIZE)
+    assert stats["APs"] == pytest.approx(1.0)  # 400 px^2 < 32^2: small
+    assert stats["APm"] == -1.0 and stats["APl"] == -1.0  # no ground truth there: undefined
+
+
+def test_box_with_iou_062_counts_at_050_055_060_only():
+    # ground truth 10x10, prediction 10x6.2 inside it: IoU = 62 / 100
+    stats = ev.box_ap([_found([[0, 0, 10, 6.2]], [0.9])], [_truth([0, 0, 10, 10])], SIZE)
+    assert stats["AP50"] == pytest.approx(1.0)
+    assert stats["AP75"] == 0.0
+    assert stats["AP"] == pytest.approx(3 / 10)  # thresholds 0.50, 0.55, 0.60 of ten
+
+
+def test_box_ap_limited_by_recall():
+    # two objects, one found: precision 1 up to recall 0.5, so 51 of the 101 recall points
+    stats = ev.box_ap([_found([[0, 0, 10, 10]], [0.9])], [_truth([0, 0, 10, 10], [50, 50, 70, 70])], SIZE)
+    assert stats["AP"] == pytest.approx(51 / 101)
+    assert stats["AR100"] == pytest.approx(0.5)
+
+
+def test_box_ap_with_a_false_positive_ranked_first():
+    # ranks: FP (0.9) then TP (0.8): precision 1/2 at recall 1, interpolated back to recall 0
+    found = _found([[60, 60, 80, 80], [0, 0, 10, 10]], [0.9, 0.8])
+    stats = ev.box_ap([found], [_truth([0, 0, 10, 10])], SIZE)
+    assert stats["AP"] == pytest.approx(0.5)
+
+
+def test_crowd_regions_absorb_detections_instead_of_counting_them_false():
+    found = [_found([[50, 50, 90, 90], [0, 0, 10, 10]], [0.9, 0.8])]
+    plain = ev.box_ap(found, [_truth([0, 0, 10, 10], [50, 50, 90, 90], crowd=[0, 0])], SIZE)
+    crowd = ev.box_ap(found, [_truth([0, 0, 10, 10], [50, 50, 90, 90], crowd=[0, 1])], SIZE)
+    assert plain["AP"] == pytest.approx(1.0) and plain["AR100"] == 1.0
+    assert crowd["AP"] == pytest.approx(1.0)  # the crowd is neither missed nor a false positive
+    assert crowd["AR100"] == 1.0
+    # without a crowd region the same detection is a false positive ranked first
+    unlabelled = ev.box_ap(found, [_truth([0, 0, 10, 10])], SIZE)
+    assert unlabelled["AP"] == pytest.approx(0.5)
+
+
+def test_box_ap_handles_empty_images_padding_and_no_detections():
+    empty_truth = {"boxes": np.zeros((2, 4)), "classes": np.array([-1, -1])}
+    empty_found = _found(np.zeros((0, 4)), [])
+    stats = ev.box_ap([_found([[0, 0, 10, 10]], [0.9]), empty_found],
+                      [_truth([0, 0, 10, 10]), empty_truth], SIZE, num_classes=3)
+    assert stats["AP"] == pytest.approx(1.0)  # classes 1 and 2 have no ground truth: left out
+    none_found = ev.box_ap([empty_found], [_truth([0, 0, 10, 10])], SIZE)
+    assert none_found["AP"] == 0.0 and none_found["AR100"] == 0.0
+    decoded = {"boxes": np.array([[[0, 0, 10, 10], [5, 5, 9, 9]]], float),
+               "classes": np.array([[0, -1]]), "scores": np.array([[0.9, 0.0]]),
+               "num_detections": np.array([1])}
+    assert ev.box_ap(decoded, {"boxes": [[[0, 0, 0.1, 0.1]]], "classes": [[0]]}, SIZE)["AP"] == \
+        pytest.approx(1.0)
+
+
+def test_coco_bad_inputs_say_what_is_wrong():
+    with pytest.raises(ValueError, match="2 images of predictions for 1"):
+        ev.box_ap([_found([], []), _found([], [])], [_truth([0, 0, 1, 1])], SIZE)
+    with pytest.raises(ValueError, match="No images"):
+        ev.box_ap([], [], SIZE)
+    with pytest.raises(ValueError, match="num_classes=1"):
+        ev.box_ap([_found([[0, 0, 1, 1]], [0.5], [3])], [_truth([0, 0, 1, 1])], SIZE, num_classes=1)
+    with pytest.raises(ValueError, match="disagree on the number of images"):
+        ev.box_ap({"boxes": np.zeros((2, 1, 4)), "classes": np.zeros((1, 1)), "scores": np.zeros((2, 1))},
+                  [_truth([0, 0, 1, 1])], SIZE)
+    with pytest.raises(ValueError, match="4 positive numbers"):
+        ev.keypoint_sigmas(4, [0.1, 0.1])
+
+
+# -- keypoint OKS AP, worked by hand ----------------------------------------------------------
+def test_keypoint_ap_with_an_oks_of_072():
+    # one keypoint, sigma 0.05 (default for K != 17), box 40x40 px: OKS = exp(-d^2 / (2 * 1600 * 0.1^2))
+    distance = math.sqrt(-math.log(0.72) * 2 * 1600 * 0.1 ** 2)
+    truth = {"keypoints": [[[[0.5, 0.5, 2]]]], "boxes": [[[0.3, 0.3, 0.7, 0.7]]]}
+    found = {"keypoints": [[[[50 + distance, 50, 1]]]], "scores": [[0.7]]}
+    stats = ev.keypoint_ap(found, truth, SIZE)
+    assert stats["AP50"] == pytest.approx(1.0) and stats["AP75"] == 0.0
+    assert stats["AP"] == pytest.approx(5 / 10)  # 0.50 .. 0.70 of the ten thresholds
+    loose = ev.keypoint_ap(found, truth, SIZE, sigmas=[0.5])  # a larger sigma forgives the error
+    assert loose["AP"] == pytest.approx(1.0)
+
+
+def test_keypoint_sigmas_default_to_coco_for_17_keypoints():
+    np.testing.assert_array_equal(ev.keypoint_sigmas(17), ev.COCO_KEYPOINT_SIGMAS)
+    assert ev.keypoint_sigmas(3).tolist() == [0.05] * 3
+
+
+def test_decoded_perfect_head_outputs_score_full_ap():
+    """Decoding head outputs equal to the encoded targets gives back the labels: AP 1 (units agree)."""
+    image_shape = (64, 64, 3)
+    detection = mz.tasks.Detection("objects", num_classes=2)
+    boxes = {"boxes": np.array([[0.1, 0.2, 0.5, 0.45], [0.55, 0.5, 0.95, 0.9], [0, 0, 0, 0]], "float32"),
+             "classes": np.array([1, 0, -1])}
+    targets = {k: v.numpy() for k, v in detection.encode(boxes, image_shape).items()}
+    grid = targets["heatmap"].shape[:2]
+    outputs = {"heatmap": _logits(targets["heatmap"])[None],
+               "size": _dense(targets["size"], targets["indices"], targets["weights"], grid)[None],
+               "offset": _dense(targets["offset"], targets["indices"], targets["weights"], grid)[None]}
+    decoded = detection.decode({k: tf.constant(v) for k, v in outputs.items()}, image_shape)
+    decoded = {k: v.numpy() for k, v in decoded.items()}
+    assert ev.box_ap(decoded, {k: v[None] for k, v in boxes.items()}, (64, 64))["AP"] == pytest.approx(1.0)
+
+    pose = mz.tasks.Keypoints("pose", num_keypoints=3)
+    points = np.array([[[0.30, 0.20, 2], [0.20, 0.40, 2], [0.42, 0.45, 1]],
+                       [[0.75, 0.55, 2], [0.65, 0.80, 0], [0.90, 0.85, 2]]], "float32")
+    targets = {k: v.numpy() for k, v in pose.encode({"keypoints": points}, image_shape).items()}
+    offsets = targets["keypoint_offsets"].reshape(pose.max_instances, -1)
+    outputs = {"center_heatmap": _logits(targets["center_heatmap"])[None],
+               "center_offset": _dense(targets["center_offset"], targets["indices"], targets["weights"],
+                                       grid)[None],
+               "keypoint_offsets": _dense(offsets, targets["indices"], targets["weights"], grid)[None],
+               "keypoint_heatmap": _logits(targets["keypoint_heatmap"])[None]}
+    decoded = pose.decode({k: tf.constant(v) for k, v in outputs.items()}, image_shape)
+    decoded = {k: v.numpy() for k, v in decoded.items()}
+    assert ev.keypoint_ap(decoded, {"keypoints": points[None]}, (64, 64))["AP"] == pytest.approx(1.0)
+
+
+# -- against pycocotools run directly on JSON files -------------------------------------------
+def _quarter_pixels(rng, low, high, shape):
+    return rng.integers(low * 4, high * 4, shape) / 4.0  # exact in binary floating point
+
+
+def test_box_ap_matches_pycocotools_on_json_files(tmp_path):
+    rng = np.random.default_rng(7)
+    size, num_images, num_classes = 128, 6, 3
+    images, annotations, results = [], [], []
+    truths, founds = [], []
+    for image_id in range(1, num_images + 1):
+        images.append({"id": image_id, "height": size, "width": size})
+        count = int(rng.integers(0, 5))  # some images without objects
+        xy = _quarter_pixels(rng, 0, 80, (count, 2))
+        wh = _quarter_pixels(rng, 4, 48, (count, 2))
+        classes = rng.integers(0, num_classes, count)
+        crowd = (rng.random(count) < 0.15).astype(int)
+        for (x, y), (w, h), c, k in zip(xy, wh, classes, crowd):
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(c) + 1,
+                                "bbox": [x, y, w, h], "area": w * h, "iscrowd": int(k)})
+        # padded raw labels for this library: normalised [ymin, xmin, ymax, xmax], class -1 padding
+        boxes = np.zeros((5, 4))
+        boxes[:count] = np.concatenate([xy[:, ::-1], (xy + wh)[:, ::-1]], axis=1) / size
+        padded = np.full(5, -1)
+        padded[:count] = classes
+        truths.append({"boxes": boxes, "classes": padded, "iscrowd": np.r_[crowd, np.zeros(5 - count, int)]})
+        # predictions: jittered copies of some objects plus random boxes
+        found_xy = np.concatenate([xy + _quarter_pixels(rng, -3, 3, xy.shape),
+                                   _quarter_pixels(rng, 0, 80, (2, 2))])
+        found_wh = np.concatenate([wh + _quarter_pixels(rng, -2, 2, wh.shape),
+                                   _quarter_pixels(rng, 4, 40, (2, 2))])
+        found_classes = np.concatenate([classes, rng.integers(0, num_classes, 2)])
+        scores = rng.random(len(found_xy)).round(3)
+        for (x, y), (w, h), c, s in zip(found_xy, found_wh, found_classes, scores):
+            results.append({"image_id": image_id, "category_id": int(c) + 1, "bbox": [x, y, w, h],
+                            "score": s})
+        founds.append({"boxes": np.concatenate([found_xy[:, ::-1], (found_xy + found_wh)[:, ::-1]], axis=1),
+                       "classes": found_classes, "scores": scores})
+    (tmp_path / "gt.json").write_text(json.dumps({
+        "images": images, "annotations": annotations,
+        "categories": [{"id": c + 1, "name": str(c)} for c in range(num_classes)]}))
+    (tmp_path / "dt.json").write_text(json.dumps(results))
+    truth = COCO(str(tmp_path / "gt.json"))
+    evaluator = COCOeval(truth, truth.loadRes(str(tmp_path / "dt.json")), "bbox")
+    evaluator.evaluate(), evaluator.accumulate(), evaluator.summarize()
+    assert 0.05 < evaluator.stats[0] < 0.95  # a case with something to get right or wrong
+
+    ours = ev.box_ap(founds, truths, (size, size), num_classes=num_classes)
+    assert list(ours) == list(ev.BOX_STATS)
+    np.testing.assert_array_equal(np.array(list(ours.values())), evaluator.stats)
+
+
+@pytest.mark.parametrize("num_keypoints, sigmas", [(17, None), (4, [0.03, 0.05, 0.08, 0.1])])
+def test_keypoint_ap_matches_pycocotools_on_json_files(tmp_path, num_keypoints, sigmas):
+    rng = np.random.default_rng(3)
+    size, num_images, max_instances = 128, 5, 3
+    images, annotations, results = [], [], []
+    truths = []
+    found_points = np.zeros((num_images, 4, num_keypoints, 3))
+    found_scores = np.zeros((num_images, 4))
+    found_counts = np.zeros(num_images, int)
+    for image_id in range(1, num_images + 1):
+        images.append({"id": image_id, "height": size, "width": size})
+        count = int(rng.integers(0, max_instances + 1))
+        raw = np.zeros((max_instances, num_keypoints, 3))
+        boxes = np.zeros((max_instances, 4))
+        for n in range(count):
+            x, y = _quarter_pixels(rng, 0, 70, 2)
+            w, h = _quarter_pixels(rng, 16, 56, 2)
+            points = np.stack([x + _quarter_pixels(rng, 0, w, num_keypoints),
+                               y + _quarter_pixels(rng, 0, h, num_keypoints),
+                               rng.integers(0, 3, num_keypoints)], -1)
+            points[0, 2] = 2  # at least one labelled keypoint
+            points[points[:, 2] == 0, :2] = 0
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                "keypoints": points.reshape(-1).tolist(),
+                                "num_keypoints": int((points[:, 2] > 0).sum()),
+                                "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+            raw[n] = points / [size, size, 1]
+            boxes[n] = [y / size, x / size, (y + h) / size, (x + w) / size]
+            # a prediction near the truth, its score random
+            guess = points[:, :2] + _quarter_pixels(rng, -4, 4, (num_keypoints, 2))
+            found_points[image_id - 1, n] = np.concatenate([guess, np.ones((num_keypoints, 1))], -1)
+        extra = int(rng.integers(0, 2))  # a spurious instance in some images
+        found_points[image_id - 1, count:count + extra, :, :2] = _quarter_pixels(
+            rng, 0, 128, (extra, num_keypoints, 2))
+        found_counts[image_id - 1] = count + extra
+        found_scores[image_id - 1, :count + extra] = rng.random(count + extra).round(3)
+        for n in range(count + extra):
+            results.append({"image_id": image_id, "category_id": 1, "score": found_scores[image_id - 1, n],
+                            "keypoints": found_points[image_id - 1, n].reshape(-1).tolist()})
+        truths.append({"keypoints": raw, "boxes": boxes})
+    (tmp_path / "gt.json").write_text(json.dumps({
+        "images": images, "annotations": annotations, "categories": [{"id": 1, "name": "instance"}]}))
+    (tmp_path / "dt.json").write_text(json.dumps(results))
+    truth = COCO(str(tmp_path / "gt.json"))
+    evaluator = COCOeval(truth, truth.loadRes(str(tmp_path / "dt.json")), "keypoints")
+    if sigmas is not None:
+        evaluator.params.kpt_oks_sigmas = np.array(sigmas)
+    evaluator.evaluate(), evaluator.accumulate(), evaluator.summarize()
+    assert 0.05 < evaluator.stats[0] < 0.99
+
+    decoded = {"keypoints": found_points, "scores": found_scores, "num_instances": found_counts}
+    ours = ev.keypoint_ap(decoded, truths, (size, size), sigmas=sigmas)
+    assert list(ours) == list(ev.KEYPOINT_STATS)
+    np.testing.assert_array_equal(np.array(list(ours.values())), evaluator.stats)
+
+
+# -- PCK, classification, dense, delta_m: worked by hand --------------------------------------
+def test_pck_counts_labelled_keypoints_within_alpha_of_the_box():
+    truth = np.array([[[10, 10, 2], [30, 10, 2], [20, 40, 1], [0, 0, 0]]], float)  # extent 20 x 30
+    predicted = np.array([[[13, 10], [30, 17], [20, 45], [99, 99]]], float)
+    sizes = ev.reference_sizes(truth)
+    assert sizes.tolist() == [30.0]
+    # threshold 0.2 * 30 = 6: errors 3 (in), 7 (out), 5 (in); the unlabelled one is not counted
+    assert ev.pck(predicted, truth, sizes, alpha=0.2) == pytest.approx(2 / 3)
+    assert ev.pck(predicted, truth, ev.reference_sizes(truth, "image", image_size=(50, 100)),
+                  alpha=0.05) == pytest.approx(2 / 3)  # threshold 5 px: 3 and 5 are in
+    assert ev.mean_error(predicted, truth) == pytest.approx(5.0)
+    assert ev.reference_sizes(truth, boxes=[[0, 0, 10, 50]]).tolist() == [50.0]
+
+
+def test_matched_pck_pairs_instances_and_counts_missed_ones():
+    truth = np.array([[[10, 10, 2], [20, 10, 2]], [[60, 60, 2], [70, 60, 2]],
+                      [[90, 20, 2], [95, 20, 2]]], float)
+    predicted = np.array([[[61, 60], [70, 61]], [[10, 11], [20, 10]]], float)  # third instance missed
+    matched = ev.match_instances(predicted, truth)
+    np.testing.assert_array_equal(matched[0], predicted[1])
+    np.testing.assert_array_equal(matched[1], predicted[0])
+    assert np.isnan(matched[2]).all()
+    assert ev.pck(matched, truth, [10, 10, 10], alpha=0.2) == pytest.approx(4 / 6)
+
+
+def test_accuracy_and_top_k():
+    probabilities = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.3, 0.4, 0.3], [0.6, 0.1, 0.3]])
+    labels = [0, 1, 2, 1]
+    assert ev.accuracy(labels, probabilities) == 0.25
+    assert ev.top_k_accuracy(labels, probabilities, k=2) == 0.5  # examples 0 and 2
+    assert ev.top_k_accuracy(labels, probabilities, k=3) == 1.0
+    with pytest.raises(ValueError, match="3 labels for 4"):
+        ev.accuracy(labels[:3], probabilities)
+    with pytest.raises(ValueError, match="no examples"):
+        ev.accuracy([], np.zeros((0, 3)))
+
+
+def test_multilabel_map_ignores_unknown_entries_and_labels_without_positives():
+    labels = np.array([[1, 0, 0], [0, 1, -1], [1, -1, 0], [0, 0, -1]])
+    scores = np.array([[0.9, 0.6, 0.5], [0.8, 0.5, 0.4], [0.7, 0.99, 0.3], [0.1, 0.1, 0.2]])
+    mean_ap, per_label = ev.multilabel_average_precision(labels, scores)
+    # label 0 ranks 1, 0, 1, 0: AP = 1/2 * 1 + 1/2 * 2/3. Label 1 without the unknown 0.99 ranks
+    # 0 (0.6), 1 (0.5), 0: AP = 1 * 1/2. Label 2 has no positive: excluded.
+    assert per_label[0] == pytest.approx(1 / 2 + 1 / 3)
+    assert per_label[1] == pytest.approx(1 / 2)
+    assert np.isnan(per_label[2])
+    assert mean_ap == pytest.approx((5 / 6 + 1 / 2) / 2)
+    assert ev.average_precision([1, 0], [0.5, 0.5]) == pytest.approx(0.5)  # a tie is one threshold
+    with pytest.raises(ValueError, match="no label has a known positive"):
+        ev.multilabel_average_precision([[0, -1]], [[0.2, 0.3]])
+
+
+def test_miou_on_a_4x4_mask_worked_by_hand():
+    labels = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 255, 255], [2, 2, 2, 2]])
+    predicted = np.array([[0, 1, 1, 1], [0, 0, 1, 1], [2, 2, 0, 1], [2, 2, 2, 1]])
+    scores = ev.segmentation_scores(labels, predicted, num_classes=4)
+    # IoU0 = 3 / 4, IoU1 = 4 / 6, IoU2 = 5 / 6; class 3 appears nowhere: left out
+    assert scores["mIoU"] == pytest.approx((3 / 4 + 4 / 6 + 5 / 6) / 3)
+    assert scores["pixel_accuracy"] == pytest.approx(12 / 14)
+    predicted[0, 0] = 3  # a predicted class absent from the truth counts with IoU 0
+    assert ev.segmentation_scores(labels, predicted, 4)["mIoU"] == pytest.approx((2 / 4 + 4 / 6 + 5 / 6) / 4)
+    with pytest.raises(ValueError, match="class 7"):
+        ev.segmentation_scores(labels, np.full((4, 4), 7), 4)
+    with pytest.raises(ValueError, match="same size"):
+        ev.segmentation_scores(labels, predicted[:2], 4)
+
+
+def test_depth_errors_on_three_pixels():
+    truth = np.array([[1.0, 2.0], [4.0, 0.0]])  # the 0 is missing depth
+    predicted = np.array([[1.2, 2.0], [3.0, 9.0]])
+    errors = ev.depth_errors(truth, predicted)
+    assert errors["abs_rel"] == pytest.approx((0.2 + 0.0 + 0.25) / 3)
+    assert errors["rmse"] == pytest.approx(math.sqrt((0.04 + 0 + 1) / 3))
+    # ratios 1.2, 1, 4/3: below 1.25 twice, below 1.25^2 and 1.25^3 thrice
+    assert (errors["delta1"], errors["delta2"], errors["delta3"]) == pytest.approx((2 / 3, 1, 1))
+    with pytest.raises(ValueError, match="No valid depth"):
+        ev.depth_errors(np.zeros((2, 2)), predicted)
+
+
+def test_delta_m_signs_lower_is_better_metrics():
+    baselines = {"seg/mIoU": 0.50, "depth/rmse": 1.0}
+    assert ev.delta_m({"seg/mIoU": 0.55, "depth/rmse": 1.1}, baselines) == pytest.approx(0.0)
+    assert ev.delta_m({"seg/mIoU": 0.55, "depth/rmse": 0.8}, baselines) == pytest.approx((0.1 + 0.2) / 2)
+    assert ev.delta_m({"mystery": 2.0}, {"mystery": 1.0}, directions={"mystery": "lower"}) == -1.0
+    with pytest.raises(ValueError, match="'mystery'"):
+        ev.delta_m({"mystery": 2.0}, {"mystery": 1.0})
+    with pytest.raises(ValueError, match="only the baselines"):
+        ev.delta_m({"seg/mIoU": 0.5}, baselines)
+
+
+# -- evaluate_model on a tiny untrained model ------------------------------------------------
+IMAGE = 64
+
+
+def _all_kinds_data(count=6):
+    images, labels = generate_shapes(count, image_size=IMAGE, seed=3)
+    classes = labels["shapes"]["classes"]
+    labels["present"] = np.stack([(classes == 0).any(1), (classes == 1).any(1),
+                                  (classes >= 0).sum(1) > 1], -1).astype(np.int32)
+    labels["corners"] = labels["extremes"]["keypoints"][:, 0]
+    masks = np.zeros((count, IMAGE // 2, IMAGE // 2), np.int32)  # label maps at half size
+    for n in range(count):
+        for box, cls in zip(labels["shapes"]["boxes"][n], classes[n]):
+            if cls >= 0:
+                y0, x0, y1, x1 = (box * IMAGE // 2).astype(int)
+                masks[n, y0:y1, x0:x1] = cls + 1
+    masks[:, 0, :] = 255
+    labels["regions"] = masks
+    labels["depth"] = 1.0 + masks.astype(np.float32) % 255
+    labels["depth"][:, :, :3] = 0.0
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def all_kinds_model():
+    tasks = [mz.tasks.Classification("count", 3, top_k=2), mz.tasks.MultiLabel("present", 3),
+             mz.tasks.Detection("shapes", 2, score_threshold=0.0),
+             mz.tasks.Keypoints("extremes", 4, score_threshold=0.0),
+             mz.tasks.Landmarks("corners", 4), mz.tasks.Segmentation("regions", 3),
+             mz.tasks.Depth("depth")]
+    return mz.build_model("tiny", tasks, (IMAGE, IMAGE, 3))
+
+
+EXPECTED = {"count": {"accuracy", "top2_accuracy"}, "present": {"mAP", "labels_without_positives"},
+            "shapes": set(ev.BOX_STATS), "extremes": set(ev.KEYPOINT_STATS) | {"pck"},
+            "corners": {"pck", "mean_error"}, "regions": {"mIoU", "pixel_accuracy"},
+            "depth": {"abs_rel", "rmse", "delta1", "delta2", "delta3"}}
+
+
+def test_evaluate_model_gives_every_metric_of_every_task_kind(all_kinds_model):
+    images, labels = _all_kinds_data()
+    results = ev.evaluate_model(all_kinds_model, (images, labels), batch_size=3)
+    assert {task: set(metrics) for task, metrics in results.items()} == EXPECTED
+    assert json.loads(json.dumps(results)) == results
+    for task, metrics in results.items():
+        for name, value in metrics.items():
+            assert math.isfinite(value), (task, name)
+            if name in ("abs_rel", "rmse", "mean_error"):
+                assert value >= 0
+            elif name != "labels_without_positives":
+                assert value == -1.0 or 0.0 <= value <= 1.0, (task, name, value)
+    assert results["shapes"]["APs"] >= 0  # every shape is small at 64 px: defined
+    assert results["present"]["labels_without_positives"] == 0
+    # the same data as a list of (image, {task: raw label}) examples gives the same numbers
+    examples = [(images[n], {task: (value[n] if not isinstance(value, dict)
+                                    else {k: v[n] for k, v in value.items()})
+                             for task, value in labels.items()}) for n in range(len(images))]
+    assert ev.evaluate_model(all_kinds_model, examples) == results
+    headlines = ev.headline_metrics(results, all_kinds_model)
+    assert sorted(headlines) == sorted(["count/accuracy", "present/mAP", "shapes/AP", "extremes/AP",
+                                        "corners/pck", "regions/mIoU", "depth/rmse"])
+    table = ev.results_table(results)
+    assert all(f"| {task} | " in table for task in results)
+
+
+def test_evaluate_model_rejects_bad_inputs(all_kinds_model, monkeypatch):
+    images, labels = _all_kinds_data(2)
+    with pytest.raises(ValueError, match="labels for 1 examples, the images number 2"):
+        ev.evaluate_model(all_kinds_model, (images, {"count": labels["count"][:1]}))
+    with pytest.raises(ValueError, match="Unknown task"):
+        ev.evaluate_model(all_kinds_model, (images, {"cout": labels["count"]}))
+    with pytest.raises(ValueError, match="non-empty"):
+        ev.evaluate_model(all_kinds_model, [])
+    monkeypatch.delitem(ev.TASK_KIND_METRICS, "classification")
+    with pytest.raises(ValueError, match="Unknown task kind to evaluate"):
+        ev.evaluate_model(all_kinds_model, (images, {"count": labels["count"]}))
