@@ -1,0 +1,60 @@
+"""COCO 2017 person keypoints (this package's TFDS builder `coco_keypoints`).
+
+Labels:
+  * `people` (Keypoints, 17 COCO keypoints with their flip pairs):
+    `{"keypoints": (N, 17, 3), "boxes": (N, 4)}` of the non-crowd people with
+    at least one labelled keypoint.
+  * `persons` (Detection, 1 class): the boxes of all non-crowd people.
+  * `people_count` (Classification, 4): "none", "one", "two", "three_or_more";
+    an image with a crowd region counts as three or more.
+
+Crowd regions are left out of both `people` and `persons` (they mark many
+people without keypoints); the builder keeps them with `is_crowd` for
+evaluation. Splits: "train", "validation". `data_dir` is TFDS's data folder;
+to build from a local copy of COCO, prepare the builder first with a manual
+folder (datasets/coco_keypoints/README.md).
+
+Example:
+>>> from mtl_zoo.data.sources import coco_keypoints
+>>> examples = coco_keypoints.load("validation")  # doctest: +SKIP
+"""
+
+import tensorflow as tf
+
+from mtl_zoo import tasks as mtl_tasks
+from mtl_zoo.data.sources.tfds_labels import detection_labels, load_tfds
+from mtl_zoo.dataset_builders.coco_keypoints import FLIP_PAIRS, KEYPOINT_NAMES
+
+TFDS_NAME = "coco_keypoints"
+PEOPLE_COUNT_CLASSES = ("none", "one", "two", "three_or_more")
+
+
+def to_example(features):
+    """`(image, {"people", "persons", "people_count"})` from one coco_keypoints example."""
+    objects = features["objects"]
+    individual = tf.logical_not(objects["is_crowd"])
+    with_keypoints = individual & (objects["num_keypoints"] > 0)
+    persons = detection_labels(objects["bbox"], tf.zeros_like(objects["id"]), keep=individual)
+    count = tf.minimum(tf.shape(persons["classes"])[0], len(PEOPLE_COUNT_CLASSES) - 1)
+    has_crowd = tf.reduce_any(objects["is_crowd"])
+    return features["image"], {
+        "people": {"keypoints": tf.boolean_mask(objects["keypoints"], with_keypoints),
+                   "boxes": tf.boolean_mask(objects["bbox"], with_keypoints)},
+        "persons": persons,
+        "people_count": tf.where(has_crowd, len(PEOPLE_COUNT_CLASSES) - 1, count),
+    }
+
+
+def load(split, data_dir=None, download=True):
+    """The `(image, labels)` examples of `split` (see the module docstring)."""
+    return load_tfds(TFDS_NAME, split, data_dir, download).map(
+        to_example, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def tasks():
+    """Keypoints("people", 17), Detection("persons", 1), Classification("people_count", 4)."""
+    return [mtl_tasks.Keypoints("people", num_keypoints=len(KEYPOINT_NAMES), flip_pairs=FLIP_PAIRS,
+                                keypoint_names=list(KEYPOINT_NAMES)),
+            mtl_tasks.Detection("persons", num_classes=1, class_names=["person"]),
+            mtl_tasks.Classification("people_count", num_classes=len(PEOPLE_COUNT_CLASSES),
+                                     class_names=list(PEOPLE_COUNT_CLASSES))]

@@ -1,0 +1,77 @@
+"""Raw multi-task labels from TFDS features: shared by the sources that adapt TFDS datasets."""
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+
+def load_tfds(name, split, data_dir=None, download=True):
+    """The decoded examples (feature dicts) of TFDS dataset `name`'s `split`.
+
+    Args:
+        name: TFDS name with optional config and version, e.g. "voc/2012".
+        split: TFDS split ("train", "validation", "test[:10%]", ...).
+        data_dir: TFDS data folder (TFDS's default when None).
+        download: build the dataset first (downloading what is missing);
+            when False the dataset must already be prepared in `data_dir`.
+
+    Example:
+    >>> examples = load_tfds("voc/2012", "validation")  # doctest: +SKIP
+    """
+    return tfds.load(name, split=split, data_dir=data_dir, download=download)
+
+
+def tfds_features(name):
+    """The feature spec of TFDS dataset `name`, from its code (no data needed).
+
+    Example:
+    >>> tfds_features("voc/2012")["objects"]["label"].names[:2]  # doctest: +SKIP
+    ['aeroplane', 'bicycle']
+    """
+    return tfds.builder(name).info.features
+
+
+def detection_labels(boxes, classes, keep=None):
+    """A Detection raw label `{"boxes": (N, 4) float32, "classes": (N,) int32}` from TFDS objects.
+
+    Args:
+        boxes: (M, 4) normalised [ymin, xmin, ymax, xmax] (a TFDS `BBoxFeature` sequence).
+        classes: (M,) class ids (a TFDS `ClassLabel` sequence).
+        keep: optional (M,) bool: the objects kept as boxes (the others, e.g.
+            difficult or crowd objects, are left out).
+
+    Example:
+    >>> labels = detection_labels([[0.1, 0.2, 0.5, 0.6]], [3])
+    >>> labels["classes"].numpy().tolist()
+    [3]
+    """
+    boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
+    classes = tf.reshape(tf.cast(classes, tf.int32), [-1])
+    if keep is not None:
+        boxes, classes = tf.boolean_mask(boxes, keep), tf.boolean_mask(classes, keep)
+    return {"boxes": boxes, "classes": classes}
+
+
+def classes_present(classes, num_classes, ignored=None):
+    """A MultiLabel raw label (num_classes,): 1 for classes with an object, else 0.
+
+    Classes whose only objects are `ignored` (e.g. only difficult or crowd
+    instances) are -1, unknown: the MultiLabel loss skips them.
+
+    Args:
+        classes: (M,) class ids of an image's objects.
+        num_classes: length of the vector.
+        ignored: optional (M,) bool, objects that neither prove nor disprove their class.
+
+    Example:
+    >>> classes_present([2, 0, 1], 4, ignored=[False, False, True]).numpy().tolist()
+    [1, -1, 1, 0]
+    """
+    classes = tf.reshape(tf.cast(classes, tf.int32), [-1])
+    ignored = tf.zeros_like(classes, tf.bool) if ignored is None else tf.reshape(ignored, [-1])
+
+    def any_of(chosen):
+        hits = tf.one_hot(tf.boolean_mask(classes, chosen), num_classes, dtype=tf.int32)
+        return tf.reduce_sum(hits, axis=0) > 0
+
+    present, uncertain = any_of(tf.logical_not(ignored)), any_of(ignored)
+    return tf.where(present, 1, tf.where(uncertain, -1, 0))
