@@ -1,0 +1,82 @@
+"""`saved_model`: a SavedModel with decoding in the graph, laid out for TF Serving."""
+
+import os
+
+import keras
+
+from mtl_zoo.export.serving import SIGNATURES, input_signature, serving_functions
+
+
+def next_version(base_path):
+    """1 + the largest integer folder name under `base_path` (1 when there is none)."""
+    if not os.path.isdir(base_path):
+        return 1
+    versions = [int(name) for name in os.listdir(base_path) if name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def saved_model(model, base_path, version=None, verbose=False):
+    """Exports `model` for serving as `base_path/<version>/` (TF Serving's layout).
+
+    Signatures (every output name is flat; `describe_serving_outputs(model)`
+    lists them with dtype, shape and meaning):
+
+      * `serving_default(images)`: uint8 (B, H, W, C) images of any size and
+        batch. Resizes them to the model input (bilinear, antialiased),
+        runs the model and decodes every task: `{task}_{key}` such as
+        `count_probabilities`, `shapes_boxes` / `shapes_classes` /
+        `shapes_scores` / `shapes_num_detections` (fixed-size, padded), with
+        boxes, keypoints and landmarks in the given images' pixels and dense
+        maps (segmentation, depth) at their size; plus `image_size` (B, 2).
+      * `serving_bytes(image_bytes)`: a (B,) string tensor of encoded JPEG,
+        PNG, GIF or BMP images, possibly of different sizes. Same outputs;
+        dense maps are zero-padded at the bottom and right to the largest
+        image of the batch (`image_size` says where each image ends).
+      * `serving_raw(images)`: as `serving_default`, but returns the raw head
+        outputs (`model.output_names`) at the model's resolution.
+
+    Bad input (wrong rank or channel count, an empty batch, undecodable bytes)
+    fails with a `tf.errors.InvalidArgumentError` naming the problem; a wrong
+    dtype is refused by the signature.
+
+    Args:
+        model: a `MultiTaskModel`.
+        base_path: the model's folder (TF Serving's `--model_base_path`).
+        version: a positive integer; default one more than the largest
+            version already in `base_path` (1 for a new folder).
+        verbose: print the endpoints as Keras's export does.
+
+    Returns:
+        The path of the written version folder.
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> model = mz.build_model("tiny", [mz.tasks.Detection("objects", 2)], (64, 64, 3))
+    >>> path = mz.export.saved_model(model, "/tmp/objects")  # doctest: +SKIP
+    >>> import tensorflow as tf
+    >>> tf.saved_model.load(path).signatures["serving_default"](
+    ...     images=tf.zeros((1, 480, 640, 3), tf.uint8))["objects_boxes"].shape  # doctest: +SKIP
+    TensorShape([1, 100, 4])
+    """
+    if not hasattr(model, "tasks"):
+        raise ValueError(f"saved_model exports a mtl_zoo MultiTaskModel (it decodes each task), "
+                         f"got {type(model).__name__}; use model.export(format='tf_saved_model') "
+                         "for a plain Keras model.")
+    base_path = os.fspath(base_path)
+    version = next_version(base_path) if version is None else version
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"version must be a positive integer (TF Serving's version folders), "
+                         f"got {version!r}.")
+    path = os.path.join(base_path, str(version))
+    if os.path.exists(path):
+        raise ValueError(f"{path} already exists; pass another version, or version=None for "
+                         f"the next free one ({next_version(base_path)}).")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, function in serving_functions(model).items():
+        archive.add_endpoint(name, function, input_signature=input_signature(name))
+    archive.write_out(path, verbose=verbose)
+    return path
+
+
+__all__ = ["SIGNATURES", "next_version", "saved_model"]

@@ -1,0 +1,262 @@
+"""Serving export: SavedModel signatures, parity with predict_decoded, TFLite, bad input."""
+
+import concurrent.futures
+import os
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mtl_zoo as mz
+from mtl_zoo.benchmarks import run_benchmark
+from mtl_zoo.builders import SHARING_SCHEMES
+
+SIZE = 64
+# Low thresholds, so that the untrained heads return detections to compare.
+ALL_KINDS = [
+    mz.tasks.Classification("count", num_classes=3),
+    mz.tasks.MultiLabel("attributes", num_labels=4),
+    mz.tasks.Detection("shapes", num_classes=2, score_threshold=0.05, max_detections=10),
+    mz.tasks.Keypoints("pose", num_keypoints=3, score_threshold=0.05, max_detections=5),
+    mz.tasks.Landmarks("face", num_landmarks=2, hidden_units=8),
+    mz.tasks.Segmentation("parts", num_classes=3, head_channels=8),
+    mz.tasks.Depth("depth", head_channels=8),
+]
+
+
+def random_images(count, height=SIZE, width=SIZE, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (count, height, width, 3), dtype=np.uint8)
+
+
+def sorted_detections(boxes, classes, scores):
+    """Detection rows ordered by (score, class, box), so tied peaks compare equal."""
+    rows = np.concatenate([scores[..., None], classes[..., None], boxes], axis=-1).astype(np.float64)
+    return np.stack([image[np.lexsort(np.round(image, 3).T[::-1])] for image in rows])
+
+
+def assert_decoded_equal(outputs, reference, atol=1e-4, tied_detections_reorder=False):
+    """Flat serving outputs equal predict_decoded's nested dict.
+
+    With `tied_detections_reorder` (another runtime, e.g. TFLite, may order
+    peaks of equal score differently), detections are compared as sets of rows.
+    """
+    for task, values in reference.items():
+        for key, expected in values.items():
+            actual = np.asarray(outputs[f"{task}_{key}"])
+            assert actual.shape == expected.shape, (task, key)
+            if tied_detections_reorder and "boxes" in values and key in ("boxes", "classes"):
+                continue
+            np.testing.assert_allclose(actual.astype(np.float64), expected.astype(np.float64),
+                                       atol=atol, err_msg=f"{task}_{key}")
+        if "boxes" in values:
+            actual = [np.asarray(outputs[f"{task}_{k}"]) for k in ("boxes", "classes", "scores")]
+            np.testing.assert_allclose(
+                sorted_detections(*actual),
+                sorted_detections(values["boxes"], values["classes"], values["scores"]), atol=atol)
+
+
+@pytest.fixture(scope="module")
+def all_kinds(tmp_path_factory):
+    """One model with every task kind, exported once; (model, version path, loaded)."""
+    keras.utils.set_random_seed(0)
+    model = mz.build_model("tiny", ALL_KINDS, (SIZE, SIZE, 3))
+    path = model.export(str(tmp_path_factory.mktemp("all_kinds") / "model"))
+    return model, path, tf.saved_model.load(path)
+
+
+def test_serving_default_matches_predict_decoded_for_every_task_kind(all_kinds):
+    model, _, loaded = all_kinds
+    images = random_images(3)
+    outputs = loaded.signatures["serving_default"](images=tf.constant(images))
+    reference = model.predict_decoded(images)
+    assert reference["shapes"]["num_detections"].min() > 0  # something to compare
+    assert_decoded_equal(outputs, reference)
+    np.testing.assert_array_equal(outputs["image_size"], [[SIZE, SIZE]] * 3)
+    expected = {f"{t}_{k}" for t, v in reference.items() for k in v} | {"image_size"}
+    assert set(outputs) == expected
+
+
+def test_serving_raw_matches_the_keras_model(all_kinds):
+    model, _, loaded = all_kinds
+    images = random_images(2, seed=1)
+    outputs = loaded.signatures["serving_raw"](images=tf.constant(images))
+    reference = model.predict(images.astype("float32"), verbose=0)
+    assert set(outputs) == set(reference)
+    for name, expected in reference.items():
+        np.testing.assert_allclose(outputs[name], expected, atol=1e-5, err_msg=name)
+
+
+def test_other_image_sizes_are_mapped_back_to_their_pixels(all_kinds):
+    model, _, loaded = all_kinds
+    height, width = 96, 160
+    images = random_images(2, height, width, seed=2)
+    outputs = loaded.signatures["serving_default"](images=tf.constant(images))
+    resized = tf.image.resize(tf.cast(images, tf.float32), (SIZE, SIZE), antialias=True).numpy()
+    reference = model.predict_decoded(resized)
+    scale_y, scale_x = height / SIZE, width / SIZE
+    np.testing.assert_allclose(
+        sorted_detections(*(outputs[f"shapes_{k}"].numpy() for k in ("boxes", "classes", "scores"))),
+        sorted_detections(reference["shapes"]["boxes"] * [scale_y, scale_x, scale_y, scale_x],
+                          reference["shapes"]["classes"], reference["shapes"]["scores"]), atol=1e-3)
+    np.testing.assert_allclose(outputs["pose_keypoints"],
+                               reference["pose"]["keypoints"] * [scale_x, scale_y, 1.0], atol=1e-3)
+    np.testing.assert_allclose(outputs["face_landmarks"],
+                               reference["face"]["landmarks"] * [scale_x, scale_y], atol=1e-3)
+    assert outputs["parts_classes"].shape == (2, height, width)
+    assert outputs["depth_depth"].shape == (2, height, width)
+    assert outputs["parts_probabilities"].shape == (2, height, width, 3)
+    np.testing.assert_allclose(outputs["count_probabilities"], reference["count"]["probabilities"],
+                               atol=1e-5)
+
+
+def test_bytes_signature_decodes_each_image_at_its_own_size(all_kinds):
+    model, _, loaded = all_kinds
+    small, large = random_images(1, 40, 80, seed=3)[0], random_images(1, SIZE, SIZE, seed=4)[0]
+    encoded = [tf.io.encode_png(small).numpy(), tf.io.encode_png(large).numpy()]
+    outputs = loaded.signatures["serving_bytes"](image_bytes=tf.constant(encoded))
+    np.testing.assert_array_equal(outputs["image_size"], [[40, 80], [SIZE, SIZE]])
+    assert outputs["depth_depth"].shape == (2, SIZE, 80)  # padded to the largest image
+    one = loaded.signatures["serving_default"](images=tf.constant(small[None]))
+    for name in ("shapes_scores", "count_probabilities", "face_landmarks", "pose_keypoints"):
+        np.testing.assert_allclose(outputs[name][:1], one[name], atol=1e-4, err_msg=name)
+    np.testing.assert_allclose(outputs["depth_depth"][0, :40, :80], one["depth_depth"][0], atol=1e-4)
+    np.testing.assert_array_equal(outputs["depth_depth"][0, 40:], 0.0)
+    reference = model.predict_decoded(large[None])
+    np.testing.assert_allclose(outputs["count_probabilities"][1:], reference["count"]["probabilities"],
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("signature, value, message", [
+    ("serving_default", np.zeros((8, 8, 3), np.uint8), "batch, height, width, 3"),
+    ("serving_default", np.zeros((1, 8, 8, 1), np.uint8), "3 channels"),
+    ("serving_default", np.zeros((0, 8, 8, 3), np.uint8), "batch of images is empty"),
+    ("serving_raw", np.zeros((1, 8, 8, 4), np.uint8), "3 channels"),
+    ("serving_bytes", np.array([b"not an image"]), "not a JPEG, PNG"),
+    ("serving_bytes", np.array([], dtype=object).astype(bytes), "batch of image bytes is empty"),
+    ("serving_bytes", np.array([[b"x"]]), "(batch,) string tensor"),
+])
+def test_bad_input_fails_with_a_message_and_the_model_keeps_serving(all_kinds, signature, value,
+                                                                    message):
+    _, _, loaded = all_kinds
+    function = loaded.signatures[signature]
+    argument = "image_bytes" if signature == "serving_bytes" else "images"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+        function(**{argument: tf.constant(value)})
+    good = loaded.signatures["serving_default"](images=tf.constant(random_images(1)))
+    assert np.isfinite(good["count_probabilities"].numpy()).all()
+
+
+def test_truncated_image_bytes_and_wrong_dtype_are_refused(all_kinds):
+    _, _, loaded = all_kinds
+    jpeg = tf.io.encode_jpeg(random_images(1)[0]).numpy()
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        loaded.signatures["serving_bytes"](image_bytes=tf.constant([jpeg[:40]]))
+    with pytest.raises((TypeError, tf.errors.InvalidArgumentError), match="uint8"):
+        loaded.signatures["serving_default"](images=tf.zeros((1, SIZE, SIZE, 3), tf.float32))
+
+
+def test_eight_threads_share_one_loaded_model(all_kinds):
+    model, _, loaded = all_kinds
+    batches = [random_images(2, seed=10 + i) for i in range(8)]
+    expected = [model.predict_decoded(batch)["count"]["probabilities"] for batch in batches]
+
+    def serve(batch):
+        return loaded.signatures["serving_default"](images=tf.constant(batch))["count_probabilities"]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(serve, batches * 2))
+    for i, result in enumerate(results):
+        np.testing.assert_allclose(result, expected[i % 8], atol=1e-5)
+
+
+def test_tfsm_layer_loads_serving_default(all_kinds):
+    model, path, _ = all_kinds
+    layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default")
+    images = random_images(2, seed=5)
+    outputs = layer(tf.constant(images))
+    np.testing.assert_allclose(outputs["count_probabilities"],
+                               model.predict_decoded(images)["count"]["probabilities"], atol=1e-5)
+
+
+def test_saved_model_cli_lists_the_signatures(all_kinds):
+    _, path, _ = all_kinds
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True,
+                           check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
+    for name in ("serving_default", "serving_bytes", "serving_raw", "shapes_boxes", "image_bytes"):
+        assert name in shown
+
+
+def test_versions_follow_tf_serving_layout(all_kinds, tmp_path):
+    model, path, _ = all_kinds
+    assert os.path.basename(path) == "1"
+    assert os.path.exists(os.path.join(path, "saved_model.pb"))
+    assert mz.export.next_version(os.path.dirname(path)) == 2
+    with pytest.raises(ValueError, match="already exists"):
+        mz.export.saved_model(model, os.path.dirname(path), version=1)
+    with pytest.raises(ValueError, match="positive integer"):
+        mz.export.saved_model(model, str(tmp_path), version=0)
+    with pytest.raises(ValueError, match="input_signature"):
+        model.export(str(tmp_path), input_signature=[tf.TensorSpec((None, SIZE, SIZE, 3))])
+
+
+def test_describe_serving_outputs_lists_every_output(all_kinds):
+    model, _, loaded = all_kinds
+    for signature in mz.export.SIGNATURES:
+        described = mz.export.serving_outputs(model, signature)
+        returned = loaded.signatures[signature].structured_outputs
+        assert [o.name for o in described] == sorted(returned)
+        for output in described:
+            assert output.dtype == returned[output.name].dtype.name
+            assert output.meaning
+    text = mz.export.describe_serving_outputs(model)
+    assert "| `shapes_boxes` | float32 | (B, 10, 4) |" in text
+    assert "| `parts_classes` | int32 | (B, H, W) |" in text
+    with pytest.raises(ValueError, match="serving_default"):
+        mz.export.serving_outputs(model, "serving_defualt")
+
+
+@pytest.mark.parametrize("sharing", SHARING_SCHEMES)
+def test_every_sharing_scheme_exports_with_parity(sharing, tmp_path):
+    keras.utils.set_random_seed(0)
+    tasks = [mz.tasks.Classification("count", 3),
+             mz.tasks.Detection("shapes", 2, score_threshold=0.05, max_detections=5)]
+    model = mz.build_model("tiny", tasks, (32, 32, 3), sharing=sharing)
+    loaded = tf.saved_model.load(mz.export.saved_model(model, str(tmp_path)))
+    images = random_images(2, 32, 32, seed=6)
+    assert_decoded_equal(loaded.signatures["serving_default"](images=tf.constant(images)),
+                         model.predict_decoded(images))
+
+
+def test_tflite_raw_and_decoded_match_keras(tmp_path):
+    keras.utils.set_random_seed(0)
+    tasks = [mz.tasks.Classification("count", 3),
+             mz.tasks.Detection("shapes", 2, score_threshold=0.05, max_detections=10),
+             mz.tasks.Segmentation("parts", 2, head_channels=8)]
+    model = mz.build_model("tiny", tasks, (32, 32, 3))
+    path = mz.export.tflite(model, str(tmp_path / "model.tflite"))
+    interpreter = tf.lite.Interpreter(model_path=path)
+    images = random_images(2, 32, 32, seed=7)
+    raw = interpreter.get_signature_runner("serving_raw")(images=images.astype("float32"))
+    reference = model.predict(images.astype("float32"), verbose=0)
+    assert set(raw) == set(reference)
+    for name, expected in reference.items():
+        np.testing.assert_allclose(raw[name], expected, atol=1e-4, err_msg=name)
+    decoded = interpreter.get_signature_runner("serving_default")(images=images)
+    assert_decoded_equal(decoded, model.predict_decoded(images), tied_detections_reorder=True)
+    with pytest.raises(ValueError, match=".tflite"):
+        mz.export.tflite(model, str(tmp_path / "model.tfl"))
+
+
+@pytest.mark.slow
+def test_export_benchmark_runs_quick():
+    table = run_benchmark("export", quick=True)
+    assert len(table.rows) == 2 * 5 and len(table.columns) == 4
+    assert {row[1] for row in table.rows} == {1, 4}
+    for row in table.rows:
+        assert np.isfinite(row[2]) and row[2] > 0 and row[3] > 0
+    assert "| SavedModel `serving_default` (decoded) | 4 |" in table.to_markdown()
