@@ -3,6 +3,8 @@
 import dataclasses
 from typing import Optional
 
+import tensorflow as tf
+
 from mtl_zoo.configurable import Configurable
 from mtl_zoo.naming import check_identifier
 
@@ -41,6 +43,21 @@ def check_last_dim(value, expected, task, what, fix):
             f"Task {task.name!r}: {what} has shape {tuple(value.shape)}, expected last "
             f"dimension {expected}. {fix}"
         )
+
+
+def checked_label(value, trailing_shape, message):
+    """`value` as a tensor, after a run-time check that its last dimensions are `trailing_shape`.
+
+    For raw labels whose shapes are known only when an example is read: a
+    wrong one raises `InvalidArgumentError` with `message` instead of failing
+    later in an anonymous reshape.
+    """
+    value = tf.convert_to_tensor(value)
+    shape, expected = tf.shape(value), tf.cast(trailing_shape, tf.int32)
+    check = tf.debugging.assert_equal(shape[tf.maximum(tf.size(shape) - tf.size(expected), 0):],
+                                      expected, message)
+    with tf.control_dependencies([check]):
+        return tf.identity(value)
 
 
 class Task(Configurable):
@@ -95,6 +112,29 @@ class Task(Configurable):
     def encode(self, labels, image_shape):
         raise NotImplementedError
 
+    def transform_label(self, label, transform):
+        """ONE example's raw label, moved with its image by a geometric transform.
+
+        The input pipeline (`mtl_zoo.data`) resizes, letterboxes, crops and
+        flips images with one `mtl_zoo.data.GeometricTransform`; each task kind
+        says here how its raw label follows (boxes, keypoints, label maps), so a
+        new task kind brings its own rule. Image-level labels do not move: the
+        default returns `label` unchanged.
+
+        Args:
+            label: this task's raw label of one example (TF tensors).
+            transform: the `GeometricTransform` applied to the image.
+        """
+        return label
+
+    def label_padding(self, label_spec):
+        """Padding values for batching raw labels of different lengths (`padded_batch`).
+
+        Returns one scalar per component of `label_spec` (the label's
+        `tf.TypeSpec` structure); the default pads with zeros.
+        """
+        return tf.nest.map_structure(lambda spec: tf.zeros([], spec.dtype), label_spec)
+
     def per_example_loss(self, targets, outputs):
         raise NotImplementedError
 
@@ -109,6 +149,30 @@ class Task(Configurable):
 
     def validate_targets(self, targets):
         raise NotImplementedError
+
+    # -- serving ------------------------------------------------------------------------
+    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
+        """Maps `decode`'s values from model-input pixels to each original image's pixels.
+
+        The serving export resizes images of any size to the model input;
+        this puts coordinates and dense maps back on the images as given.
+        Global outputs (probabilities, labels) need nothing: the default
+        returns `decoded` unchanged.
+
+        Args:
+            decoded: this task's `decode` result.
+            scale: (B, 2) float32 (y, x) factors, image pixels per model-input pixel.
+            resize_maps: maps (B, h, w, C) float maps at the model input size
+                to each image's size (bilinear).
+
+        Returns:
+            A dict with the same keys as `decoded`.
+        """
+        return decoded
+
+    def describe_decoded(self):
+        """`{decoded key: meaning}`, the text of the serving-output docs and model cards."""
+        return {}
 
     # -- helpers for subclasses ---------------------------------------------------------
     def _metric_name(self, metric):

@@ -95,6 +95,11 @@ class Classification(Task):
         return {"probabilities": probabilities, "top_k_classes": top_classes,
                 "top_k_scores": top_scores}
 
+    def describe_decoded(self):
+        return {"probabilities": f"softmax over the {self.num_classes} classes",
+                "top_k_classes": f"the {self.top_k} most probable class ids, best first",
+                "top_k_scores": "their probabilities"}
+
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "label_smoothing": self.label_smoothing, "top_k": self.top_k,

@@ -56,6 +56,10 @@ class Depth(Task):
         depth = layers.Activation("softplus", dtype="float32", name=self.output_name("depth"))(x)
         return {self.output_name("depth"): depth}
 
+    def transform_label(self, label, transform):
+        """The depth map is resampled with the image (nearest); uncovered pixels get 0 = missing."""
+        return transform.resample_map(label, 0)
+
     def encode(self, labels, image_shape):
         return resize_label_map(labels, image_shape, tf.float32)
 
@@ -95,6 +99,12 @@ class Depth(Task):
 
     def decode(self, outputs, image_shape):
         return {"depth": tf.cast(outputs["depth"], tf.float32)[..., 0]}
+
+    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
+        return {"depth": resize_maps(decoded["depth"][..., None])[..., 0]}
+
+    def describe_decoded(self):
+        return {"depth": "per-pixel depth (> 0, the training labels' unit), at the input image size"}
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss, "level": self.level,

@@ -6,7 +6,7 @@ from keras import ops
 
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_label
 from mtl_zoo.tasks.heads import conv_tower, prediction_conv
 
 
@@ -93,6 +93,20 @@ class Detection(Task):
         return {"heatmap": hm.scatter_classes(gaussians, classes, self.num_classes),
                 "indices": indices, "size": sizes, "offset": offsets, "weights": weights}
 
+    def transform_label(self, label, transform):
+        """Boxes follow the image and are clipped to it; a box left mostly outside gets class -1."""
+        boxes = checked_label(label["boxes"], [4], f"Task {self.name!r}: boxes must be (N, 4) "
+                              "normalised [ymin, xmin, ymax, xmax]")
+        boxes, keep = transform.map_boxes(boxes)
+        classes = checked_label(tf.reshape(label["classes"], [-1]), tf.shape(boxes)[:1],
+                                f"Task {self.name!r}: one class per box")
+        return {**label, "boxes": boxes, "classes": tf.where(keep, classes, tf.cast(-1, classes.dtype))}
+
+    def label_padding(self, label_spec):
+        """Raw labels pad with zero boxes of class -1."""
+        padding = super().label_padding(label_spec)
+        return {**padding, "classes": tf.constant(-1, label_spec["classes"].dtype)}
+
     def validate_targets(self, targets):
         self._require_keys(targets, ("heatmap", "indices", "size", "offset", "weights"))
         check_rank(targets["heatmap"], (4,), self, "targets['heatmap']",
@@ -141,6 +155,17 @@ class Detection(Task):
             "scores": tf.where(keep, scores, 0.0),
             "num_detections": tf.reduce_sum(tf.cast(keep, tf.int32), axis=-1),
         }
+
+    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
+        return {**decoded, "boxes": decoded["boxes"] * tf.tile(scale, [1, 2])[:, None, :]}
+
+    def describe_decoded(self):
+        return {"boxes": f"[ymin, xmin, ymax, xmax] in input pixels, best {self.max_detections} "
+                         "first, zeros past num_detections",
+                "classes": f"class id of each box (0..{self.num_classes - 1}), -1 past num_detections",
+                "scores": f"centre-heatmap score, 0 past num_detections (kept when >= "
+                          f"{self.score_threshold})",
+                "num_detections": "number of real boxes per image"}
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "level": self.level,

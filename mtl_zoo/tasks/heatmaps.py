@@ -68,8 +68,10 @@ def keep_first(valid, max_count, *values):
     padded = []
     for value in kept:
         padding = [[0, max_count - count]] + [[0, 0]] * (len(value.shape) - 1)
-        padded.append(tf.pad(value, padding))
-    weights = tf.pad(tf.ones([count], tf.float32), [[0, max_count - count]])
+        # a static leading size, so encoded targets have fully known shapes in tf.data
+        padded.append(tf.ensure_shape(tf.pad(value, padding), [max_count, *value.shape[1:]]))
+    weights = tf.ensure_shape(tf.pad(tf.ones([count], tf.float32), [[0, max_count - count]]),
+                              [max_count])
     return (*padded, weights)
 
 

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_label
 from mtl_zoo.tasks.flipping import check_flip_pairs, flip_keypoints_horizontally
 from mtl_zoo.tasks.heads import conv_tower, prediction_conv
 
@@ -89,6 +89,18 @@ class Keypoints(Task):
     def flip_horizontally(self, keypoints):
         """Mirrors raw (..., K, 3) keypoint labels, swapping this task's flip pairs."""
         return flip_keypoints_horizontally(keypoints, self.flip_pairs)
+
+    def transform_label(self, label, transform):
+        """Keypoints follow the image (pairs swap on a flip; those leaving it get visibility 0);
+        instance boxes are clipped to the image."""
+        keypoints = checked_label(label["keypoints"], [self.num_keypoints, 3],
+                                  f"Task {self.name!r}: keypoints must be (N, {self.num_keypoints}, 3) "
+                                  "normalised (x, y, visibility)")
+        keypoints = tf.reshape(keypoints, [-1, self.num_keypoints, 3])
+        moved = {**label, "keypoints": transform.map_keypoints(keypoints, self.flip_pairs)}
+        if "boxes" in label:
+            moved["boxes"] = transform.map_boxes(label["boxes"])[0]
+        return moved
 
     # -- targets ----------------------------------------------------------------------
     def encode(self, labels, image_shape):
@@ -187,6 +199,17 @@ class Keypoints(Task):
             "scores": tf.where(keep, scores, 0.0),
             "num_instances": tf.reduce_sum(tf.cast(keep, tf.int32), axis=-1),
         }
+
+    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
+        factors = tf.concat([scale[:, ::-1], tf.ones_like(scale[:, :1])], axis=-1)  # (x, y, score)
+        return {**decoded, "keypoints": decoded["keypoints"] * factors[:, None, None, :]}
+
+    def describe_decoded(self):
+        return {"keypoints": f"(x, y, score) of each of the {self.num_keypoints} keypoints per "
+                             "instance, in input pixels; zeros past num_instances",
+                "scores": f"instance-centre score, 0 past num_instances (kept when >= "
+                          f"{self.score_threshold})",
+                "num_instances": "number of real instances per image"}
 
     def get_config(self):
         return {**super().get_config(), "num_keypoints": self.num_keypoints,

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_label
 from mtl_zoo.tasks.flipping import check_flip_pairs, flip_keypoints_horizontally
 from mtl_zoo.tasks.heatmaps import masked_l1
 
@@ -61,6 +61,13 @@ class Landmarks(Task):
         """Mirrors raw (..., K, 3) landmark labels, swapping this task's flip pairs."""
         return flip_keypoints_horizontally(landmarks, self.flip_pairs)
 
+    def transform_label(self, label, transform):
+        """Landmarks follow the image; pairs swap on a flip; those leaving it get visibility 0."""
+        label = checked_label(label, [self.num_landmarks, 3],
+                              f"Task {self.name!r}: landmarks must be ({self.num_landmarks}, 3) "
+                              "normalised (x, y, visibility)")
+        return transform.map_keypoints(tf.reshape(label, [self.num_landmarks, 3]), self.flip_pairs)
+
     def encode(self, labels, image_shape):
         return tf.reshape(tf.cast(labels, tf.float32), [self.num_landmarks, 3])
 
@@ -87,6 +94,12 @@ class Landmarks(Task):
     def decode(self, outputs, image_shape):
         scale = tf.constant([image_shape[1], image_shape[0]], tf.float32)
         return {"landmarks": tf.cast(outputs["coordinates"], tf.float32) * scale}
+
+    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
+        return {"landmarks": decoded["landmarks"] * scale[:, None, ::-1]}
+
+    def describe_decoded(self):
+        return {"landmarks": f"(x, y) of each of the {self.num_landmarks} landmarks in input pixels"}
 
     def get_config(self):
         return {**super().get_config(), "num_landmarks": self.num_landmarks,

@@ -81,6 +81,10 @@ class MultiLabel(Task):
         probabilities = tf.sigmoid(outputs["logits"])
         return {"probabilities": probabilities, "labels": probabilities >= self.threshold}
 
+    def describe_decoded(self):
+        return {"probabilities": f"independent sigmoid probability of each of the {self.num_labels} labels",
+                "labels": f"probability >= {self.threshold}"}
+
     def get_config(self):
         return {**super().get_config(), "num_labels": self.num_labels,
                 "threshold": self.threshold, "label_names": self.label_names}

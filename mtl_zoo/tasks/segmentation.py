@@ -58,6 +58,14 @@ class Segmentation(Task):
         logits = per_pixel_head(self, features, self.num_classes, "logits", self.level)
         return {self.output_name("logits"): logits}
 
+    def transform_label(self, label, transform):
+        """The mask is resampled with the image (nearest); uncovered pixels get `ignore_label`."""
+        return transform.resample_map(label, self.ignore_label)
+
+    def label_padding(self, label_spec):
+        """Raw masks pad with `ignore_label`."""
+        return tf.constant(self.ignore_label, label_spec.dtype)
+
     def encode(self, labels, image_shape):
         return resize_label_map(labels, image_shape, tf.int32)[..., 0]
 
@@ -94,6 +102,16 @@ class Segmentation(Task):
         probabilities = tf.nn.softmax(tf.cast(outputs["logits"], tf.float32), axis=-1)
         return {"probabilities": probabilities,
                 "classes": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+
+    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
+        probabilities = resize_maps(decoded["probabilities"])
+        return {"probabilities": probabilities,
+                "classes": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+
+    def describe_decoded(self):
+        return {"probabilities": f"per-pixel softmax over the {self.num_classes} classes, at the "
+                                 "input image size",
+                "classes": "per-pixel most probable class id, at the input image size"}
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,

@@ -23,7 +23,15 @@ import importlib
 from mtl_zoo.naming import unknown_name_error
 
 # name -> module under mtl_zoo.data.sources
-SOURCE_MODULES = {}
+SOURCE_MODULES = {
+    "celeb_a": "celeb_a",
+    "coco": "coco",
+    "coco_keypoints": "coco_keypoints",
+    "mtl_shapes": "mtl_shapes",
+    "multi_mnist": "multi_mnist",
+    "oxford_iiit_pet": "oxford_iiit_pet",
+    "voc": "voc",
+}
 
 
 def list_sources():

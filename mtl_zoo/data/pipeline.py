@@ -1,0 +1,240 @@
+"""The input pipeline: `(image, {task: raw label})` examples to training batches for a model.
+
+One path for every dataset: each example's image is resized or letterboxed
+to the model input (composed with the random augmentation view, so it is
+resampled once), each raw label follows through its task's
+`transform_label`, the model's tasks encode the labels, and batches come as
+`(images, {task: targets}, {task: (batch,) mask})`: mask 1 where the example
+labels the task, 0 where it does not (the model then adds no loss for it).
+"""
+
+import tensorflow as tf
+
+from mtl_zoo.data.augmentation import Augmentation
+from mtl_zoo.data.transform import RESIZE_MODES, GeometricTransform
+from mtl_zoo.naming import unknown_name_error
+
+
+def check_batch_size(batch_size):
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    return int(batch_size)
+
+
+def check_not_empty(examples, what):
+    if int(examples.cardinality()) == 0:
+        raise ValueError(f"{what} is empty: it has no examples to batch.")
+
+
+def check_examples(model, examples, what="the dataset"):
+    """Checks that `examples` yields `(image, {task: raw label}[, {task: mask}])` for `model`.
+
+    Returns the task names its labels cover, in the model's order.
+    """
+    spec = examples.element_spec
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+        raise ValueError(f"{what} must yield (image, {{task_name: raw label}}) pairs (or "
+                         f"triples with per-task masks), got elements {spec}.")
+    image, labels = spec[:2]
+    if not isinstance(labels, dict):
+        raise ValueError(f"{what}: labels must be a dict keyed by task name "
+                         f"(tasks {model.task_names}), got {labels}.")
+    for name in labels:
+        if name not in model.task_names:
+            raise unknown_name_error(f"task in the labels of {what}", name, model.task_names)
+    if image.dtype != tf.string and image.shape.rank != 3:
+        raise ValueError(f"{what}: images must be (height, width, channels) arrays or encoded "
+                         f"image bytes, got {image}.")
+    if len(spec) == 3 and not (isinstance(spec[2], dict) and set(spec[2]) <= set(model.task_names)):
+        raise ValueError(f"{what}: masks must be a dict {{task_name: 0/1}} over the model's "
+                         f"tasks {model.task_names}, got {spec[2]}.")
+    return [name for name in model.task_names if name in labels]
+
+
+def _as_model_image(image, channels, what):
+    """A float32 (H, W, channels) image from an array or encoded bytes."""
+    if image.dtype == tf.string:
+        image = tf.io.decode_image(image, channels=channels, expand_animations=False)
+    given = image.shape[-1]
+    if given is not None and given != channels:
+        if (given, channels) == (1, 3):
+            image = tf.image.grayscale_to_rgb(image)
+        elif (given, channels) == (3, 1):
+            image = tf.image.rgb_to_grayscale(image)
+        else:
+            raise ValueError(f"{what}: images have {given} channels, the model takes {channels}.")
+    tf.debugging.assert_positive(tf.size(image), f"{what}: an image is empty")
+    return tf.cast(image, tf.float32)
+
+
+class ExamplePreparation:
+    """Moves one example to the model input: resize/letterbox, augmentation, label transforms.
+
+    Args:
+        model: the `MultiTaskModel` whose input size and tasks are used.
+        augmentation: an `Augmentation`, or None.
+        resize: "stretch" or "letterbox".
+        pad_value: image value of pixels with no source content (letterbox bands).
+        what: how error messages name the dataset.
+    """
+
+    def __init__(self, model, augmentation=None, resize="stretch", pad_value=0.0,
+                 what="the dataset"):
+        if resize not in RESIZE_MODES:
+            raise unknown_name_error("resize mode", resize, RESIZE_MODES)
+        if augmentation is not None and not isinstance(augmentation, Augmentation):
+            raise ValueError(f"augmentation must be a mtl_zoo.data.Augmentation or None, "
+                             f"got {augmentation!r}.")
+        self.model = model
+        self.augmentation = augmentation
+        if augmentation is not None:
+            augmentation.check_channels(model.image_shape[-1])
+        self.resize = resize
+        self.pad_value = float(pad_value)
+        self.what = what
+
+    # Plain Python control flow over the tasks only: no autograph conversion (faster tracing).
+    @tf.autograph.experimental.do_not_convert
+    def __call__(self, image, labels, seed=None):
+        """Returns the float32 model-size image and the moved raw labels of one example."""
+        image = _as_model_image(image, self.model.image_shape[-1], self.what)
+        output_size = self.model.image_shape[:2]
+        visibility = 0.25 if self.augmentation is None else self.augmentation.min_box_visibility
+        transform = GeometricTransform.resize(tf.shape(image)[:2], output_size, self.resize, visibility)
+        if self.augmentation is not None:
+            view_seed, colour_seed = tf.unstack(tf.random.split(seed, 2))
+            transform = self.augmentation.view(view_seed, output_size).then(transform)
+        image = transform.resample_image(image, self.pad_value)
+        moved = {}
+        for name, label in labels.items():
+            task = self.model.get_task(name)
+            try:
+                moved[name] = task.transform_label(label, transform)
+            except (KeyError, TypeError, ValueError, IndexError) as error:
+                raise _label_error(self.what, task, label, error) from None
+        if self.augmentation is not None:
+            image = self.augmentation.adjust_colour(image, colour_seed)
+        return image, moved
+
+    @tf.autograph.experimental.do_not_convert
+    def encode(self, image, labels, seed=None, masks=None):
+        """`(image, {task: targets}, {task: mask})` for every model task (mask 0 if unlabelled)."""
+        image, labels = self(image, labels, seed)
+        targets = {}
+        for name, label in labels.items():
+            task = self.model.get_task(name)
+            try:
+                targets[name] = task.encode(label, self.model.image_shape)
+            except (KeyError, TypeError, ValueError, IndexError) as error:
+                raise _label_error(self.what, task, label, error) from None
+        given = masks or {}
+        example_masks = {name: tf.cast(given.get(name, 1.0), tf.float32) * float(name in labels)
+                         for name in self.model.task_names}
+        return image, targets, example_masks
+
+
+def _label_error(what, task, label, error):
+    spec = tf.nest.map_structure(lambda t: f"{t.dtype.name}{t.shape}", label)
+    return ValueError(f"{what}: the raw label of task {task.name!r} ({type(task).__name__}) has "
+                      f"the wrong structure {spec}: {error}. See the README's Tasks table for "
+                      "the raw label formats.")
+
+
+def with_example_seeds(examples, seed):
+    """Zips each example with a (2,) int64 stateless seed (new ones each epoch, same per `seed`)."""
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip((examples, seeds))
+
+
+def encoded_examples(model, examples, augmentation=None, resize="stretch", pad_value=0.0,
+                     shuffle_buffer=0, seed=None, what="the dataset"):
+    """Unbatched `(image, {task: targets}, {task: mask})` examples (see `build_pipeline`).
+
+    Targets cover the tasks `examples` labels; masks cover all the model's tasks.
+    """
+    check_examples(model, examples, what)
+    check_not_empty(examples, what)
+    prepare = ExamplePreparation(model, augmentation, resize, pad_value, what)
+    if shuffle_buffer:
+        examples = examples.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+    if augmentation is None:
+        return examples.map(lambda image, labels, *masks: prepare.encode(
+            image, labels, None, *masks), num_parallel_calls=tf.data.AUTOTUNE)
+    return with_example_seeds(examples, seed).map(
+        lambda example, seed_pair: prepare.encode(example[0], example[1], seed_pair, *example[2:]),
+        num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def deterministic_options(deterministic, seed):
+    """`tf.data.Options` for the pipeline; deterministic order needs a seed."""
+    if deterministic and seed is None:
+        raise ValueError("deterministic=True needs a seed (e.g. seed=0) so that augmentation and "
+                         "shuffling repeat across runs.")
+    options = tf.data.Options()
+    options.deterministic = bool(deterministic)
+    return options
+
+
+def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="stretch",
+                   shuffle_buffer=0, seed=None, deterministic=False, pad_value=0.0,
+                   drop_remainder=False):
+    """Batches `(images, {task: targets}, {task: mask})` for `model.fit` from raw examples.
+
+    Each image is resized (`"stretch"`) or letterboxed (`"letterbox"`: aspect
+    kept, padded with `pad_value`) to the model input, jointly augmented with
+    its labels when `augmentation` is given, and its raw labels are encoded by
+    the model's tasks. Tasks the examples do not label get mask 0 (and no
+    targets). Maps run with `num_parallel_calls=AUTOTUNE`; batches are
+    prefetched.
+
+    Args:
+        model: a `MultiTaskModel`.
+        examples: a `tf.data.Dataset` of `(image, {task: raw label})` (a
+            source's `load`), or `(image, labels, {task: mask})` triples.
+            Images are uint8 (H, W, C) arrays of any size, or encoded bytes.
+        batch_size: examples per batch (>= 1).
+        augmentation: an `Augmentation`, or None.
+        resize: "stretch" or "letterbox".
+        shuffle_buffer: shuffle buffer size; 0 keeps the order.
+        seed: seed of the shuffling and of the augmentation.
+        deterministic: same seed -> identical batches across runs (stateless
+            per-example randomness, `options.deterministic`); needs a seed.
+        pad_value: image value of letterbox bands and zoomed-out borders.
+        drop_remainder: drop the last, smaller batch.
+
+    Example:
+    >>> images, labels = generate_shapes(64, image_size=96)  # doctest: +SKIP
+    >>> examples = tf.data.Dataset.from_tensor_slices((images, labels))  # doctest: +SKIP
+    >>> data = build_pipeline(model, examples, 16, Augmentation(scale_range=(0.8, 1.2)),
+    ...                       resize="letterbox", shuffle_buffer=64, seed=0)  # doctest: +SKIP
+    >>> model.fit(data, epochs=2)  # doctest: +SKIP
+    """
+    batch_size = check_batch_size(batch_size)
+    options = deterministic_options(deterministic, seed)
+    encoded = encoded_examples(model, examples, augmentation, resize, pad_value, shuffle_buffer, seed)
+    return (encoded.batch(batch_size, drop_remainder=drop_remainder)
+            .prefetch(tf.data.AUTOTUNE).with_options(options))
+
+
+def raw_batches(model, examples, batch_size=32, resize="stretch", pad_value=0.0):
+    """Batches `(images, {task: raw labels})` at the model input, for evaluation.
+
+    Images are resized or letterboxed like `build_pipeline` (no augmentation)
+    and the raw labels moved with them, so decoded predictions and labels share
+    the model-input coordinates. Variable numbers of boxes and instances are
+    padded per batch with each task's `label_padding` (detection: class -1,
+    keypoints: visibility 0, segmentation: the ignore label).
+
+    Example:
+    >>> images, labels = next(iter(raw_batches(model, examples, 8)))  # doctest: +SKIP
+    """
+    batch_size = check_batch_size(batch_size)
+    check_examples(model, examples)
+    check_not_empty(examples, "the dataset")
+    prepare = ExamplePreparation(model, resize=resize, pad_value=pad_value)
+    moved = examples.map(lambda image, labels, *masks: prepare(image, labels),
+                         num_parallel_calls=tf.data.AUTOTUNE)
+    label_specs = moved.element_spec[1]
+    padding = (tf.constant(0.0), {name: model.get_task(name).label_padding(spec)
+                                  for name, spec in label_specs.items()})
+    return moved.padded_batch(batch_size, padding_values=padding).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,140 @@
+"""Task samplers: which dataset the next example (or batch) of a mixture comes from.
+
+Each sampler turns the datasets of a mixture (each repeated forever) into one
+stream with `tf.data.Dataset.choose_from_datasets` /
+`sample_from_datasets`. An "epoch" of the stream is `draws_per_epoch` draws
+(by default the summed dataset sizes).
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mtl_zoo.configurable import Configurable
+from mtl_zoo.naming import unknown_name_error
+
+
+class TaskSampler(Configurable):
+    """Base of the samplers: `probabilities(sizes, epoch)` and `combine(...)`."""
+
+    name = None
+
+    def probabilities(self, sizes, epoch=1):
+        """The probability of drawing from each dataset during `epoch` (1-based)."""
+        raise NotImplementedError
+
+    def combine(self, datasets, sizes, seed=None, draws_per_epoch=None):
+        """One stream drawing from the (infinite) `datasets` with these probabilities."""
+        weights = [float(p) for p in self.probabilities(sizes)]
+        return tf.data.Dataset.sample_from_datasets(datasets, weights, seed=seed)
+
+    def get_config(self):
+        return {}
+
+
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class RoundRobin(TaskSampler):
+    """Datasets take turns: 0, 1, ..., n-1, 0, 1, ... (each gets 1/n of the draws exactly).
+
+    Example:
+    >>> RoundRobin().probabilities([100, 300]).tolist()
+    [0.5, 0.5]
+    """
+
+    name = "round_robin"
+
+    def probabilities(self, sizes, epoch=1):
+        return np.full(len(sizes), 1.0 / len(sizes))
+
+    def combine(self, datasets, sizes, seed=None, draws_per_epoch=None):
+        turns = tf.data.Dataset.range(len(datasets)).repeat()
+        return tf.data.Dataset.choose_from_datasets(datasets, turns)
+
+
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class Proportional(TaskSampler):
+    """Draws dataset i with probability N_i / sum_j N_j (each example seen about once per epoch).
+
+    Example:
+    >>> Proportional().probabilities([100, 300]).tolist()
+    [0.25, 0.75]
+    """
+
+    name = "proportional"
+
+    def probabilities(self, sizes, epoch=1):
+        sizes = np.asarray(sizes, np.float64)
+        return sizes / sizes.sum()
+
+
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class Annealed(TaskSampler):
+    """Annealed sampling (Stickland & Murray 2019, "BERT and PALs", section 4).
+
+    p_i proportional to N_i^alpha with alpha = 1 - 0.8 (e - 1) / (E - 1) at
+    epoch e of E: size-proportional in the first epoch, moving towards uniform
+    (alpha = 0.2 in the last epoch), so small datasets get more draws late in
+    training while large ones dominate early.
+
+    Args:
+        num_epochs: E, the number of training epochs (>= 1); later epochs keep
+            the last epoch's probabilities.
+
+    Example:
+    >>> sampler = Annealed(num_epochs=5)
+    >>> sampler.probabilities([100, 900], epoch=1).round(3).tolist()
+    [0.1, 0.9]
+    >>> sampler.probabilities([100, 900], epoch=5).round(3).tolist()
+    [0.392, 0.608]
+    """
+
+    name = "annealed"
+
+    def __init__(self, num_epochs):
+        if int(num_epochs) < 1:
+            raise ValueError(f"Annealed sampling needs num_epochs >= 1, got {num_epochs}.")
+        self.num_epochs = int(num_epochs)
+
+    def alpha(self, epoch):
+        """The exponent of epoch `epoch` (1-based)."""
+        if self.num_epochs == 1:
+            return 1.0
+        epoch = min(max(int(epoch), 1), self.num_epochs)
+        return 1.0 - 0.8 * (epoch - 1) / (self.num_epochs - 1)
+
+    def probabilities(self, sizes, epoch=1):
+        powered = np.asarray(sizes, np.float64) ** self.alpha(epoch)
+        return powered / powered.sum()
+
+    def combine(self, datasets, sizes, seed=None, draws_per_epoch=None):
+        draws_per_epoch = int(draws_per_epoch or sum(sizes))
+        table = tf.constant([self.probabilities(sizes, e) for e in range(1, self.num_epochs + 1)],
+                            tf.float32)
+        epochs = tf.data.Dataset.counter().map(
+            lambda draw: tf.minimum(draw // draws_per_epoch, self.num_epochs - 1))
+        weights = epochs.map(lambda epoch: tf.gather(table, epoch))
+        return tf.data.Dataset.sample_from_datasets(datasets, weights, seed=seed)
+
+    def get_config(self):
+        return {"num_epochs": self.num_epochs}
+
+
+SAMPLERS = {cls.name: cls for cls in (RoundRobin, Proportional, Annealed)}
+
+
+def get_sampler(spec):
+    """A `TaskSampler` from an instance, or a name ("round_robin", "proportional").
+
+    Example:
+    >>> get_sampler("proportional")
+    Proportional()
+    """
+    if isinstance(spec, TaskSampler):
+        return spec
+    if spec not in SAMPLERS:
+        raise unknown_name_error("task sampler", spec, SAMPLERS)
+    try:
+        return SAMPLERS[spec]()
+    except TypeError:
+        raise ValueError(f"The {spec!r} sampler needs arguments: pass an instance, e.g. "
+                         "mtl_zoo.data.Annealed(num_epochs=10).") from None

@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mtl_zoo as mz
+from mtl_zoo.data import Augmentation, GeometricTransform
+
+SIZE = (32, 32)
+DETECTION = mz.tasks.Detection("objects", num_classes=3)
+POSE = mz.tasks.Keypoints("pose", num_keypoints=3, flip_pairs=[(1, 2)])
+FACE = mz.tasks.Landmarks("face", num_landmarks=3, flip_pairs=[(1, 2)])
+PARTS = mz.tasks.Segmentation("parts", num_classes=4)
+DEPTH = mz.tasks.Depth("depth")
+
+
+def _labels():
+    return {
+        "objects": {"boxes": tf.constant([[0.1, 0.2, 0.5, 0.4], [0.6, 0.5, 0.9, 1.0]]),
+                    "classes": tf.constant([0, 2])},
+        "pose": {"keypoints": tf.constant([[[0.5, 0.2, 2.0], [0.2, 0.6, 2.0], [0.7, 0.6, 1.0]]])},
+        "face": tf.constant([[0.5, 0.5, 1.0], [0.3, 0.4, 1.0], [0.8, 0.4, 1.0]]),
+        "parts": tf.constant(np.random.default_rng(0).integers(0, 4, (16, 24)), tf.uint8),
+        "depth": tf.constant(np.random.default_rng(1).uniform(1, 5, (32, 32)), tf.float32),
+    }
+
+
+def _move(labels, transform):
+    tasks = {t.name: t for t in (DETECTION, POSE, FACE, PARTS, DEPTH)}
+    return {name: tasks[name].transform_label(label, transform) for name, label in labels.items()}
+
+
+def _flip():
+    return GeometricTransform.resize(SIZE, SIZE).mirrored(True)
+
+
+def test_a_flip_applied_twice_is_the_identity():
+    image = tf.constant(np.random.default_rng(2).integers(0, 256, SIZE + (3,)), tf.float32)
+    labels = _labels()
+    labels["parts"] = tf.image.resize(labels["parts"][..., None], SIZE, "nearest")[..., 0]
+    once_image, once = _flip().resample_image(image), _move(labels, _flip())
+    twice_image, twice = _flip().resample_image(once_image), _move(once, _flip())
+    assert not np.allclose(once_image, image)
+    np.testing.assert_array_equal(np.round(twice_image), image)  # up to float rounding
+    np.testing.assert_allclose(twice["objects"]["boxes"], labels["objects"]["boxes"], atol=1e-6)
+    np.testing.assert_array_equal(twice["objects"]["classes"], labels["objects"]["classes"])
+    np.testing.assert_allclose(twice["pose"]["keypoints"], labels["pose"]["keypoints"], atol=1e-6)
+    np.testing.assert_allclose(twice["face"], labels["face"], atol=1e-6)
+    np.testing.assert_array_equal(twice["parts"], labels["parts"])
+    np.testing.assert_array_equal(twice["depth"], labels["depth"])
+    np.testing.assert_array_equal(once["parts"], labels["parts"][:, ::-1])
+
+
+def test_keypoint_pairs_swap_on_a_flip():
+    moved = _move(_labels(), _flip())
+    # index 1 (left) now holds the mirrored right point, and the reverse
+    np.testing.assert_allclose(moved["pose"]["keypoints"][0], [[0.5, 0.2, 2.0], [0.3, 0.6, 1.0],
+                                                               [0.8, 0.6, 2.0]], atol=1e-6)
+    np.testing.assert_allclose(moved["face"], [[0.5, 0.5, 1.0], [0.2, 0.4, 1.0], [0.7, 0.4, 1.0]],
+                               atol=1e-6)
+    np.testing.assert_allclose(moved["objects"]["boxes"], [[0.1, 0.6, 0.5, 0.8], [0.6, 0.0, 0.9, 0.5]],
+                               atol=1e-6)
+
+
+def test_a_crop_clips_boxes_drops_those_outside_and_hides_keypoints_outside():
+    window = GeometricTransform.window([0.5, 0.5], [0.5, 0.5], SIZE)  # the bottom-right quarter
+    labels = {"objects": {"boxes": tf.constant([[0.0, 0.0, 0.4, 0.4], [0.6, 0.6, 0.8, 0.8],
+                                                [0.4, 0.4, 0.8, 0.8], [0.1, 0.1, 0.55, 0.55]]),
+                          "classes": tf.constant([1, 1, 2, 0])},
+              "pose": {"keypoints": tf.constant([[[0.75, 0.75, 2.0], [0.2, 0.9, 2.0],
+                                                  [0.9, 0.6, 1.0]]])}}
+    moved = _move(labels, window)
+    np.testing.assert_allclose(moved["objects"]["boxes"][1:3], [[0.2, 0.2, 0.6, 0.6],
+                                                                [0.0, 0.0, 0.6, 0.6]], atol=1e-6)
+    # outside the view, and a box cut to 1% of its area, lose their class
+    np.testing.assert_array_equal(moved["objects"]["classes"], [-1, 1, 2, -1])
+    np.testing.assert_allclose(moved["pose"]["keypoints"][0], [[0.5, 0.5, 2.0], [0.0, 0.0, 0.0],
+                                                               [0.8, 0.2, 1.0]], atol=1e-6)
+
+
+def test_label_maps_are_cropped_like_the_image_and_filled_where_uncovered():
+    grid = tf.reshape(tf.range(32 * 32), (32, 32))
+    window = GeometricTransform.window([0.5, 0.5], [0.5, 0.5], SIZE)
+    cropped = PARTS.transform_label(grid, window).numpy()
+    np.testing.assert_array_equal(cropped[::2, ::2], grid.numpy()[16:, 16:])
+    # zoom out: the image fills the centre half; the border is ignore / missing
+    zoom_out = GeometricTransform.window([-0.5, -0.5], [2.0, 2.0], SIZE)
+    parts = PARTS.transform_label(tf.zeros((32, 32), tf.uint8), zoom_out).numpy()
+    depth = DEPTH.transform_label(tf.ones((32, 32)), zoom_out).numpy()
+    assert (parts[8:24, 8:24] == 0).all() and (parts[:8] == 255).all() and (parts[:, 24:] == 255).all()
+    assert (depth[8:24, 8:24] == 1).all() and depth.sum() == 16 * 16
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_views_keep_image_boxes_and_keypoints_together(seed):
+    box = np.array([0.3, 0.2, 0.7, 0.5], np.float32)  # a bright rectangle on black
+    image = np.zeros((40, 60, 3), np.float32)
+    image[12:28, 12:30] = 255.0
+    augmentation = Augmentation(scale_range=(0.5, 2.0))
+    view = augmentation.view(tf.constant([seed, 7]), SIZE)
+    transform = view.then(GeometricTransform.resize((40, 60), SIZE, "letterbox"))
+    moved = _move({"objects": {"boxes": box[None], "classes": tf.constant([1])},
+                   "pose": {"keypoints": tf.constant([[[0.2, 0.3, 2.0], [0.5, 0.7, 2.0],
+                                                       [0.35, 0.5, 2.0]]])}}, transform)
+    boxes = moved["objects"]["boxes"].numpy()
+    assert ((boxes >= 0.0) & (boxes <= 1.0)).all()
+    output = transform.resample_image(image).numpy()[..., 0]
+    if moved["objects"]["classes"][0] == 1:
+        ymin, xmin, ymax, xmax = np.round(boxes[0] * 32).astype(int)
+        assert (output[ymin + 1:ymax - 1, xmin + 1:xmax - 1] > 250).all()
+        outside = np.ones((32, 32), bool)
+        outside[max(ymin - 1, 0):ymax + 1, max(xmin - 1, 0):xmax + 1] = False
+        assert (output[outside] < 5).all()
+    corners = moved["pose"]["keypoints"][0].numpy()
+    for x, y, visibility in corners:  # visible keypoints sit on the box corners and centre
+        if visibility > 0:
+            assert boxes[0, 1] - 1e-5 <= x <= boxes[0, 3] + 1e-5
+            assert boxes[0, 0] - 1e-5 <= y <= boxes[0, 2] + 1e-5
+
+
+def test_colour_changes_only_the_image_and_stays_in_range():
+    augmentation = Augmentation(horizontal_flip=False, brightness=0.3, contrast=0.5,
+                                saturation=0.5, hue=0.1)
+    image = tf.constant(np.random.default_rng(3).uniform(0, 255, SIZE + (3,)), tf.float32)
+    changed = augmentation.adjust_colour(image, tf.constant([1, 2])).numpy()
+    assert not np.allclose(changed, image) and changed.min() >= 0 and changed.max() <= 255
+    view = augmentation.view(tf.constant([1, 2]), SIZE)
+    labels = _labels()
+    moved = _move(labels, view)
+    np.testing.assert_allclose(moved["objects"]["boxes"], labels["objects"]["boxes"], atol=1e-6)
+
+
+def test_augmentation_config_round_trips_and_rejects_bad_values():
+    augmentation = Augmentation(horizontal_flip=False, scale_range=(0.5, 1.5), contrast=0.2)
+    config = augmentation.get_config()
+    assert Augmentation.from_config(config).get_config() == config
+    with pytest.raises(ValueError, match="scale_range"):
+        Augmentation(scale_range=(1.5, 0.5))
+    with pytest.raises(ValueError, match="hue must be in"):
+        Augmentation(hue=0.7)
+    with pytest.raises(ValueError, match="need RGB"):
+        Augmentation(hue=0.1).check_channels(1)

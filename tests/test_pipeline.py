@@ -1,0 +1,162 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mtl_zoo as mz
+from mtl_zoo.data import (Augmentation, build_pipeline, dataset_from_arrays, generate_shapes,
+                          raw_batches)
+
+SHAPE = (64, 64, 3)
+
+
+@pytest.fixture(scope="module")
+def model():
+    tasks = [mz.tasks.Classification("count", num_classes=3),
+             mz.tasks.Detection("shapes", num_classes=2),
+             mz.tasks.Keypoints("extremes", num_keypoints=4, flip_pairs=[(1, 2)])]
+    return mz.build_model("tiny", tasks, SHAPE)
+
+
+@pytest.fixture(scope="module")
+def examples():
+    images, labels = generate_shapes(24, image_size=48, seed=4)
+    return tf.data.Dataset.from_tensor_slices((images, labels))
+
+
+def _rectangle_example(mask_value=1):
+    """A 40x80 image with a bright rectangle on rows 10-30, columns 20-40, and its box."""
+    image = np.zeros((40, 80, 3), np.uint8)
+    image[10:30, 20:40] = 255
+    labels = {"shapes": {"boxes": np.array([[0.25, 0.25, 0.75, 0.5]], np.float32),
+                         "classes": np.array([1], np.int32)}}
+    return tf.data.Dataset.from_tensors((image, labels))
+
+
+def test_letterbox_maps_a_box_to_the_right_pixels(model):
+    images, labels = next(iter(raw_batches(model, _rectangle_example(), 1, resize="letterbox",
+                                           pad_value=7.0)))
+    # scale 64 / 80 = 0.8: the image fills rows 16..48; the rectangle rows 24..40, columns 16..32
+    np.testing.assert_allclose(labels["shapes"]["boxes"][0, 0], [24 / 64, 16 / 64, 40 / 64, 32 / 64],
+                               atol=1e-6)
+    image = images[0, ..., 0].numpy()
+    bright = np.argwhere(image > 127)
+    assert bright.min(0).tolist() == [24, 16] and bright.max(0).tolist() == [39, 31]
+    assert (image[:16] == 7.0).all() and (image[48:] == 7.0).all()
+    assert (image[16:24] == 0).all()
+
+
+def test_stretch_maps_a_box_to_the_right_pixels(model):
+    images, labels = next(iter(raw_batches(model, _rectangle_example(), 1, resize="stretch")))
+    np.testing.assert_allclose(labels["shapes"]["boxes"][0, 0], [0.25, 0.25, 0.75, 0.5], atol=1e-6)
+    bright = np.argwhere(images[0, ..., 0].numpy() > 127)
+    assert bright.min(0).tolist() == [16, 16] and bright.max(0).tolist() == [47, 31]
+
+
+def test_raw_batches_pad_boxes_with_class_minus_one(model):
+    boxes = [np.array([[0.1, 0.1, 0.3, 0.3]] * n, np.float32) for n in (1, 3)]
+    examples = tf.data.Dataset.from_generator(
+        lambda: ((np.zeros((32, 32, 3), np.uint8), {"shapes": {"boxes": b, "classes": np.zeros(
+            len(b), np.int32)}, "extremes": {"keypoints": np.ones((len(b), 4, 3), np.float32)}})
+                 for b in boxes),
+        output_signature=(tf.TensorSpec((None, None, 3), tf.uint8), {
+            "shapes": {"boxes": tf.TensorSpec((None, 4), tf.float32),
+                       "classes": tf.TensorSpec((None,), tf.int32)},
+            "extremes": {"keypoints": tf.TensorSpec((None, 4, 3), tf.float32)}}))
+    _, labels = next(iter(raw_batches(model, examples, 2)))
+    assert labels["shapes"]["classes"].numpy().tolist() == [[0, -1, -1], [0, 0, 0]]
+    assert labels["extremes"]["keypoints"][0, 1:, :, 2].numpy().max() == 0.0
+
+
+def _batches(model, examples, seed):
+    data = build_pipeline(model, examples, 8, Augmentation(scale_range=(0.7, 1.4), brightness=0.2,
+                                                           hue=0.05),
+                          resize="letterbox", shuffle_buffer=24, seed=seed, deterministic=True)
+    return [tf.nest.flatten(batch) for batch in data]
+
+
+def test_deterministic_mode_gives_identical_batches(model, examples):
+    first, second = _batches(model, examples, seed=5), _batches(model, examples, seed=5)
+    assert len(first) == 3
+    for a, b in zip(first, second):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    other = _batches(model, examples, seed=6)
+    assert not np.array_equal(first[0][0], other[0][0])
+
+
+def test_epochs_draw_new_augmentations(model, examples):
+    data = build_pipeline(model, examples.take(8), 8, Augmentation(scale_range=(0.5, 2.0)), seed=1,
+                          deterministic=True)
+    epoch_1, epoch_2 = (next(iter(data))[0] for _ in range(2))
+    assert not np.array_equal(epoch_1, epoch_2)
+
+
+def test_batches_hold_model_size_images_encoded_targets_and_masks(model, examples):
+    data = build_pipeline(model, examples, 8, Augmentation(), shuffle_buffer=8, seed=0)
+    images, targets, masks = next(iter(data))
+    assert images.shape == (8,) + SHAPE and images.dtype == tf.float32
+    assert {name: m.numpy().tolist() for name, m in masks.items()} == {
+        name: [1.0] * 8 for name in ("count", "shapes", "extremes")}
+    assert targets["shapes"]["heatmap"].shape == (8, 8, 8, 2)
+    assert targets["extremes"]["keypoint_heatmap"].shape == (8, 8, 8, 4)
+    logs = model.compute_task_losses(targets, model(images), masks)[0]
+    assert all(np.isfinite(float(loss)) and float(loss) > 0 for loss in logs.values())
+
+
+def test_encoded_images_and_other_sizes_are_decoded_and_resized(model):
+    image = tf.io.encode_png(tf.fill((20, 30, 1), tf.constant(200, tf.uint8)))
+    examples = tf.data.Dataset.from_tensors((image, {"count": 2}))
+    images, targets, masks = next(iter(build_pipeline(model, examples, 1)))
+    assert images.shape == (1,) + SHAPE and np.allclose(images, 200.0, atol=1e-3)
+    assert masks["shapes"].numpy().tolist() == [0.0] and "shapes" not in targets
+    arrays = dataset_from_arrays(model, np.zeros((2, 40, 40, 3), np.uint8),
+                                 {"count": np.array([0, 1])})
+    assert next(iter(arrays))[0].shape == (2,) + SHAPE
+
+
+def test_an_undecodable_image_raises_instead_of_being_dropped(model):
+    examples = tf.data.Dataset.from_tensor_slices((tf.constant([b"not an image"]), {"count": [1]}))
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        list(build_pipeline(model, examples, 1))
+
+
+def test_a_malformed_label_raises_naming_the_task(model):
+    image = tf.zeros((32, 32, 3), tf.uint8)
+    static = tf.data.Dataset.from_tensors((image, {"extremes": {"keypoints": tf.zeros((2, 5, 3))}}))
+    with pytest.raises(ValueError, match="raw label of task 'extremes' .Keypoints."):
+        build_pipeline(model, static, 1)
+    # shapes known only at run time: the error comes when the example is read, naming the task
+    dynamic = tf.data.Dataset.from_generator(
+        lambda: iter([(np.zeros((32, 32, 3), np.uint8), {"extremes": {"keypoints": np.zeros(
+            (2, 5, 3), np.float32)}})]),
+        output_signature=(tf.TensorSpec((None, None, 3), tf.uint8),
+                          {"extremes": {"keypoints": tf.TensorSpec((None, None, 3), tf.float32)}}))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="extremes.{0,4}: keypoints must be .N, 4, 3."):
+        list(build_pipeline(model, dynamic, 1))
+    no_classes = tf.data.Dataset.from_tensors((image, {"shapes": {"boxes": tf.zeros((2, 4))}}))
+    with pytest.raises(ValueError, match="raw label of task 'shapes' .Detection. has the wrong"):
+        build_pipeline(model, no_classes, 1)
+
+
+@pytest.mark.parametrize("make,kwargs,message", [
+    (lambda e: e, {"batch_size": 0}, "batch_size must be >= 1"),
+    (lambda e: e.take(0), {}, "is empty"),
+    (lambda e: e.map(lambda i, l: (i, {"cont": l["count"]})), {}, "Did you mean 'count'"),
+    (lambda e: e.map(lambda i, l: (i, l["count"])), {}, "labels must be a dict"),
+    (lambda e: e, {"deterministic": True}, "needs a seed"),
+    (lambda e: e, {"resize": "crop"}, "Unknown resize mode"),
+])
+def test_bad_input_is_rejected_with_the_fix(model, examples, make, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_pipeline(model, make(examples), **kwargs)
+
+
+def test_the_pipeline_benchmark_runs_quickly_and_reports_positive_rates():
+    from mtl_zoo.benchmarks import run_benchmark
+
+    table = run_benchmark("pipeline", quick=True)
+    assert table.columns == ["configuration", "images/s", "x training"]
+    assert len(table.rows) == 4 and table.rows[0][2] == 1.0
+    for _, rate, ratio in table.rows:
+        assert np.isfinite(rate) and rate > 0 and np.isfinite(ratio) and ratio > 0
+    assert table.rows[1][2] == pytest.approx(table.rows[1][1] / table.rows[0][1])

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mtl_zoo as mz
+from mtl_zoo.data import Annealed, Proportional, RoundRobin, mix_datasets, steps_per_epoch
+
+NAMES = ("a", "b", "c")
+
+
+@pytest.fixture(scope="module")
+def model():
+    """One image-level task per dataset: an example's mask says which dataset it came from."""
+    return mz.build_model("tiny", [mz.tasks.Classification(n, 2) for n in NAMES], (32, 32, 3))
+
+
+def _dataset(task, size, image_shape=(32, 32, 3)):
+    images = np.zeros((size,) + image_shape, np.uint8)
+    return tf.data.Dataset.from_tensor_slices((images, {task: np.ones(size, np.int32)}))
+
+
+def _origins(model, datasets, sampler, draws, **kwargs):
+    """The dataset index of each of `draws` examples of the mixture (from the task masks)."""
+    data = mix_datasets(model, datasets, batch_size=100, sampler=sampler, seed=0, shuffle_buffer=0,
+                        **kwargs)
+    masks = [batch[2] for batch in data.take(draws // 100)]
+    one_hot = np.stack([np.concatenate([m[n].numpy() for m in masks]) for n in NAMES], -1)
+    assert (one_hot.sum(-1) == 1).all()  # each example labels exactly its dataset's task
+    return one_hot.argmax(-1)
+
+
+def _tolerance(p, n):
+    # 4 binomial standard deviations: a correct sampler misses by more with probability < 1e-4
+    return 4.0 * np.sqrt(p * (1.0 - p) / n)
+
+
+def test_round_robin_takes_turns(model):
+    origins = _origins(model, [_dataset(n, s) for n, s in zip(NAMES, (10, 50, 200))], RoundRobin(), 300)
+    assert origins.tolist() == [0, 1, 2] * 100
+
+
+def test_proportional_sampling_hits_the_size_proportions(model):
+    sizes = (100, 200, 700)
+    origins = _origins(model, [_dataset(n, s) for n, s in zip(NAMES, sizes)], "proportional", 3000)
+    for index, p in enumerate(Proportional().probabilities(sizes)):
+        assert abs(np.mean(origins == index) - p) < _tolerance(p, 3000)
+
+
+def test_annealed_sampling_moves_from_proportional_towards_uniform(model):
+    sampler = Annealed(num_epochs=3)
+    assert sampler.probabilities([100, 900], 1).tolist() == pytest.approx([0.1, 0.9])
+    expected = [sampler.probabilities([100, 900], epoch)[0] for epoch in (1, 2, 3)]
+    assert expected[0] < expected[1] < expected[2] < 0.5  # alpha 1 -> 0.6 -> 0.2
+    assert expected[2] == pytest.approx(100 ** 0.2 / (100 ** 0.2 + 900 ** 0.2))
+    origins = _origins(model, [_dataset("a", 100), _dataset("b", 900)], sampler, 3000)
+    for epoch, p in enumerate(expected):  # an epoch is 1000 draws, the summed sizes
+        share = np.mean(origins[epoch * 1000:(epoch + 1) * 1000] == 0)
+        assert abs(share - p) < _tolerance(p, 1000)
+
+
+def test_homogeneous_batches_come_from_one_dataset_each(model):
+    datasets = [_dataset("a", 40), _dataset("b", 40, (48, 20, 3))]
+    data = mix_datasets(model, datasets, batch_size=8, sampler="round_robin", seed=1,
+                        homogeneous_batches=True)
+    for index, (images, targets, masks) in enumerate(data.take(4)):
+        assert images.shape == (8, 32, 32, 3)
+        assert masks["a"].numpy().tolist() == [float(index % 2 == 0)] * 8
+        assert masks["c"].numpy().tolist() == [0.0] * 8 and "c" not in targets
+
+
+def test_a_task_a_dataset_does_not_label_gets_no_loss_and_no_gradient():
+    tasks = [mz.tasks.Classification("count", 3), mz.tasks.Detection("shapes", 2)]
+    model = mz.build_model("tiny", tasks, (32, 32, 3))
+    model.compile(optimizer="adam")
+    images, labels = mz.data.generate_shapes(16, image_size=40, seed=1)
+    counts = tf.data.Dataset.from_tensor_slices((images, {"count": labels["count"]}))
+    boxes = tf.data.Dataset.from_tensor_slices((images, {"shapes": labels["shapes"]}))
+    mixed = mix_datasets(model, [counts, boxes], batch_size=8, sampler="round_robin", seed=0)
+    images, targets, masks = next(iter(mixed))
+    assert masks["count"].numpy().tolist() == [1.0, 0.0] * 4
+    assert float(tf.reduce_max(targets["count"][1::2])) == 0  # placeholders
+    assert float(tf.reduce_max(targets["shapes"]["heatmap"][::2])) == 0
+    losses = model.compute_task_losses(targets, model(images), masks)[0]
+    alone = model.compute_task_losses({"shapes": tf.nest.map_structure(lambda t: t[1::2],
+                                                                       targets["shapes"])},
+                                      model(images[1::2]), {"count": tf.zeros([4])})[0]
+    assert float(losses["shapes"]) == pytest.approx(float(alone["shapes"]), rel=1e-4)
+
+    only_counts = next(iter(mix_datasets(model, [counts, boxes], 8, "round_robin", seed=0,
+                                         homogeneous_batches=True)))
+    head = [v for v in model.trainable_variables if v.path.startswith("shapes_")]
+    labelled_head = [v for v in model.trainable_variables if v.path.startswith("count_")]
+    assert head and labelled_head
+    before = [v.numpy().copy() for v in head + labelled_head]
+    logs = model.train_on_batch(*only_counts, return_dict=True)
+    assert logs["shapes_loss"] == 0.0 and logs["count_loss"] > 0
+    after = [v.numpy() for v in head + labelled_head]
+    assert all(np.array_equal(b, a) for b, a in zip(before[:len(head)], after[:len(head)]))
+    assert not all(np.array_equal(b, a) for b, a in zip(before[len(head):], after[len(head):]))
+
+
+def test_steps_per_epoch_covers_the_data():
+    assert steps_per_epoch([100, 60], 32) == 5
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        steps_per_epoch([10], 0)
+
+
+@pytest.mark.parametrize("datasets,kwargs,message", [
+    (lambda: [], {}, "at least one dataset"),
+    (lambda: [_dataset("a", 4)], {"sampler": "proportionl"}, "Did you mean 'proportional'"),
+    (lambda: [_dataset("a", 4)], {"sampler": "annealed"}, "needs arguments"),
+    (lambda: [_dataset("a", 4).filter(lambda i, l: True)], {}, "unknown or infinite size"),
+    (lambda: [_dataset("a", 4)], {"sizes": [4, 5]}, "one size >= 1 per dataset"),
+    (lambda: [_dataset("a", 4), _dataset("d", 4)], {}, "labels of dataset 1"),
+])
+def test_bad_mixtures_are_rejected_with_the_fix(model, datasets, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mix_datasets(model, datasets(), **kwargs)
