@@ -65,3 +65,18 @@ def test_multi_mnist_examples_encode_for_a_model_of_its_tasks(tmp_path):
         targets = model.encode_labels(labels)
         assert set(targets) == {"left", "right", "digits"}
         assert targets["digits"]["heatmap"].shape[-1] == 10
+
+
+def test_mtl_shapes_generate_matches_the_built_train_split(tmp_path):
+    config = MtlShapesConfig(name="same", image_size=48, seed=7, num_train=5, num_validation=1, num_test=1)
+    built = list(mtl_shapes.load("train", data_dir=str(tmp_path), config=config).as_numpy_iterator())
+    generated = list(mtl_shapes.generate(5, image_size=48, seed=7).as_numpy_iterator())
+
+    def by_image(examples):  # TFDS stores examples in its own order
+        return sorted(examples, key=lambda example: example[0].tobytes())
+
+    for (built_image, built_labels), (image, labels) in zip(by_image(built), by_image(generated)):
+        np.testing.assert_array_equal(image, built_image)
+        tf.nest.map_structure(np.testing.assert_array_equal, labels, built_labels)
+    with pytest.raises(ValueError, match="num_examples must be >= 1"):
+        mtl_shapes.generate(0)

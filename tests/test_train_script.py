@@ -13,15 +13,20 @@ def _run(*flags, cwd):
                           text=True, timeout=600)
 
 
-def test_train_script_trains_saves_and_reports(tmp_path):
-    result = _run("--epochs=1", "--num_train=48", "--num_val=16", "--image_size=64",
-                  "--batch_size=16", f"--model_dir={tmp_path / 'run'}", cwd=tmp_path)
+def test_train_script_trains_on_mtl_shapes_evaluates_and_saves(tmp_path):
+    result = _run("--dataset_config=small", "--epochs=1", "--max_train_examples=48",
+                  "--max_val_examples=16", "--image_size=64", "--batch_size=16",
+                  f"--data_dir={tmp_path / 'tfds'}", f"--model_dir={tmp_path / 'run'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Validation count accuracy" in result.stdout
+    assert "| objects | AP50 |" in result.stdout
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert {"count_accuracy", "shapes_loss", "extremes_loss"} <= set(metrics["validation"])
+    assert {"action_accuracy", "objects_loss", "pose_loss"} <= set(metrics["validation"])
+    assert {"AP", "AP50"} <= set(metrics["evaluation"]["objects"])
+    assert 0.0 <= metrics["evaluation"]["action"]["accuracy"] <= 1.0
+    assert metrics["flags"]["dataset"] == "mtl_shapes" and metrics["flags"]["epochs"] == 1
+    assert list((tmp_path / "run" / "logs").iterdir()), "no TensorBoard logs"
     model = mz.load_model(tmp_path / "run" / "model.keras")
-    assert model.task_names == ["count", "shapes", "extremes"]
+    assert model.task_names == ["action", "objects", "pose"]
 
 
 def test_train_script_reports_bad_flags_in_one_line(tmp_path):
@@ -30,3 +35,6 @@ def test_train_script_reports_bad_flags_in_one_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: Unknown backbone 'resnet5'") and "resnet50" in last
     assert "Traceback" not in result.stderr
+    result = _run("--tasks=action,posture", "--model_dir=x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Unknown task of dataset 'mtl_shapes' 'posture'" in result.stderr and "pose" in result.stderr

@@ -19,14 +19,14 @@ def _exported(model, folder):
 def run(quick=False):
     """Median latency per batch, as ratios to the Keras model's forward pass `model(x)`.
 
-    The default model of `scripts/train.py` (tiny backbone; count, shapes,
-    extremes) at 128 px (64 px with `quick`), batches 1 and 32 (1 and 4).
+    The default model of `scripts/train.py` (tiny backbone; mtl_shapes action,
+    objects, pose) at 128 px (64 px with `quick`), batches 1 and 32 (1 and 4).
     """
     import mtl_zoo as mz
-    from mtl_zoo.cli.train import build_shapes_model
+    from mtl_zoo.cli.train import build_job_model
 
     size, batches, repeats = (64, (1, 4), 2) if quick else (128, (1, 32), 20)
-    model = build_shapes_model("tiny", size)
+    model = build_job_model(image_size=size)
     singles = [mz.build_model("tiny", [task], (size, size, 3), name=f"only_{task.name}")
                for task in model.tasks]
     rows = []
@@ -50,8 +50,8 @@ def run(quick=False):
             baseline = seconds["Keras `model(x)` (raw)"]
             rows += [[name, batch, 1000 * value, value / baseline] for name, value in seconds.items()]
     description = (
-        f"The default 3-task model of `scripts/train.py` (tiny backbone, {size} px; count, "
-        "shapes, extremes), random weights, uint8 input at the model size. Median wall time "
+        f"The default 3-task model of `scripts/train.py` (tiny backbone, {size} px; action, "
+        "objects, pose), random weights, uint8 input at the model size. Median wall time "
         f"per batch over {repeats} calls after 2 warm-up calls; `ratio` is to the Keras "
         "forward pass `model(x)` at the same batch. The last row runs three single-task "
         "models (same backbone, one head each) on the same images: its ratio against the "

@@ -46,9 +46,12 @@ def get_source(name):
     return importlib.import_module(f"mtl_zoo.data.sources.{SOURCE_MODULES[name]}")
 
 
-def load_examples(name, split, data_dir=None, download=True):
-    """The `(image, {task: raw label})` examples of source `name`'s `split`."""
-    return get_source(name).load(split, data_dir=data_dir, download=download)
+def load_examples(name, split, data_dir=None, download=True, **options):
+    """The `(image, {task: raw label})` examples of source `name`'s `split`.
+
+    `options` go to the source's `load` (e.g. `config="small"` for mtl_shapes).
+    """
+    return get_source(name).load(split, data_dir=data_dir, download=download, **options)
 
 
 def source_tasks(name):
