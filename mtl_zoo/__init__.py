@@ -5,12 +5,12 @@ Example:
 >>> model = mz.build_model("tiny", [mz.tasks.Classification("action", 4)], (64, 64, 3))
 """
 
-from mtl_zoo import backbones, tasks, weighting
+from mtl_zoo import backbones, data, evaluation, export, layers, sharing, tasks, weighting
 from mtl_zoo.backbones import Backbone, list_backbones
 from mtl_zoo.builders import build_model
 from mtl_zoo.model import MultiTaskModel, load_model
 
 __version__ = "0.1.0"
 
-__all__ = ["Backbone", "MultiTaskModel", "backbones", "build_model", "list_backbones",
-           "load_model", "tasks", "weighting"]
+__all__ = ["Backbone", "MultiTaskModel", "backbones", "build_model", "data", "evaluation", "export",
+           "layers", "list_backbones", "load_model", "sharing", "tasks", "weighting"]

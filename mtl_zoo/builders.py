@@ -4,10 +4,11 @@ import keras
 
 from mtl_zoo.backbones import Backbone
 from mtl_zoo.model import MultiTaskModel, check_task_names
-from mtl_zoo.pyramid import feature_pyramid
-from mtl_zoo.tasks import Features, get_task
+from mtl_zoo.naming import unknown_name_error
+from mtl_zoo.sharing import SCHEMES, resolve_options, task_features
+from mtl_zoo.tasks import get_task
 
-SHARING_SCHEMES = ("hard",)
+SHARING_SCHEMES = tuple(SCHEMES)
 
 
 def resolve_backbone(backbone, input_shape, weights=None):
@@ -25,8 +26,8 @@ def resolve_backbone(backbone, input_shape, weights=None):
 
 def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weights=None,
                 pyramid_channels=64, task_weights=None, uncertainty_weighting=None,
-                name="multi_task_model"):
-    """Builds a hard-sharing multi-task model: one trunk, one head per task.
+                name="multi_task_model", sharing_options=None):
+    """Builds a multi-task model: a trunk shared as `sharing` says, one head per task.
 
     Args:
         backbone: a family name (`mtl_zoo.backbones.list_backbones()`) or a
@@ -34,7 +35,11 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
         tasks: `Task` instances or dicts `{"kind": ..., "name": ..., ...}`.
         input_shape: (height, width, channels), multiples of 32; default
             (128, 128, 3), or the given backbone's.
-        sharing: "hard" (one shared trunk and pyramid).
+        sharing: how the tasks share the trunk (`SHARING_SCHEMES`, see
+            `mtl_zoo.sharing`): "hard" (one trunk and pyramid), "soft" (one
+            tower per task, L2-coupled), "cross_stitch" (one tower per task,
+            mixed after each stage), "mtan" (shared trunk, task attention
+            modules) or "mmoe" (shared trunk, shared experts, a gate per task).
         backbone_weights: None, "imagenet" or a weights file, for a named backbone.
         pyramid_channels: width of the shared feature pyramid (built only
             when a task reads it: detection, keypoints, segmentation, depth).
@@ -42,6 +47,9 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
         uncertainty_weighting: learned task weights (Kendall et al. 2018): True,
             or `{task: "classification" | "regression"}`; see `MultiTaskModel`.
         name: the model name.
+        sharing_options: the scheme's options, e.g. `{"beta": 1e-3}` for
+            "soft" or `{"stages": ["P3", "P4"]}` for "cross_stitch"; see
+            `mtl_zoo.sharing.SCHEMES[sharing].OPTIONS` for names and defaults.
 
     Returns:
         A compiled-ready `MultiTaskModel` taking raw 0-255 images.
@@ -52,20 +60,19 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
     ...                                 mz.tasks.Detection("objects", 3)], (64, 64, 3))
     >>> sorted(model.output_names)[:2]
     ['action_logits', 'objects_heatmap']
+    >>> soft = mz.build_model("tiny", [mz.tasks.Classification("a", 2), mz.tasks.Classification("b", 3)],
+    ...                       (32, 32, 3), sharing="soft", sharing_options={"beta": 1e-3})
     """
     if sharing not in SHARING_SCHEMES:
-        raise ValueError(f"Unknown sharing scheme {sharing!r}; use one of {SHARING_SCHEMES}.")
+        raise unknown_name_error("sharing scheme", sharing, SHARING_SCHEMES)
+    options = resolve_options(sharing, sharing_options)  # fails before any building
     tasks = [get_task(task) for task in tasks]
     check_task_names(tasks)
     trunk = resolve_backbone(backbone, input_shape, backbone_weights)
     image = keras.Input(trunk.image_shape, name="image")
-    backbone_features = trunk(image)
-    pyramid = None
-    if any(task.uses_pyramid for task in tasks):
-        pyramid = feature_pyramid(backbone_features, pyramid_channels)
-    features = Features(backbone=backbone_features, pyramid=pyramid, image_shape=trunk.image_shape)
+    features = task_features(sharing, image, trunk, tasks, pyramid_channels, options)
     outputs = {}
     for task in tasks:
-        outputs.update(task.build_head(features))
+        outputs.update(task.build_head(features[task.name]))
     return MultiTaskModel(image, outputs, tasks, task_weights=task_weights,
                           uncertainty_weighting=uncertainty_weighting, name=name)

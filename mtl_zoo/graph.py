@@ -29,29 +29,43 @@ def _producer(tensor):
 def analyse_sharing(model):
     """Finds shared and task-specific layers by walking back from each task's outputs.
 
+    A layer with an `output_variables(output_index)` method is a bank of
+    parallel branches (e.g. `mtl_zoo.layers.SoftSharingRegularizer`'s towers):
+    each of its outputs counts as its own unit, with those variables.
+
     Example:
     >>> structure = analyse_sharing(model)  # doctest: +SKIP
     >>> len(structure.representation)       # e.g. the pyramid levels and P5
     """
     users = {}
     operations = {}
+    unit_variables = {}
     for task in model.tasks:
         stack = [model.output[task.output_name(key)] for key in task.output_keys]
         seen = set()
         while stack:
-            operation, node = _producer(stack.pop())
+            tensor = stack.pop()
+            operation, node = _producer(tensor)
+            operations[id(operation)] = operation
+            if hasattr(operation, "output_variables"):
+                # a bank of parallel branches (soft-sharing towers): each output has its own
+                index = tensor._keras_history[2]
+                unit = (id(operation), index)
+                unit_variables[unit] = operation.output_variables(index)
+            else:
+                unit = id(operation)
+                unit_variables[unit] = operation.trainable_variables
+            users.setdefault(unit, set()).add(task.name)
             if id(node) in seen:
                 continue
             seen.add(id(node))
-            users.setdefault(id(operation), set()).add(task.name)
-            operations[id(operation)] = operation
             stack.extend(node.input_tensors)
     shared_ids = {key for key, names in users.items() if len(names) > 1}
 
     shared_variables, seen_variables = [], set()
     task_variables = {task.name: [] for task in model.tasks}
-    for key, operation in operations.items():
-        for variable in operation.trainable_variables:
+    for key, variables in unit_variables.items():
+        for variable in variables:
             if id(variable) in seen_variables:
                 continue
             seen_variables.add(id(variable))

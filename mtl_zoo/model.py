@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_zoo.distribution import sum_over_replicas
+from mtl_zoo.export.saved_model import saved_model as export_saved_model
 from mtl_zoo.naming import unknown_name_error
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
 from mtl_zoo.weighting.aggregator import GradientAggregator
@@ -312,7 +313,7 @@ class MultiTaskModel(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if self._task_gradients is not None:
+        if self._task_gradients is not None and self._task_gradients.has_shared_parameters:
             return self._task_gradients.train_step(x, y, sample_weight)
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
@@ -365,6 +366,43 @@ class MultiTaskModel(keras.Model):
         outputs = self.predict(images, batch_size=batch_size, verbose=0)
         decoded = self.decode({name: tf.convert_to_tensor(v) for name, v in outputs.items()})
         return tf.nest.map_structure(lambda t: t.numpy(), decoded)
+
+    # -- export ---------------------------------------------------------------------------
+    def export(self, filepath, format="serving", verbose=None, input_signature=None, **kwargs):
+        """Exports for inference; `format="serving"` decodes every task in the graph.
+
+        `"serving"` (the default) is `mtl_zoo.export.saved_model`: a SavedModel
+        in `filepath/<version>/` (TF Serving's layout) whose `serving_default`
+        takes uint8 images of any size and returns decoded, flat outputs, plus
+        `serving_bytes` (encoded images) and `serving_raw`. Keras's own formats
+        ("tf_saved_model", "litert", "onnx", ...) go to `keras.Model.export`
+        unchanged (raw outputs only).
+
+        Args:
+            filepath: the model's base folder ("serving") or Keras's artifact path.
+            format: "serving" or a `keras.Model.export` format.
+            verbose: print the endpoints.
+            input_signature: Keras formats only; the serving signatures are fixed.
+            **kwargs: "serving": `version=`; otherwise passed to Keras.
+
+        Returns:
+            The version folder written ("serving"); Keras's return value otherwise.
+
+        Example:
+        >>> model.export("exports/shapes")  # doctest: +SKIP
+        'exports/shapes/1'
+        """
+        if format != "serving":
+            return super().export(filepath, format=format, verbose=verbose,
+                                  input_signature=input_signature, **kwargs)
+        if input_signature is not None:
+            raise ValueError("format='serving' has fixed signatures (uint8 images of any size, "
+                             "encoded bytes); input_signature is for Keras's formats such as "
+                             "format='tf_saved_model'.")
+        unknown = sorted(set(kwargs) - {"version"})
+        if unknown:
+            raise ValueError(f"format='serving' takes version= only, got {unknown}.")
+        return export_saved_model(self, filepath, verbose=bool(verbose), **kwargs)
 
     # -- serialization --------------------------------------------------------------------
     def get_config(self):

@@ -110,6 +110,31 @@ class Backbone(keras.Model):
         self.strides = dict(PYRAMID_STRIDES)
         self.channels = {level: int(f.shape[-1]) for level, f in features.items()}
 
+    def stages(self, name=None):
+        """The trunk cut at its pyramid taps, for schemes that act between stages.
+
+        Returns `(preprocessing, {"P2": model, ..., "P5": model})`: the
+        preprocessing layer (no weights) and one Keras model per stage, the
+        first from the preprocessed image to P2, each next one from the
+        previous level to its own. The stage models share their layers (and
+        weights) with this backbone.
+
+        Args:
+            name: prefix of the stage models' names (default: this backbone's name).
+
+        Example:
+        >>> preprocessing, stages = Backbone("tiny", (64, 64, 3)).stages()
+        >>> {level: stage.output_shape[1:] for level, stage in stages.items()}["P3"]
+        (8, 8, 32)
+        """
+        name = name or self.name
+        extractor = self.get_layer(f"{self.family}_trunk")
+        start, stages = extractor.input, {}
+        for level in sorted(extractor.output, key=level_stride):
+            stages[level] = keras.Model(start, extractor.output[level], name=f"{name}_{level}_stage")
+            start = extractor.output[level]
+        return self.get_layer("preprocessing"), stages
+
     def get_config(self):
         # Weights travel with the saved model, so a reloaded backbone starts from None.
         return {"family": self.family, "input_shape": list(self.image_shape),

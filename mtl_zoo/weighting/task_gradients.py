@@ -56,10 +56,6 @@ class TaskGradients:
         self.statistics = False
         self.statistics_columns = None
         self.sharing = analyse_sharing(model)
-        if not self.sharing.shared_variables:
-            raise ValueError(
-                "This model has no trainable variables shared by two or more tasks, so there "
-                "are no per-task gradients to combine (single task, or separate towers).")
         shared = {id(v) for v in self.sharing.shared_variables}
         self.other_variables = [v for v in model.trainable_variables if id(v) not in shared]
         self._representation_model = None
@@ -69,6 +65,10 @@ class TaskGradients:
 
         Returns whether anything changed, i.e. whether the train step must be traced again.
         """
+        if not self.has_shared_parameters:
+            raise ValueError(
+                "This model has no trainable variables shared by two or more tasks, so there "
+                "are no per-task gradients to compare (single task, or separate towers).")
         columns = None if layer is None else self._layer_columns(layer)
         if self.statistics:
             same = (columns is None) == (self.statistics_columns is None) and (
@@ -90,6 +90,13 @@ class TaskGradients:
             raise ValueError(f"Layer {layer!r} is not a shared layer with parameters; shared layers "
                              "feed two or more tasks (mtl_zoo.graph.analyse_sharing lists them).")
         return np.concatenate([np.full(int(np.prod(v.shape)), id(v) in variables) for v in shared])
+
+    @property
+    def has_shared_parameters(self):
+        """Whether two or more tasks share trainable variables. Without any (e.g. soft
+        sharing's separate towers), each variable gets one task's gradient, the
+        aggregators have nothing to combine, and the plain train step is exact."""
+        return bool(self.sharing.shared_variables)
 
     @property
     def uses_representation(self):

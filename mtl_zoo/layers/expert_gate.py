@@ -1,0 +1,54 @@
+"""`ExpertGate`: a task's softmax gate over shared experts (MMoE, Ma et al. 2018)."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class ExpertGate(keras.layers.Layer):
+    """Mixes the outputs of shared experts with softmax weights computed from the input.
+
+    From Ma et al. 2018, "Modeling Task Relationships in Multi-task Learning
+    with Multi-gate Mixture-of-Experts" (MMoE): task k gets
+    sum_e softmax(W_k g)_e * expert_e, where g is a (batch, D) summary of the
+    input. One gate per task; calling the same gate on several feature levels
+    reuses its weights, so a task mixes its experts the same way at every level.
+
+    Args:
+        num_experts: the number of experts mixed (>= 2).
+
+    Example:
+    >>> gate = ExpertGate(2)
+    >>> experts = [keras.ops.ones((3, 4, 4, 8)), keras.ops.zeros((3, 4, 4, 8))]
+    >>> tuple(gate(keras.ops.ones((3, 5)), experts).shape)
+    (3, 4, 4, 8)
+    """
+
+    def __init__(self, num_experts, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_experts) < 2:
+            raise ValueError(f"ExpertGate mixes two or more experts, got num_experts={num_experts!r}.")
+        self.num_experts = int(num_experts)
+        self.logits = keras.layers.Dense(self.num_experts, name="logits")
+
+    def build(self, gate_input_shape, experts_shape=None):
+        if not self.logits.built:
+            self.logits.build(gate_input_shape)
+
+    def weights_for(self, gate_input):
+        """The (batch, num_experts) softmax mixing weights."""
+        return ops.softmax(self.logits(gate_input), axis=-1)
+
+    def call(self, gate_input, experts):
+        if len(experts) != self.num_experts:
+            raise ValueError(f"{self.name} mixes {self.num_experts} experts, got {len(experts)}.")
+        stacked = ops.stack(experts, axis=1)  # (batch, E, ...)
+        weights = ops.cast(self.weights_for(gate_input), stacked.dtype)
+        weights = ops.reshape(weights, (-1, self.num_experts) + (1,) * (len(stacked.shape) - 2))
+        return ops.sum(weights * stacked, axis=1)
+
+    def compute_output_shape(self, gate_input_shape, experts_shape):
+        return tuple(experts_shape[0])
+
+    def get_config(self):
+        return {**super().get_config(), "num_experts": self.num_experts}
