@@ -8,7 +8,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import mtl_zoo as mz
 from mtl_zoo.data import dataset_from_arrays, generate_shapes

@@ -17,10 +17,12 @@ import io
 import json
 import os
 
-from etils import epath
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from etils import epath
+
+from mtl_zoo.dataset_builders import builder_paths
 
 KEYPOINT_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -48,9 +50,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     # This file and its folder (checksums.tsv, README.md, dummy_data/): TFDS infers
     # them from the module name, which misses them in an editable install, where
-    # datasets/ is imported as mtl_zoo.dataset_builders without living under mtl_zoo/.
-    code_path = epath.Path(__file__)
-    pkg_dir_path = code_path.parent
+    code_path, pkg_dir_path = builder_paths(__file__)
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = """

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from mtl_zoo.dataset_builders import builder_paths
 from mtl_zoo.dataset_builders.multi_mnist import idx, pairs
 
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
@@ -64,9 +65,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """
 
     # TFDS finds checksums.tsv, README.md, CITATIONS.bib and dummy_data/ next to the module, a path
-    # it derives from the top-level package: wrong where datasets/ is mapped into mtl_zoo (editable).
-    code_path = epath.Path(__file__)
-    pkg_dir_path = code_path.parent
+    code_path, pkg_dir_path = builder_paths(__file__)
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     BUILDER_CONFIGS = [

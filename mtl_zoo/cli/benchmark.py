@@ -13,9 +13,10 @@ import datetime
 import os
 import platform
 import re
-import sys
 
 from absl import app, flags
+
+from mtl_zoo.cli import exit_on_bad_input
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("only", None, "Benchmarks to run (default: all); see --list.")
@@ -92,11 +93,7 @@ def main(argv):
     if FLAGS.list:
         print("\n".join(list_benchmarks()))
         return
-    try:
-        write_benchmarks(FLAGS.only or list_benchmarks(), FLAGS.quick, FLAGS.output)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    exit_on_bad_input(lambda: write_benchmarks(FLAGS.only or list_benchmarks(), FLAGS.quick, FLAGS.output))
 
 
 def run():

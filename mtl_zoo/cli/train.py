@@ -16,6 +16,8 @@ import sys
 
 from absl import app, flags
 
+from mtl_zoo.cli import exit_on_bad_input
+
 FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
 flags.DEFINE_string("dataset", "mtl_shapes", "Dataset source (mtl_zoo.data.sources.list_sources()).")
@@ -133,11 +135,7 @@ def train():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        train()
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    exit_on_bad_input(train)
 
 
 def run():
