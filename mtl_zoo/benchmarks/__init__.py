@@ -16,7 +16,7 @@ from mtl_zoo.benchmarks.table import Table
 from mtl_zoo.naming import unknown_name_error
 
 # name -> module under mtl_zoo.benchmarks; the order is the order of BENCHMARKS.md.
-BENCHMARK_MODULES = {"export": "export", "pipeline": "pipeline", "sharing": "sharing"}
+BENCHMARK_MODULES = {"sharing": "sharing", "pipeline": "pipeline", "export": "export"}
 
 
 def list_benchmarks():
