@@ -1,0 +1,135 @@
+"""Presets: prebuilt models from the zoo catalog, a local folder or an https:// URL.
+
+>>> import mtl_zoo as mz
+>>> mz.list_presets()                                                  # doctest: +SKIP
+>>> model = mz.from_preset("mtl_shapes_tiny_cls_det_pose")             # trained weights
+>>> model = mz.from_preset("resnet50_cls_det_pose", pretrained=False)  # architecture only
+
+Weights come as Keras `.weights.h5` files (arrays only: loading one never runs
+code), checked against their sha256 before loading; remote ones are downloaded
+once into the Keras cache (see `mtl_zoo.presets.download`).
+"""
+
+import hashlib
+import os
+import urllib.parse
+import warnings
+
+from mtl_zoo.builders import build_model
+from mtl_zoo.naming import unknown_name_error
+from mtl_zoo.presets.catalog import (PRESET_FILE, catalog_dir, catalog_names, check_preset,
+                                     list_presets, read_preset)
+from mtl_zoo.presets.download import (DownloadError, default_cache_dir, fetch, mirrored_url,
+                                      verify_file)
+
+
+def is_url(reference):
+    """True for an http(s) address (a remote preset or weights file)."""
+    return str(reference).startswith(("https://", "http://"))
+
+
+def load_preset(reference, cache_dir=None):
+    """The checked preset dict and its location (a folder path or a base URL).
+
+    Args:
+        reference: a zoo preset name (`catalog_names()`), a local folder
+            holding preset.json, or an http(s) URL of such a folder.
+        cache_dir: where a remote preset.json is cached; default `default_cache_dir()`.
+
+    Example:
+    >>> load_preset("multi_mnist_tiny_left_right")[0]["config"]["backbone"]
+    'tiny'
+    """
+    reference = str(reference)
+    if is_url(reference):
+        base = reference[:-len(PRESET_FILE)] if reference.endswith(PRESET_FILE) else reference
+        base = base.rstrip("/")
+        key = hashlib.sha256(base.encode()).hexdigest()[:16]
+        path = os.path.join(cache_dir or default_cache_dir(), "presets", key, PRESET_FILE)
+        path, _ = fetch(f"{base}/{PRESET_FILE}", path)
+        try:
+            return read_preset(path), base
+        except ValueError:
+            os.remove(path)  # a bad answer (e.g. an HTML page) must not stick in the cache
+            raise
+    if os.path.isdir(reference):
+        return read_preset(os.path.join(reference, PRESET_FILE)), reference
+    names = catalog_names()
+    if reference not in names:
+        error = unknown_name_error("preset", reference, names)
+        raise ValueError(f"{error} A local folder with preset.json or an https:// URL of one also works.")
+    folder = os.path.join(catalog_dir(), reference)
+    return read_preset(os.path.join(folder, PRESET_FILE)), folder
+
+
+def weights_file(preset, location, cache_dir=None):
+    """The local, sha256-verified weights file of `preset` found at `location`; downloads if needed.
+
+    Returns:
+        (path, downloaded): `downloaded` is False when no network was used.
+
+    Raises:
+        ValueError: the preset has no weights (architecture only).
+        DownloadError: see `mtl_zoo.presets.download.fetch`.
+    """
+    weights = preset["weights"]
+    if weights is None:
+        raise ValueError(f"Preset {preset['name']!r} has no checkpoint yet (architecture only); "
+                         "use from_preset(..., pretrained=False).")
+    url, file = weights["url"], weights["file"]
+    if not is_url(url) and not is_url(location):  # shipped next to preset.json
+        path = os.path.join(location, url)
+        verify_file(path, weights["sha256"], weights["size"])
+        return path, False
+    url = url if is_url(url) else urllib.parse.urljoin(f"{location}/", url)
+    path = os.path.join(cache_dir or default_cache_dir(), "weights", weights["sha256"][:16], file)
+    return fetch(mirrored_url(url, file), path, weights["sha256"], weights["size"])
+
+
+def from_preset(preset, pretrained=True, cache_dir=None):
+    """Builds the `MultiTaskModel` of a preset, with its trained weights when `pretrained`.
+
+    Args:
+        preset: a zoo preset name (`mz.list_presets()`), a local folder with
+            preset.json, or an http(s) URL of such a folder.
+        pretrained: load the preset's checkpoint (sha256-verified, cached);
+            False builds the architecture with fresh weights.
+        cache_dir: the download cache; default `$KERAS_HOME/mtl_zoo`.
+
+    Returns:
+        A `MultiTaskModel` taking raw 0-255 images of the preset's input shape.
+
+    Raises:
+        ValueError: an unknown name (with the closest names), a bad preset.json,
+            `pretrained` on an architecture-only preset, or weights that do not
+            fit the architecture.
+        DownloadError: the weights or preset.json could not be fetched or verified.
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> model = mz.from_preset("mtl_shapes_tiny_cls_det_pose")
+    >>> model.task_names
+    ['action', 'objects', 'pose']
+    """
+    spec, location = load_preset(preset, cache_dir)
+    path = weights_file(spec, location, cache_dir)[0] if pretrained else None
+    model = build_model(**{"name": spec["name"], **spec["config"]})
+    if path is not None:
+        _load_weights(model, path, spec["name"])
+    return model
+
+
+def _load_weights(model, path, name):
+    try:
+        with warnings.catch_warnings():  # Keras only warns when it leaves layers unloaded
+            warnings.simplefilter("error", UserWarning)
+            model.load_weights(path)  # a .weights.h5 file holds arrays only: no code runs
+    except (ValueError, KeyError, UserWarning) as error:
+        raise ValueError(
+            f"The weights of preset {name!r} ({path}) do not fit its architecture (the model its "
+            f"config builds: {model.count_params()} parameters, tasks {model.task_names}); they "
+            f"were saved from a different model. Keras said: {error}") from None
+
+
+__all__ = ["DownloadError", "catalog_names", "check_preset", "from_preset", "list_presets",
+           "load_preset", "weights_file"]

@@ -1,0 +1,285 @@
+import hashlib
+import http.server
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import mtl_zoo as mz
+from mtl_zoo.presets import DownloadError, catalog_names, load_preset
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "download.py"
+TASKS = [{"kind": "classification", "name": "shape", "num_classes": 3, "class_names": ["a", "b", "c"]},
+         {"kind": "classification", "name": "color", "num_classes": 2}]
+CONFIG = {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": TASKS}
+WEIGHTS_FILE = "tiny_shape_color_v1.weights.h5"
+
+
+class FileServer:
+    """A real HTTP server on 127.0.0.1 serving `files` ({url path: bytes}), counting requests.
+
+    `broken[path]` = "404" answers 404; "truncate" announces the whole file and sends half.
+    """
+
+    def __init__(self):
+        self.files, self.broken, self.requests = {}, {}, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                body, mode = server.files.get(self.path), server.broken.get(self.path)
+                if body is None or mode == "404":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[:len(body) // 2] if mode == "truncate" else body)
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def count(self, path):
+        return self.requests.count(path)
+
+
+def _preset(weights, url="w.weights.h5", sha256=None, name="tiny_shape_color"):
+    return {"name": name, "description": "test preset", "config": CONFIG,
+            "preprocessing": "raw 0-255", "labels": {"shape": ["a", "b", "c"]}, "metrics": {},
+            "weights": {"url": url, "sha256": sha256 or hashlib.sha256(weights).hexdigest(),
+                        "size": len(weights), "file": WEIGHTS_FILE}}
+
+
+def _closed_port_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _images(size=32):
+    return np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
+
+
+def _assert_same_outputs(model, reference, size=32):
+    got, want = model.predict(_images(size), verbose=0), reference.predict(_images(size), verbose=0)
+    assert set(got) == set(want)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
+
+
+def _leftovers(cache):
+    return [name for _, _, files in os.walk(cache) for name in files if name.startswith(".partial-")]
+
+
+def _weights_files(cache):
+    return [name for _, _, files in os.walk(cache) for name in files if name.endswith(".weights.h5")]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model standing for a trained one, and its weights file's bytes."""
+    model = mz.build_model(**CONFIG)
+    path = tmp_path_factory.mktemp("weights") / "w.weights.h5"
+    model.save_weights(path)
+    return model, path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def server():
+    file_server = FileServer()
+    yield file_server
+    file_server.httpd.shutdown()
+
+
+@pytest.fixture
+def served(server, trained, request):
+    """Serves a fresh preset folder at `{server.url}/<test name>`; returns its URL path."""
+    _, weights = trained
+    path = f"/{request.node.name}"
+    server.files[f"{path}/preset.json"] = json.dumps(_preset(weights)).encode()
+    server.files[f"{path}/w.weights.h5"] = weights
+    return path
+
+
+def test_download_then_cache_hit_makes_no_request(server, served, trained, tmp_path):
+    model = mz.from_preset(server.url + served, cache_dir=tmp_path)
+    _assert_same_outputs(model, trained[0])
+    assert server.count(f"{served}/preset.json") == 1 and server.count(f"{served}/w.weights.h5") == 1
+    again = mz.from_preset(server.url + served + "/preset.json", cache_dir=tmp_path)
+    _assert_same_outputs(again, trained[0])
+    assert server.count(f"{served}/preset.json") == 1 and server.count(f"{served}/w.weights.h5") == 1
+    assert _weights_files(tmp_path) == [WEIGHTS_FILE] and not _leftovers(tmp_path)
+
+
+def test_404_is_a_clear_error_and_leaves_nothing(server, served, tmp_path):
+    server.broken[f"{served}/w.weights.h5"] = "404"
+    with pytest.raises(DownloadError, match=r"w\.weights\.h5 failed: the server answered HTTP 404"):
+        mz.from_preset(server.url + served, cache_dir=tmp_path)
+    assert not _weights_files(tmp_path) and not _leftovers(tmp_path)
+
+
+def test_server_down_is_a_clear_error(tmp_path):
+    with pytest.raises(DownloadError, match="could not reach the server.*MTL_ZOO_MIRROR"):
+        mz.from_preset(_closed_port_url() + "/zoo/x", cache_dir=tmp_path)
+    assert not [files for _, _, files in os.walk(tmp_path) if files]
+
+
+def test_truncated_body_is_rejected_and_leaves_nothing(server, served, tmp_path):
+    server.broken[f"{served}/w.weights.h5"] = "truncate"
+    with pytest.raises(DownloadError, match="transfer broke off"):
+        mz.from_preset(server.url + served, cache_dir=tmp_path)
+    assert not _weights_files(tmp_path) and not _leftovers(tmp_path)
+
+
+def test_wrong_sha256_is_rejected_and_leaves_nothing(server, served, trained, tmp_path):
+    server.files[f"{served}/preset.json"] = json.dumps(_preset(trained[1], sha256="0" * 64)).encode()
+    with pytest.raises(DownloadError, match="sha256 [0-9a-f]{64}, expected 0{64}"):
+        mz.from_preset(server.url + served, cache_dir=tmp_path)
+    assert not _weights_files(tmp_path) and not _leftovers(tmp_path)
+
+
+def test_corrupt_cached_file_is_downloaded_again(server, served, trained, tmp_path, capsys):
+    mz.from_preset(server.url + served, cache_dir=tmp_path)
+    [cached] = [pathlib.Path(root) / name for root, _, files in os.walk(tmp_path)
+                for name in files if name == WEIGHTS_FILE]
+    cached.write_bytes(b"not an h5 file")
+    model = mz.from_preset(server.url + served, cache_dir=tmp_path)
+    assert "removed a corrupt cached file" in capsys.readouterr().out
+    assert server.count(f"{served}/w.weights.h5") == 2
+    assert cached.read_bytes() == trained[1] and not _leftovers(tmp_path)
+    _assert_same_outputs(model, trained[0])
+
+
+def test_offline_mode_uses_only_the_cache(server, served, trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("MTL_ZOO_OFFLINE", "1")
+    with pytest.raises(DownloadError, match="MTL_ZOO_OFFLINE is set and .* is not in the cache"):
+        mz.from_preset(server.url + served, cache_dir=tmp_path)
+    assert server.count(f"{served}/preset.json") == 0
+    monkeypatch.delenv("MTL_ZOO_OFFLINE")
+    mz.from_preset(server.url + served, cache_dir=tmp_path)
+    monkeypatch.setenv("MTL_ZOO_OFFLINE", "1")
+    before = len(server.requests)
+    _assert_same_outputs(mz.from_preset(server.url + served, cache_dir=tmp_path), trained[0])
+    assert len(server.requests) == before
+
+
+def test_mirror_replaces_the_weights_origin(server, served, trained, tmp_path, monkeypatch):
+    dead_origin = _closed_port_url() + "/releases/" + WEIGHTS_FILE
+    server.files[f"{served}/preset.json"] = json.dumps(_preset(trained[1], url=dead_origin)).encode()
+    server.files[f"/mirror/{WEIGHTS_FILE}"] = trained[1]
+    monkeypatch.setenv("MTL_ZOO_MIRROR", server.url + "/mirror/")
+    _assert_same_outputs(mz.from_preset(server.url + served, cache_dir=tmp_path), trained[0])
+    assert server.count(f"/mirror/{WEIGHTS_FILE}") == 1
+
+
+def test_local_folder_preset(trained, tmp_path):
+    (tmp_path / "w.weights.h5").write_bytes(trained[1])
+    (tmp_path / "preset.json").write_text(json.dumps(_preset(trained[1])))
+    _assert_same_outputs(mz.from_preset(str(tmp_path)), trained[0])
+    assert not (tmp_path / "cache").exists()
+
+
+def test_weights_of_another_architecture_are_a_clear_error(tmp_path):
+    other = mz.build_model("tiny", [{"kind": "classification", "name": "shape", "num_classes": 7}], (32, 32, 3))
+    other.save_weights(tmp_path / "w.weights.h5")
+    weights = (tmp_path / "w.weights.h5").read_bytes()
+    (tmp_path / "preset.json").write_text(json.dumps(_preset(weights)))
+    with pytest.raises(ValueError, match=r"weights of preset 'tiny_shape_color' .* do not fit its "
+                                         r"architecture \(.* tasks \['shape', 'color'\]\).* Keras said"):
+        mz.from_preset(str(tmp_path))
+
+
+def test_bad_preset_json_names_the_file_and_the_problem(trained, tmp_path):
+    preset = _preset(trained[1])
+    del preset["labels"], preset["metrics"]
+    (tmp_path / "preset.json").write_text(json.dumps(preset))
+    with pytest.raises(ValueError, match=r"preset\.json misses the fields \['labels', 'metrics'\]"):
+        mz.from_preset(str(tmp_path), pretrained=False)
+    preset = _preset(trained[1])
+    preset["config"] = {**CONFIG, "tasks": [{**TASKS[0], "kind": "classifcation"}]}
+    (tmp_path / "preset.json").write_text(json.dumps(preset))
+    with pytest.raises(ValueError, match="preset.json: Unknown task kind 'classifcation'. "
+                                         "Did you mean 'classification'"):
+        mz.from_preset(str(tmp_path), pretrained=False)
+    preset["config"] = {**CONFIG, "heads": 3}
+    (tmp_path / "preset.json").write_text(json.dumps(preset))
+    with pytest.raises(ValueError, match=r"unknown keys \['heads'\]"):
+        mz.from_preset(str(tmp_path), pretrained=False)
+
+
+def test_unknown_preset_name_suggests_the_closest():
+    with pytest.raises(ValueError, match="Unknown preset 'mtl_shapes_tiny_cls_det'. "
+                                         "Did you mean 'mtl_shapes_tiny_cls_det_pose'"):
+        mz.from_preset("mtl_shapes_tiny_cls_det")
+
+
+def test_list_presets_rows_match_the_catalog():
+    rows = mz.list_presets()
+    assert [row["name"] for row in rows] == catalog_names() and len(rows) >= 5
+    for row in rows:
+        preset, _ = load_preset(row["name"])
+        assert row["backbone"] == preset["config"]["backbone"] and row["params"] > 0
+        assert row["pretrained"] == (preset["weights"] is not None)
+        assert len(row["tasks"]) == len(preset["config"]["tasks"])
+    trained = next(row for row in rows if row["name"] == "mtl_shapes_tiny_cls_det_pose")
+    assert trained["pretrained"] and trained["sharing"] == "hard"
+    assert trained["metrics"]["action/accuracy"] > 0.9 and "pose/PCK" in trained["metrics"]
+    assert all(not row["metrics"] for row in rows if not row["pretrained"])
+
+
+def test_architecture_only_preset_builds_without_weights():
+    model = mz.from_preset("multi_mnist_tiny_left_right", pretrained=False)
+    assert model.task_names == ["left", "right"] and model.input_shape == (None, 32, 32, 3)
+    assert model.count_params() == load_preset("multi_mnist_tiny_left_right")[0]["params"]
+    with pytest.raises(ValueError, match="has no checkpoint yet"):
+        mz.from_preset("multi_mnist_tiny_left_right")
+
+
+def test_shipped_preset_is_the_trained_model():
+    from mtl_zoo.data.sources.mtl_shapes import generate
+
+    model = mz.from_preset("mtl_shapes_tiny_cls_det_pose")
+    assert model.count_params() == load_preset("mtl_shapes_tiny_cls_det_pose")[0]["params"]
+    images, actions = [], []
+    for image, labels in generate(48, image_size=128, seed=7).as_numpy_iterator():
+        images.append(image)
+        actions.append(labels["action"])
+    probabilities = model.predict_decoded(np.stack(images))["action"]
+    predicted = np.argmax(next(iter(probabilities.values())), axis=-1)
+    assert np.mean(predicted == np.array(actions)) > 0.8  # chance is 1/6
+
+
+def _download(*flags, cwd):
+    return subprocess.run([sys.executable, str(SCRIPT), *flags], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_download_script_fetches_and_verifies(server, served, trained, tmp_path):
+    result = _download(f"--presets={server.url + served},multi_mnist_tiny_left_right",
+                       f"--cache_dir={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sha256 ok, downloaded" in result.stdout
+    assert "multi_mnist_tiny_left_right: architecture only" in result.stdout
+    [cached] = [os.path.join(root, name) for root, _, files in os.walk(tmp_path)
+                for name in files if name == WEIGHTS_FILE]
+    assert pathlib.Path(cached).read_bytes() == trained[1]
+
+
+def test_download_script_reports_bad_input_in_one_line(tmp_path):
+    result = _download("--presets=mtl_shapes_tiny_cls_det", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Unknown preset 'mtl_shapes_tiny_cls_det'")
+    assert "mtl_shapes_tiny_cls_det_pose" in last
