@@ -3,7 +3,7 @@
 import pytest
 
 from mtl_zoo.benchmarks import Table, run_benchmark
-from mtl_zoo.benchmarks.measure import median_seconds, peak_resident_mb, resident_mb
+from mtl_zoo.benchmarks.measure import median_seconds, peak_resident_mb, resident_mb, run_isolated
 from mtl_zoo.cli import benchmark as cli
 
 
@@ -37,3 +37,9 @@ def test_unknown_benchmark_names_the_valid_ones(monkeypatch):
 def test_measurements_are_positive():
     assert median_seconds(lambda: sum(range(10_000)), repeats=3, warmup=1) > 0
     assert peak_resident_mb() >= resident_mb() > 0
+
+
+def test_run_isolated_returns_the_result_of_a_fresh_process_and_reports_failures():
+    assert run_isolated("mtl_zoo.naming", "closest_names", name="tny", choices=["tiny", "resnet50"]) == ["tiny"]
+    with pytest.raises(RuntimeError, match="closest_names.*failed"):
+        run_isolated("mtl_zoo.naming", "closest_names", nme="tny")

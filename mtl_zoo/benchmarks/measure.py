@@ -5,6 +5,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -49,10 +50,12 @@ def run_isolated(module, function, **kwargs):
     allocations: the function should return `peak_resident_mb() - baseline`
     among its results, with `baseline = resident_mb()` taken after imports.
     """
+    # Run from the temporary folder, so that a source checkout in the working directory
+    # cannot shadow the installed package.
     code = (f"import json, sys; from {module} import {function} as f; "
             "print('RESULT ' + json.dumps(f(**json.loads(sys.argv[1]))))")
     completed = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)],
-                               capture_output=True, text=True,
+                               capture_output=True, text=True, cwd=tempfile.gettempdir(),
                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     results = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
     if completed.returncode or not results:
