@@ -151,6 +151,7 @@ def test_bad_input_is_rejected_with_the_fix(model, examples, make, kwargs, messa
         build_pipeline(model, make(examples), **kwargs)
 
 
+@pytest.mark.slow
 def test_the_pipeline_benchmark_runs_quickly_and_reports_positive_rates():
     from mtl_zoo.benchmarks import run_benchmark
 

@@ -239,7 +239,6 @@ def test_a_large_beta_pulls_the_towers_together_and_zero_does_not():
     assert distances[0.0] > 0.9, distances
 
 
-@pytest.mark.slow
 def test_the_soft_sharing_penalty_counts_once_under_mirrored_strategy():
     script = pathlib.Path(__file__).with_name("distributed_sharing_run.py")
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900)
@@ -301,6 +300,7 @@ def test_backbone_stages_compose_to_the_backbone(family):
         np.testing.assert_allclose(np.asarray(x), np.asarray(expected[level]), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_sharing_benchmark_reports_schemes_relative_to_hard(monkeypatch):
     from mtl_zoo.benchmarks import run_benchmark
     from mtl_zoo.benchmarks import sharing as sharing_benchmark

@@ -251,7 +251,6 @@ def test_mixed_precision_with_an_aggregator(policy, shapes):
     assert np.all(np.isfinite(history["loss"])) and history["loss"][-1] < history["loss"][0]
 
 
-@pytest.mark.slow
 def test_mirrored_strategy_matches_one_device():
     script = pathlib.Path(__file__).with_name("distributed_run.py")
     methods = "none,NashMTL"  # tests/distributed_run.py takes any list (README: six methods)
