@@ -2,6 +2,8 @@
 
 import sys
 
+from absl import app
+
 
 def exit_on_bad_input(function):
     """Runs `function()`; a ValueError (bad flags or input) becomes one line on stderr and exit 2.
@@ -15,3 +17,19 @@ def exit_on_bad_input(function):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def absl_main(job):
+    """An absl `main(argv)` for `app.run`: refuses positional arguments, runs `job()` under
+    `exit_on_bad_input`.
+
+    Example:
+    >>> main = absl_main(lambda: None)
+    >>> main(["train.py"])
+    """
+    def main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        exit_on_bad_input(job)  # app.run exits with main's return value: return nothing
+
+    return main

@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags
 
-from mtl_zoo.cli import exit_on_bad_input
+from mtl_zoo.cli import absl_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("presets", None, "Presets to fetch: zoo names, local folders or https:// URLs.")
@@ -55,10 +55,7 @@ def fetch_flagged_presets():
     print("\n".join(lines))
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    exit_on_bad_input(fetch_flagged_presets)
+main = absl_main(fetch_flagged_presets)
 
 
 def run():

@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from mtl_zoo.cli import exit_on_bad_input
+from mtl_zoo.cli import absl_main
 
 FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
@@ -132,10 +132,7 @@ def train():
     return results
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    exit_on_bad_input(train)
+main = absl_main(train)
 
 
 def run():
