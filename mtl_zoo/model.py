@@ -348,11 +348,12 @@ class MultiTaskModel(keras.Model):
         return {task.name: task.decode(task.own_outputs(outputs), self.image_shape)
                 for task in self.tasks}
 
-    def predict_decoded(self, images, batch_size=32):
+    def predict_decoded(self, images, batch_size=32, verbose=0):
         """Runs the model on raw 0-255 images and decodes every task.
 
-        Returns `{task_name: {name: numpy array}}`, e.g. class probabilities,
-        boxes / classes / scores in input pixels, keypoints with scores.
+        `verbose` is `predict`'s (1: a progress bar). Returns `{task_name:
+        {name: numpy array}}`, e.g. class probabilities, boxes / classes /
+        scores in input pixels, keypoints with scores.
         """
         images = np.asarray(images)
         if images.ndim == 3 and len(self.image_shape) == 3:
@@ -363,7 +364,7 @@ class MultiTaskModel(keras.Model):
         if tuple(images.shape[1:]) != self.image_shape:
             raise ValueError(f"Images have shape {images.shape[1:]}, the model takes "
                              f"{self.image_shape}: resize them first (tf.image.resize).")
-        outputs = self.predict(images, batch_size=batch_size, verbose=0)
+        outputs = self.predict(images, batch_size=batch_size, verbose=verbose)
         decoded = self.decode({name: tf.convert_to_tensor(v) for name, v in outputs.items()})
         return tf.nest.map_structure(lambda t: t.numpy(), decoded)
 

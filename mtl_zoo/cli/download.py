@@ -8,8 +8,6 @@ Copy the cache folder to the offline machine and set MTL_ZOO_OFFLINE=1 there
 (and KERAS_HOME, or pass the same cache_dir to `from_preset`).
 """
 
-import sys
-
 from absl import app, flags
 
 from mtl_zoo.cli import absl_main
@@ -43,16 +41,11 @@ def download(references, cache_dir=None):
 
 def fetch_flagged_presets():
     """Runs `download` on the presets the flags name and prints its lines."""
-    from mtl_zoo.presets import DownloadError, catalog_names
+    from mtl_zoo.presets import catalog_names
 
     if bool(FLAGS.presets) == FLAGS.all:
         raise ValueError("Pass either --presets=name1,name2 or --all.")
-    try:
-        lines = download(catalog_names() if FLAGS.all else FLAGS.presets, FLAGS.cache_dir)
-    except DownloadError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
-    print("\n".join(lines))
+    print("\n".join(download(catalog_names() if FLAGS.all else FLAGS.presets, FLAGS.cache_dir)))
 
 
 main = absl_main(fetch_flagged_presets)

@@ -1,13 +1,20 @@
 """Trains a multi-task model on a dataset source: the main job.
 
     python scripts/train.py                       # tiny backbone on mtl_shapes, 128 px, 8 epochs
-    python scripts/train.py --dataset=multi_mnist --tasks=left,right --image_size=32
-    python scripts/train.py --sharing=mtan --aggregator=PCGrad --model_dir=runs/mtan
+    python scripts/train.py --dataset=multi_mnist --dataset_config=test_set_only \\
+        --manual_dir=../shared/data/mnist --image_size=32 --model_dir=runs/multi_mnist
+    python scripts/train.py --sharing=mtan --aggregator=PCGrad --weighting=dwa --model_dir=runs/mtan
+    python scripts/train.py --config=recipe.yaml --epochs=2   # flags override the file
+    python scripts/train.py --preset=mtl_shapes_mobilenetv3s_cls_det_pose --pretrained=false
 
-Writes into --model_dir: `model.keras` (reload with `mtl_zoo.load_model`),
-`metrics.json` (validation losses, each task's evaluation metrics from
-`mtl_zoo.evaluation`, the training history and the flags), TensorBoard logs
-under `logs/`, and a `backup/` folder from which a killed run resumes.
+Writes into --model_dir: `run.json` (the model it holds), `model.keras` (reload
+with `mtl_zoo.load_model`), `metrics.json` (each task's evaluation metrics from
+`mtl_zoo.evaluation`, validation losses, the training history and the flags),
+`plots/` (loss curves, task weights, predictions drawn on validation images),
+`export/<version>/` (a SavedModel for serving), TensorBoard logs under `logs/`,
+and while it trains a `backup/` folder from which a killed run resumes.
+With --single_task_baselines it also trains one single-task model per task with
+the same recipe (under `baselines/<task>/`) and reports delta_m.
 """
 
 import json
@@ -16,21 +23,31 @@ import sys
 
 from absl import app, flags
 
-from mtl_zoo.cli import absl_main
+from mtl_zoo.cli import absl_main, dataset_flags
+from mtl_zoo.progress import progress_verbosity
+from mtl_zoo.cli.strategies import STRATEGIES
 
 FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
-flags.DEFINE_string("dataset", "mtl_shapes", "Dataset source (mtl_zoo.data.sources.list_sources()).")
-flags.DEFINE_string("dataset_config", None, "Source config, e.g. mtl_shapes 'default' or 'small'.")
-flags.DEFINE_string("data_dir", None, "TFDS data folder (TFDS's default when unset).")
+WEIGHTINGS = ("equal", "dwa", "gradnorm", "rlw", "geometric", "uncertainty")
+ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "image_size")
+
+flags.DEFINE_string("config", None, "A JSON or YAML file of flag values; flags given on the "
+                    "command line override it.")
+flags.DEFINE_string("preset", None, "Build the model of this preset (a zoo name, a folder or a "
+                    "URL) instead of --backbone/--tasks/--sharing/--image_size.")
+flags.DEFINE_bool("pretrained", False, "With --preset: start from the preset's trained weights.")
 flags.DEFINE_list("tasks", None, "Tasks to train, among the dataset's (mtl_zoo.data.sources."
                   "source_tasks); default: action,objects,pose on mtl_shapes, all tasks otherwise.")
 flags.DEFINE_string("backbone", "tiny", "Backbone family (see mtl_zoo.list_backbones()).")
 flags.DEFINE_string("sharing", "hard", "Sharing scheme (mtl_zoo.builders.SHARING_SCHEMES).")
-flags.DEFINE_string("aggregator", None, "Gradient aggregator, e.g. PCGrad (mtl_zoo.weighting.AGGREGATORS).")
 flags.DEFINE_integer("image_size", 128, "Square input size in pixels, a multiple of 32.")
+flags.DEFINE_string("aggregator", None, "Gradient aggregator, e.g. PCGrad (mtl_zoo.weighting.AGGREGATORS).")
+flags.DEFINE_enum("weighting", "equal", WEIGHTINGS, "Loss weighting: equal alphas, dwa (Liu et al. "
+                  "2019), gradnorm (Chen et al. 2018), rlw (Lin et al. 2021), geometric (Chennupati "
+                  "et al. 2019) or uncertainty (learned, Kendall et al. 2018).")
+flags.DEFINE_list("task_weights", None, "Static alphas as task=value pairs, e.g. action=1,pose=0.5.")
 flags.DEFINE_integer("epochs", 8, "Training epochs.", lower_bound=1)
-flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
 flags.DEFINE_integer("max_train_examples", None, "Train on the first N training examples only.",
                      lower_bound=1)
 flags.DEFINE_integer("max_val_examples", None, "Validate on the first N validation examples only.",
@@ -38,8 +55,16 @@ flags.DEFINE_integer("max_val_examples", None, "Validate on the first N validati
 flags.DEFINE_bool("augment", True, "Random horizontal flips and scale jitter of the training images.")
 flags.DEFINE_float("learning_rate", 2e-3, "Peak Adam learning rate (cosine decay to 0).",
                    lower_bound=0.0)
-flags.DEFINE_string("model_dir", "runs/mtl_shapes_tiny", "Where the model, metrics and logs go.")
+flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy (mtl_zoo.cli.strategies).")
+flags.DEFINE_string("tpu", None, "With --strategy=tpu: the TPU's address (default: this TPU VM's).")
+flags.DEFINE_string("model_dir", "runs/mtl_shapes_tiny", "Where the model, metrics, plots and logs go.")
+flags.DEFINE_bool("plots", True, "Write PNG plots into model_dir/plots.")
+flags.DEFINE_bool("export", True, "Export a SavedModel for serving into model_dir/export.")
+flags.DEFINE_bool("single_task_baselines", False, "Also train one single-task model per task with "
+                  "the same recipe and report delta_m (Maninis et al. 2019).")
 flags.DEFINE_integer("seed", 0, "Seed of the weights, the shuffling and the augmentation.")
+
+PREDICTION_IMAGES = 8
 
 
 def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_size=128,
@@ -73,70 +98,219 @@ def selected_tasks(dataset, names=None):
     return [available[name] for name in names]
 
 
-def load_split(split, limit):
-    """The raw `(image, labels)` examples of `split` (the first `limit`), cached in memory
-    by counting them, and their count."""
-    from mtl_zoo.data.sources import load_examples
+def parse_task_weights(pairs):
+    """`["action=1", "pose=0.5"]` -> `{"action": 1.0, "pose": 0.5}`.
 
-    examples = load_examples(FLAGS.dataset, split, data_dir=FLAGS.data_dir,
-                             **({"config": FLAGS.dataset_config} if FLAGS.dataset_config else {}))
-    examples = (examples.take(limit) if limit else examples).cache()
-    return examples, int(examples.reduce(0, lambda count, _: count + 1))
+    Example:
+    >>> parse_task_weights(["action=1", "pose=0.5"])
+    {'action': 1.0, 'pose': 0.5}
+    """
+    weights = {}
+    for pair in pairs or []:
+        name, _, value = pair.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--task_weights takes task=value pairs, got {pair!r}.") from None
+    return weights
 
 
-def only_tasks(examples, names):
-    return examples.map(lambda image, labels: (image, {name: labels[name] for name in names}))
+def architecture():
+    """The `build_model` arguments of the flagged model (from --preset or the flags)."""
+    from mtl_zoo.presets import load_preset
+
+    if FLAGS.preset:
+        given = [name for name in ARCHITECTURE_FLAGS if FLAGS[name].present]
+        if given:
+            raise ValueError(f"--preset fixes the architecture: drop {['--' + n for n in given]}.")
+        return dict(load_preset(FLAGS.preset)[0]["config"])
+    if FLAGS.pretrained:
+        raise ValueError("--pretrained loads a preset's weights: give --preset too.")
+    import mtl_zoo as mz
+    from mtl_zoo.builders import SHARING_SCHEMES
+
+    if FLAGS.backbone not in mz.list_backbones():
+        raise mz.naming.unknown_name_error("backbone", FLAGS.backbone, mz.list_backbones())
+    if FLAGS.sharing not in SHARING_SCHEMES:
+        raise mz.naming.unknown_name_error("sharing scheme", FLAGS.sharing, SHARING_SCHEMES)
+    return {"backbone": FLAGS.backbone, "input_shape": [FLAGS.image_size, FLAGS.image_size, 3],
+            "sharing": FLAGS.sharing,
+            "tasks": [{"kind": task.kind, **task.get_config()}
+                      for task in selected_tasks(FLAGS.dataset, FLAGS.tasks)]}
 
 
-def train():
-    """Runs the training job with the parsed flags; returns the evaluation results."""
+def build_flagged_model(config, tasks=None):
+    """The model of `config` (only `tasks` when given: a single-task baseline), with the
+    flags' weighting, task weights and preset weights."""
+    import mtl_zoo as mz
+
+    config = dict(config, tasks=tasks or config["tasks"])
+    uncertainty = FLAGS.weighting == "uncertainty"
+    if FLAGS.pretrained and tasks is None:
+        if uncertainty:
+            raise ValueError("--weighting=uncertainty adds variables the preset's weights lack: "
+                             "use it without --pretrained.")
+        model = mz.from_preset(FLAGS.preset, pretrained=True)
+    else:
+        model = mz.build_model(**config, uncertainty_weighting=uncertainty)
+    task_weights = parse_task_weights(FLAGS.task_weights)
+    for name in task_weights:
+        if tasks is None:
+            model.get_task(name)  # a clear error for an unknown task
+    model.set_task_weights({name: value for name, value in task_weights.items()
+                            if name in model.task_names})
+    return model
+
+
+def weighting_callbacks(seed):
+    """The loss-weighting callback of --weighting (none for equal and uncertainty)."""
+    import mtl_zoo as mz
+
+    callbacks = {"dwa": mz.weighting.DynamicWeightAverage, "gradnorm": mz.weighting.GradNorm,
+                 "rlw": lambda: mz.weighting.RandomLossWeighting(seed=seed),
+                 "geometric": mz.weighting.GeometricLossStrategy}
+    return [callbacks[FLAGS.weighting]()] if FLAGS.weighting in callbacks else []
+
+
+def make_aggregator():
+    import mtl_zoo as mz
+
+    if not FLAGS.aggregator:
+        return None
+    if FLAGS.aggregator not in mz.weighting.AGGREGATORS:
+        raise mz.naming.unknown_name_error("aggregator", FLAGS.aggregator, mz.weighting.AGGREGATORS)
+    return mz.weighting.AGGREGATORS[FLAGS.aggregator]()
+
+
+def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
+    """Builds, trains (resuming from `model_dir/backup`) and evaluates one model.
+
+    Returns:
+        (model, {"evaluation", "validation", "history"}).
+    """
     import keras
 
     import mtl_zoo as mz
     from mtl_zoo.data import Augmentation, build_pipeline, raw_batches
-    from mtl_zoo.evaluation import evaluate_model, results_table
+    from mtl_zoo.evaluation import evaluate_model
 
     keras.utils.set_random_seed(FLAGS.seed)
-    model = build_job_model(FLAGS.dataset, FLAGS.tasks, FLAGS.backbone, FLAGS.image_size, FLAGS.sharing)
-    aggregator = None
-    if FLAGS.aggregator:
-        if FLAGS.aggregator not in mz.weighting.AGGREGATORS:
-            raise mz.naming.unknown_name_error("aggregator", FLAGS.aggregator, mz.weighting.AGGREGATORS)
-        aggregator = mz.weighting.AGGREGATORS[FLAGS.aggregator]()
-    train_examples, num_train = load_split("train", FLAGS.max_train_examples)
-    val_examples, num_val = load_split("validation", FLAGS.max_val_examples)
-    train_examples = only_tasks(train_examples, model.task_names)
-    val_examples = only_tasks(val_examples, model.task_names)
+    with strategy.scope():
+        model = build_flagged_model(config, tasks)
+        steps = FLAGS.epochs * -(-data["num_train"] // FLAGS.batch_size)
+        schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate, decay_steps=steps)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=make_aggregator())
+    names = model.task_names
+    train_examples = data["train"].map(lambda image, labels: (image, {n: labels[n] for n in names}))
+    val_examples = data["validation"].map(lambda image, labels: (image, {n: labels[n] for n in names}))
     augmentation = Augmentation(horizontal_flip=True, scale_range=(0.8, 1.2)) if FLAGS.augment else None
     train_data = build_pipeline(model, train_examples, FLAGS.batch_size, augmentation=augmentation,
-                                shuffle_buffer=num_train, seed=FLAGS.seed)
+                                shuffle_buffer=data["num_train"], seed=FLAGS.seed)
     val_data = build_pipeline(model, val_examples, FLAGS.batch_size)
-    steps = FLAGS.epochs * -(-num_train // FLAGS.batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate, decay_steps=steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=aggregator)
-    print(f"Training {model.name} ({model.count_params():,} parameters, backbone {FLAGS.backbone!r}, "
-          f"sharing {FLAGS.sharing!r}, tasks {model.task_names}) on {num_train} {FLAGS.dataset} images.")
-    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(FLAGS.model_dir, "backup")),
-                 keras.callbacks.TensorBoard(os.path.join(FLAGS.model_dir, "logs"))]
-    history = model.fit(train_data, validation_data=val_data, epochs=FLAGS.epochs, verbose=2,
-                        callbacks=callbacks)
+    print(f"Training {model.name} ({model.count_params():,} parameters, tasks {names}, "
+          f"{strategy.num_replicas_in_sync} replica(s)) on {data['num_train']} {FLAGS.dataset} "
+          f"images; checkpoints in {model_dir}.")
+    callbacks = [*weighting_callbacks(FLAGS.seed), mz.weighting.TaskWeightHistory(),
+                 keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+                 keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"))]
+    history = model.fit(train_data, validation_data=val_data, epochs=FLAGS.epochs,
+                        verbose=progress_verbosity(), callbacks=callbacks)
     losses = model.evaluate(val_data, return_dict=True, verbose=0)
-    results = evaluate_model(model, raw_batches(model, val_examples, FLAGS.batch_size).unbatch())
-    model.save(os.path.join(FLAGS.model_dir, "model.keras"))
-    flag_values = {flag.name: flag.value for flag in FLAGS.get_flags_for_module(sys.modules[__name__])}
+    results = evaluate_model(model, raw_batches(model, val_examples, FLAGS.batch_size).unbatch(),
+                             verbose=progress_verbosity())
+    model.save(os.path.join(model_dir, "model.keras"))
+    return model, {"evaluation": results, "validation": losses, "history": history.history}
+
+
+def write_plots(model, history, val_examples, plot_dir):
+    """Loss curves, task weights and predictions on the first validation images."""
+    from mtl_zoo import visualization
+    from mtl_zoo.data import raw_batches
+
+    os.makedirs(plot_dir, exist_ok=True)
+    images, _ = next(iter(raw_batches(model, val_examples.take(PREDICTION_IMAGES), PREDICTION_IMAGES)))
+    return [visualization.plot_task_losses(history, model.task_names,
+                                           os.path.join(plot_dir, "losses.png")),
+            visualization.plot_task_weights(history, model.task_names,
+                                            os.path.join(plot_dir, "task_weights.png")),
+            visualization.draw_predictions(model, images.numpy(),
+                                           os.path.join(plot_dir, "predictions.png"))]
+
+
+def single_task_baselines(strategy, config, data):
+    """Trains one single-task model per task with the job's recipe; returns their results."""
+    from mtl_zoo.evaluation import headline_metrics
+
+    baselines = {}
+    for task in config["tasks"]:
+        model, outcome = fit_and_evaluate(strategy, config, os.path.join(
+            FLAGS.model_dir, "baselines", task["name"]), data, tasks=[task])
+        baselines[task["name"]] = {**outcome["evaluation"][task["name"]],
+                                   "headline": headline_metrics(outcome["evaluation"], model)}
+    return baselines
+
+
+def train():
+    """Runs the training job with the parsed flags; returns what it wrote to metrics.json."""
+    from mtl_zoo.cli.config_file import apply_config_file
+    from mtl_zoo.cli.model_dir import claim_model_dir
+    from mtl_zoo.cli.strategies import check_global_batch, make_strategy
+    from mtl_zoo.data.sources import evaluation_split
+    from mtl_zoo.evaluation import delta_m, headline_metrics, results_table
+
+    if FLAGS.config:
+        apply_config_file(FLAGS, FLAGS.config, config_flag_names())
+    strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
+    check_global_batch(FLAGS.batch_size, strategy)
+    config = architecture()
+    claim_model_dir(FLAGS.model_dir, {
+        "dataset": FLAGS.dataset, "dataset_config": FLAGS.dataset_config, "preset": FLAGS.preset,
+        "architecture": config, "uncertainty_weighting": FLAGS.weighting == "uncertainty"})
+    task_names = [task["name"] for task in config["tasks"]]
+    train_examples, num_train = dataset_flags.load_split("train", FLAGS.max_train_examples, task_names)
+    split = evaluation_split(FLAGS.dataset)
+    val_examples, num_val = dataset_flags.load_split(split, FLAGS.max_val_examples, task_names)
+    data = {"train": train_examples, "num_train": num_train, "validation": val_examples}
+    model, outcome = fit_and_evaluate(strategy, config, FLAGS.model_dir, data)
+    outcome["flags"] = {name: FLAGS[name].value for name in config_flag_names() | {"config"}}
+    if FLAGS.single_task_baselines:
+        baselines = single_task_baselines(strategy, config, data)
+        baseline_headlines = {key: value for task in baselines.values()
+                              for key, value in task.pop("headline").items()}
+        outcome["baselines"] = baselines
+        try:
+            outcome["delta_m"] = delta_m(headline_metrics(outcome["evaluation"], model),
+                                         baseline_headlines)
+        except ValueError as error:  # a baseline scored 0: the relative gain is undefined
+            outcome["delta_m"], outcome["delta_m_undefined"] = None, str(error)
+    if FLAGS.plots:
+        outcome["plots"] = write_plots(model, outcome["history"], val_examples,
+                                       os.path.join(FLAGS.model_dir, "plots"))
+    if FLAGS.export:
+        outcome["export"] = model.export(os.path.join(FLAGS.model_dir, "export"))
     with open(os.path.join(FLAGS.model_dir, "metrics.json"), "w") as f:
-        json.dump({"evaluation": results, "validation": losses, "history": history.history,
-                   "flags": flag_values}, f, indent=2)
-    print(results_table(results, f"Validation ({num_val} {FLAGS.dataset} images)"))
-    print(f"Model and metrics written to {FLAGS.model_dir}")
-    return results
+        json.dump(outcome, f, indent=2)
+    print(results_table(outcome["evaluation"], f"Validation ({num_val} {FLAGS.dataset} {split} images)"))
+    if FLAGS.single_task_baselines:
+        print(results_table(outcome["baselines"], "Single-task baselines (same recipe)"))
+        print("delta_m (Maninis et al. 2019) over the headline metrics: " + (
+            f"{outcome['delta_m']:+.2%}" if outcome["delta_m"] is not None
+            else f"undefined ({outcome['delta_m_undefined']})"))
+    print(f"Model, metrics, plots and export written to {FLAGS.model_dir}")
+    return outcome
+
+
+def config_flag_names():
+    """The flags a --config file may set: this job's and the dataset flags."""
+    modules = [sys.modules[__name__], dataset_flags]
+    return {flag.name for module in modules for flag in FLAGS.get_flags_for_module(module)} - {"config"}
 
 
 main = absl_main(train)
 
 
 def run():
-    """Console entry point (`mtl-zoo-train`)."""
+    """Console entry point (`mtl-zoo-train`, `mtl-zoo train`)."""
     app.run(main)
 
 

@@ -145,7 +145,7 @@ def _images_and_labels(data):
 
 
 def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box",
-                   keypoint_sigmas=None):
+                   keypoint_sigmas=None, verbose=0):
     """Runs `model.predict_decoded` over a dataset and computes each task's metrics.
 
     | task kind | metrics |
@@ -172,6 +172,7 @@ def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box
             labelled points' extent) or "image" (longer side of the image).
         keypoint_sigmas: `{task: K OKS sigmas}`; default COCO's for 17
             keypoints, else 0.05 each (`coco.keypoint_sigmas`).
+        verbose: the prediction's progress display (Keras `verbose`: 0, 1 or 2).
 
     Returns:
         `{task: {metric: value}}`, JSON-serialisable. COCO statistics that are
@@ -190,7 +191,7 @@ def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box
     tasks = [model.get_task(name) for name in labels]
     for task in tasks:
         _kind_metrics(task)
-    decoded = model.predict_decoded(images, batch_size=batch_size)
+    decoded = model.predict_decoded(images, batch_size=batch_size, verbose=verbose)
     settings = {"pck_alpha": float(pck_alpha), "pck_reference": pck_reference,
                 "keypoint_sigmas": keypoint_sigmas}
     results = {}

@@ -20,6 +20,10 @@ import tempfile
 import urllib.error
 import urllib.request
 
+import keras
+
+from mtl_zoo.progress import progress_verbosity
+
 MIRROR_ENV = "MTL_ZOO_MIRROR"
 OFFLINE_ENV = "MTL_ZOO_OFFLINE"
 CHUNK_BYTES = 1 << 20
@@ -128,8 +132,12 @@ def _stream(url, stream):
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
             expected = response.headers.get("Content-Length")
+            progress = keras.utils.Progbar(int(expected) if expected else None, unit_name="byte",
+                                           verbose=progress_verbosity())
             for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                 stream.write(chunk)
+                progress.add(len(chunk))
+            progress.update(stream.tell(), finalize=True)
     except urllib.error.HTTPError as error:
         raise DownloadError(f"the server answered HTTP {error.code} {error.reason}.") from None
     except urllib.error.URLError as error:

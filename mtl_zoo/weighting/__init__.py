@@ -13,6 +13,7 @@ from mtl_zoo.weighting.dwa import DynamicWeightAverage
 from mtl_zoo.weighting.graddrop import GradDrop
 from mtl_zoo.weighting.gradnorm import GradNorm
 from mtl_zoo.weighting.gradvac import GradVac
+from mtl_zoo.weighting.history import TaskWeightHistory
 from mtl_zoo.weighting.imtl import IMTLG
 from mtl_zoo.weighting.loss_scale import GeometricLossStrategy
 from mtl_zoo.weighting.mgda import MGDA
@@ -29,4 +30,4 @@ AGGREGATORS = {cls.__name__: cls for cls in
 __all__ = ["AGGREGATORS", "AlignedMTL", "CAGrad", "DynamicWeightAverage", "GeometricLossStrategy",
            "GradDrop", "GradNorm", "GradVac", "GradientAggregator", "GradientConflictMonitor",
            "IMTLG", "MGDA", "NashMTL", "PCGrad", "RandomLossWeighting", "ScheduledWeights",
-           "StaticWeights", "TaskWeightCallback", "UPGrad", "linear_ramp"]
+           "StaticWeights", "TaskWeightCallback", "TaskWeightHistory", "UPGrad", "linear_ramp"]

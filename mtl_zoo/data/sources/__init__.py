@@ -54,9 +54,20 @@ def load_examples(name, split, data_dir=None, download=True, **options):
     return get_source(name).load(split, data_dir=data_dir, download=download, **options)
 
 
+def evaluation_split(name):
+    """The split that validates models trained on source `name`: "validation", or the
+    source's `EVALUATION_SPLIT` ("test") where the dataset has no validation split.
+
+    Example:
+    >>> evaluation_split("multi_mnist")
+    'test'
+    """
+    return getattr(get_source(name), "EVALUATION_SPLIT", "validation")
+
+
 def source_tasks(name):
     """The tasks matching source `name`'s labels, named like its label keys."""
     return get_source(name).tasks()
 
 
-__all__ = ["SOURCE_MODULES", "get_source", "list_sources", "load_examples", "source_tasks"]
+__all__ = ["SOURCE_MODULES", "evaluation_split", "get_source", "list_sources", "load_examples", "source_tasks"]

@@ -17,13 +17,18 @@ Example:
 ...                             manual_dir="../shared/data/mnist")  # doctest: +SKIP
 """
 
+import os
+
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from mtl_zoo import tasks as mtl_tasks
 from mtl_zoo.data.sources.tfds_labels import detection_labels
 from mtl_zoo.dataset_builders.multi_mnist import DIGIT_NAMES, Builder
+from mtl_zoo.dataset_builders.multi_mnist.multi_mnist_dataset_builder import MNIST_FILES
 
+
+EVALUATION_SPLIT = "test"  # the dataset has no validation split
 
 def to_example(features):
     """`(image, {"left", "right", "digits"})` from one multi_mnist example."""
@@ -47,6 +52,11 @@ def load(split, data_dir=None, download=True, config="full", manual_dir=None):
       manual_dir: a folder with the official MNIST .gz files, for building offline.
     """
     builder = Builder(data_dir=data_dir, config=config)
+    if manual_dir is not None and not (os.path.isdir(manual_dir) and os.listdir(manual_dir)):
+        needed = sorted(MNIST_FILES[key] for key in builder.builder_config.file_keys)
+        raise FileNotFoundError(f"multi_mnist: manual_dir {manual_dir} does not exist or is empty; put "
+                                f"the official MNIST files {needed} there, or leave manual_dir unset "
+                                f"to download them.")
     if download:
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
     return builder.as_dataset(split=split).map(to_example, num_parallel_calls=tf.data.AUTOTUNE)

@@ -39,6 +39,8 @@ def species_names():
     return tuple(tfds_features(TFDS_NAME)["species"].names)
 
 
+EVALUATION_SPLIT = "test"  # the dataset has no validation split
+
 def to_example(features, with_head=True):
     """`(image, {"breed", "species", "segmentation"[, "head"]})` from one TFDS example."""
     trimap = tf.cast(features["segmentation_mask"][..., 0], tf.int32)

@@ -1,0 +1,95 @@
+"""Evaluates a trained model on a dataset split: every task's metrics, optionally delta_m.
+
+    python scripts/evaluate.py --model=runs/mtl_shapes_tiny
+    python scripts/evaluate.py --model=mtl_shapes_tiny_cls_det_pose --split=test --output=test.json
+    python scripts/evaluate.py --model=runs/mtl --baselines=runs/mtl/baselines/action,runs/mtl/baselines/objects
+
+--model is a .keras file, a training run's folder or a preset. Metrics come
+from `mtl_zoo.evaluation.evaluate_model` (COCO AP through pycocotools, PCK,
+accuracy, mAP, mIoU, depth errors); they are printed as a table and written
+as JSON with --output. --baselines names single-task models (run folders or
+.keras files) evaluated on the same examples, and adds delta_m (Maninis et al.
+2019) over each task's headline metric.
+"""
+
+import json
+
+from absl import app, flags
+
+from mtl_zoo.cli import absl_main, dataset_flags
+from mtl_zoo.progress import progress_verbosity
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "A .keras file, a training run's folder or a preset.")
+flags.DEFINE_string("split", None, "The split to evaluate (default: the dataset's validation split).")
+flags.DEFINE_integer("max_examples", None, "Evaluate the first N examples only.", lower_bound=1)
+flags.DEFINE_list("baselines", None, "Single-task models (folders or .keras files), one per task, "
+                  "for delta_m.")
+flags.DEFINE_string("output", None, "Write the results as JSON to this file.")
+
+
+def evaluate(model_reference, split=None, max_examples=None, baselines=None):
+    """Evaluates the model (and the baselines) on the flagged dataset's `split`.
+
+    Returns:
+        `{"evaluation": {task: {metric: value}}, "split", "examples"}`, plus
+        `"baselines"` and `"delta_m"` when baselines are given.
+    """
+    from mtl_zoo.cli.models import load_trained_model
+    from mtl_zoo.data import raw_batches
+    from mtl_zoo.data.sources import evaluation_split
+    from mtl_zoo.evaluation import delta_m, evaluate_model, headline_metrics
+
+    model = load_trained_model(model_reference)
+    split = split or evaluation_split(FLAGS.dataset)
+    examples, count = dataset_flags.load_split(split, max_examples, model.task_names)
+
+    def run(model):
+        return evaluate_model(model, raw_batches(model, examples, FLAGS.batch_size).unbatch(),
+                              batch_size=FLAGS.batch_size, verbose=progress_verbosity())
+
+    outcome = {"split": split, "examples": count, "evaluation": run(model)}
+    if baselines:
+        outcome["baselines"], reference = {}, {}
+        for baseline_reference in baselines:
+            baseline = load_trained_model(baseline_reference)
+            if len(baseline.task_names) != 1 or baseline.task_names[0] not in model.task_names:
+                raise ValueError(f"Baseline {baseline_reference} must be a single-task model of one "
+                                 f"of {model.task_names}; it has tasks {baseline.task_names}.")
+            results = run(baseline)
+            outcome["baselines"].update(results)
+            reference.update(headline_metrics(results, baseline))
+        missing = sorted(set(model.task_names) - set(outcome["baselines"]))
+        if missing:
+            raise ValueError(f"delta_m needs a baseline for every task: none for {missing}.")
+        outcome["delta_m"] = delta_m(headline_metrics(outcome["evaluation"], model), reference)
+    return outcome
+
+
+def evaluate_flagged_model():
+    from mtl_zoo.evaluation import results_table
+
+    if not FLAGS.model:
+        raise ValueError("Pass --model=a .keras file, a training run's folder or a preset.")
+    outcome = evaluate(FLAGS.model, FLAGS.split, FLAGS.max_examples, FLAGS.baselines)
+    print(results_table(outcome["evaluation"], f"{FLAGS.model} on {outcome['examples']} "
+                                               f"{FLAGS.dataset} {outcome['split']} images"))
+    if "delta_m" in outcome:
+        print(results_table(outcome["baselines"], "Single-task baselines"))
+        print(f"delta_m (Maninis et al. 2019) over the headline metrics: {outcome['delta_m']:+.2%}")
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as f:
+            json.dump(outcome, f, indent=2)
+        print(f"Results written to {FLAGS.output}")
+
+
+main = absl_main(evaluate_flagged_model)
+
+
+def run():
+    """Console entry point (`mtl-zoo-evaluate`, `mtl-zoo evaluate`)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

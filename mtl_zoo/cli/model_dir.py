@@ -1,0 +1,49 @@
+"""A training run's folder: which model it holds, so that a run never resumes from
+another model's checkpoint."""
+
+import json
+import os
+
+RUN_FILE = "run.json"
+
+
+def claim_model_dir(model_dir, identity):
+    """Makes `model_dir` the folder of the run described by `identity`.
+
+    A new or empty folder gets `run.json` with `identity`; a folder with the same
+    `identity` is reused (the run resumes from its checkpoint there).
+
+    Args:
+        model_dir: the run's folder.
+        identity: JSON-ready `{setting: value}` that fix the model's architecture.
+
+    Raises:
+        ValueError: the folder holds another model's run (the settings that
+            differ are named) or files this job did not write.
+
+    Example:
+    >>> claim_model_dir("/tmp/run_a", {"backbone": "tiny"})  # doctest: +SKIP
+    """
+    identity = json.loads(json.dumps(identity))  # tuples to lists, as they come back from JSON
+    run_file = os.path.join(model_dir, RUN_FILE)
+    if os.path.exists(run_file):
+        with open(run_file) as f:
+            try:
+                previous = json.load(f)
+            except json.JSONDecodeError:
+                raise ValueError(f"{run_file} is not valid JSON: delete {model_dir} or choose "
+                                 f"another --model_dir.") from None
+        differences = [f"{key}: {previous.get(key)!r} there, {identity.get(key)!r} now"
+                       for key in sorted(set(previous) | set(identity))
+                       if previous.get(key) != identity.get(key)]
+        if differences:
+            raise ValueError(f"--model_dir {model_dir} holds the checkpoint of another model "
+                             f"({'; '.join(differences)}): choose another --model_dir, or delete "
+                             f"that folder to start over.")
+        return
+    if os.path.isdir(model_dir) and os.listdir(model_dir):
+        raise ValueError(f"--model_dir {model_dir} is not empty and has no {RUN_FILE} (it was not "
+                         f"written by this job): choose another --model_dir.")
+    os.makedirs(model_dir, exist_ok=True)
+    with open(run_file, "w") as f:
+        json.dump(identity, f, indent=2)

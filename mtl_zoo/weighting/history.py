@@ -1,0 +1,26 @@
+"""`TaskWeightHistory`: the task weights of each epoch in the training logs."""
+
+from mtl_zoo.weighting.callback import TaskWeightCallback
+
+
+class TaskWeightHistory(TaskWeightCallback):
+    """Adds `alpha_<task>` (and `uncertainty_weight_<task>` with learned weights) to the
+    logs at the end of every epoch, so `History`, TensorBoard and CSVLogger record how
+    the weighting method moved the tasks' weights.
+
+    Put it after the weighting callbacks (it reports the alphas they set) and before
+    TensorBoard / CSVLogger (they read the logs it extends).
+
+    Example:
+    >>> history = model.fit(data, epochs=4, callbacks=[
+    ...     mz.weighting.DynamicWeightAverage(), mz.weighting.TaskWeightHistory()])  # doctest: +SKIP
+    >>> history.history["alpha_depth"]  # doctest: +SKIP
+    [1.0, 1.0, 0.93, 1.12]
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        logs.update({f"alpha_{name}": value for name, value in self.model.task_weights.items()})
+        logs.update({f"uncertainty_weight_{name}": value
+                     for name, value in self.model.uncertainty_weights.items()})
