@@ -153,10 +153,12 @@ def test_bad_input_fails_with_a_message_and_the_model_keeps_serving(all_kinds, s
 def test_truncated_image_bytes_and_wrong_dtype_are_refused(all_kinds):
     _, _, loaded = all_kinds
     jpeg = tf.io.encode_jpeg(random_images(1)[0]).numpy()
-    with pytest.raises(tf.errors.InvalidArgumentError):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="(?i)jpeg|image"):
         loaded.signatures["serving_bytes"](image_bytes=tf.constant([jpeg[:40]]))
     with pytest.raises((TypeError, tf.errors.InvalidArgumentError), match="uint8"):
         loaded.signatures["serving_default"](images=tf.zeros((1, SIZE, SIZE, 3), tf.float32))
+    good = loaded.signatures["serving_bytes"](image_bytes=tf.constant([jpeg]))  # still serving
+    assert np.isfinite(good["count_probabilities"].numpy()).all()
 
 
 def test_eight_threads_share_one_loaded_model(all_kinds):
@@ -221,13 +223,17 @@ def test_describe_serving_outputs_lists_every_output(all_kinds):
 
 
 @pytest.mark.parametrize("sharing", SHARING_SCHEMES)
-def test_every_sharing_scheme_exports_with_parity(sharing, tmp_path):
+def test_every_sharing_scheme_saves_and_exports_every_task_kind(sharing, tmp_path):
     keras.utils.set_random_seed(0)
-    tasks = [mz.tasks.Classification("count", 3),
-             mz.tasks.Detection("shapes", 2, score_threshold=0.05, max_detections=5)]
-    model = mz.build_model("tiny", tasks, (32, 32, 3), sharing=sharing)
-    loaded = tf.saved_model.load(mz.export.saved_model(model, str(tmp_path)))
+    model = mz.build_model("tiny", ALL_KINDS, (32, 32, 3), sharing=sharing)
     images = random_images(2, 32, 32, seed=6)
+    model.save(tmp_path / "m.keras")
+    reloaded = mz.load_model(tmp_path / "m.keras")
+    for name, expected in model.predict(images, verbose=0).items():
+        np.testing.assert_allclose(reloaded.predict(images, verbose=0)[name], expected, atol=1e-5)
+    np.testing.assert_allclose(sum(float(loss) for loss in reloaded.losses),
+                               sum(float(loss) for loss in model.losses), rtol=1e-6)
+    loaded = tf.saved_model.load(mz.export.saved_model(model, str(tmp_path / "export")))
     assert_decoded_equal(loaded.signatures["serving_default"](images=tf.constant(images)),
                          model.predict_decoded(images))
 
@@ -250,6 +256,22 @@ def test_tflite_raw_and_decoded_match_keras(tmp_path):
     assert_decoded_equal(decoded, model.predict_decoded(images), tied_detections_reorder=True)
     with pytest.raises(ValueError, match=".tflite"):
         mz.export.tflite(model, str(tmp_path / "model.tfl"))
+
+
+def test_tflite_covers_keypoints_landmarks_depth_and_multilabel(tmp_path):
+    keras.utils.set_random_seed(1)
+    tasks = [mz.tasks.MultiLabel("attributes", 4),
+             mz.tasks.Keypoints("pose", 3, flip_pairs=[(1, 2)], score_threshold=0.05, max_detections=5),
+             mz.tasks.Landmarks("face", 2),
+             mz.tasks.Depth("depth", head_channels=8)]
+    model = mz.build_model("tiny", tasks, (32, 32, 3))
+    interpreter = tf.lite.Interpreter(model_path=mz.export.tflite(model, str(tmp_path / "m.tflite")))
+    images = random_images(2, 32, 32, seed=8)
+    raw = interpreter.get_signature_runner("serving_raw")(images=images.astype("float32"))
+    for name, expected in model.predict(images.astype("float32"), verbose=0).items():
+        np.testing.assert_allclose(raw[name], expected, atol=1e-4, err_msg=name)
+    decoded = interpreter.get_signature_runner("serving_default")(images=images)
+    assert_decoded_equal(decoded, model.predict_decoded(images), tied_detections_reorder=True)
 
 
 @pytest.mark.slow

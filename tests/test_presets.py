@@ -13,6 +13,7 @@ import pytest
 
 import mtl_zoo as mz
 from mtl_zoo.presets import DownloadError, catalog_names, load_preset
+from mtl_zoo.presets.card import serving_section, write_preset
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "download.py"
 TASKS = [{"kind": "classification", "name": "shape", "num_classes": 3, "class_names": ["a", "b", "c"]},
@@ -239,12 +240,42 @@ def test_list_presets_rows_match_the_catalog():
     assert all(not row["metrics"] for row in rows if not row["pretrained"])
 
 
-def test_architecture_only_preset_builds_without_weights():
-    model = mz.from_preset("multi_mnist_tiny_left_right", pretrained=False)
-    assert model.task_names == ["left", "right"] and model.input_shape == (None, 32, 32, 3)
-    assert model.count_params() == load_preset("multi_mnist_tiny_left_right")[0]["params"]
-    with pytest.raises(ValueError, match="has no checkpoint yet"):
-        mz.from_preset("multi_mnist_tiny_left_right")
+@pytest.mark.parametrize("name", catalog_names())
+def test_every_preset_builds_as_its_card_says(name):
+    """Architecture: parameters and serving outputs as preset.json and the card state them."""
+    preset, location = load_preset(name)
+    model = mz.from_preset(name, pretrained=False)
+    assert model.count_params() == preset["params"]
+    assert list(model.image_shape) == preset["config"]["input_shape"]
+    card = (pathlib.Path(location) / "README.md").read_text()
+    assert serving_section(model) in card
+    for task in preset["metrics"]:
+        assert task in model.task_names
+    if preset["weights"] is None:
+        with pytest.raises(ValueError, match="has no checkpoint"):
+            mz.from_preset(name)
+
+
+def test_a_preset_written_from_a_run_reloads_the_run(trained, tmp_path):
+    model, _ = trained
+    run = tmp_path / "run"
+    run.mkdir()
+    model.save(run / "model.keras")
+    (run / "run.json").write_text(json.dumps({"dataset": "d", "dataset_config": None, "preset": None,
+                                              "architecture": CONFIG, "uncertainty_weighting": False}))
+    evaluation = {"shape": {"accuracy": 0.75}, "color": {"accuracy": 0.5}}
+    (run / "metrics.json").write_text(json.dumps({
+        "evaluation": evaluation, "flags": {"epochs": 3, "seed": 0, "tasks": ["shape", "color"]},
+        "baselines": {"shape": {"accuracy": 0.5}, "color": {"accuracy": 0.5}}, "delta_m": 0.25,
+        "evaluated_on": {"dataset": "d", "split": "test", "examples": 40}, "seconds": {"model": 12.5}}))
+    preset = write_preset(str(run), str(tmp_path / "tiny_written"), "A test model.", ["Tiny."],
+                          "Random images.", machine="a test machine")
+    assert preset["metrics"] == evaluation and preset["weights"]["file"] == "tiny_written.weights.h5"
+    _assert_same_outputs(mz.from_preset(str(tmp_path / "tiny_written")), model)
+    card = (tmp_path / "tiny_written" / "README.md").read_text()
+    assert "python scripts/train.py --epochs=3 --tasks=shape,color" in card
+    assert "| shape | accuracy | 0.750 | 0.500 |" in card and "+25.00%" in card
+    assert "(40 d test images)" in card and serving_section(model) in card
 
 
 def test_shipped_preset_is_the_trained_model():
@@ -267,11 +298,11 @@ def _download(*flags, cwd):
 
 
 def test_download_script_fetches_and_verifies(server, served, trained, tmp_path):
-    result = _download(f"--presets={server.url + served},multi_mnist_tiny_left_right",
+    result = _download(f"--presets={server.url + served},nyuv2_efficientnetv2b0_seg_depth",
                        f"--cache_dir={tmp_path}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sha256 ok, downloaded" in result.stdout
-    assert "multi_mnist_tiny_left_right: architecture only" in result.stdout
+    assert "nyuv2_efficientnetv2b0_seg_depth: architecture only" in result.stdout
     [cached] = [os.path.join(root, name) for root, _, files in os.walk(tmp_path)
                 for name in files if name == WEIGHTS_FILE]
     assert pathlib.Path(cached).read_bytes() == trained[1]

@@ -90,16 +90,6 @@ def test_gaussian_radius_grows_with_object_size():
     assert np.all(np.diff(radii) > 0) and radii[0] > 0
 
 
-def test_keypoint_flip_swaps_pairs_and_mirrors_x():
-    task = mz.tasks.Keypoints("pose", num_keypoints=3, flip_pairs=[(1, 2)])
-    points = np.array([[[0.5, 0.1, 2], [0.2, 0.6, 2], [0.7, 0.6, 1]]], "float32")
-    flipped = task.flip_horizontally(points).numpy()
-    np.testing.assert_allclose(flipped[0, 0], [0.5, 0.1, 2])
-    np.testing.assert_allclose(flipped[0, 1], [0.3, 0.6, 1], atol=1e-6)
-    np.testing.assert_allclose(flipped[0, 2], [0.8, 0.6, 2], atol=1e-6)
-    np.testing.assert_allclose(task.flip_horizontally(flipped), points, atol=1e-6)
-
-
 def _task_batch(task, rng, n=8):
     """Raw labels for `n` images, encoded."""
     raw = []

@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -62,3 +63,23 @@ def run_isolated(module, function, **kwargs):
         raise RuntimeError(f"{module}.{function}({kwargs}) failed (exit {completed.returncode}):\n"
                            f"{completed.stderr[-3000:]}")
     return json.loads(results[-1][len("RESULT "):])
+
+
+def machine_description():
+    """One line naming the CPU, core count, OS and library versions."""
+    import keras
+    import tensorflow as tf
+
+    import mtl_zoo
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    gpus = tf.config.list_physical_devices("GPU")
+    return (f"{cpu}, {os.cpu_count()} cores{f', {len(gpus)} GPU' if gpus else ', no GPU'}; "
+            f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
+            f"TensorFlow {tf.__version__}, Keras {keras.__version__}, mtl_zoo {mtl_zoo.__version__}")

@@ -11,11 +11,11 @@ section. The header states the machine, the library versions and the command.
 
 import datetime
 import os
-import platform
 import re
 
 from absl import app, flags
 
+from mtl_zoo.benchmarks.measure import machine_description
 from mtl_zoo.cli import exit_on_bad_input
 
 FLAGS = flags.FLAGS
@@ -23,26 +23,6 @@ flags.DEFINE_list("only", None, "Benchmarks to run (default: all); see --list.")
 flags.DEFINE_bool("list", False, "List the benchmarks and exit.")
 flags.DEFINE_bool("quick", False, "Fewer steps and repeats: a smoke run, not for publishing.")
 flags.DEFINE_string("output", "BENCHMARKS.md", "The markdown file to write.")
-
-
-def machine_description():
-    """One line naming the CPU, core count, OS and library versions."""
-    import keras
-    import tensorflow as tf
-
-    import mtl_zoo
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    gpus = tf.config.list_physical_devices("GPU")
-    return (f"{cpu}, {os.cpu_count()} cores{f', {len(gpus)} GPU' if gpus else ', no GPU'}; "
-            f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
-            f"TensorFlow {tf.__version__}, Keras {keras.__version__}, mtl_zoo {mtl_zoo.__version__}")
 
 
 def _section(name, body):

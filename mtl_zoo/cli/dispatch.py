@@ -15,6 +15,7 @@ COMMANDS = {
     "evaluate": ("mtl_zoo.cli.evaluate", "evaluate a trained model, optionally delta_m"),
     "export": ("mtl_zoo.cli.export", "export a SavedModel for serving (and TFLite)"),
     "download": ("mtl_zoo.cli.download", "fetch and verify preset checkpoints"),
+    "make_preset": ("mtl_zoo.cli.make_preset", "write a zoo preset from a finished training run"),
     "benchmark": ("mtl_zoo.cli.benchmark", "run the benchmarks into BENCHMARKS.md"),
 }
 

@@ -22,8 +22,8 @@ def download(references, cache_dir=None):
     """Fetches and verifies each preset's weights; returns one line per preset saying what happened.
 
     Example:
-    >>> download(["multi_mnist_tiny_left_right"])
-    ['multi_mnist_tiny_left_right: architecture only, nothing to download']
+    >>> download(["nyuv2_efficientnetv2b0_seg_depth"])
+    ['nyuv2_efficientnetv2b0_seg_depth: architecture only, nothing to download']
     """
     from mtl_zoo.presets import load_preset, weights_file
 

@@ -20,6 +20,7 @@ the same recipe (under `baselines/<task>/`) and reports delta_m.
 import json
 import os
 import sys
+import time
 
 from absl import app, flags
 
@@ -52,7 +53,8 @@ flags.DEFINE_integer("max_train_examples", None, "Train on the first N training 
                      lower_bound=1)
 flags.DEFINE_integer("max_val_examples", None, "Validate on the first N validation examples only.",
                      lower_bound=1)
-flags.DEFINE_bool("augment", True, "Random horizontal flips and scale jitter of the training images.")
+flags.DEFINE_bool("augment", True, "Random scale jitter of the training images, and horizontal "
+                  "flips where the dataset allows them (not multi_mnist).")
 flags.DEFINE_float("learning_rate", 2e-3, "Peak Adam learning rate (cosine decay to 0).",
                    lower_bound=0.0)
 flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy (mtl_zoo.cli.strategies).")
@@ -192,6 +194,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
 
     import mtl_zoo as mz
     from mtl_zoo.data import Augmentation, build_pipeline, raw_batches
+    from mtl_zoo.data.sources import allows_horizontal_flips
     from mtl_zoo.evaluation import evaluate_model
 
     keras.utils.set_random_seed(FLAGS.seed)
@@ -203,7 +206,10 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     names = model.task_names
     train_examples = data["train"].map(lambda image, labels: (image, {n: labels[n] for n in names}))
     val_examples = data["validation"].map(lambda image, labels: (image, {n: labels[n] for n in names}))
-    augmentation = Augmentation(horizontal_flip=True, scale_range=(0.8, 1.2)) if FLAGS.augment else None
+    augmentation = None
+    if FLAGS.augment:
+        augmentation = Augmentation(horizontal_flip=allows_horizontal_flips(FLAGS.dataset),
+                                    scale_range=(0.8, 1.2))
     train_data = build_pipeline(model, train_examples, FLAGS.batch_size, augmentation=augmentation,
                                 shuffle_buffer=data["num_train"], seed=FLAGS.seed)
     val_data = build_pipeline(model, val_examples, FLAGS.batch_size)
@@ -258,6 +264,7 @@ def train():
     from mtl_zoo.data.sources import evaluation_split
     from mtl_zoo.evaluation import delta_m, headline_metrics, results_table
 
+    job_started = time.monotonic()
     if FLAGS.config:
         apply_config_file(FLAGS, FLAGS.config, config_flag_names())
     strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
@@ -271,10 +278,15 @@ def train():
     split = evaluation_split(FLAGS.dataset)
     val_examples, num_val = dataset_flags.load_split(split, FLAGS.max_val_examples, task_names)
     data = {"train": train_examples, "num_train": num_train, "validation": val_examples}
+    started = time.monotonic()
     model, outcome = fit_and_evaluate(strategy, config, FLAGS.model_dir, data)
+    outcome["evaluated_on"] = {"dataset": FLAGS.dataset, "split": split, "examples": num_val}
+    outcome["seconds"] = {"model": round(time.monotonic() - started, 1)}
     outcome["flags"] = {name: FLAGS[name].value for name in config_flag_names() | {"config"}}
     if FLAGS.single_task_baselines:
+        started = time.monotonic()
         baselines = single_task_baselines(strategy, config, data)
+        outcome["seconds"]["baselines"] = round(time.monotonic() - started, 1)
         baseline_headlines = {key: value for task in baselines.values()
                               for key, value in task.pop("headline").items()}
         outcome["baselines"] = baselines
@@ -288,6 +300,8 @@ def train():
                                        os.path.join(FLAGS.model_dir, "plots"))
     if FLAGS.export:
         outcome["export"] = model.export(os.path.join(FLAGS.model_dir, "export"))
+    outcome["seconds"]["job"] = round(time.monotonic() - job_started
+                                      - outcome["seconds"].get("baselines", 0.0), 1)
     with open(os.path.join(FLAGS.model_dir, "metrics.json"), "w") as f:
         json.dump(outcome, f, indent=2)
     print(results_table(outcome["evaluation"], f"Validation ({num_val} {FLAGS.dataset} {split} images)"))

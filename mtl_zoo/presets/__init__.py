@@ -3,7 +3,7 @@
 >>> import mtl_zoo as mz
 >>> mz.list_presets()                                                  # doctest: +SKIP
 >>> model = mz.from_preset("mtl_shapes_tiny_cls_det_pose")             # trained weights
->>> model = mz.from_preset("resnet50_cls_det_pose", pretrained=False)  # architecture only
+>>> model = mz.from_preset("mtl_shapes_resnet50_cls_det_pose", pretrained=False)  # architecture only
 
 Weights come as Keras `.weights.h5` files (arrays only: loading one never runs
 code), checked against their sha256 before loading; remote ones are downloaded
@@ -37,7 +37,7 @@ def load_preset(reference, cache_dir=None):
         cache_dir: where a remote preset.json is cached; default `default_cache_dir()`.
 
     Example:
-    >>> load_preset("multi_mnist_tiny_left_right")[0]["config"]["backbone"]
+    >>> load_preset("mtl_shapes_tiny_cls_det_pose")[0]["config"]["backbone"]
     'tiny'
     """
     reference = str(reference)

@@ -52,8 +52,8 @@ def read_preset(path):
             config, task, labels or weights entry; the message names the file.
 
     Example:
-    >>> read_preset(os.path.join(catalog_dir(), "multi_mnist_tiny_left_right", PRESET_FILE))["name"]
-    'multi_mnist_tiny_left_right'
+    >>> read_preset(os.path.join(catalog_dir(), "nyuv2_efficientnetv2b0_seg_depth", PRESET_FILE))["name"]
+    'nyuv2_efficientnetv2b0_seg_depth'
     """
     try:
         with open(path, encoding="utf-8") as stream:

@@ -1,6 +1,4 @@
-"""Left/right keypoint pairs: validation and horizontal flipping of labels."""
-
-import tensorflow as tf
+"""Left/right keypoint pairs: their validation and the index permutation of a horizontal flip."""
 
 
 def check_flip_pairs(flip_pairs, num_points, task_name):
@@ -27,16 +25,3 @@ def flip_permutation(num_points, flip_pairs):
     for left, right in flip_pairs:
         permutation[left], permutation[right] = right, left
     return permutation
-
-
-def flip_keypoints_horizontally(keypoints, flip_pairs):
-    """Mirrors normalised (..., K, 3) (x, y, visibility) keypoints: x -> 1 - x, pairs swapped.
-
-    Example:
-    >>> flip_keypoints_horizontally([[0.2, 0.5, 2.0], [0.7, 0.5, 1.0]], [(0, 1)]).numpy().tolist()
-    [[0.30000001192092896, 0.5, 1.0], [0.800000011920929, 0.5, 2.0]]
-    """
-    keypoints = tf.convert_to_tensor(keypoints, tf.float32)
-    mirrored = tf.concat([1.0 - keypoints[..., :1], keypoints[..., 1:]], axis=-1)
-    permutation = flip_permutation(keypoints.shape[-2], flip_pairs)
-    return tf.gather(mirrored, permutation, axis=-2)

@@ -6,7 +6,7 @@ import tensorflow as tf
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_label
-from mtl_zoo.tasks.flipping import check_flip_pairs, flip_keypoints_horizontally
+from mtl_zoo.tasks.flipping import check_flip_pairs
 from mtl_zoo.tasks.heads import conv_tower, prediction_conv
 
 _FAR = 1e9
@@ -85,10 +85,6 @@ class Keypoints(Task):
             self.output_name("keypoint_heatmap"): prediction_conv(
                 x, k, self.output_name("keypoint_heatmap"), prior_probability=0.1),
         }
-
-    def flip_horizontally(self, keypoints):
-        """Mirrors raw (..., K, 3) keypoint labels, swapping this task's flip pairs."""
-        return flip_keypoints_horizontally(keypoints, self.flip_pairs)
 
     def transform_label(self, label, transform):
         """Keypoints follow the image (pairs swap on a flip; those leaving it get visibility 0);

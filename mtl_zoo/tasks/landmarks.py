@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_label
-from mtl_zoo.tasks.flipping import check_flip_pairs, flip_keypoints_horizontally
+from mtl_zoo.tasks.flipping import check_flip_pairs
 from mtl_zoo.tasks.heatmaps import masked_l1
 
 
@@ -56,10 +56,6 @@ class Landmarks(Task):
         coordinates = layers.Reshape((self.num_landmarks, 2), dtype="float32",
                                      name=self.output_name("coordinates"))(x)
         return {self.output_name("coordinates"): coordinates}
-
-    def flip_horizontally(self, landmarks):
-        """Mirrors raw (..., K, 3) landmark labels, swapping this task's flip pairs."""
-        return flip_keypoints_horizontally(landmarks, self.flip_pairs)
 
     def transform_label(self, label, transform):
         """Landmarks follow the image; pairs swap on a flip; those leaving it get visibility 0."""

@@ -65,9 +65,20 @@ def evaluation_split(name):
     return getattr(get_source(name), "EVALUATION_SPLIT", "validation")
 
 
+def allows_horizontal_flips(name):
+    """Whether mirroring an example of source `name` keeps its labels right (False for
+    multi_mnist: mirrored digits are not digits, and left and right would swap).
+
+    Example:
+    >>> allows_horizontal_flips("mtl_shapes"), allows_horizontal_flips("multi_mnist")
+    (True, False)
+    """
+    return getattr(get_source(name), "HORIZONTAL_FLIPS", True)
+
+
 def source_tasks(name):
     """The tasks matching source `name`'s labels, named like its label keys."""
     return get_source(name).tasks()
 
 
-__all__ = ["SOURCE_MODULES", "evaluation_split", "get_source", "list_sources", "load_examples", "source_tasks"]
+__all__ = ["SOURCE_MODULES", "allows_horizontal_flips", "evaluation_split", "get_source", "list_sources", "load_examples", "source_tasks"]

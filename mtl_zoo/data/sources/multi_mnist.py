@@ -29,6 +29,7 @@ from mtl_zoo.dataset_builders.multi_mnist.multi_mnist_dataset_builder import MNI
 
 
 EVALUATION_SPLIT = "test"  # the dataset has no validation split
+HORIZONTAL_FLIPS = False  # a mirrored digit is no digit, and left and right would swap
 
 def to_example(features):
     """`(image, {"left", "right", "digits"})` from one multi_mnist example."""

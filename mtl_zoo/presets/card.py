@@ -1,0 +1,195 @@
+"""Presets written from training runs: preset.json, the weights and the model card, with
+every number taken from the run's own `metrics.json` (nothing typed in by hand).
+
+Example:
+>>> write_preset("runs/multi_mnist", "models/multi_mnist_tiny_cls_det",
+...              description="...", limitations=["..."])  # doctest: +SKIP
+"""
+
+import json
+import os
+
+from mtl_zoo.presets.catalog import PRESET_FILE, WEIGHTS_SUFFIX, check_preset
+from mtl_zoo.presets.download import file_sha256
+
+DEFAULT_PREPROCESSING = "raw 0-255 RGB in; the backbone family's normalisation is inside the model."
+SERVING_HEADER = ("## Serving outputs\n\nThe signatures of the SavedModel written by "
+                  "`model.export(path)`, as `mz.export.describe_serving_outputs(model)` lists them:\n\n")
+
+
+def serving_section(model):
+    """The card's "Serving outputs" section: every signature's outputs, generated."""
+    from mtl_zoo.export import describe_serving_outputs
+
+    return SERVING_HEADER + describe_serving_outputs(model).strip() + "\n"
+
+
+def training_command(flag_values, defaults):
+    """`python scripts/train.py` with the flags whose values differ from `defaults`.
+
+    Example:
+    >>> training_command({"epochs": 10, "seed": 0, "tasks": ["a", "b"]}, {"epochs": 8, "seed": 0})
+    'python scripts/train.py --epochs=10 --tasks=a,b'
+    """
+    parts = ["python scripts/train.py"]
+    for name, value in sorted(flag_values.items()):
+        if name in defaults and defaults[name] == value or value is None:
+            continue
+        if isinstance(value, bool):
+            parts.append(f"--{name}" if value else f"--no{name}")
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"--{name}={','.join(str(item) for item in value)}")
+        else:
+            parts.append(f"--{name}={value}")
+    return " ".join(parts)
+
+
+def _labels(tasks):
+    labels = {}
+    for task in tasks:
+        names = task.get("class_names") or task.get("keypoint_names") or task.get("label_names")
+        if names:
+            labels[task["name"]] = list(names)
+    return labels
+
+
+def _number(value):
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def metrics_table(evaluation, baselines=None):
+    """Markdown rows: task | metric | multi-task | single-task baseline (when measured)."""
+    header = "| task | metric | multi-task (this model) |" + (" single-task baseline |" if baselines else "")
+    rows = [header, "|---|---|---|" + ("---|" if baselines else "")]
+    for task, metrics in evaluation.items():
+        for metric, value in metrics.items():
+            row = f"| {task} | {metric} | {_number(value)} |"
+            if baselines:
+                row += f" {_number(baselines.get(task, {}).get(metric, '-'))} |"
+            rows.append(row)
+    return "\n".join(rows)
+
+
+def _header(name, description, config, model):
+    return [f"# {name}", "", description, "",
+            f"Backbone `{config['backbone']}`, sharing `{config.get('sharing', 'hard')}`, "
+            f"{model.count_params():,} parameters, input {config['input_shape'][0]}x"
+            f"{config['input_shape'][1]} RGB (raw 0-255 values).", "",
+            "| task | kind |", "|---|---|", *[f"| {t['name']} | {t['kind']} |" for t in config["tasks"]],
+            ""]
+
+
+def _write(folder, preset, card_lines):
+    check_preset(preset, os.path.join(folder, PRESET_FILE))
+    with open(os.path.join(folder, PRESET_FILE), "w") as f:
+        json.dump(preset, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(folder, "README.md"), "w") as f:
+        f.write("\n".join(card_lines))
+    return preset
+
+
+def write_architecture_preset(folder, config, description, limitations, intended_training,
+                              preprocessing=DEFAULT_PREPROCESSING):
+    """Writes an architecture-only preset (no weights, no metrics) and its card.
+
+    Args:
+        folder: the preset folder; its base name is the preset name.
+        config: `build_model` keyword arguments (tasks as dicts with a "kind").
+        description: one paragraph.
+        limitations: a list of sentences.
+        intended_training: how to train it (a command or a sentence).
+        preprocessing: what the model does to raw images (informative).
+
+    Returns:
+        The written preset (a dict).
+    """
+    import mtl_zoo as mz
+
+    name = os.path.basename(os.path.normpath(folder))
+    model = mz.build_model(**config)
+    os.makedirs(folder, exist_ok=True)
+    preset = {"name": name, "description": description, "config": config,
+              "preprocessing": preprocessing,
+              "labels": _labels(config["tasks"]), "params": model.count_params(), "weights": None,
+              "metrics": {}}
+    lines = [*_header(name, description, config, model),
+             "**Architecture only: no checkpoint.** `mz.from_preset(name, pretrained=False)` builds it "
+             "with fresh weights; `pretrained=True` raises a clear error.", "",
+             "## Training", "", intended_training, "",
+             "## Measured metrics", "", "None: not trained here.", "",
+             "## Limitations", "", *[f"- {item}" for item in limitations], "", serving_section(model)]
+    return _write(folder, preset, lines)
+
+
+def write_preset(model_dir, folder, description, limitations, training_data, url=None,
+                 machine=None, preprocessing=DEFAULT_PREPROCESSING):
+    """Writes a zoo preset (`preset.json`, `<name>.weights.h5`, `README.md`) from a
+    finished `scripts/train.py` run.
+
+    Args:
+        model_dir: the run's folder (model.keras, run.json, metrics.json).
+        folder: the preset folder to write; its base name is the preset name.
+        description: one paragraph for preset.json and the card.
+        limitations: a list of sentences for the card.
+        training_data: a sentence naming the dataset, config and split sizes.
+        url: where the weights will be served; None ships them in the folder.
+        machine: the machine the run was measured on (for the card).
+        preprocessing: what the model does to raw images (informative).
+
+    Returns:
+        The written preset (a dict).
+    """
+    import mtl_zoo as mz
+    from mtl_zoo.cli import train as train_job
+
+    with open(os.path.join(model_dir, "run.json")) as f:
+        run = json.load(f)
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        outcome = json.load(f)
+    model = mz.load_model(os.path.join(model_dir, "model.keras"))
+    name = os.path.basename(os.path.normpath(folder))
+    os.makedirs(folder, exist_ok=True)
+    weights_name = name + WEIGHTS_SUFFIX
+    weights_path = os.path.join(folder, weights_name)
+    model.save_weights(weights_path)
+    config = run["architecture"]
+    preset = {
+        "name": name, "description": description, "config": config,
+        "preprocessing": preprocessing,
+        "labels": _labels(config["tasks"]), "params": model.count_params(),
+        "weights": {"url": url or weights_name, "sha256": file_sha256(weights_path),
+                    "size": os.path.getsize(weights_path), "file": weights_name},
+        "metrics": outcome["evaluation"],
+    }
+    defaults = {flag.name: flag.default for module in (train_job, train_job.dataset_flags)
+                for flag in train_job.FLAGS.get_flags_for_module(module)}
+    command = training_command({key: value for key, value in outcome["flags"].items()
+                                if key not in ("model_dir", "data_dir", "config")}, defaults)
+    from mtl_zoo.data.sources import evaluation_split
+
+    where = outcome.get("evaluated_on") or {  # runs before this field was recorded
+        "dataset": run["dataset"], "split": evaluation_split(run["dataset"]),
+        "examples": outcome["flags"].get("max_val_examples") or "all"}
+    seconds = outcome.get("seconds", {}).get("model")
+    lines = [*_header(name, description, config, model),
+             "```python", "import mtl_zoo as mz", f'model = mz.from_preset("{name}")',
+             "outputs = model.predict_decoded(images)  # {task: decoded outputs}", "```", "",
+             "## Training data", "", training_data, "",
+             "## Training command", "", f"    {command}", "",
+             f"Measured on {machine or 'the machine named in BENCHMARKS.md'}" +
+             (f"; the multi-task model trained and was evaluated in {seconds:.0f} s" if seconds else "") +
+             ". The weights are `model.save_weights(...)` of that run's `model.keras` "
+             "(`mtl_zoo.presets.card.write_preset`).", "",
+             f"## Measured metrics ({where['examples']} {where['dataset']} {where['split']} images)", "",
+             metrics_table(outcome["evaluation"], outcome.get("baselines")), ""]
+    if "baselines" in outcome:
+        delta = outcome.get("delta_m")
+        lines += ["Single-task baselines: one model per task, same recipe (`--single_task_baselines`). "
+                  "delta_m (Maninis et al. 2019) over each task's headline metric: " +
+                  (f"{delta:+.2%}." if delta is not None else f"undefined ({outcome['delta_m_undefined']})."),
+                  ""]
+    else:
+        lines += ["Single-task baselines and delta_m: not measured for this preset.", ""]
+    lines += ["## Limitations", "", *[f"- {item}" for item in limitations], "", serving_section(model)]
+    return _write(folder, preset, lines)
