@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import mtl_zoo as mz
 from mtl_zoo.presets import DownloadError, catalog_names, load_preset
@@ -20,6 +21,8 @@ TASKS = [{"kind": "classification", "name": "shape", "num_classes": 3, "class_na
          {"kind": "classification", "name": "color", "num_classes": 2}]
 CONFIG = {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": TASKS}
 WEIGHTS_FILE = "tiny_shape_color_v1.weights.h5"
+MNIST_DIR = pathlib.Path(os.environ.get("MTL_ZOO_MNIST_DIR", pathlib.Path(__file__).resolve().parents[2]
+                                        / "shared" / "data" / "mnist"))
 
 
 class FileServer:
@@ -236,7 +239,7 @@ def test_list_presets_rows_match_the_catalog():
         assert len(row["tasks"]) == len(preset["config"]["tasks"])
     trained = next(row for row in rows if row["name"] == "mtl_shapes_tiny_cls_det_pose")
     assert trained["pretrained"] and trained["sharing"] == "hard"
-    assert trained["metrics"]["action/accuracy"] > 0.9 and "pose/PCK" in trained["metrics"]
+    assert trained["metrics"]["action/accuracy"] > 0.9 and "pose/pck" in trained["metrics"]
     assert all(not row["metrics"] for row in rows if not row["pretrained"])
 
 
@@ -278,18 +281,36 @@ def test_a_preset_written_from_a_run_reloads_the_run(trained, tmp_path):
     assert "(40 d test images)" in card and serving_section(model) in card
 
 
-def test_shipped_preset_is_the_trained_model():
+def test_shipped_presets_are_the_trained_models():
     from mtl_zoo.data.sources.mtl_shapes import generate
 
     model = mz.from_preset("mtl_shapes_tiny_cls_det_pose")
     assert model.count_params() == load_preset("mtl_shapes_tiny_cls_det_pose")[0]["params"]
-    images, actions = [], []
-    for image, labels in generate(48, image_size=128, seed=7).as_numpy_iterator():
-        images.append(image)
-        actions.append(labels["action"])
-    probabilities = model.predict_decoded(np.stack(images))["action"]
-    predicted = np.argmax(next(iter(probabilities.values())), axis=-1)
-    assert np.mean(predicted == np.array(actions)) > 0.8  # chance is 1/6
+    examples = [(image, {name: labels[name] for name in model.task_names})
+                for image, labels in generate(48, image_size=128, seed=7).as_numpy_iterator()]
+    results = mz.evaluation.evaluate_model(model, examples)
+    assert results["action"]["accuracy"] > 0.8  # chance is 1/6
+    assert results["objects"]["AP50"] > 0.4 and results["pose"]["pck"] > 0.6  # untrained: about 0
+
+    digits = mz.from_preset("multi_mnist_tiny_cls_det")
+    assert digits.task_names == ["left", "right", "digits"]
+    canvas = np.zeros((2, 64, 64, 3), np.uint8)  # no digits at all: no confident detection
+    assert digits.predict_decoded(canvas)["digits"]["num_detections"].max() == 0
+
+
+@pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason=f"the real MNIST test set is not in {MNIST_DIR} (set MTL_ZOO_MNIST_DIR)")
+def test_shipped_multi_mnist_model_reads_real_held_out_digits():
+    from mtl_zoo.dataset_builders.multi_mnist import idx, pairs
+
+    images, labels = idx.read_digits(MNIST_DIR / "t10k-images-idx3-ubyte.gz",
+                                     MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    left, right = np.arange(9000, 9100), np.arange(9100, 9200)  # digits of the test split only
+    canvases = np.stack([pairs.overlap_digits(images[a], images[b]) for a, b in zip(left, right)])
+    canvases = tf.image.resize(np.repeat(canvases[..., None], 3, -1), (64, 64)).numpy()
+    decoded = mz.from_preset("multi_mnist_tiny_cls_det").predict_decoded(canvases)
+    assert np.mean(decoded["left"]["probabilities"].argmax(-1) == labels[left]) > 0.9
+    assert np.mean(decoded["right"]["probabilities"].argmax(-1) == labels[right]) > 0.85
 
 
 def _download(*flags, cwd):

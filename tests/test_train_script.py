@@ -102,7 +102,7 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
 def test_config_file_flags_and_single_task_baselines(tmp_path):
     config = tmp_path / "recipe.yaml"
     config.write_text("tasks: [action, objects]\nepochs: 3\nlearning_rate: 0.003\n"
-                      "task_weights: [objects=0.5]\n")
+                      "task_weights: [objects=0.5]\nstrategy: mirrored\n")
     result = _run("train.py", f"--config={config}", "--epochs=1", *TINY, "--plots=false",
                   "--export=false", "--single_task_baselines", f"--data_dir={tmp_path / 'tfds'}",
                   f"--model_dir={tmp_path / 'run'}", cwd=tmp_path)
@@ -110,6 +110,7 @@ def test_config_file_flags_and_single_task_baselines(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["flags"]["epochs"] == 1  # the command line wins over the file
     assert metrics["flags"]["learning_rate"] == 0.003 and metrics["flags"]["tasks"] == ["action", "objects"]
+    assert metrics["flags"]["strategy"] == "mirrored" and "1 replica(s)" in result.stdout
     assert metrics["history"]["alpha_objects"] == [0.5]
     assert set(metrics["baselines"]) == {"action", "objects"}
     assert "accuracy" in metrics["baselines"]["action"] and "AP" in metrics["baselines"]["objects"]

@@ -1,0 +1,86 @@
+"""The command lines' helpers in process: config files, run folders, strategies, presets' commands."""
+
+import json
+import types
+
+import pytest
+from absl import flags
+
+from mtl_zoo.cli.config_file import apply_config_file, read_config_file
+from mtl_zoo.cli.model_dir import claim_model_dir
+from mtl_zoo.cli.strategies import check_global_batch, make_strategy
+from mtl_zoo.cli.train import parse_task_weights
+from mtl_zoo.presets.card import training_command
+
+
+def _flag_values(*argv):
+    values = flags.FlagValues()
+    flags.DEFINE_integer("epochs", 8, "", lower_bound=1, flag_values=values)
+    flags.DEFINE_list("tasks", None, "", flag_values=values)
+    flags.DEFINE_bool("augment", True, "", flag_values=values)
+    flags.DEFINE_enum("weighting", "equal", ["equal", "dwa"], "", flag_values=values)
+    values(["prog", *argv])
+    return values
+
+
+def test_a_config_file_sets_flags_and_the_command_line_wins(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text("epochs: 3\ntasks: [a, b]\naugment: false\nweighting: dwa\n")
+    values = _flag_values("--epochs=1")
+    applied = apply_config_file(values, str(path), {"epochs", "tasks", "augment", "weighting"})
+    assert sorted(applied) == ["augment", "tasks", "weighting"]
+    assert (values.epochs, values.tasks, values.augment, values.weighting) == (1, ["a", "b"], False, "dwa")
+    json_path = tmp_path / "recipe.json"
+    json_path.write_text(json.dumps({"epochs": 5}))
+    values = _flag_values()
+    apply_config_file(values, str(json_path), {"epochs"})
+    assert values.epochs == 5
+
+
+@pytest.mark.parametrize("content, message", [
+    ("epoch: 3\n", "unknown flags ['epoch']"),
+    ("epochs: 0\n", "bad value 0 for epochs"),
+    ("weighting: dwb\n", "bad value 'dwb' for weighting"),
+    ("- epochs\n", "must hold a mapping"),
+    ("epochs: [3\n", "not valid YAML"),
+])
+def test_bad_config_files_name_the_problem(tmp_path, content, message):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        apply_config_file(_flag_values(), str(path), {"epochs", "tasks", "augment", "weighting"})
+    with pytest.raises(ValueError, match="does not exist"):
+        read_config_file(str(tmp_path / "missing.json"))
+    with pytest.raises(ValueError, match=r"\.json, \.yaml or \.yml"):
+        read_config_file(str(tmp_path / "recipe.toml"))
+
+
+def test_a_run_folder_belongs_to_one_model(tmp_path):
+    run = tmp_path / "run"
+    claim_model_dir(str(run), {"backbone": "tiny", "tasks": ("a",)})
+    claim_model_dir(str(run), {"backbone": "tiny", "tasks": ["a"]})  # the same run resumes
+    with pytest.raises(ValueError, match="backbone: 'tiny' there, 'resnet50' now"):
+        claim_model_dir(str(run), {"backbone": "resnet50", "tasks": ["a"]})
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="has no run.json"):
+        claim_model_dir(str(tmp_path / "other"), {"backbone": "tiny"})
+
+
+def test_strategies_and_global_batch_checks():
+    assert make_strategy("default").num_replicas_in_sync == 1
+    assert make_strategy("one_device").num_replicas_in_sync == 1
+    with pytest.raises(ValueError, match="Unknown strategy 'mirored'.*'mirrored'"):
+        make_strategy("mirored")
+    check_global_batch(32, types.SimpleNamespace(num_replicas_in_sync=4))
+    with pytest.raises(ValueError, match="global batch of 30 does not split evenly over 4 replicas"):
+        check_global_batch(30, types.SimpleNamespace(num_replicas_in_sync=4))
+
+
+def test_task_weights_and_training_commands():
+    assert parse_task_weights(["a=1", " b = 0.5"]) == {"a": 1.0, "b": 0.5}
+    with pytest.raises(ValueError, match="task=value pairs, got 'a'"):
+        parse_task_weights(["a"])
+    command = training_command({"epochs": 8, "augment": False, "tasks": ["a", "b"], "seed": None},
+                               {"epochs": 8, "augment": True})
+    assert command == "python scripts/train.py --noaugment --tasks=a,b"
