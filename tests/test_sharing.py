@@ -78,16 +78,8 @@ def classifier_models():
     return {}
 
 
-def _aggregator_cases():
-    # one aggregator per scheme in the fast set, the rest of the matrix marked slow
-    names = list(AGGREGATORS)
-    for i, sharing in enumerate(STITCHED):
-        for j, name in enumerate(names):
-            marks = () if j == (2 * i) % len(names) else (pytest.mark.slow,)
-            yield pytest.param(sharing, name, marks=marks, id=f"{sharing}-{name}")
-
-
-@pytest.mark.parametrize("sharing,aggregator", list(_aggregator_cases()))
+@pytest.mark.parametrize("sharing,aggregator", [
+    pytest.param(sharing, name, id=f"{sharing}-{name}") for sharing in STITCHED for name in AGGREGATORS])
 def test_every_aggregator_trains_a_step_on_every_scheme(sharing, aggregator, classifier_models):
     # eager steps on classification heads keep this cheap; test_weighting covers hard sharing
     if sharing not in classifier_models:

@@ -100,6 +100,11 @@ def selected_tasks(dataset, names=None):
     return [available[name] for name in names]
 
 
+def only_tasks(examples, names):
+    """`(image, labels)` examples with only the labels of tasks `names`."""
+    return examples.map(lambda image, labels: (image, {name: labels[name] for name in names}))
+
+
 def parse_task_weights(pairs):
     """`["action=1", "pose=0.5"]` -> `{"action": 1.0, "pose": 0.5}`.
 
@@ -204,8 +209,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
         schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate, decay_steps=steps)
         model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=make_aggregator())
     names = model.task_names
-    train_examples = data["train"].map(lambda image, labels: (image, {n: labels[n] for n in names}))
-    val_examples = data["validation"].map(lambda image, labels: (image, {n: labels[n] for n in names}))
+    train_examples, val_examples = only_tasks(data["train"], names), only_tasks(data["validation"], names)
     augmentation = None
     if FLAGS.augment:
         augmentation = Augmentation(horizontal_flip=allows_horizontal_flips(FLAGS.dataset),
