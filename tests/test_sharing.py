@@ -253,6 +253,8 @@ def test_bad_sharing_input_gets_a_clear_error():
                        sharing_options={"stages": ["P3", "P6"]})
     with pytest.raises(ValueError, match=r"\['P1'\] are not stages"):
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="mtan", sharing_options={"stages": ["P1"]})
+    with pytest.raises(ValueError, match=r"\['P7'\] are not"):
+        mz.build_model("tiny", _classifiers(), SHAPE, sharing="mmoe", sharing_options={"levels": ["P7"]})
     with pytest.raises(ValueError, match=r"Unknown sharing_options \['betta'\].*\['beta', 'coupled_layers'\]"):
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="soft", sharing_options={"betta": 1.0})
     with pytest.raises(ValueError, match="Did you mean 'mtan'"):

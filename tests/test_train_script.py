@@ -76,6 +76,16 @@ def test_train_evaluate_and_export_scripts_end_to_end(tmp_path):
     reloaded = tf.saved_model.load(str(tmp_path / "exports" / "7"))
     assert set(reloaded.signatures) == {"serving_default", "serving_bytes", "serving_raw"}
 
+    result = _run("make_preset.py", f"--run_dir={run}", f"--preset_dir={tmp_path / 'shapes_e2e'}",
+                  "--description=A two-epoch test run.", "--training_data=48 small mtl_shapes images.",
+                  "--limitation=Barely trained.", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = (tmp_path / "shapes_e2e" / "README.md").read_text()
+    assert "python scripts/train.py --batch_size=16 --dataset_config=small --epochs=2" in card
+    assert f"| action | accuracy | {metrics['evaluation']['action']['accuracy']:.3f} |" in card
+    np.testing.assert_allclose(mz.from_preset(str(tmp_path / "shapes_e2e")).predict(images, verbose=0)[
+        "action_logits"], model.predict(images, verbose=0)["action_logits"], atol=1e-6)
+
 
 def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
     flags = [*TINY, "--epochs=3", "--plots=false", "--export=false",
