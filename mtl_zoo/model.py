@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mtl_zoo.distribution import sum_over_replicas
+from mtl_zoo.distribution import is_multi_worker, sum_over_replicas
 from mtl_zoo.export.saved_model import saved_model as export_saved_model
 from mtl_zoo.naming import unknown_name_error
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
@@ -223,6 +223,40 @@ class MultiTaskModel(keras.Model):
         if aggregator is not None:
             config["aggregator"] = keras.saving.deserialize_keras_object(aggregator)
         self.compile(**config)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Builds the model from one batch's shapes before `fit` / `evaluate` starts.
+
+        Keras takes the shapes from `strategy.reduce("MEAN", batch)`: an eager
+        cross-replica reduction that MultiWorkerMirroredStrategy cannot do outside
+        a function (keras-team/keras issue 20585). Only shapes matter here, and
+        the first local replica's batch has them, so that batch is used instead.
+        """
+        if iterator is None or self._distribute_strategy is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        for _, _, batches in iterator:
+            batch = tf.nest.map_structure(
+                lambda value: (self.distribute_strategy.experimental_local_results(value)[0]
+                               if isinstance(value, tf.distribute.DistributedValues) else value),
+                next(batches))
+            return super()._maybe_symbolic_build(data_batch=batch)
+        return None
+
+    def _make_function(self, step_function):
+        """Keras's train / test function, with logs that MultiWorkerMirroredStrategy can reduce.
+
+        Across workers Keras reduces each step's logs with `strategy.reduce("MEAN",
+        value, axis=0)`, which fails on scalars (keras-team/keras issue 20585);
+        giving every logged value a leading axis of length 1 makes that reduction
+        the plain mean over replicas.
+        """
+        if not is_multi_worker(self.distribute_strategy):
+            return super()._make_function(step_function)
+
+        def step_with_batched_logs(data):
+            return tf.nest.map_structure(lambda value: tf.expand_dims(value, 0), step_function(data))
+
+        return super()._make_function(step_with_batched_logs)
 
     @property
     def metrics(self):

@@ -1,6 +1,7 @@
 """The command lines' helpers in process: config files, run folders, strategies, presets' commands."""
 
 import json
+import re
 import types
 
 import pytest
@@ -8,7 +9,7 @@ from absl import flags
 
 from mtl_zoo.cli.config_file import apply_config_file, read_config_file
 from mtl_zoo.cli.model_dir import claim_model_dir
-from mtl_zoo.cli.strategies import check_global_batch, make_strategy
+from mtl_zoo.cli.strategies import check_global_batch, make_strategy, parse_tf_config
 from mtl_zoo.cli.train import parse_task_weights
 from mtl_zoo.presets.card import training_command
 
@@ -84,3 +85,17 @@ def test_task_weights_and_training_commands():
     command = training_command({"epochs": 8, "augment": False, "tasks": ["a", "b"], "seed": None},
                                {"epochs": 8, "augment": True})
     assert command == "python scripts/train.py --noaugment --tasks=a,b"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{cluster", "not valid JSON"),
+    ('{"task": {"type": "worker", "index": 0}}', "no 'cluster'"),
+    ('{"cluster": {"ps": ["h:1"]}, "task": {"type": "ps", "index": 0}}', "job types ['ps']"),
+    ('{"cluster": {"worker": ["h"]}, "task": {"type": "worker", "index": 0}}', "'host:port' strings"),
+    ('{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", "index": 2}}', "not one of"),
+])
+def test_malformed_tf_config_is_named(text, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_tf_config(text)
+    assert parse_tf_config('{"cluster": {"chief": ["a:1"], "worker": ["b:2"]}, '
+                           '"task": {"type": "worker", "index": 0}}') == (["a:1", "b:2"], "worker", 0)

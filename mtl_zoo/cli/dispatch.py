@@ -12,6 +12,7 @@ import sys
 
 COMMANDS = {
     "train": ("mtl_zoo.cli.train", "train a model (the main job)"),
+    "local_workers": ("mtl_zoo.cli.local_workers", "train with N local MultiWorkerMirroredStrategy workers"),
     "evaluate": ("mtl_zoo.cli.evaluate", "evaluate a trained model, optionally delta_m"),
     "export": ("mtl_zoo.cli.export", "export a SavedModel for serving (and TFLite)"),
     "download": ("mtl_zoo.cli.download", "fetch and verify preset checkpoints"),

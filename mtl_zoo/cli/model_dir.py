@@ -5,6 +5,7 @@ import json
 import os
 
 RUN_FILE = "run.json"
+WORKER_FILES_PREFIX = "worker_"  # non-chief workers' backup folders and logs
 
 
 def claim_model_dir(model_dir, identity):
@@ -41,7 +42,8 @@ def claim_model_dir(model_dir, identity):
                              f"({'; '.join(differences)}): choose another --model_dir, or delete "
                              f"that folder to start over.")
         return
-    if os.path.isdir(model_dir) and os.listdir(model_dir):
+    if os.path.isdir(model_dir) and [name for name in os.listdir(model_dir)
+                                     if not name.startswith(WORKER_FILES_PREFIX)]:
         raise ValueError(f"--model_dir {model_dir} is not empty and has no {RUN_FILE} (it was not "
                          f"written by this job): choose another --model_dir.")
     os.makedirs(model_dir, exist_ok=True)

@@ -1,8 +1,57 @@
 """`--strategy`: the tf.distribute strategy a command line trains under."""
 
+import json
+import os
+
 import tensorflow as tf
 
-STRATEGIES = ("default", "one_device", "mirrored", "tpu")
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
+
+
+def parse_tf_config(text):
+    """The cluster and task of a TF_CONFIG value, checked.
+
+    Returns:
+        (workers, task_type, task_index): the "host:port" of every worker
+        (chief first when there is one), and this process's role.
+
+    Raises:
+        ValueError: not JSON, no cluster of workers, malformed addresses, or a
+            task that is not in the cluster.
+
+    Example:
+    >>> parse_tf_config('{"cluster": {"worker": ["127.0.0.1:2000", "127.0.0.1:2001"]}, '
+    ...                 '"task": {"type": "worker", "index": 1}}')
+    (['127.0.0.1:2000', '127.0.0.1:2001'], 'worker', 1)
+    """
+    hint = ('TF_CONFIG must be JSON like {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+            '"task": {"type": "worker", "index": 0}}')
+    try:
+        config = json.loads(text or "")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({error}). {hint}.") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
+        raise ValueError(f"TF_CONFIG has no 'cluster' object. {hint}.")
+    cluster, task = config["cluster"], config.get("task")
+    unknown = sorted(set(cluster) - {"chief", "worker"})
+    if unknown:
+        raise ValueError(f"TF_CONFIG's cluster has job types {unknown}; MultiWorkerMirroredStrategy "
+                         f"takes 'chief' and 'worker' only.")
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses or not all(
+                isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses):
+            raise ValueError(f"TF_CONFIG's cluster[{job!r}] must be a non-empty list of "
+                             f"'host:port' strings, got {addresses!r}.")
+    if not isinstance(task, dict) or task.get("type") not in cluster or \
+            not isinstance(task.get("index"), int) or not 0 <= task["index"] < len(cluster[task["type"]]):
+        raise ValueError(f"TF_CONFIG's task {task!r} is not one of the cluster's tasks "
+                         f"({ {job: len(a) for job, a in cluster.items()} }). {hint}.")
+    return cluster.get("chief", []) + cluster.get("worker", []), task["type"], task["index"]
+
+
+def is_chief(task_type, task_index, workers_have_chief):
+    """Whether this task writes the run's files: the chief, or worker 0 without a chief."""
+    return task_type == "chief" or (task_type == "worker" and task_index == 0 and not workers_have_chief)
 
 
 def make_strategy(name, tpu_address=None):
@@ -13,6 +62,7 @@ def make_strategy(name, tpu_address=None):
     | `default` | TensorFlow's default (no distribution) |
     | `one_device` | `OneDeviceStrategy` on the first GPU, else the CPU |
     | `mirrored` | `MirroredStrategy` over this machine's GPUs (or its CPU) |
+    | `multi_worker` | `MultiWorkerMirroredStrategy` over the machines in TF_CONFIG (checked first) |
     | `tpu` | `TPUStrategy` on the TPU at `tpu_address` (`""` or None: the local / Cloud TPU VM one) |
 
     Example:
@@ -26,6 +76,9 @@ def make_strategy(name, tpu_address=None):
         return tf.distribute.OneDeviceStrategy(device)
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        parse_tf_config(os.environ.get("TF_CONFIG"))
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
         tf.config.experimental_connect_to_cluster(resolver)
@@ -34,6 +87,36 @@ def make_strategy(name, tpu_address=None):
     from mtl_zoo.naming import unknown_name_error
 
     raise unknown_name_error("strategy", name, STRATEGIES)
+
+
+def worker_backup_name(strategy):
+    """The BackupAndRestore folder name of this process: "backup", or
+    "worker_<i>_backup" on the non-chief workers (each restores its own copy).
+
+    Example:
+    >>> worker_backup_name(tf.distribute.get_strategy())
+    'backup'
+    """
+    if writes_run_files(strategy):
+        return "backup"
+    _, task_type, task_index = parse_tf_config(os.environ["TF_CONFIG"])
+    return f"{task_type}_{task_index}_backup"
+
+
+def writes_run_files(strategy):
+    """Whether this process writes the run's files (always, except on non-chief workers).
+
+    Example:
+    >>> writes_run_files(tf.distribute.get_strategy())
+    True
+    """
+    from mtl_zoo.distribution import is_multi_worker
+
+    if not is_multi_worker(strategy):
+        return True
+    _, task_type, task_index = parse_tf_config(os.environ["TF_CONFIG"])
+    has_chief = "chief" in json.loads(os.environ["TF_CONFIG"])["cluster"]
+    return is_chief(task_type, task_index, has_chief)
 
 
 def check_global_batch(batch_size, strategy):

@@ -65,6 +65,8 @@ flags.DEFINE_bool("export", True, "Export a SavedModel for serving into model_di
 flags.DEFINE_bool("single_task_baselines", False, "Also train one single-task model per task with "
                   "the same recipe and report delta_m (Maninis et al. 2019).")
 flags.DEFINE_integer("seed", 0, "Seed of the weights, the shuffling and the augmentation.")
+flags.DEFINE_bool("prepare_data_only", False, "Build the dataset (TFDS) and exit: a multi-worker "
+                  "launcher does it once before the workers start.")
 
 PREDICTION_IMAGES = 8
 
@@ -192,14 +194,19 @@ def make_aggregator():
 def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     """Builds, trains (resuming from `model_dir/backup`) and evaluates one model.
 
+    On the non-chief workers of a multi-worker run it only trains (with its own
+    backup folder) and returns (None, None).
+
     Returns:
         (model, {"evaluation", "validation", "history"}).
     """
     import keras
 
     import mtl_zoo as mz
+    from mtl_zoo.cli.strategies import worker_backup_name, writes_run_files
     from mtl_zoo.data import Augmentation, build_pipeline, raw_batches
     from mtl_zoo.data.sources import allows_horizontal_flips
+    from mtl_zoo.distribution import distribute_global_batches, is_multi_worker
     from mtl_zoo.evaluation import evaluate_model
 
     keras.utils.set_random_seed(FLAGS.seed)
@@ -214,21 +221,30 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     if FLAGS.augment:
         augmentation = Augmentation(horizontal_flip=allows_horizontal_flips(FLAGS.dataset),
                                     scale_range=(0.8, 1.2))
-    train_data = build_pipeline(model, train_examples, FLAGS.batch_size, augmentation=augmentation,
-                                shuffle_buffer=data["num_train"], seed=FLAGS.seed)
-    val_data = build_pipeline(model, val_examples, FLAGS.batch_size)
+    train_data = distribute_global_batches(strategy, build_pipeline(
+        model, train_examples, FLAGS.batch_size, augmentation=augmentation,
+        shuffle_buffer=data["num_train"], seed=FLAGS.seed), FLAGS.batch_size)
+    val_data = distribute_global_batches(strategy, build_pipeline(model, val_examples, FLAGS.batch_size),
+                                         FLAGS.batch_size)
     print(f"Training {model.name} ({model.count_params():,} parameters, tasks {names}, "
           f"{strategy.num_replicas_in_sync} replica(s)) on {data['num_train']} {FLAGS.dataset} "
           f"images; checkpoints in {model_dir}.")
+    chief = writes_run_files(strategy)
     callbacks = [*weighting_callbacks(FLAGS.seed), mz.weighting.TaskWeightHistory(),
-                 keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
-                 keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"))]
+                 keras.callbacks.BackupAndRestore(os.path.join(model_dir, worker_backup_name(strategy)))]
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")))
     history = model.fit(train_data, validation_data=val_data, epochs=FLAGS.epochs,
-                        verbose=progress_verbosity(), callbacks=callbacks)
-    losses = model.evaluate(val_data, return_dict=True, verbose=0)
+                        verbose=progress_verbosity() if chief else 0, callbacks=callbacks)
+    losses = model.evaluate(val_data, return_dict=True, verbose=0)  # every worker takes part
+    if not chief:
+        return None, None
+    path = os.path.join(model_dir, "model.keras")
+    model.save(path)
+    if is_multi_worker(strategy):  # evaluate, plot and export alone, outside the workers' collectives
+        model = mz.load_model(path)
     results = evaluate_model(model, raw_batches(model, val_examples, FLAGS.batch_size).unbatch(),
                              verbose=progress_verbosity())
-    model.save(os.path.join(model_dir, "model.keras"))
     return model, {"evaluation": results, "validation": losses, "history": history.history}
 
 
@@ -264,19 +280,28 @@ def train():
     """Runs the training job with the parsed flags; returns what it wrote to metrics.json."""
     from mtl_zoo.cli.config_file import apply_config_file
     from mtl_zoo.cli.model_dir import claim_model_dir
-    from mtl_zoo.cli.strategies import check_global_batch, make_strategy
+    from mtl_zoo.cli.strategies import check_global_batch, make_strategy, writes_run_files
+    from mtl_zoo.distribution import is_multi_worker
     from mtl_zoo.data.sources import evaluation_split
     from mtl_zoo.evaluation import delta_m, headline_metrics, results_table
 
     job_started = time.monotonic()
     if FLAGS.config:
         apply_config_file(FLAGS, FLAGS.config, config_flag_names())
+    config = architecture()
+    if FLAGS.prepare_data_only:
+        for split in ("train", evaluation_split(FLAGS.dataset)):
+            print(f"{FLAGS.dataset} {split}: {dataset_flags.load_split(split)[1]} examples ready.")
+        return None
     strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
     check_global_batch(FLAGS.batch_size, strategy)
-    config = architecture()
-    claim_model_dir(FLAGS.model_dir, {
-        "dataset": FLAGS.dataset, "dataset_config": FLAGS.dataset_config, "preset": FLAGS.preset,
-        "architecture": config, "uncertainty_weighting": FLAGS.weighting == "uncertainty"})
+    chief = writes_run_files(strategy)
+    if FLAGS.single_task_baselines and is_multi_worker(strategy):
+        raise ValueError("--single_task_baselines runs on one machine: drop it with --strategy=multi_worker.")
+    if chief:
+        claim_model_dir(FLAGS.model_dir, {
+            "dataset": FLAGS.dataset, "dataset_config": FLAGS.dataset_config, "preset": FLAGS.preset,
+            "architecture": config, "uncertainty_weighting": FLAGS.weighting == "uncertainty"})
     task_names = [task["name"] for task in config["tasks"]]
     train_examples, num_train = dataset_flags.load_split("train", FLAGS.max_train_examples, task_names)
     split = evaluation_split(FLAGS.dataset)
@@ -284,6 +309,9 @@ def train():
     data = {"train": train_examples, "num_train": num_train, "validation": val_examples}
     started = time.monotonic()
     model, outcome = fit_and_evaluate(strategy, config, FLAGS.model_dir, data)
+    if not chief:
+        print("This worker is done; the chief writes the run's files.")
+        return None
     outcome["evaluated_on"] = {"dataset": FLAGS.dataset, "split": split, "examples": num_val}
     outcome["seconds"] = {"model": round(time.monotonic() - started, 1)}
     outcome["flags"] = {name: FLAGS[name].value for name in config_flag_names() | {"config"}}
