@@ -346,10 +346,15 @@ def train():
     return outcome
 
 
-def config_flag_names():
-    """The flags a --config file may set: this job's and the dataset flags."""
+def job_flag_defaults():
+    """`{name: default}` of every flag of the training job: its own and the dataset flags."""
     modules = [sys.modules[__name__], dataset_flags]
-    return {flag.name for module in modules for flag in FLAGS.get_flags_for_module(module)} - {"config"}
+    return {flag.name: flag.default for module in modules for flag in FLAGS.get_flags_for_module(module)}
+
+
+def config_flag_names():
+    """The flags a --config file may set: all the job's flags but --config itself."""
+    return set(job_flag_defaults()) - {"config"}
 
 
 main = absl_main(train)

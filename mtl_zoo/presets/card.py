@@ -162,10 +162,9 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
                     "size": os.path.getsize(weights_path), "file": weights_name},
         "metrics": outcome["evaluation"],
     }
-    defaults = {flag.name: flag.default for module in (train_job, train_job.dataset_flags)
-                for flag in train_job.FLAGS.get_flags_for_module(module)}
     command = training_command({key: value for key, value in outcome["flags"].items()
-                                if key not in ("model_dir", "data_dir", "config")}, defaults)
+                                if key not in ("model_dir", "data_dir", "config")},
+                               train_job.job_flag_defaults())
     from mtl_zoo.data.sources import evaluation_split
 
     where = outcome.get("evaluated_on") or {  # runs before this field was recorded
