@@ -145,3 +145,46 @@ def draw_predictions(model, images, path, columns=4):
                 captions.append(_caption(task, decoded[task.name], index))
         axis.set_title("\n".join(captions), fontsize=7)
     return _save(figure, path)
+
+
+def plot_metric_bars(results, path, baselines=None, title=None):
+    """Grouped bars of metrics per method, with error bars and baseline lines.
+
+    Args:
+        results: `{method: {metric: (mean, spread)}}`; every method has the
+            same metrics.
+        path: the PNG to write.
+        baselines: optional `{metric: value}`, drawn as dashed lines in the
+            metric's colour (e.g. single-task models).
+        title: the figure title.
+
+    Returns:
+        `path` as a string.
+
+    Example:
+    >>> plot_metric_bars({"EW": {"left": (0.9, 0.01)}}, "/tmp/b.png", baselines={"left": 0.92})
+    '/tmp/b.png'
+    """
+    if not results:
+        raise ValueError("plot_metric_bars needs at least one method's results.")
+    methods = list(results)
+    metrics = list(results[methods[0]])
+    width = 0.8 / len(metrics)
+    positions = np.arange(len(methods))
+    figure, axis = plt.subplots(figsize=(max(5.0, 1.2 * len(methods) + 1), 3.6))
+    for index, metric in enumerate(metrics):
+        means = [results[method][metric][0] for method in methods]
+        spreads = [results[method][metric][1] for method in methods]
+        bars = axis.bar(positions + (index - (len(metrics) - 1) / 2) * width, means, width,
+                        yerr=spreads, capsize=3, label=metric)
+        if baselines and metric in baselines:
+            axis.axhline(baselines[metric], color=bars.patches[0].get_facecolor(), linestyle="--",
+                         linewidth=1, label=f"{metric} (baseline)")
+    values = [results[m][k][0] for m in methods for k in metrics] + list((baselines or {}).values())
+    spread = max(max(values) - min(values), 0.01)
+    axis.set_ylim(min(values) - 1.5 * spread, max(values) + 1.0 * spread)
+    axis.set_xticks(positions, methods)
+    axis.legend(fontsize="small", ncol=2)
+    if title:
+        axis.set_title(title)
+    return _save(figure, path)

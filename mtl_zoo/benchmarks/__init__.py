@@ -16,7 +16,9 @@ from mtl_zoo.benchmarks.table import Table
 from mtl_zoo.naming import unknown_name_error
 
 # name -> module under mtl_zoo.benchmarks; the order is the order of BENCHMARKS.md.
-BENCHMARK_MODULES = {"sharing": "sharing", "pipeline": "pipeline", "export": "export"}
+BENCHMARK_MODULES = {"tasks": "tasks", "aggregators": "aggregators", "sharing": "sharing",
+                     "pipeline": "pipeline", "export": "export", "multi_mnist": "multi_mnist",
+                     "libmtl": "libmtl"}
 
 
 def list_benchmarks():

@@ -19,16 +19,32 @@ def median_seconds(function, repeats=10, warmup=2):
     >>> median_seconds(lambda: sum(range(1000)), repeats=3, warmup=1) > 0
     True
     """
+    return interleaved_median_seconds({"function": function}, repeats, warmup)["function"]
+
+
+def interleaved_median_seconds(functions, repeats=10, warmup=2):
+    """`{name: median seconds}` of each of `functions` (`{name: callable}`), timed in turns.
+
+    Each round calls every function once, so a slow spell of a shared machine
+    falls on all of them alike; ratios between them are then fair.
+
+    Example:
+    >>> times = interleaved_median_seconds({"a": lambda: sum(range(10)), "b": lambda: None}, 3, 1)
+    >>> sorted(times)
+    ['a', 'b']
+    """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}.")
-    for _ in range(warmup):
-        function()
-    times = []
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in times.items()}
 
 
 def resident_mb():

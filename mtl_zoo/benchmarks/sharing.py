@@ -13,20 +13,11 @@ from mtl_zoo.benchmarks.table import Table
 def measure_scheme(sharing, image_size, batch_size, steps):
     """Parameters, median `train_on_batch` seconds and peak memory (MiB above the
     post-import baseline) of the default model with sharing scheme `sharing`."""
-    import keras
-
-    from mtl_zoo.cli.train import build_job_model, only_tasks
-    from mtl_zoo.data import build_pipeline
-    from mtl_zoo.data.sources import mtl_shapes
+    from mtl_zoo.benchmarks.default_model import train_step
 
     baseline = resident_mb()
-    keras.utils.set_random_seed(0)
-    model = build_job_model(image_size=image_size, sharing=sharing)
-    model.compile(optimizer="adam")
-    examples = only_tasks(mtl_shapes.generate(batch_size, image_size, seed=0), model.task_names)
-    images, targets, masks = next(iter(build_pipeline(model, examples, batch_size)))
-    seconds = median_seconds(lambda: model.train_on_batch(images, targets, sample_weight=masks),
-                             repeats=steps, warmup=2)
+    model, step = train_step(image_size, batch_size, sharing=sharing)
+    seconds = median_seconds(step, repeats=steps, warmup=2)
     return {"parameters": model.count_params(), "step_seconds": seconds,
             "peak_mb": peak_resident_mb() - baseline}
 

@@ -13,6 +13,9 @@ class Table:
             setting (model, batch size, steps) and how to read the ratios.
         columns: column headings.
         rows: one list of cells per row (numbers are formatted by `to_markdown`).
+        plots: `{file name: function(path)}` of figures that belong to the
+            section; `scripts/benchmark.py` writes them under docs/images/ beside
+            BENCHMARKS.md, where the description's links point.
 
     Example:
     >>> print(Table("Demo", "Two rows.", ["scheme", "ratio"], [["hard", 1.0]]).to_markdown())
@@ -29,6 +32,7 @@ class Table:
     description: str
     columns: list
     rows: list
+    plots: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         for row in self.rows:

@@ -19,6 +19,7 @@ from mtl_zoo.benchmarks.measure import machine_description
 from mtl_zoo.cli import exit_on_bad_input
 
 FLAGS = flags.FLAGS
+PLOT_FOLDER = os.path.join("docs", "images")  # relative to the folder of --output
 flags.DEFINE_list("only", None, "Benchmarks to run (default: all); see --list.")
 flags.DEFINE_bool("list", False, "List the benchmarks and exit.")
 flags.DEFINE_bool("quick", False, "Fewer steps and repeats: a smoke run, not for publishing.")
@@ -43,6 +44,14 @@ def render(sections, order):
                                        if name in sections) + "\n"
 
 
+def write_plots(table, root):
+    """Writes `table`'s figures to `root`/docs/images/."""
+    folder = os.path.join(root, PLOT_FOLDER)
+    for file_name, plot in table.plots.items():
+        os.makedirs(folder, exist_ok=True)
+        print(f"Wrote {plot(os.path.join(folder, file_name))}")
+
+
 def write_benchmarks(names, quick, output):
     """Runs `names` and rewrites their sections of `output`, keeping the other sections."""
     from mtl_zoo.benchmarks import list_benchmarks, run_benchmark
@@ -56,6 +65,7 @@ def write_benchmarks(names, quick, output):
     for name in names:
         print(f"Running benchmark {name!r}...", flush=True)
         table = run_benchmark(name, quick=quick)
+        write_plots(table, os.path.dirname(os.path.abspath(output)))
         command = f"python scripts/benchmark.py --only={name}" + (" --quick" if quick else "")
         sections[name] = (f"{table.to_markdown()}\n\nMeasured {date} with `{command}` on {machine}.")
         print(table.to_markdown(), flush=True)

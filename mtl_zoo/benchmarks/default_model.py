@@ -1,0 +1,36 @@
+"""The default CPU model of the benchmarks and one ready-made training step on it.
+
+The model `scripts/train.py` trains (`build_job_model`: tiny backbone,
+mtl_shapes action + objects + pose; other backbones on request), on one batch of generated mtl_shapes
+images run through the input pipeline.
+
+Example:
+>>> model, step = train_step(image_size=64, batch_size=4)  # doctest: +SKIP
+>>> step()  # one train_on_batch  # doctest: +SKIP
+"""
+
+
+def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=None, backbone="tiny"):
+    """`(model, step)`: the default model compiled with Adam (and `aggregator`),
+    and a function that runs one `train_on_batch` on a fixed batch.
+
+    Args:
+        image_size: input side in pixels (a multiple of 32).
+        batch_size: images per batch.
+        tasks: task names of mtl_shapes (None: the job's default three).
+        sharing: a `build_model` sharing scheme.
+        aggregator: a gradient aggregator for `compile`, or None.
+        backbone: a backbone name (random weights).
+    """
+    import keras
+
+    from mtl_zoo.cli.train import build_job_model, only_tasks
+    from mtl_zoo.data import build_pipeline
+    from mtl_zoo.data.sources import mtl_shapes
+
+    keras.utils.set_random_seed(0)
+    model = build_job_model(tasks=tasks, backbone=backbone, image_size=image_size, sharing=sharing)
+    model.compile(optimizer="adam", aggregator=aggregator)
+    examples = only_tasks(mtl_shapes.generate(batch_size, image_size, seed=0), model.task_names)
+    images, targets, masks = next(iter(build_pipeline(model, examples, batch_size)))
+    return model, lambda: model.train_on_batch(images, targets, sample_weight=masks)
