@@ -2,6 +2,9 @@
 
 import json
 import re
+import socket
+import threading
+import time
 import types
 
 import pytest
@@ -9,7 +12,9 @@ from absl import flags
 
 from mtl_zoo.cli.config_file import apply_config_file, read_config_file
 from mtl_zoo.cli.model_dir import claim_model_dir
-from mtl_zoo.cli.strategies import check_global_batch, make_strategy, parse_tf_config
+from mtl_zoo.cli.local_workers import free_ports
+from mtl_zoo.cli.strategies import (check_global_batch, make_strategy, own_address, parse_tf_config,
+                                    wait_for_workers)
 from mtl_zoo.cli.train import parse_task_weights
 from mtl_zoo.presets.card import training_command
 
@@ -99,3 +104,49 @@ def test_malformed_tf_config_is_named(text, message):
         parse_tf_config(text)
     assert parse_tf_config('{"cluster": {"chief": ["a:1"], "worker": ["b:2"]}, '
                            '"task": {"type": "worker", "index": 0}}') == (["a:1", "b:2"], "worker", 0)
+
+
+def test_workers_wait_for_each_other_in_any_start_order():
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(3)]
+    errors, servers, done = [], [], threading.Event()
+
+    def worker(index, delay):
+        time.sleep(delay)
+        try:
+            wait_for_workers(addresses, addresses[index], timeout=20)
+        except ValueError as error:
+            errors.append(error)
+        with socket.socket() as server:  # stands in for TensorFlow's server, which takes the port next
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind(("127.0.0.1", int(addresses[index].rpartition(":")[2])))
+            server.listen()
+            servers.append(index)
+            done.wait(30)
+
+    threads = [threading.Thread(target=worker, args=(index, delay)) for index, delay in enumerate((0, 1.0, 0.5))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(servers) + len(errors) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done.set()
+    for thread in threads:
+        thread.join(30)
+    assert not errors and sorted(servers) == [0, 1, 2]  # each port was free again for its server
+
+
+def test_a_worker_that_never_comes_up_is_a_timeout_error():
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=re.escape(f"Workers ['{addresses[1]}'] did not come up within 1 s")):
+        wait_for_workers(addresses, addresses[0], timeout=1)
+    assert time.monotonic() - start < 10
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        holder.listen()
+        with pytest.raises(ValueError, match=f"address {taken} .*cannot be bound"):
+            wait_for_workers([taken, addresses[1]], taken, timeout=1)
+    assert own_address(["c:1", "w:2", "w:3"], "worker", 1, has_chief=True) == "w:3"
+    assert own_address(["w:2", "w:3"], "worker", 1, has_chief=False) == "w:3"
+    assert own_address(["c:1", "w:2"], "chief", 0, has_chief=True) == "c:1"

@@ -1,6 +1,7 @@
 """The command lines end to end on tiny settings: train, evaluate, export, resume, bad input."""
 
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -11,15 +12,16 @@ import pytest
 import tensorflow as tf
 
 import mtl_zoo as mz
+from mtl_zoo.cli.local_workers import free_ports
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
 TINY = ("--dataset_config=small", "--max_train_examples=48", "--max_val_examples=16",
         "--image_size=64", "--batch_size=16")
 
 
-def _run(script, *flags, cwd):
+def _run(script, *flags, cwd, env=None):
     return subprocess.run([sys.executable, str(SCRIPTS / script), *flags], cwd=cwd,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, env=env)
 
 
 def _assert_one_line_error(result, *fragments):
@@ -169,6 +171,12 @@ def test_scripts_report_bad_input_in_one_line(tmp_path):
                            "missing.keras does not exist")
     _assert_one_line_error(_run("export.py", "--model=mtl_shapes_tiny_cls_det_pos", "--export_dir=e",
                                 cwd=tmp_path), "mtl_shapes_tiny_cls_det_pose")
+    missing_worker = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]},
+                                 "task": {"type": "worker", "index": 0}})
+    _assert_one_line_error(_run("train.py", "--strategy=multi_worker", "--worker_timeout=2",
+                                f"--model_dir={tmp_path / 'mw'}", cwd=tmp_path,
+                                env={**os.environ, "TF_CONFIG": missing_worker}),
+                           "did not come up within 2 s", "--worker_timeout")
     result = subprocess.run([str(pathlib.Path(sys.executable).parent / "mtl-zoo"), "trian"],
                             capture_output=True, text=True, timeout=120)
     _assert_one_line_error(result, "Unknown command 'trian'", "'train'")

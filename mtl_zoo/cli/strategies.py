@@ -2,6 +2,8 @@
 
 import json
 import os
+import socket
+import time
 
 import tensorflow as tf
 
@@ -54,7 +56,59 @@ def is_chief(task_type, task_index, workers_have_chief):
     return task_type == "chief" or (task_type == "worker" and task_index == 0 and not workers_have_chief)
 
 
-def make_strategy(name, tpu_address=None):
+def own_address(workers, task_type, task_index, has_chief):
+    """This task's "host:port" in `workers` (the chief first, as `parse_tf_config` lists them)."""
+    return workers[task_index if task_type == "chief" or not has_chief else 1 + task_index]
+
+
+def wait_for_workers(workers, own, timeout, poll_seconds=0.2):
+    """Blocks until every worker but `own` accepts TCP connections at its address.
+
+    MultiWorkerMirroredStrategy waits without end for a worker that never
+    starts; this check turns that into an error after `timeout` seconds. Each
+    worker listens on its own port meanwhile, so the workers find each other in
+    any start order; the port is freed before TensorFlow's server takes it.
+
+    Raises:
+        ValueError: `own`'s port is taken, or some workers did not come up in time.
+
+    Example:
+    >>> wait_for_workers(["127.0.0.1:2222"], "127.0.0.1:2222", timeout=1)  # a one-worker cluster
+    """
+    others = [address for address in workers if address != own]
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", int(own.rpartition(":")[2])))
+    except OSError as error:
+        listener.close()
+        raise ValueError(f"This worker's address {own} (TF_CONFIG) cannot be bound: {error}. Another "
+                         f"program holds the port; free it or change the cluster's ports.") from None
+    listener.listen(len(workers) * 4)
+    deadline = time.monotonic() + timeout
+    try:
+        while others:
+            others = [address for address in others if not _accepts_connections(address)]
+            if others and time.monotonic() > deadline:
+                raise ValueError(
+                    f"Workers {others} did not come up within {timeout:g} s. Start each with the same "
+                    f"TF_CONFIG cluster and its own task index, or allow more time (--worker_timeout).")
+            if others:
+                time.sleep(poll_seconds)
+    finally:
+        listener.close()
+
+
+def _accepts_connections(address):
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def make_strategy(name, tpu_address=None, worker_timeout=300):
     """A `tf.distribute.Strategy` by name.
 
     | name | strategy |
@@ -62,7 +116,7 @@ def make_strategy(name, tpu_address=None):
     | `default` | TensorFlow's default (no distribution) |
     | `one_device` | `OneDeviceStrategy` on the first GPU, else the CPU |
     | `mirrored` | `MirroredStrategy` over this machine's GPUs (or its CPU) |
-    | `multi_worker` | `MultiWorkerMirroredStrategy` over the machines in TF_CONFIG (checked first) |
+    | `multi_worker` | `MultiWorkerMirroredStrategy` over the machines in TF_CONFIG (checked, then every worker waited for up to `worker_timeout` seconds) |
     | `tpu` | `TPUStrategy` on the TPU at `tpu_address` (`""` or None: the local / Cloud TPU VM one) |
 
     Example:
@@ -77,7 +131,10 @@ def make_strategy(name, tpu_address=None):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
-        parse_tf_config(os.environ.get("TF_CONFIG"))
+        text = os.environ.get("TF_CONFIG")
+        workers, task_type, task_index = parse_tf_config(text)
+        own = own_address(workers, task_type, task_index, "chief" in json.loads(text)["cluster"])
+        wait_for_workers(workers, own, worker_timeout)
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")

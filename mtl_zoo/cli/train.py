@@ -59,6 +59,8 @@ flags.DEFINE_float("learning_rate", 2e-3, "Peak Adam learning rate (cosine decay
                    lower_bound=0.0)
 flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy (mtl_zoo.cli.strategies).")
 flags.DEFINE_string("tpu", None, "With --strategy=tpu: the TPU's address (default: this TPU VM's).")
+flags.DEFINE_float("worker_timeout", 300, "With --strategy=multi_worker: seconds to wait for the other "
+                   "workers of TF_CONFIG to come up before giving up with an error.", lower_bound=0)
 flags.DEFINE_string("model_dir", "runs/mtl_shapes_tiny", "Where the model, metrics, plots and logs go.")
 flags.DEFINE_bool("plots", True, "Write PNG plots into model_dir/plots.")
 flags.DEFINE_bool("export", True, "Export a SavedModel for serving into model_dir/export.")
@@ -293,7 +295,7 @@ def train():
         for split in ("train", evaluation_split(FLAGS.dataset)):
             print(f"{FLAGS.dataset} {split}: {dataset_flags.load_split(split)[1]} examples ready.")
         return None
-    strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
+    strategy = make_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.worker_timeout)
     check_global_batch(FLAGS.batch_size, strategy)
     chief = writes_run_files(strategy)
     if FLAGS.single_task_baselines and is_multi_worker(strategy):
