@@ -11,6 +11,25 @@ def sum_over_replicas(value):
     return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
+def gather_over_replicas(value, axis=0):
+    """`value` concatenated over the replicas of the current strategy along `axis`, in replica
+    order, and where this replica's part starts in it (the parts may differ in length).
+
+    Example:
+    >>> gather_over_replicas(tf.ones([2, 3]), axis=1)[0].shape  # one replica: unchanged
+    TensorShape([2, 3])
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        return value, tf.constant(0)
+    sizes = context.all_gather(tf.shape(value)[axis:axis + 1], axis=0)
+    start = tf.reduce_sum(sizes[:context.replica_id_in_sync_group])
+    gathered = context.all_gather(value, axis=axis)
+    shape = value.shape.as_list()
+    gathered.set_shape(shape[:axis] + [None] + shape[axis + 1:])  # all_gather loses the static shape
+    return gathered, start
+
+
 def is_multi_worker(strategy):
     """Whether `strategy` is a MultiWorkerMirroredStrategy spanning several workers (TF_CONFIG).
 
@@ -27,31 +46,56 @@ def distribute_global_batches(strategy, dataset, global_batch):
     """Hands each worker of a multi-worker strategy its share of every global batch.
 
     `dataset` yields global batches, built identically in every worker (same
-    seeds). Worker w keeps rows [w * L * b, (w + 1) * L * b) of each batch, cut
-    into L per-replica batches of b = global_batch / replicas rows for its L
-    local replicas, so the replicas together see exactly the batches one
-    machine would. TensorFlow's automatic sharding rewrites the input graph and
-    reseeds its shuffles, which breaks that equality. A last, partial global
-    batch is left out. Any other strategy gets `dataset` unchanged.
+    seeds; its order is made deterministic here, so that parallel maps cannot
+    reorder examples differently on each worker). Of a batch of n rows, global
+    replica k of R takes rows [k * n // R, (k + 1) * n // R): b = global_batch / R
+    consecutive rows of a full batch, and a fair part of a last, partial one,
+    which one machine trains on too. So the replicas together see exactly the
+    batches one machine would. (A partial batch needs at least R rows: a
+    replica without any fails, since TensorFlow's CPU convolution returns a
+    wrongly shaped result for an empty batch.) TensorFlow's automatic sharding
+    rewrites the input graph and reseeds its shuffles, which breaks that equality.
+
+    With one replica per worker the result keeps `dataset`'s cardinality, so
+    `fit` counts epochs as it does on one machine: Keras opens (and drops) one
+    extra iterator per epoch of a dataset of known length, and every iterator
+    of a reshuffling dataset draws the next order. Any other strategy gets
+    `dataset` unchanged.
 
     Example:
     >>> data = distribute_global_batches(strategy, build_pipeline(model, examples, 64), 64)  # doctest: +SKIP
     """
     if not is_multi_worker(strategy):
         return dataset
+    options = tf.data.Options()
+    options.deterministic = True
+    dataset = dataset.with_options(options)
+    batches = int(dataset.cardinality())
 
     def worker_share(context):
-        per_replica = context.get_per_replica_batch_size(global_batch)
-        local = context.num_replicas_in_sync // context.num_input_pipelines
-        first = context.input_pipeline_id * local * per_replica
-
-        def full(*batch):
-            return tf.equal(tf.shape(tf.nest.flatten(batch)[0])[0], global_batch)
+        replicas = context.num_replicas_in_sync
+        local = replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
 
         def share(*batch):
-            rows = tf.nest.map_structure(lambda t: t[first:first + local * per_replica], batch)
-            return tf.data.Dataset.from_tensors(rows).unbatch().batch(per_replica)
+            batch = batch[0] if len(batch) == 1 else batch
+            rows = tf.shape(tf.nest.flatten(batch)[0], out_type=tf.int64)[0]
+            check = tf.debugging.assert_greater_equal(rows, tf.constant(replicas, tf.int64), message=(
+                f"distribute_global_batches: a partial global batch has fewer rows than the "
+                f"{replicas} replicas; make the number of examples a multiple of the batch size, "
+                f"or leave at least {replicas} in the last batch."))
+            with tf.control_dependencies([check]):
+                rows = tf.identity(rows)
 
-        return dataset.filter(full).flat_map(share)
+            def replica_rows(index):
+                begin, end = (first + index) * rows // replicas, (first + index + 1) * rows // replicas
+                return tf.nest.map_structure(lambda t: t[begin:end], batch)
+
+            return tf.data.Dataset.range(local).map(replica_rows)
+
+        shares = dataset.flat_map(share)
+        if local == 1 and (batches >= 0 or batches == tf.data.INFINITE_CARDINALITY):
+            shares = shares.apply(tf.data.experimental.assert_cardinality(batches))
+        return shares
 
     return strategy.distribute_datasets_from_function(worker_share)

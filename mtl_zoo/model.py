@@ -227,13 +227,25 @@ class MultiTaskModel(keras.Model):
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         """Builds the model from one batch's shapes before `fit` / `evaluate` starts.
 
-        Keras takes the shapes from `strategy.reduce("MEAN", batch)`: an eager
-        cross-replica reduction that MultiWorkerMirroredStrategy cannot do outside
-        a function (keras-team/keras issue 20585). Only shapes matter here, and
-        the first local replica's batch has them, so that batch is used instead.
+        Under a tf.distribute strategy Keras reads a batch for this, which starts
+        one pass over the dataset: a dataset that reshuffles each iteration then
+        gives every epoch the order of the next one, unlike a single-device run,
+        which skips this step. A compiled MultiTaskModel has nothing left to build
+        (functional graph, optimizer built by `compile`, no compiled losses or
+        metrics), so the data is left alone then.
+
+        Otherwise Keras takes the shapes from `strategy.reduce("MEAN", batch)`: an
+        eager cross-replica reduction that MultiWorkerMirroredStrategy cannot do
+        outside a function (keras-team/keras issue 20585). Only shapes matter here,
+        and the first local replica's batch has them, so that batch is used instead.
         """
         if iterator is None or self._distribute_strategy is None:
             return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        if (all(layer.built for layer in self._flatten_layers())
+                and getattr(self._compile_loss, "built", True)
+                and getattr(self._compile_metrics, "built", True)
+                and (self.optimizer is None or self.optimizer.built)):
+            return None
         for _, _, batches in iterator:
             batch = tf.nest.map_structure(
                 lambda value: (self.distribute_strategy.experimental_local_results(value)[0]
@@ -243,20 +255,33 @@ class MultiTaskModel(keras.Model):
         return None
 
     def _make_function(self, step_function):
-        """Keras's train / test function, with logs that MultiWorkerMirroredStrategy can reduce.
+        """Keras's train / test function, with each step held back until its batch exists.
 
-        Across workers Keras reduces each step's logs with `strategy.reduce("MEAN",
+        At the end of an epoch of unknown length Keras calls the step once more
+        and stops on the end-of-data error. Step ops that do not read the batch,
+        above all the optimizer's `iterations.assign_add(1)`, could run before that
+        error: under MultiWorkerMirroredStrategy, whose `get_next` first counts the
+        workers with data in a collective, they did, so every epoch added one to
+        `iterations` and shifted Adam's bias correction, learning-rate schedules and
+        the aggregators' step seeds away from a single-device run. A control
+        dependency on the batch stops that.
+
+        Across workers Keras also reduces each step's logs with `strategy.reduce("MEAN",
         value, axis=0)`, which fails on scalars (keras-team/keras issue 20585);
         giving every logged value a leading axis of length 1 makes that reduction
         the plain mean over replicas.
         """
-        if not is_multi_worker(self.distribute_strategy):
-            return super()._make_function(step_function)
+        batched_logs = is_multi_worker(self.distribute_strategy)
 
-        def step_with_batched_logs(data):
-            return tf.nest.map_structure(lambda value: tf.expand_dims(value, 0), step_function(data))
+        def step_after_its_batch(data):
+            with tf.control_dependencies(
+                    [t for t in tf.nest.flatten(data, expand_composites=True) if tf.is_tensor(t)]):
+                logs = step_function(data)
+            if batched_logs:
+                logs = tf.nest.map_structure(lambda value: tf.expand_dims(value, 0), logs)
+            return logs
 
-        return super()._make_function(step_with_batched_logs)
+        return super()._make_function(step_after_its_batch)
 
     @property
     def metrics(self):

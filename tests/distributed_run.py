@@ -1,9 +1,16 @@
-"""Trains one model on 1 device and under MirroredStrategy over 2 logical CPUs.
+"""Trains models on 1 device and under MirroredStrategy over 2 logical CPUs; compares the weights.
 
 Run as a script, since logical devices must be set before TensorFlow starts:
-    python tests/distributed_run.py none,AGGREGATOR[:MODE],... [POLICY]
-Prints one JSON line: for each method, the largest weight difference between
-the two runs, the largest weight change during training, and both runs' losses.
+    python tests/distributed_run.py SCHEME/METHOD,... [POLICY]
+    python tests/distributed_run.py all [POLICY]      # every scheme with every method
+SCHEME: a `build_model` sharing scheme (hard, soft, cross_stitch, mtan, mmoe).
+METHOD: none (plain sum), a loss-weighting callback (dwa, gradnorm, rlw,
+geometric), uncertainty (learned weights), or an aggregator AGGREGATOR[:MODE].
+POLICY: an optional mixed-precision policy (mixed_float16, mixed_bfloat16).
+Prints one JSON line: for each "SCHEME/METHOD", the largest difference of any
+weight (batch-norm statistics included) between the two runs and its name, the largest
+change of a trainable weight during training, and both runs' losses. Each model trains 3 epochs of 2 steps (global batch 16), so that
+epoch-level methods (DWA) act too.
 """
 
 import json
@@ -23,43 +30,81 @@ import numpy as np  # noqa: E402
 import mtl_zoo as mz  # noqa: E402
 from mtl_zoo.data import dataset_from_arrays, generate_shapes  # noqa: E402
 
+CALLBACKS = {"dwa": mz.weighting.DynamicWeightAverage, "gradnorm": mz.weighting.GradNorm,
+             "rlw": lambda: mz.weighting.RandomLossWeighting(seed=3),
+             "geometric": mz.weighting.GeometricLossStrategy}
+IMAGE_SIZE = 32
+LEARNING_RATE = 5e-4  # larger steps make this small model chaotic: float round-off then grows ~10x a step
 
-def build():
-    return mz.build_model("tiny", [mz.tasks.Classification("count", 3),
-                                   mz.tasks.Detection("shapes", 2),
-                                   mz.tasks.Keypoints("extremes", 4)], (64, 64, 3))
+
+def build(scheme, method):
+    tasks = [mz.tasks.Classification("count", 3), mz.tasks.Detection("shapes", 2)]
+    return mz.build_model("tiny", tasks, (IMAGE_SIZE, IMAGE_SIZE, 3), sharing=scheme,
+                          uncertainty_weighting=method == "uncertainty")
 
 
-def main(aggregator_name, strategies, policy=None):
-    if policy:
-        keras.mixed_precision.set_global_policy(policy)
+def aggregator_of(method):
+    name, _, mode = method.partition(":")
+    return mz.weighting.AGGREGATORS[name](mode=mode or None) if name in mz.weighting.AGGREGATORS else None
+
+
+def train(scheme, method, strategy, initial, data_arrays):
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        model = build(scheme, method)
+        model.set_weights(initial)
+        model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), aggregator=aggregator_of(method))
+    images, labels, masks = data_arrays
+    data = dataset_from_arrays(model, images, labels, batch_size=16, masks=masks)
+    callbacks = [CALLBACKS[method]()] if method in CALLBACKS else []
+    history = model.fit(data, epochs=3, verbose=0, callbacks=callbacks)
+    trainable = [any(v is w for w in model.trainable_weights) for v in model.weights]
+    return model.get_weights(), [v.path for v in model.weights], trainable, history.history["loss"]
+
+
+def compare(scheme, method, strategies, data_arrays):
     keras.utils.set_random_seed(0)
-    initial = build().get_weights()
-    images, labels = generate_shapes(32, image_size=64, seed=5)
-    masks = {"count": (np.arange(32) % 3 != 0).astype("float32")}
+    initial = build(scheme, method).get_weights()
     weights, losses = {}, {}
     for name, strategy in strategies.items():
-        keras.utils.set_random_seed(1)
-        with strategy.scope():
-            model = build()
-            model.set_weights(initial)
-            aggregator = None
-            if aggregator_name != "none":
-                method, _, mode = aggregator_name.partition(":")
-                aggregator = mz.weighting.AGGREGATORS[method](mode=mode or None)
-            model.compile(optimizer=keras.optimizers.SGD(0.002), aggregator=aggregator)
-        data = dataset_from_arrays(model, images, labels, batch_size=16, masks=masks)
-        history = model.fit(data, epochs=1, verbose=0)
-        weights[name] = model.get_weights()
-        losses[name] = history.history["loss"]
-    difference = max(float(np.max(np.abs(a - b))) for a, b in zip(weights["single"], weights["mirrored"]))
-    change = max(float(np.max(np.abs(a - b))) for a, b in zip(weights["single"], initial))
-    return {"max_weight_difference": difference, "max_weight_change": change, "losses": losses}
+        weights[name], paths, trainable, losses[name] = train(scheme, method, strategy, initial, data_arrays)
+    differences = [float(np.max(np.abs(a - b))) for a, b in zip(weights["single"], weights["mirrored"])]
+    difference = max(differences)
+    change = max(float(np.max(np.abs(a - b))) for a, b, t in zip(weights["single"], initial, trainable) if t)
+    return {"max_weight_difference": difference, "most_different": paths[int(np.argmax(differences))],
+            "max_trainable_change": change, "losses": losses}
 
 
-if __name__ == "__main__":
-    methods, policy = sys.argv[1].split(","), (sys.argv[2] if len(sys.argv) > 2 else None)
+def every_pair():
+    """Every sharing scheme with every method (aggregators in their default modes)."""
+    from mtl_zoo.builders import SHARING_SCHEMES
+
+    methods = ["none", "uncertainty", *CALLBACKS, *mz.weighting.AGGREGATORS]
+    return [f"{scheme}/{method}" for scheme in SHARING_SCHEMES for method in methods]
+
+
+def main(pairs, policy=None):
+    known = set(CALLBACKS) | {"none", "uncertainty"}
+    methods = [pair.partition("/")[2] for pair in pairs]
+    unknown = [m for m in methods if m not in known and m.partition(":")[0] not in mz.weighting.AGGREGATORS]
+    if unknown:
+        raise SystemExit(f"Unknown methods {unknown}: use none, uncertainty, {sorted(CALLBACKS)} or "
+                         f"an aggregator of {sorted(mz.weighting.AGGREGATORS)}[:MODE].")
+    if policy:
+        keras.mixed_precision.set_global_policy(policy)
+    images, labels = generate_shapes(32, image_size=IMAGE_SIZE, seed=5)
+    labels = {name: labels[name] for name in ("count", "shapes")}
+    masks = {"count": (np.arange(32) % 3 != 0).astype("float32")}
     # one strategy of each kind per process: a second MirroredStrategy would reuse collective keys
     strategies = {"single": tf.distribute.OneDeviceStrategy("/cpu:0"),
                   "mirrored": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}
-    print(json.dumps({method: main(method, strategies, policy) for method in methods}))
+    results = {}
+    for pair in pairs:
+        scheme, _, method = pair.partition("/")
+        results[pair] = compare(scheme, method, strategies, (images, labels, masks))
+    return results
+
+
+if __name__ == "__main__":
+    requested = every_pair() if sys.argv[1] == "all" else sys.argv[1].split(",")
+    print(json.dumps(main(requested, sys.argv[2] if len(sys.argv) > 2 else None)))

@@ -1,9 +1,12 @@
-"""The benchmark runner: BENCHMARKS.md sections, tables, machine line, bad names."""
+"""The benchmark runner: BENCHMARKS.md sections, tables, plots, machine line, bad names; smoke runs."""
+
+import pathlib
 
 import pytest
 
 from mtl_zoo.benchmarks import Table, run_benchmark
-from mtl_zoo.benchmarks.measure import median_seconds, peak_resident_mb, resident_mb, run_isolated
+from mtl_zoo.benchmarks.measure import (interleaved_median_seconds, median_seconds, peak_resident_mb, resident_mb,
+                                        run_isolated)
 from mtl_zoo.cli import benchmark as cli
 
 
@@ -43,3 +46,34 @@ def test_run_isolated_returns_the_result_of_a_fresh_process_and_reports_failures
     assert run_isolated("mtl_zoo.naming", "closest_names", name="tny", choices=["tiny", "resnet50"]) == ["tiny"]
     with pytest.raises(RuntimeError, match="closest_names.*failed"):
         run_isolated("mtl_zoo.naming", "closest_names", nme="tny")
+
+
+def test_sections_write_their_plots_beside_the_markdown(tmp_path, monkeypatch):
+    def plot(path):
+        pathlib.Path(path).write_bytes(b"png")
+        return path
+
+    monkeypatch.setattr("mtl_zoo.benchmarks.BENCHMARK_MODULES", {"first": "x"})
+    monkeypatch.setattr("mtl_zoo.benchmarks.run_benchmark",
+                        lambda name, quick: Table("First", "![p](docs/images/p.png)", ["a"], [[1.0]],
+                                                  plots={"p.png": plot}))
+    cli.write_benchmarks(["first"], quick=True, output=str(tmp_path / "B.md"))
+    assert (tmp_path / "docs" / "images" / "p.png").read_bytes() == b"png"
+
+
+def test_interleaved_timing_calls_each_function_in_turns():
+    calls = []
+    times = interleaved_median_seconds({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                                       repeats=3, warmup=1)
+    assert calls == ["a", "b"] + ["a", "b"] * 3 and set(times) == {"a", "b"}
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        interleaved_median_seconds({"a": lambda: None}, repeats=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tasks", "aggregators", "workers"])
+def test_benchmark_smoke_runs(name):
+    table = run_benchmark(name, quick=True)
+    assert table.rows and all(len(row) == len(table.columns) for row in table.rows)
+    ratios = [cell for row in table.rows for cell in row if isinstance(cell, float)]
+    assert ratios and all(value > 0 for value in ratios)

@@ -25,6 +25,13 @@ LABELS = ("left", "right")
 IMAGE_SIDE = 36
 
 
+def digits_origin():
+    """Where `write_digit_arrays` takes MNIST from, in words, for benchmark descriptions."""
+    folder = os.environ.get(MNIST_DIR_ENV)
+    return (f"MNIST files read from {MNIST_DIR_ENV}={folder}" if folder
+            else f"MNIST downloaded by TFDS ({MNIST_DIR_ENV} unset)")
+
+
 def write_digit_arrays(path, max_train=None, max_test=None, data_dir=None):
     """Writes the multi_mnist "test_set_only" digits (first `max_*` pairs) to `path`.
 

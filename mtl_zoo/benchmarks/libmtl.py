@@ -120,7 +120,7 @@ def compare_rows(libmtl_runs, zoo_runs):
 
 def run(quick=False):
     """Trains every method with both libraries on the same digits."""
-    from mtl_zoo.benchmarks.digits import write_digit_arrays
+    from mtl_zoo.benchmarks.digits import digits_origin, write_digit_arrays
     from mtl_zoo.benchmarks.multi_mnist import train_isolated
 
     setup = settings(quick)
@@ -139,7 +139,7 @@ def run(quick=False):
         f"hidden layer per digit) trained by each library on the same MultiMNIST arrays of real "
         f"MNIST test digits ({'the first ' + str(setup['max_train']) if quick else '8,000'} training "
         f"pairs, test accuracy on {'the first ' + str(setup['max_test']) if quick else 'the 2,000'} "
-        f"test pairs; `mtl_zoo.benchmarks.digits`), Adam 1e-3, batch 256, {setup['epochs']} epochs, "
+        f"test pairs; `mtl_zoo.benchmarks.digits`, {digits_origin()}), Adam 1e-3, batch 256, {setup['epochs']} epochs, "
         f"{THREADS} threads in each library (torch.set_num_threads; TensorFlow intra-op), seeds "
         f"{', '.join(map(str, setup['seeds']))}, each run in a fresh process. LibMTL side: "
         f"{versions}, its Trainer with the HPS architecture and its config defaults "

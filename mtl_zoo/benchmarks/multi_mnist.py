@@ -74,7 +74,7 @@ def summarize(runs, baseline_runs):
 
 def run(quick=False):
     """Trains every method and the single-task models over the seeds."""
-    from mtl_zoo.benchmarks.digits import write_digit_arrays
+    from mtl_zoo.benchmarks.digits import digits_origin, write_digit_arrays
     from mtl_zoo.visualization import plot_metric_bars
 
     setup = settings(quick)
@@ -91,7 +91,7 @@ def run(quick=False):
         f"digits (`multi_mnist` config test_set_only: "
         f"{'the first ' + str(setup['max_train']) if quick else '8,000'} training pairs from digits "
         f"0-7999, test accuracy on {'the first ' + str(setup['max_test']) if quick else 'the 2,000'} "
-        f"pairs from digits 8000-9999), Adam 1e-3, batch 256, {setup['epochs']} epochs, 2 threads. "
+        f"pairs from digits 8000-9999; {digits_origin()}), Adam 1e-3, batch 256, {setup['epochs']} epochs, 2 threads. "
         f"Mean ± standard deviation over {seeds} seeds (weights and shuffling); delta_m is the mean "
         f"relative accuracy gain over the single-task LeNets (mean of their {seeds} seeds), in percent. "
         "UW is uncertainty weighting (Kendall et al. 2018), MGDA-UB is MGDA on the shared "

@@ -32,11 +32,11 @@ class TaskAttention(keras.layers.Layer):
         self.channels = int(channels)
         self.bottleneck = int(bottleneck or max(8, self.channels // 4))
         self.previous_down = None
-        self.previous_norm = layers.BatchNormalization(name="previous_bn")
+        self.previous_norm = layers.BatchNormalization(synchronized=True, name="previous_bn")
         self.hidden = layers.Conv2D(self.bottleneck, 1, use_bias=False, name="mask_hidden")
-        self.hidden_norm = layers.BatchNormalization(name="mask_hidden_bn")
+        self.hidden_norm = layers.BatchNormalization(synchronized=True, name="mask_hidden_bn")
         self.mask = layers.Conv2D(self.channels, 1, use_bias=False, name="mask")
-        self.mask_norm = layers.BatchNormalization(name="mask_bn")
+        self.mask_norm = layers.BatchNormalization(synchronized=True, name="mask_bn")
 
     def build(self, shared_shape, previous_shape=None):
         joint = self.channels

@@ -9,8 +9,9 @@ Heads and other task-specific variables get the plain gradient of the total loss
 
 Under `tf.distribute`, parameter-gradient rows are summed over replicas before
 aggregating, so every replica aggregates the global batch's gradients and the
-update equals a single-device one. Representation gradients are per example
-and are aggregated on each replica's share of the batch.
+update equals a single-device one. Representation gradients are per example:
+every replica gathers all replicas' columns, aggregates the global batch's
+matrix and back-propagates its own columns.
 """
 
 import itertools
@@ -19,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_zoo.graph import analyse_sharing
-from mtl_zoo.distribution import sum_over_replicas
+from mtl_zoo.distribution import gather_over_replicas, sum_over_replicas
 
 
 def _flatten(gradients, like):
@@ -131,11 +132,21 @@ class TaskGradients:
                               if model.losses else None)
         shared = self.sharing.shared_variables
         other_gradients = tape.gradient(scaled_total, self.other_variables)
-        targets = representation if self.uses_representation else shared
+        if self.uses_representation:
+            # each replica holds its own examples' gradients: gather every tensor along the
+            # batch, so that the matrix has the columns (and their order) of one device
+            global_representation = [gather_over_replicas(t, axis=0)[0] for t in representation]
+            start = gather_over_replicas(representation[0], axis=0)[1]
+            targets, like = representation, global_representation
+        else:
+            targets, like = shared, shared
         rows = []
         for name in model.task_names:
             gradients = tape.gradient(scaled_tasks[name], targets) if name in scaled_tasks else [None] * len(targets)
-            rows.append(_flatten(gradients, targets))
+            if self.uses_representation:
+                gradients = [gather_over_replicas(g if g is not None else tf.zeros_like(t), axis=0)[0]
+                             for g, t in zip(gradients, targets)]
+            rows.append(_flatten(gradients, like))
         matrix = tf.stack(rows)
         if not self.uses_representation:
             matrix = sum_over_replicas(matrix)
@@ -143,8 +154,9 @@ class TaskGradients:
         matrix = matrix / loss_scale
         direction = self._combine(matrix, task_losses, pairs) * loss_scale
         if self.uses_representation:
-            shared_gradients = tape.gradient(representation, shared,
-                                             output_gradients=_unflatten(direction, representation))
+            own = [t[start:start + tf.shape(local)[0]]
+                   for t, local in zip(_unflatten(direction, like), representation)]
+            shared_gradients = tape.gradient(representation, shared, output_gradients=own)
         else:
             shared_gradients = _unflatten(direction / replicas, shared)
         if regularization is not None:
