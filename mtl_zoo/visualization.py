@@ -186,5 +186,5 @@ def plot_metric_bars(results, path, baselines=None, title=None):
     axis.set_xticks(positions, methods)
     axis.legend(fontsize="small", ncol=2)
     if title:
-        axis.set_title(title)
+        axis.set_title(title, fontsize="small")
     return _save(figure, path)

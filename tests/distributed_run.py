@@ -7,9 +7,12 @@ SCHEME: a `build_model` sharing scheme (hard, soft, cross_stitch, mtan, mmoe).
 METHOD: none (plain sum), a loss-weighting callback (dwa, gradnorm, rlw,
 geometric), uncertainty (learned weights), or an aggregator AGGREGATOR[:MODE].
 POLICY: an optional mixed-precision policy (mixed_float16, mixed_bfloat16).
-Prints one JSON line: for each "SCHEME/METHOD", the largest difference of any
-weight (batch-norm statistics included) between the two runs and its name, the largest
-change of a trainable weight during training, and both runs' losses. Each model trains 3 epochs of 2 steps (global batch 16), so that
+Prints a line per pair as it finishes, then one JSON line: for each
+"SCHEME/METHOD", the largest difference of any weight (batch-norm statistics
+included) between the two runs and its name, the largest change of a trainable
+weight during training, and both runs' losses; or "not_applicable" for a method
+that needs parameters shared by the tasks (GradNorm) on soft sharing's separate
+towers. Each model trains 3 epochs of 2 steps (global batch 16), so that
 epoch-level methods (DWA) act too.
 """
 
@@ -101,7 +104,13 @@ def main(pairs, policy=None):
     results = {}
     for pair in pairs:
         scheme, _, method = pair.partition("/")
-        results[pair] = compare(scheme, method, strategies, (images, labels, masks))
+        try:
+            results[pair] = compare(scheme, method, strategies, (images, labels, masks))
+        except ValueError as error:  # e.g. GradNorm on soft sharing: no parameters shared by the tasks
+            if "no trainable variables shared" not in str(error):
+                raise
+            results[pair] = {"not_applicable": str(error)}
+        print(f"# {pair}: {json.dumps(results[pair])}", flush=True)
     return results
 
 

@@ -13,9 +13,10 @@ PLAIN = "plain sum"
 LOGICAL_DEVICES = 2
 
 
-def measure_aggregators(strategy, image_size, batch_size, steps):
+def measure_aggregators(strategy, image_size, batch_size, steps, names=None):
     """`{aggregator label: median train_on_batch seconds}`; `strategy` is "one_device" or
-    "mirrored" (MirroredStrategy over 2 logical CPUs, so call it in a fresh process)."""
+    "mirrored" (MirroredStrategy over 2 logical CPUs, so call it in a fresh process);
+    `names`: the aggregators to time (default: all)."""
     import tensorflow as tf
 
     from mtl_zoo.benchmarks.default_model import train_step
@@ -34,7 +35,8 @@ def measure_aggregators(strategy, image_size, batch_size, steps):
         raise ValueError(f"strategy must be 'one_device' or 'mirrored', got {strategy!r}.")
     steps_by_label = {}
     with distribution.scope():
-        for label, make in [(PLAIN, None), *AGGREGATORS.items()]:
+        chosen = [(name, AGGREGATORS[name]) for name in (names or AGGREGATORS)]
+        for label, make in [(PLAIN, None), *chosen]:
             aggregator = make() if make else None
             name = label if aggregator is None else f"{label} ({aggregator.mode})"
             steps_by_label[name] = train_step(image_size, batch_size, aggregator=aggregator)[1]
@@ -46,8 +48,9 @@ def run(quick=False):
     from mtl_zoo.benchmarks.measure import run_isolated
 
     image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 10)
+    names = ["PCGrad", "MGDA"] if quick else None
     results = {strategy: run_isolated(__name__, "measure_aggregators", strategy=strategy,
-                                      image_size=image_size, batch_size=batch_size, steps=steps)
+                                      image_size=image_size, batch_size=batch_size, steps=steps, names=names)
                for strategy in ("one_device", "mirrored")}
     one, mirrored = results["one_device"], results["mirrored"]
     rows = [[label, one[label] * 1000, one[label] / one[PLAIN], mirrored[label] * 1000,
