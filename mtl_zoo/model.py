@@ -1,5 +1,7 @@
 """`MultiTaskModel`: the Keras model that owns the tasks, their weights and the train step."""
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -185,6 +187,11 @@ class MultiTaskModel(keras.Model):
         aggregator.build(len(self.tasks))
         self._task_gradients = TaskGradients(self)
         self._aggregator = aggregator
+        if not self._task_gradients.has_shared_parameters:
+            warnings.warn(f"{type(aggregator).__name__}: no trainable variable of this model is shared "
+                          "by two or more tasks (separate towers, as in soft sharing), so there are no "
+                          "per-task gradients to combine; training uses the weighted sum of the losses.",
+                          stacklevel=3)
 
     @property
     def aggregator(self):

@@ -253,8 +253,8 @@ def test_mixed_precision_with_an_aggregator(policy, shapes):
 
 # Each sharing scheme, each kind of weighting method and both aggregation modes at least once; `python tests/distributed_run.py all`
 # runs every pair (README, Distributed training).
-MIRRORED_PAIRS = ["hard/NashMTL", "soft/PCGrad", "cross_stitch/dwa", "mtan/gradnorm", "mmoe/uncertainty",
-                  "hard/rlw", "hard/GradDrop"]
+MIRRORED_PAIRS = ["hard/NashMTL", "hard/gradnorm", "soft/PCGrad", "cross_stitch/dwa", "mtan/none",
+                  "mmoe/uncertainty", "hard/GradDrop"]
 
 
 def test_mirrored_strategy_matches_one_device_for_each_scheme_and_method():
