@@ -12,6 +12,7 @@ own backup, saves epoch 1 too before it fails, so both resume at epoch 2.
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -19,7 +20,9 @@ import time
 
 from mtl_zoo.cli.local_workers import free_ports, tf_config
 
-TRAIN = [sys.executable, "-m", "mtl_zoo.cli.train"]
+# The script, not `-m`: run from a checkout, `-m` would import the source tree, which lacks the
+# installed package's mtl_zoo.dataset_builders.
+TRAIN = [sys.executable, str(pathlib.Path(__file__).resolve().parents[1] / "scripts" / "train.py")]
 EPOCHS = 2
 SMALL = ["--dataset_config=small", "--tasks=action", "--max_train_examples=32", "--max_val_examples=4",
          "--image_size=32", "--batch_size=16", f"--epochs={EPOCHS}", "--augment=false", "--plots=false",
