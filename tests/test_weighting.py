@@ -251,9 +251,10 @@ def test_mixed_precision_with_an_aggregator(policy, shapes):
     assert np.all(np.isfinite(history["loss"])) and history["loss"][-1] < history["loss"][0]
 
 
-# Each sharing scheme, each kind of weighting (callback, learned, aggregator in either mode) once; `python tests/distributed_run.py all`
-# runs every pair (README, Distributed training).
-MIRRORED_PAIRS = ["hard/GradDrop", "soft/dwa", "cross_stitch/NashMTL", "mtan/none", "mmoe/uncertainty"]
+# Each sharing scheme and each kind of weighting (callback, learned, aggregator in either mode)
+# once; `python tests/distributed_run.py all` runs every pair (README, Distributed training).
+MIRRORED_PAIRS = ["hard/NashMTL", "hard/GradDrop", "soft/rlw", "cross_stitch/dwa", "mtan/none",
+                  "mmoe/uncertainty"]
 
 
 def test_mirrored_strategy_matches_one_device_for_each_scheme_and_method():
