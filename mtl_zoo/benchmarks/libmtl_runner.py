@@ -178,7 +178,11 @@ class TimedCPUTrainer(Trainer):
 
 
 def check_arrays(arrays):
-    """Raises ValueError unless `arrays` holds well-formed MultiMNIST train and test splits."""
+    """Raises ValueError unless `arrays` holds well-formed MultiMNIST train and test splits.
+
+    The same contract as `mtl_zoo.benchmarks.digits.load_digit_arrays`, restated here:
+    this script runs where neither mtl_zoo nor TensorFlow is installed.
+    """
     required = [f"{name}_{split}" for split in SPLITS for name in ("x",) + TASKS]
     missing = [name for name in required if name not in arrays]
     if missing:
