@@ -7,6 +7,7 @@ Example:
 
 from mtl_zoo import backbones, data, evaluation, export, layers, sharing, tasks, weighting
 from mtl_zoo.backbones import Backbone, list_backbones
+from mtl_zoo.backup import SharedBackupAndRestore
 from mtl_zoo.builders import build_model
 from mtl_zoo.model import MultiTaskModel, load_model
 from mtl_zoo.multi_lenet import build_multi_lenet
@@ -14,6 +15,6 @@ from mtl_zoo.presets import from_preset, list_presets
 
 __version__ = "0.1.0"
 
-__all__ = ["Backbone", "MultiTaskModel", "backbones", "build_model", "build_multi_lenet", "data", "evaluation",
-           "export", "from_preset", "layers", "list_backbones", "list_presets", "load_model", "sharing",
-           "tasks", "weighting"]
+__all__ = ["Backbone", "MultiTaskModel", "SharedBackupAndRestore", "backbones", "build_model",
+           "build_multi_lenet", "data", "evaluation", "export", "from_preset", "layers", "list_backbones",
+           "list_presets", "load_model", "sharing", "tasks", "weighting"]

@@ -12,7 +12,8 @@ Prints a line per pair as it finishes, then one JSON line: for each
 included) between the two runs and its name, the largest change of a trainable
 weight during training, and both runs' losses; or "not_applicable" for a method
 that needs parameters shared by the tasks (GradNorm) on soft sharing's separate
-towers. Each model trains 3 epochs of 2 steps (global batch 16), so that
+towers; and with GradNorm, the relative difference of each step's gradient norms (tasks in
+name order). Each model trains 3 epochs of 2 steps (global batch 16), so that
 epoch-level methods (DWA) act too.
 """
 
@@ -60,22 +61,30 @@ def train(scheme, method, strategy, initial, data_arrays):
     images, labels, masks = data_arrays
     data = dataset_from_arrays(model, images, labels, batch_size=16, masks=masks)
     callbacks = [CALLBACKS[method]()] if method in CALLBACKS else []
+    norms = []  # GradNorm's per-step gradient norms, where the two runs' round-off shows first
+    callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: norms.extend(
+        [float(value) for name, value in sorted(logs.items()) if name.startswith("grad_norm_")])))
     history = model.fit(data, epochs=3, verbose=0, callbacks=callbacks)
     trainable = [any(v is w for w in model.trainable_weights) for v in model.weights]
-    return model.get_weights(), [v.path for v in model.weights], trainable, history.history["loss"]
+    return model.get_weights(), [v.path for v in model.weights], trainable, history.history["loss"], norms
 
 
 def compare(scheme, method, strategies, data_arrays):
     keras.utils.set_random_seed(0)
     initial = build(scheme, method).get_weights()
-    weights, losses = {}, {}
+    weights, losses, norms = {}, {}, {}
     for name, strategy in strategies.items():
-        weights[name], paths, trainable, losses[name] = train(scheme, method, strategy, initial, data_arrays)
+        weights[name], paths, trainable, losses[name], norms[name] = train(
+            scheme, method, strategy, initial, data_arrays)
     differences = [float(np.max(np.abs(a - b))) for a, b in zip(weights["single"], weights["mirrored"])]
     difference = max(differences)
     change = max(float(np.max(np.abs(a - b))) for a, b, t in zip(weights["single"], initial, trainable) if t)
-    return {"max_weight_difference": difference, "most_different": paths[int(np.argmax(differences))],
-            "max_trainable_change": change, "losses": losses}
+    result = {"max_weight_difference": difference, "most_different": paths[int(np.argmax(differences))],
+              "max_trainable_change": change, "losses": losses}
+    if norms["single"]:
+        result["grad_norm_relative_differences"] = [
+            float(abs(a - b) / abs(a)) for a, b in zip(norms["single"], norms["mirrored"])]
+    return result
 
 
 def every_pair():

@@ -4,10 +4,10 @@ The recovery path is TensorFlow's: when a worker dies, the others fail too (a co
 they wait on is aborted with UnavailableError: at once when the peer's connection resets,
 else when TensorFlow's coordination service misses the dead task's heartbeats, about 10 s;
 the process then takes a few to some 30 s more to exit). The whole cluster is started again
-with the same TF_CONFIG, and keras.callbacks.BackupAndRestore resumes every worker from its
-last completed epoch (`backup/` on the chief, `worker_<i>_backup/` on the others). Here
-worker 1 is killed right after it backed up epoch 1; the chief, which needs no peer for its
-own backup, saves epoch 1 too before it fails, so both resume at epoch 2.
+with the same TF_CONFIG, and mz.SharedBackupAndRestore resumes every worker from the last
+epoch in `backup/`, which only the chief writes. Here worker 1 is killed right after the
+chief backed up epoch 1 (had each worker kept its own backup, worker 1's would have been
+missing or older, and the restart would have failed).
 """
 
 import json
@@ -38,11 +38,11 @@ def _backup_epoch(folder):
         return 0
 
 
-def _start_workers(addresses, args, logs):
+def _start_workers(addresses, args_per_worker, logs):
     return [subprocess.Popen([*TRAIN, *args, "--strategy=multi_worker", "--worker_timeout=60"],
                              env=dict(os.environ, TF_CONFIG=tf_config(addresses, index)),
                              stdout=log.open("w"), stderr=subprocess.STDOUT)
-            for index, log in enumerate(logs)]
+            for index, (args, log) in enumerate(zip(args_per_worker, logs))]
 
 
 def _wait(process, deadline):
@@ -60,13 +60,13 @@ def test_a_killed_worker_restarts_and_training_resumes(tmp_path):
                               timeout=120)
     assert prepared.returncode == 0, prepared.stderr[-3000:]
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
-    first = [tmp_path / f"first_{index}.log" for index in range(2)]
-    second = [tmp_path / f"second_{index}.log" for index in range(2)]
+    first, apart, second = ([tmp_path / f"{name}_{index}.log" for index in range(2)]
+                            for name in ("first", "apart", "second"))
     workers = []
     try:
-        workers = _start_workers(addresses, args, first)
+        workers = _start_workers(addresses, [args, args], first)
         deadline = time.monotonic() + 150
-        while _backup_epoch(run / "worker_1_backup") < 1:  # worker 1 has backed up epoch 1
+        while _backup_epoch(run / "backup") < 1:  # the chief has backed up epoch 1
             assert all(worker.poll() is None for worker in workers), _report(first)
             assert time.monotonic() < deadline, "no backup of epoch 1 in time\n" + _report(first)
             time.sleep(0.05)
@@ -76,11 +76,20 @@ def test_a_killed_worker_restarts_and_training_resumes(tmp_path):
         # the survivor fails on its next collective instead of waiting forever
         assert _wait(workers[0], killed + 90) not in (0, None), _report(first)
         assert "UnavailableError" in first[0].read_text(), _report(first)
-        resumed_from = _backup_epoch(run / "backup")  # the chief saved epoch 1 before it failed
-        assert resumed_from == _backup_epoch(run / "worker_1_backup") == 1, _report(first)
-        assert not (run / "metrics.json").exists() and not (run / "model.keras").exists()
+        resumed_from = _backup_epoch(run / "backup")
+        assert resumed_from == 1, _report(first)
+        assert sorted(path.name for path in run.iterdir()) == ["backup", "logs", "run.json"]  # no worker files
 
-        workers = _start_workers(addresses, args, second)  # the whole cluster, same TF_CONFIG
+        # worker 1 restarted on a folder of its own: it finds no backup, and both workers say so
+        elsewhere = [*args[:-1], f"--model_dir={tmp_path / 'elsewhere'}"]
+        workers = _start_workers(addresses, [args, elsewhere], apart)
+        deadline = time.monotonic() + 120
+        assert [_wait(worker, deadline) for worker in workers] != [0, 0], _report(apart)
+        for log in apart:
+            assert "The workers found backups of different epochs" in log.read_text(), _report(apart)
+        assert _backup_epoch(run / "backup") == resumed_from  # left as it was
+
+        workers = _start_workers(addresses, [args, args], second)  # the whole cluster, same TF_CONFIG
         deadline = time.monotonic() + 180
         codes = [_wait(worker, deadline) for worker in workers]
         assert codes == [0, 0], _report(second)
@@ -94,7 +103,6 @@ def test_a_killed_worker_restarts_and_training_resumes(tmp_path):
     assert f"Epoch {resumed_from + 1}/{EPOCHS}" in chief and f"Epoch {resumed_from}/{EPOCHS}" not in chief
     assert "This worker is done" in second[1].read_text()
     history = json.loads((run / "metrics.json").read_text())["history"]
-    # Keras's History holds the epochs of the last fit call only: those after the backup
-    assert len(history["loss"]) == EPOCHS - resumed_from
+    assert len(history["loss"]) == EPOCHS  # the backed-up epochs, then those trained after the restart
     assert sorted(path.name for path in run.iterdir()) == [
-        "logs", "metrics.json", "model.keras", "run.json"]  # both backups removed at the end
+        "logs", "metrics.json", "model.keras", "run.json"]  # the backup removed at the end

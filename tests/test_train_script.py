@@ -108,7 +108,7 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Epoch 1/3" not in result.stdout and "Epoch 2/3" in result.stdout
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]
-    assert len(history["loss"]) == 2  # the two epochs this run trained
+    assert len(history["loss"]) == 3  # epoch 1 from the backup, then the two this run trained
 
 
 def test_config_file_flags_and_single_task_baselines(tmp_path):

@@ -13,14 +13,19 @@ TARGET_RATIO = 1.2
 
 
 def measure_models(backbone, image_size, batch_size, steps):
-    """`{label: median train_on_batch seconds}` for the 3-task and the single-task models."""
+    """`{"seconds": {label: median train_on_batch seconds}, "flops": {label: forward FLOPs per
+    image}}` for the 3-task and the single-task models."""
     from mtl_zoo.benchmarks.default_model import train_step
-    from mtl_zoo.benchmarks.measure import interleaved_median_seconds
+    from mtl_zoo.benchmarks.measure import forward_flops, interleaved_median_seconds
     from mtl_zoo.cli.train import DEFAULT_TASKS
 
-    steps_by_label = {" + ".join(names): train_step(image_size, batch_size, tasks=names, backbone=backbone)[1]
-                      for names in [list(DEFAULT_TASKS)] + [[name] for name in DEFAULT_TASKS]}
-    return interleaved_median_seconds(steps_by_label, repeats=steps, warmup=2)
+    models, steps_by_label = {}, {}
+    for names in [list(DEFAULT_TASKS)] + [[name] for name in DEFAULT_TASKS]:
+        label = " + ".join(names)
+        models[label], steps_by_label[label] = train_step(image_size, batch_size, tasks=names,
+                                                          backbone=backbone)
+    return {"seconds": interleaved_median_seconds(steps_by_label, repeats=steps, warmup=2),
+            "flops": {label: forward_flops(model) for label, model in models.items()}}
 
 
 def _verdict(ratio):
@@ -43,18 +48,24 @@ def run(quick=False):
     multi = " + ".join(DEFAULT_TASKS)
     rows, summaries = [], []
     for backbone, batch_size, steps in backbones:
-        seconds = run_isolated(__name__, "measure_models", backbone=backbone, image_size=image_size,
-                               batch_size=batch_size, steps=steps)
+        measured = run_isolated(__name__, "measure_models", backbone=backbone, image_size=image_size,
+                                batch_size=batch_size, steps=steps)
+        seconds, flops = measured["seconds"], measured["flops"]
+
+        for label in seconds:
+            single = label != multi
+            rows.append([backbone, batch_size, f"{'single' if single else '3'}-task ({label})",
+                         seconds[label] * 1000, seconds[multi] / seconds[label] if single else "-",
+                         flops[label] / 1e9, flops[multi] / flops[label] if single else "-"])
         singles = {label: value for label, value in seconds.items() if label != multi}
-        rows.append([backbone, batch_size, f"3-task ({multi})", seconds[multi] * 1000, "-"])
-        rows += [[backbone, batch_size, f"single-task ({label})", value * 1000, seconds[multi] / value]
-                 for label, value in singles.items()]
         total = sum(singles.values())
         rows.append([backbone, batch_size, "the three single-task models, one step each", total * 1000,
-                     seconds[multi] / total])
+                     seconds[multi] / total, "-", "-"])
         costliest, cheapest = (seconds[multi] / max(singles.values()), seconds[multi] / min(singles.values()))
+        arithmetic = flops[multi] / flops[min(singles, key=singles.get)]
         summaries.append(f"{backbone}: {costliest:.2f}x the costliest single-task step ({_verdict(costliest)} "
-                         f"the target), {cheapest:.2f}x the cheapest ({_verdict(cheapest)} it)")
+                         f"the target), {cheapest:.2f}x the cheapest ({_verdict(cheapest)} it), whose "
+                         f"forward pass does {1 / arithmetic:.0%} of the 3-task model's FLOPs")
     description = (
         f"The default model's 3 tasks (`scripts/train.py`: mtl_shapes action + objects + pose, "
         f"{image_size} px, Adam, random weights) on each backbone, and the same backbone with each "
@@ -62,9 +73,12 @@ def run(quick=False):
         f"steps; the four models of a backbone are timed in turns in one fresh process. `3-task "
         f"step / this` is what one step of the 3-task model costs in steps of that model; the "
         f"target is at most {TARGET_RATIO}x a single-task step. "
-        + "; ".join(summaries) + ". The detection and pose heads work at stride 4 on the shared "
-        "feature pyramid, so on the 64k-parameter tiny backbone the heads, not the trunk, take "
-        "most of the time and a 3-task step costs about the trunk plus every head; on "
-        "MobileNetV3-Small and ResNet50 the trunk dominates and the extra heads cost little.")
+        + "; ".join(summaries) + ". GFLOPs: one image's inference forward pass, counted by "
+        "TensorFlow's profiler (a multiply-add is 2). The detection and pose heads are conv towers "
+        "at stride 4 on the shared feature pyramid: on the 64k-parameter tiny backbone they are "
+        "most of the arithmetic, so a 3-task step costs the trunk plus every head and no sharing "
+        "can bring it near the classification model's step; on MobileNetV3-Small and ResNet50 the "
+        "trunk dominates and the extra heads cost little.")
     return Table("Training throughput: one 3-task model vs single-task models", description,
-                 ["backbone", "batch", "model", "ms per step", "3-task step / this"], rows)
+                 ["backbone", "batch", "model", "ms per step", "3-task step / this", "GFLOPs per image",
+                  "3-task FLOPs / this"], rows)

@@ -5,7 +5,7 @@ import json
 import os
 
 RUN_FILE = "run.json"
-WORKER_FILES_PREFIX = "worker_"  # non-chief workers' backup folders and logs
+WORKER_FILES_PREFIX = "worker_"  # the logs of local non-chief workers (mtl_zoo.cli.local_workers)
 
 
 def claim_model_dir(model_dir, identity):

@@ -146,20 +146,6 @@ def make_strategy(name, tpu_address=None, worker_timeout=300):
     raise unknown_name_error("strategy", name, STRATEGIES)
 
 
-def worker_backup_name(strategy):
-    """The BackupAndRestore folder name of this process: "backup", or
-    "worker_<i>_backup" on the non-chief workers (each restores its own copy).
-
-    Example:
-    >>> worker_backup_name(tf.distribute.get_strategy())
-    'backup'
-    """
-    if writes_run_files(strategy):
-        return "backup"
-    _, task_type, task_index = parse_tf_config(os.environ["TF_CONFIG"])
-    return f"{task_type}_{task_index}_backup"
-
-
 def writes_run_files(strategy):
     """Whether this process writes the run's files (always, except on non-chief workers).
 

@@ -196,8 +196,8 @@ def make_aggregator():
 def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     """Builds, trains (resuming from `model_dir/backup`) and evaluates one model.
 
-    On the non-chief workers of a multi-worker run it only trains (with its own
-    backup folder) and returns (None, None).
+    On the non-chief workers of a multi-worker run it only trains (restoring from
+    the chief's backup folder, which it never writes) and returns (None, None).
 
     Returns:
         (model, {"evaluation", "validation", "history"}).
@@ -205,7 +205,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     import keras
 
     import mtl_zoo as mz
-    from mtl_zoo.cli.strategies import worker_backup_name, writes_run_files
+    from mtl_zoo.cli.strategies import writes_run_files
     from mtl_zoo.data import Augmentation, build_pipeline, raw_batches
     from mtl_zoo.data.sources import allows_horizontal_flips
     from mtl_zoo.distribution import distribute_global_batches, is_multi_worker
@@ -232,12 +232,12 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
           f"{strategy.num_replicas_in_sync} replica(s)) on {data['num_train']} {FLAGS.dataset} "
           f"images; checkpoints in {model_dir}.")
     chief = writes_run_files(strategy)
-    callbacks = [*weighting_callbacks(FLAGS.seed), mz.weighting.TaskWeightHistory(),
-                 keras.callbacks.BackupAndRestore(os.path.join(model_dir, worker_backup_name(strategy)))]
+    backup = mz.SharedBackupAndRestore(os.path.join(model_dir, "backup"))
+    callbacks = [*weighting_callbacks(FLAGS.seed), mz.weighting.TaskWeightHistory(), backup]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")))
-    history = model.fit(train_data, validation_data=val_data, epochs=FLAGS.epochs,
-                        verbose=progress_verbosity() if chief else 0, callbacks=callbacks)
+    model.fit(train_data, validation_data=val_data, epochs=FLAGS.epochs,
+              verbose=progress_verbosity() if chief else 0, callbacks=callbacks)
     losses = model.evaluate(val_data, return_dict=True, verbose=0)  # every worker takes part
     if not chief:
         return None, None
@@ -247,7 +247,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
         model = mz.load_model(path)
     results = evaluate_model(model, raw_batches(model, val_examples, FLAGS.batch_size).unbatch(),
                              verbose=progress_verbosity())
-    return model, {"evaluation": results, "validation": losses, "history": history.history}
+    return model, {"evaluation": results, "validation": losses, "history": backup.history}
 
 
 def write_plots(model, history, val_examples, plot_dir):

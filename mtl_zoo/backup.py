@@ -1,0 +1,107 @@
+"""Backing up a training run so that it resumes after an interruption, on one machine or many."""
+
+import json
+
+import keras
+import tensorflow as tf
+
+HISTORY_FILE = "history.json"
+
+
+class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` for multi-worker runs, which also keeps the history.
+
+    Every worker restores from the same `backup_dir`, which only the chief writes
+    (TensorFlow's convention: with several machines, `backup_dir` must be on a
+    filesystem they all read, such as NFS or a `gs://` bucket). Giving each worker
+    its own copy instead breaks when a worker dies after the chief backed up an
+    epoch but before it did: the copies then hold different epochs, and the
+    restarted workers' collectives fail with shape mismatches. Before restoring,
+    the workers compare the epochs they find and stop with a clear error if they
+    differ (for instance when `backup_dir` is on each machine's own disk).
+
+    The two latest backups are kept (`double_checkpoint`), so a backup cut short
+    by a crash is replaced by the one before it. The per-epoch logs are backed up
+    too: after a resumed `fit`, `history` holds every epoch of the run, where
+    Keras's `History` holds only those trained since the restart.
+
+    Args:
+        backup_dir: the folder of the backups; deleted when training ends.
+
+    Example:
+    >>> backup = mz.SharedBackupAndRestore("/tmp/run/backup")  # doctest: +SKIP
+    >>> model.fit(data, epochs=10, callbacks=[backup])  # doctest: +SKIP
+    >>> len(backup.history["loss"])  # doctest: +SKIP
+    10
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, double_checkpoint=True)
+        self._history_path = tf.io.gfile.join(backup_dir, HISTORY_FILE)
+        self._epoch_logs = []
+
+    @property
+    def history(self):
+        """`{metric: [value per epoch]}` of every epoch trained, before and after restarts."""
+        names = dict.fromkeys(name for logs in self._epoch_logs for name in logs)
+        return {name: [logs.get(name) for logs in self._epoch_logs] for name in names}
+
+    def _is_chief(self):
+        return self.model.distribute_strategy.extended.should_checkpoint
+
+    def on_train_begin(self, logs=None):
+        epoch = self._backed_up_epoch()
+        self._check_same_epoch_on_every_worker(epoch)
+        super().on_train_begin(logs)
+        self._epoch_logs = self._backed_up_history()[:epoch]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch_logs = self._epoch_logs[:epoch] + [
+            {name: float(value) for name, value in (logs or {}).items()}]
+        if self._is_chief():
+            self._write_history()
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        if self._is_chief():
+            super().on_train_end(logs)
+
+    def _backed_up_epoch(self):
+        """The number of epochs the latest backup holds (0 without one)."""
+        for path in (self._training_metadata_path, self._prev_training_metadata_path):
+            try:
+                with tf.io.gfile.GFile(path) as f:
+                    return int(json.load(f)["epoch"])
+            except (tf.errors.NotFoundError, ValueError, KeyError):
+                continue  # missing, or cut short: Keras falls back to the previous backup too
+        return 0
+
+    def _backed_up_history(self):
+        if not tf.io.gfile.exists(self._history_path):
+            return []
+        with tf.io.gfile.GFile(self._history_path) as f:
+            return json.load(f)
+
+    def _write_history(self):
+        """Writes the history beside the weights, whole or not at all (write, then rename)."""
+        tf.io.gfile.makedirs(self.backup_dir)
+        partial = self._history_path + ".partial"
+        with tf.io.gfile.GFile(partial, "w") as f:
+            json.dump(self._epoch_logs, f)
+        tf.io.gfile.rename(partial, self._history_path, overwrite=True)
+
+    def _check_same_epoch_on_every_worker(self, epoch):
+        from mtl_zoo.distribution import is_multi_worker
+
+        strategy = self.model.distribute_strategy
+        if not is_multi_worker(strategy):
+            return
+        found = strategy.experimental_distribute_values_from_function(
+            lambda _: tf.constant([epoch], tf.int64))
+        epochs = strategy.gather(found, axis=0).numpy().tolist()
+        if len(set(epochs)) > 1:
+            raise ValueError(
+                f"The workers found backups of different epochs in {self.backup_dir} (one per "
+                f"replica, in worker order: {epochs}): every worker must read the one backup folder "
+                f"that the chief writes. Put it on a filesystem all the machines share (NFS, a "
+                f"gs:// bucket), or delete it to start over.")

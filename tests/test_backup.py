@@ -1,0 +1,73 @@
+"""SharedBackupAndRestore in one process: resuming, the whole history, a backup cut short.
+(Several workers: tests/test_fault_tolerance.py.)"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import mtl_zoo as mz
+from mtl_zoo.data import dataset_from_arrays, generate_shapes
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stops fit the way a crash would, when `epoch` begins."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _model_and_data():
+    keras.utils.set_random_seed(3)
+    model = mz.build_model("tiny", [mz.tasks.Classification("count", 3)], (32, 32, 3))
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    images, labels = generate_shapes(16, image_size=32, seed=5)
+    return model, dataset_from_arrays(model, images, {"count": labels["count"]}, batch_size=8)
+
+
+def _interrupted_run(backup_dir, epoch):
+    """Trains until `epoch` begins; returns the weights and the Keras history it had reached."""
+    model, data = _model_and_data()
+    history = keras.callbacks.History()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(data, epochs=4, verbose=0,
+                  callbacks=[history, mz.SharedBackupAndRestore(str(backup_dir)), _Interrupt(epoch)])
+    return model.get_weights(), history.history
+
+
+def test_a_resumed_run_keeps_every_epoch_of_its_history(tmp_path):
+    backup_dir = tmp_path / "backup"
+    weights, before = _interrupted_run(backup_dir, epoch=2)
+    assert json.loads((backup_dir / "training_metadata.json").read_text())["epoch"] == 2
+    assert len(json.loads((backup_dir / "history.json").read_text())) == 2
+
+    model, data = _model_and_data()
+    backup = mz.SharedBackupAndRestore(str(backup_dir))
+    restored = []
+    model.fit(data, epochs=4, verbose=0, callbacks=[backup, keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: restored.extend(model.get_weights()))])
+    for value, expected in zip(restored, weights):
+        np.testing.assert_array_equal(value, expected)
+    assert len(backup.history["loss"]) == 4
+    assert backup.history["loss"][:2] == pytest.approx(before["loss"])
+    assert not backup_dir.exists()  # the chief removes its backups when training ends
+
+
+def test_a_backup_cut_short_falls_back_to_the_one_before(tmp_path):
+    backup_dir = tmp_path / "backup"
+    _interrupted_run(backup_dir, epoch=3)
+    (backup_dir / "latest.weights.h5").write_bytes(b"cut short")  # as if the crash hit mid-save
+
+    model, data = _model_and_data()
+    backup = mz.SharedBackupAndRestore(str(backup_dir))
+    epochs = []
+    model.fit(data, epochs=4, verbose=0, callbacks=[backup, keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: epochs.append(epoch))])
+    assert epochs == [2, 3]  # epoch 3's backup was unreadable: epoch 3 is trained again
+    assert len(backup.history["loss"]) == 4
