@@ -3,6 +3,7 @@
 Run as a script, since logical devices must be set before TensorFlow starts:
     python tests/distributed_run.py SCHEME/METHOD,... [POLICY]
     python tests/distributed_run.py all [POLICY]      # every scheme with every method
+    python tests/distributed_run.py ... --sensitivity  # and the one-device round-off reference
 SCHEME: a `build_model` sharing scheme (hard, soft, cross_stitch, mtan, mmoe).
 METHOD: none (plain sum), a loss-weighting callback (dwa, gradnorm, rlw,
 geometric), uncertainty (learned weights), or an aggregator AGGREGATOR[:MODE].
@@ -12,8 +13,9 @@ Prints a line per pair as it finishes, then one JSON line: for each
 included) between the two runs and its name, the largest change of a trainable
 weight during training, and both runs' losses; or "not_applicable" for a method
 that needs parameters shared by the tasks (GradNorm) on soft sharing's separate
-towers; and with GradNorm, the relative difference of each step's gradient norms (tasks in
-name order). Each model trains 3 epochs of 2 steps (global batch 16), so that
+towers. With --sensitivity, also the largest weight difference between two one-device runs
+whose initial weights differ by a relative 1e-7 (Gaussian): how far round-off alone carries
+this model and method, the yardstick for the mirrored difference. Each model trains 3 epochs of 2 steps (global batch 16), so that
 epoch-level methods (DWA) act too.
 """
 
@@ -61,29 +63,31 @@ def train(scheme, method, strategy, initial, data_arrays):
     images, labels, masks = data_arrays
     data = dataset_from_arrays(model, images, labels, batch_size=16, masks=masks)
     callbacks = [CALLBACKS[method]()] if method in CALLBACKS else []
-    norms = []  # GradNorm's per-step gradient norms, where the two runs' round-off shows first
-    callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: norms.extend(
-        [float(value) for name, value in sorted(logs.items()) if name.startswith("grad_norm_")])))
     history = model.fit(data, epochs=3, verbose=0, callbacks=callbacks)
     trainable = [any(v is w for w in model.trainable_weights) for v in model.weights]
-    return model.get_weights(), [v.path for v in model.weights], trainable, history.history["loss"], norms
+    return model.get_weights(), [v.path for v in model.weights], trainable, history.history["loss"]
 
 
-def compare(scheme, method, strategies, data_arrays):
+def perturbed(weights, relative=1e-7):
+    """`weights` times (1 + relative * standard normal noise)."""
+    rng = np.random.default_rng(0)
+    return [w * (1 + relative * rng.standard_normal(w.shape)).astype(w.dtype) for w in weights]
+
+
+def compare(scheme, method, strategies, data_arrays, sensitivity=False):
     keras.utils.set_random_seed(0)
     initial = build(scheme, method).get_weights()
-    weights, losses, norms = {}, {}, {}
+    weights, losses = {}, {}
     for name, strategy in strategies.items():
-        weights[name], paths, trainable, losses[name], norms[name] = train(
-            scheme, method, strategy, initial, data_arrays)
+        weights[name], paths, trainable, losses[name] = train(scheme, method, strategy, initial, data_arrays)
     differences = [float(np.max(np.abs(a - b))) for a, b in zip(weights["single"], weights["mirrored"])]
-    difference = max(differences)
     change = max(float(np.max(np.abs(a - b))) for a, b, t in zip(weights["single"], initial, trainable) if t)
-    result = {"max_weight_difference": difference, "most_different": paths[int(np.argmax(differences))],
+    result = {"max_weight_difference": max(differences), "most_different": paths[int(np.argmax(differences))],
               "max_trainable_change": change, "losses": losses}
-    if norms["single"]:
-        result["grad_norm_relative_differences"] = [
-            float(abs(a - b) / abs(a)) for a, b in zip(norms["single"], norms["mirrored"])]
+    if sensitivity:
+        reference = train(scheme, method, strategies["single"], perturbed(initial), data_arrays)[0]
+        result["perturbed_single_difference"] = max(
+            float(np.max(np.abs(a - b))) for a, b in zip(weights["single"], reference))
     return result
 
 
@@ -95,7 +99,7 @@ def every_pair():
     return [f"{scheme}/{method}" for scheme in SHARING_SCHEMES for method in methods]
 
 
-def main(pairs, policy=None):
+def main(pairs, policy=None, sensitivity=False):
     known = set(CALLBACKS) | {"none", "uncertainty"}
     methods = [pair.partition("/")[2] for pair in pairs]
     unknown = [m for m in methods if m not in known and m.partition(":")[0] not in mz.weighting.AGGREGATORS]
@@ -114,7 +118,7 @@ def main(pairs, policy=None):
     for pair in pairs:
         scheme, _, method = pair.partition("/")
         try:
-            results[pair] = compare(scheme, method, strategies, (images, labels, masks))
+            results[pair] = compare(scheme, method, strategies, (images, labels, masks), sensitivity)
         except ValueError as error:  # e.g. GradNorm on soft sharing: no parameters shared by the tasks
             if "no trainable variables shared" not in str(error):
                 raise
@@ -124,5 +128,7 @@ def main(pairs, policy=None):
 
 
 if __name__ == "__main__":
-    requested = every_pair() if sys.argv[1] == "all" else sys.argv[1].split(",")
-    print(json.dumps(main(requested, sys.argv[2] if len(sys.argv) > 2 else None)))
+    arguments = [argument for argument in sys.argv[1:] if argument != "--sensitivity"]
+    requested = every_pair() if arguments[0] == "all" else arguments[0].split(",")
+    print(json.dumps(main(requested, arguments[1] if len(arguments) > 1 else None,
+                          sensitivity="--sensitivity" in sys.argv)))

@@ -75,10 +75,10 @@ def run(quick=False):
         f"target is at most {TARGET_RATIO}x a single-task step. "
         + "; ".join(summaries) + ". GFLOPs: one image's inference forward pass, counted by "
         "TensorFlow's profiler (a multiply-add is 2). The detection and pose heads are conv towers "
-        "at stride 4 on the shared feature pyramid: on the 64k-parameter tiny backbone they are "
-        "most of the arithmetic, so a 3-task step costs the trunk plus every head and no sharing "
-        "can bring it near the classification model's step; on MobileNetV3-Small and ResNet50 the "
-        "trunk dominates and the extra heads cost little.")
+        "at stride 4 on the shared feature pyramid. Where they are most of the arithmetic (the "
+        "classification model does a small share of the 3-task model's FLOPs), a 3-task step costs "
+        "the trunk plus every head, and no sharing brings it near the classification model's step: "
+        "sharing saves trunks, not heads.")
     return Table("Training throughput: one 3-task model vs single-task models", description,
                  ["backbone", "batch", "model", "ms per step", "3-task step / this", "GFLOPs per image",
                   "3-task FLOPs / this"], rows)
