@@ -253,8 +253,7 @@ def test_mixed_precision_with_an_aggregator(policy, shapes):
 
 # Each sharing scheme and each kind of weighting (callback, learned, aggregator in either mode)
 # once; `python tests/distributed_run.py all` runs every pair (README, Distributed training).
-MIRRORED_PAIRS = ["hard/NashMTL", "hard/GradDrop", "soft/rlw", "cross_stitch/dwa", "mtan/none",
-                  "mmoe/uncertainty"]
+MIRRORED_PAIRS = ["hard/NashMTL", "soft/rlw", "cross_stitch/dwa", "mtan/GradDrop", "mmoe/uncertainty"]
 
 
 def test_mirrored_strategy_matches_one_device_for_each_scheme_and_method():

@@ -48,7 +48,7 @@ def run(quick=False):
     from mtl_zoo.benchmarks.measure import run_isolated
 
     image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 10)
-    names = ["PCGrad", "MGDA"] if quick else None
+    names = ["MGDA"] if quick else None
     results = {strategy: run_isolated(__name__, "measure_aggregators", strategy=strategy,
                                       image_size=image_size, batch_size=batch_size, steps=steps, names=names)
                for strategy in ("one_device", "mirrored")}
