@@ -20,10 +20,11 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
     the workers compare the epochs they find and stop with a clear error if they
     differ (for instance when `backup_dir` is on each machine's own disk).
 
-    The two latest backups are kept (`double_checkpoint`), so a backup cut short
-    by a crash is replaced by the one before it. The per-epoch logs are backed up
-    too: after a resumed `fit`, `history` holds every epoch of the run, where
-    Keras's `History` holds only those trained since the restart.
+    Backups are taken at the end of every epoch. The two latest are kept
+    (`double_checkpoint`), so a backup cut short by a crash is replaced by the
+    one before it. The per-epoch logs are backed up too: after a resumed `fit`,
+    `history` holds every epoch of the run, where Keras's `History` holds only
+    those trained since the restart.
 
     Args:
         backup_dir: the folder of the backups; deleted when training ends.
