@@ -15,3 +15,21 @@ def _seed():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+class _InterruptAtEpoch(keras.callbacks.Callback):
+    """Stops `fit` the way a crash would, when epoch `epoch` (0-based) begins."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+@pytest.fixture
+def interrupt_at_epoch():
+    """`interrupt_at_epoch(k)`: a callback that raises RuntimeError("interrupted") as epoch k begins."""
+    return _InterruptAtEpoch

@@ -11,18 +11,6 @@ import mtl_zoo as mz
 from mtl_zoo.data import dataset_from_arrays, generate_shapes
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Stops fit the way a crash would, when `epoch` begins."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 def _model_and_data():
     keras.utils.set_random_seed(3)
     model = mz.build_model("tiny", [mz.tasks.Classification("count", 3)], (32, 32, 3))
@@ -31,19 +19,19 @@ def _model_and_data():
     return model, dataset_from_arrays(model, images, {"count": labels["count"]}, batch_size=8)
 
 
-def _interrupted_run(backup_dir, epoch):
-    """Trains until `epoch` begins; returns the weights and the Keras history it had reached."""
+def _interrupted_run(backup_dir, interruption):
+    """Trains until `interruption` stops fit; returns the weights and the Keras history it had reached."""
     model, data = _model_and_data()
     history = keras.callbacks.History()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RuntimeError, match="interrupted"):
         model.fit(data, epochs=4, verbose=0,
-                  callbacks=[history, mz.SharedBackupAndRestore(str(backup_dir)), _Interrupt(epoch)])
+                  callbacks=[history, mz.SharedBackupAndRestore(str(backup_dir)), interruption])
     return model.get_weights(), history.history
 
 
-def test_a_resumed_run_keeps_every_epoch_of_its_history(tmp_path):
+def test_a_resumed_run_keeps_every_epoch_of_its_history(tmp_path, interrupt_at_epoch):
     backup_dir = tmp_path / "backup"
-    weights, before = _interrupted_run(backup_dir, epoch=2)
+    weights, before = _interrupted_run(backup_dir, interrupt_at_epoch(2))
     assert json.loads((backup_dir / "training_metadata.json").read_text())["epoch"] == 2
     assert len(json.loads((backup_dir / "history.json").read_text())) == 2
 
@@ -59,9 +47,9 @@ def test_a_resumed_run_keeps_every_epoch_of_its_history(tmp_path):
     assert not backup_dir.exists()  # the chief removes its backups when training ends
 
 
-def test_a_backup_cut_short_falls_back_to_the_one_before(tmp_path):
+def test_a_backup_cut_short_falls_back_to_the_one_before(tmp_path, interrupt_at_epoch):
     backup_dir = tmp_path / "backup"
-    _interrupted_run(backup_dir, epoch=3)
+    _interrupted_run(backup_dir, interrupt_at_epoch(3))
     (backup_dir / "latest.weights.h5").write_bytes(b"cut short")  # as if the crash hit mid-save
 
     model, data = _model_and_data()

@@ -91,17 +91,7 @@ def test_dynamic_weight_average_follows_the_loss_ratios(shapes):
     np.testing.assert_allclose(list(model.task_weights.values()), expected, rtol=1e-4)
 
 
-class _StopAfter(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise RuntimeError("interrupted")
-
-
-def test_dynamic_weight_average_resumes_with_backup_and_restore(shapes, tmp_path):
+def test_dynamic_weight_average_resumes_with_backup_and_restore(shapes, tmp_path, interrupt_at_epoch):
     def run(callbacks, epochs=4):
         keras.utils.set_random_seed(7)
         model = _model()
@@ -113,7 +103,7 @@ def test_dynamic_weight_average_resumes_with_backup_and_restore(shapes, tmp_path
     straight = run([])
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     with pytest.raises(RuntimeError, match="interrupted"):
-        run([backup, _StopAfter(3)])
+        run([backup, interrupt_at_epoch(3)])
     resumed = run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
     np.testing.assert_allclose(resumed.task_loss_history.numpy(), straight.task_loss_history.numpy(), rtol=1e-4)
     np.testing.assert_allclose(list(resumed.task_weights.values()), list(straight.task_weights.values()),
