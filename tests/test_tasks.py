@@ -120,10 +120,10 @@ def _task_batch(task, rng, n=8):
 TASKS = [
     mz.tasks.Classification("cls", num_classes=4, label_smoothing=0.1),
     mz.tasks.MultiLabel("attrs", num_labels=6),
-    mz.tasks.Detection("det", num_classes=2, level="P2"),
+    mz.tasks.Detection("det", num_classes=2, level="P2", head_conv="separable"),
     mz.tasks.Keypoints("pose", num_keypoints=3, flip_pairs=[(1, 2)], level="P2"),
     mz.tasks.Landmarks("face", num_landmarks=3),
-    mz.tasks.Segmentation("seg", num_classes=3),
+    mz.tasks.Segmentation("seg", num_classes=3, head_conv="separable"),
     mz.tasks.Depth("depth_l1", loss="l1"),
     mz.tasks.Depth("depth_silog", loss="silog"),
 ]
@@ -154,6 +154,7 @@ def test_every_task_head_trains_and_its_loss_falls(task, rng):
     (lambda: mz.tasks.Keypoints("a", num_keypoints=3, flip_pairs=[(0, 1), (1, 2)]), "two flip pairs"),
     (lambda: mz.tasks.Detection("a", num_classes=2, level="P7"), "Unknown pyramid level"),
     (lambda: mz.tasks.Depth("a", loss="l3"), "unknown depth loss"),
+    (lambda: mz.tasks.Keypoints("a", 3, head_conv="seperable"), "head_conv .* Did you mean 'separable'"),
     (lambda: mz.tasks.Classification("my task", num_classes=2), "Invalid task name"),
     (lambda: mz.tasks.get_task({"kind": "clasification", "name": "a"}), "Did you mean 'classification'"),
     (lambda: mz.tasks.get_task({"kind": "classification", "name": "a", "classes": 3}), "Bad options"),
@@ -161,6 +162,22 @@ def test_every_task_head_trains_and_its_loss_falls(task, rng):
 def test_bad_task_arguments_name_the_problem(task, message):
     with pytest.raises(ValueError, match=message):
         task()
+
+
+def test_separable_heads_replace_each_tower_conv_and_cost_fewer_weights():
+    def tower_convs(head_conv):
+        tasks = [mz.tasks.Detection("det", 2, head_conv=head_conv),
+                 mz.tasks.Depth("depth", head_conv=head_conv)]
+        model = mz.build_model("tiny", tasks, input_shape=(32, 32, 3))
+        return [layer for layer in model.layers if "_tower_conv" in layer.name]
+
+    standard, separable = tower_convs("standard"), tower_convs("separable")
+    assert [layer.name for layer in standard] == [layer.name for layer in separable]
+    assert len(separable) == 3  # two in the detection tower, one in the depth head
+    assert all(type(layer) is keras.layers.Conv2D for layer in standard)
+    assert all(isinstance(layer, keras.layers.SeparableConv2D) for layer in separable)
+    for full, light in zip(standard, separable):
+        assert light.count_params() < full.count_params() / 5
 
 
 def test_task_configs_round_trip():

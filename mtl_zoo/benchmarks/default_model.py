@@ -10,7 +10,8 @@ Example:
 """
 
 
-def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=None, backbone="tiny"):
+def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=None, backbone="tiny",
+               head_conv="standard"):
     """`(model, step)`: the default model compiled with Adam (and `aggregator`),
     and a function that runs one `train_on_batch` on a fixed batch.
 
@@ -21,6 +22,7 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
         sharing: a `build_model` sharing scheme.
         aggregator: a gradient aggregator for `compile`, or None.
         backbone: a backbone name (random weights).
+        head_conv: the dense heads' 3x3 convs ("standard" or "separable").
     """
     import keras
 
@@ -29,7 +31,8 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
     from mtl_zoo.data.sources import mtl_shapes
 
     keras.utils.set_random_seed(0)
-    model = build_job_model(tasks=tasks, backbone=backbone, image_size=image_size, sharing=sharing)
+    model = build_job_model(tasks=tasks, backbone=backbone, image_size=image_size, sharing=sharing,
+                            head_conv=head_conv)
     model.compile(optimizer="adam", aggregator=aggregator)
     examples = only_tasks(mtl_shapes.generate(batch_size, image_size, seed=0), model.task_names)
     images, targets, masks = next(iter(build_pipeline(model, examples, batch_size)))

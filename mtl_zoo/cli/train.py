@@ -31,7 +31,7 @@ from mtl_zoo.cli.strategies import STRATEGIES
 FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
 WEIGHTINGS = ("equal", "dwa", "gradnorm", "rlw", "geometric", "uncertainty")
-ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "image_size")
+ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "image_size", "head_conv")
 
 flags.DEFINE_string("config", None, "A JSON or YAML file of flag values; flags given on the "
                     "command line override it.")
@@ -42,6 +42,9 @@ flags.DEFINE_list("tasks", None, "Tasks to train, among the dataset's (mtl_zoo.d
                   "source_tasks); default: action,objects,pose on mtl_shapes, all tasks otherwise.")
 flags.DEFINE_string("backbone", "tiny", "Backbone family (see mtl_zoo.list_backbones()).")
 flags.DEFINE_string("sharing", "hard", "Sharing scheme (mtl_zoo.builders.SHARING_SCHEMES).")
+flags.DEFINE_enum("head_conv", "standard", ["standard", "separable"], "3x3 convs of the dense "
+                  "heads (detection, pose, segmentation, depth): full, or depthwise-separable "
+                  "(light heads for mobile backbones; mtl_zoo.tasks.heads.HEAD_CONVS).")
 flags.DEFINE_integer("image_size", 128, "Square input size in pixels, a multiple of 32.")
 flags.DEFINE_string("aggregator", None, "Gradient aggregator, e.g. PCGrad (mtl_zoo.weighting.AGGREGATORS).")
 flags.DEFINE_enum("weighting", "equal", WEIGHTINGS, "Loss weighting: equal alphas, dwa (Liu et al. "
@@ -74,8 +77,9 @@ PREDICTION_IMAGES = 8
 
 
 def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_size=128,
-                    sharing="hard"):
-    """The model the job trains: `dataset`'s `tasks` on `backbone` with `sharing`.
+                    sharing="hard", head_conv="standard"):
+    """The model the job trains: `dataset`'s `tasks` on `backbone` with `sharing`,
+    the dense heads' 3x3 convs of kind `head_conv`.
 
     With the defaults, the main job's model (mtl_shapes action + object
     detection + pose, T = 3), also the "default CPU model" of the benchmarks.
@@ -86,13 +90,15 @@ def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_siz
     """
     import mtl_zoo as mz
 
-    return mz.build_model(backbone, selected_tasks(dataset, tasks),
+    return mz.build_model(backbone, selected_tasks(dataset, tasks, head_conv),
                           input_shape=(image_size, image_size, 3), sharing=sharing)
 
 
-def selected_tasks(dataset, names=None):
-    """The tasks called `names` among `dataset`'s tasks, in that order (None: the defaults)."""
+def selected_tasks(dataset, names=None, head_conv="standard"):
+    """The tasks called `names` among `dataset`'s tasks, in that order (None: the defaults),
+    with `head_conv` 3x3 convs in the heads that have a conv tower."""
     from mtl_zoo.data.sources import source_tasks
+    from mtl_zoo.tasks import get_task
     from mtl_zoo.naming import unknown_name_error
 
     available = {task.name: task for task in source_tasks(dataset)}
@@ -101,7 +107,9 @@ def selected_tasks(dataset, names=None):
     for name in names:
         if name not in available:
             raise unknown_name_error(f"task of dataset {dataset!r}", name, available)
-    return [available[name] for name in names]
+    configs = [{"kind": available[name].kind, **available[name].get_config()} for name in names]
+    return [get_task({**config, "head_conv": head_conv} if "head_conv" in config else config)
+            for config in configs]
 
 
 def only_tasks(examples, names):
@@ -147,7 +155,7 @@ def architecture():
     return {"backbone": FLAGS.backbone, "input_shape": [FLAGS.image_size, FLAGS.image_size, 3],
             "sharing": FLAGS.sharing,
             "tasks": [{"kind": task.kind, **task.get_config()}
-                      for task in selected_tasks(FLAGS.dataset, FLAGS.tasks)]}
+                      for task in selected_tasks(FLAGS.dataset, FLAGS.tasks, FLAGS.head_conv)]}
 
 
 def build_flagged_model(config, tasks=None):

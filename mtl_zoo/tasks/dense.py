@@ -8,7 +8,7 @@ from mtl_zoo.tasks.heads import conv_tower, prediction_conv, upsample_to_input
 
 def per_pixel_head(task, features, units, key, level):
     """Conv tower on the pyramid at `level`, 1x1 prediction, upsampled to the input."""
-    x = conv_tower(features.pyramid[level], task.head_channels, 1, task.name)
+    x = conv_tower(features.pyramid[level], task.head_channels, 1, task.name, task.head_conv)
     x = prediction_conv(x, units, f"{task.name}_{key}_lowres")
     return upsample_to_input(x, level_stride(level), task.output_name(key))
 

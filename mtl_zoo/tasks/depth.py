@@ -7,6 +7,7 @@ from keras import layers, ops
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks.base import Task, check_rank
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
+from mtl_zoo.tasks.heads import checked_head_conv
 
 LOSSES = ("l1", "silog")
 
@@ -30,6 +31,8 @@ class Depth(Task):
         loss: "l1" or "silog".
         level: pyramid level the head reads.
         head_channels: width of the head conv.
+        head_conv: the head's 3x3 conv: "standard", or "separable" (depthwise +
+            pointwise, about 8x fewer multiply-adds; the light heads for mobile backbones).
 
     Example:
     >>> task = Depth("depth", loss="silog")
@@ -42,7 +45,7 @@ class Depth(Task):
     output_keys = ("depth",)
     silog_lambda = 0.5
 
-    def __init__(self, name, loss="l1", level="P2", head_channels=64):
+    def __init__(self, name, loss="l1", level="P2", head_channels=64, head_conv="standard"):
         super().__init__(name)
         if loss not in LOSSES:
             raise ValueError(f"Task {name!r}: unknown depth loss {loss!r}; use one of {LOSSES}.")
@@ -50,6 +53,7 @@ class Depth(Task):
         self.level = level
         level_stride(level)
         self.head_channels = int(head_channels)
+        self.head_conv = checked_head_conv(name, head_conv)
 
     def build_head(self, features):
         x = per_pixel_head(self, features, 1, "depth_raw", self.level)
@@ -108,4 +112,5 @@ class Depth(Task):
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss, "level": self.level,
-                "head_channels": self.head_channels}
+                "head_channels": self.head_channels,
+                "head_conv": self.head_conv}

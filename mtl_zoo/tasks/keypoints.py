@@ -7,7 +7,7 @@ from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_label
 from mtl_zoo.tasks.flipping import check_flip_pairs
-from mtl_zoo.tasks.heads import conv_tower, prediction_conv
+from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
 
 _FAR = 1e9
 
@@ -40,6 +40,8 @@ class Keypoints(Task):
         max_detections: instances returned by the decoder.
         score_threshold: minimum decoded instance score.
         head_channels: width of the conv tower.
+        head_conv: the tower's 3x3 convs: "standard", or "separable" (depthwise +
+            pointwise, about 8x fewer multiply-adds; the light heads for mobile backbones).
         keypoint_names: optional list of K names.
 
     Example:
@@ -56,7 +58,8 @@ class Keypoints(Task):
     keypoint_offset_loss_weight = 0.1
 
     def __init__(self, name, num_keypoints, flip_pairs=(), level="P3", max_instances=16,
-                 max_detections=20, score_threshold=0.3, head_channels=64, keypoint_names=None):
+                 max_detections=20, score_threshold=0.3, head_channels=64, head_conv="standard",
+                 keypoint_names=None):
         super().__init__(name)
         if int(num_keypoints) < 1:
             raise ValueError(f"Task {name!r}: num_keypoints must be >= 1, got {num_keypoints}.")
@@ -71,10 +74,12 @@ class Keypoints(Task):
         self.max_detections = int(max_detections)
         self.score_threshold = float(score_threshold)
         self.head_channels = int(head_channels)
+        self.head_conv = checked_head_conv(name, head_conv)
         self.keypoint_names = list(keypoint_names) if keypoint_names is not None else None
 
     def build_head(self, features):
-        x = conv_tower(features.pyramid[self.level], self.head_channels, 2, self.name)
+        x = conv_tower(features.pyramid[self.level], self.head_channels, 2, self.name,
+                       self.head_conv)
         k = self.num_keypoints
         return {
             self.output_name("center_heatmap"): prediction_conv(
@@ -212,4 +217,5 @@ class Keypoints(Task):
                 "flip_pairs": [list(p) for p in self.flip_pairs], "level": self.level,
                 "max_instances": self.max_instances, "max_detections": self.max_detections,
                 "score_threshold": self.score_threshold, "head_channels": self.head_channels,
+                "head_conv": self.head_conv,
                 "keypoint_names": self.keypoint_names}

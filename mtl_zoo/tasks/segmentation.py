@@ -7,6 +7,7 @@ from keras import ops
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks.base import Task, check_rank
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
+from mtl_zoo.tasks.heads import checked_head_conv
 
 
 @keras.saving.register_keras_serializable(package="mtl_zoo")
@@ -28,6 +29,8 @@ class Segmentation(Task):
         ignore_label: label value that gets no loss (e.g. 255 for VOC borders).
         level: pyramid level the head reads.
         head_channels: width of the head conv.
+        head_conv: the head's 3x3 conv: "standard", or "separable" (depthwise +
+            pointwise, about 8x fewer multiply-adds; the light heads for mobile backbones).
         class_names: optional list of num_classes names.
 
     Example:
@@ -41,7 +44,7 @@ class Segmentation(Task):
     output_keys = ("logits",)
 
     def __init__(self, name, num_classes, ignore_label=255, level="P2", head_channels=64,
-                 class_names=None):
+                 head_conv="standard", class_names=None):
         super().__init__(name)
         if int(num_classes) < 1:
             raise ValueError(f"Task {name!r}: num_classes must be >= 1, got {num_classes}.")
@@ -52,6 +55,7 @@ class Segmentation(Task):
         self.level = level
         level_stride(level)
         self.head_channels = int(head_channels)
+        self.head_conv = checked_head_conv(name, head_conv)
         self.class_names = list(class_names) if class_names is not None else None
 
     def build_head(self, features):
@@ -116,4 +120,5 @@ class Segmentation(Task):
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "ignore_label": self.ignore_label, "level": self.level,
-                "head_channels": self.head_channels, "class_names": self.class_names}
+                "head_channels": self.head_channels,
+                "head_conv": self.head_conv, "class_names": self.class_names}
