@@ -4,6 +4,7 @@ Run as a script, since logical devices must be set before TensorFlow starts:
     python tests/distributed_run.py SCHEME/METHOD,... [POLICY]
     python tests/distributed_run.py all [POLICY]      # every scheme with every method
     python tests/distributed_run.py ... --sensitivity  # and the one-device round-off reference
+    python tests/distributed_run.py ... --two_pass_batch_norm  # see below
 SCHEME: a `build_model` sharing scheme (hard, soft, cross_stitch, mtan, mmoe).
 METHOD: none (plain sum), a loss-weighting callback (dwa, gradnorm, rlw,
 geometric), uncertainty (learned weights), or an aggregator AGGREGATOR[:MODE].
@@ -17,6 +18,11 @@ towers. With --sensitivity, also the largest weight difference between two one-d
 whose initial weights differ by a relative 1e-7 (Gaussian): how far round-off alone carries
 this model and method, the yardstick for the mirrored difference. Each model trains 3 epochs of 2 steps (global batch 16), so that
 epoch-level methods (DWA) act too.
+
+With --two_pass_batch_norm, synchronised batch norm (the tiny backbone's, MTAN's) computes the
+batch variance as the mean of (x - mean)^2 over all replicas instead of Keras's
+E[x^2] - E[x]^2 from all-reduced sums, whose rounding depends on the reduction order and is
+amplified by E[x^2] / variance. A diagnostic: it swaps a private Keras function.
 """
 
 import json
@@ -91,6 +97,31 @@ def compare(scheme, method, strategies, data_arrays, sensitivity=False):
     return result
 
 
+def two_pass_synchronized_moments(x, axes, keepdims):
+    """Batch mean and variance over all replicas, the variance as the mean of (x - mean)^2."""
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return tf.nn.moments(x, axes, keepdims=keepdims)
+
+    def global_sum(value):
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(value, axis=axes, keepdims=True))
+
+    count = global_sum(tf.ones_like(x))
+    mean = tf.math.divide_no_nan(global_sum(x), count)
+    variance = tf.math.divide_no_nan(global_sum(tf.square(x - mean)), count)
+    if not keepdims:
+        mean, variance = tf.squeeze(mean, axes), tf.squeeze(variance, axes)
+    return mean, variance
+
+
+def use_two_pass_batch_norm():
+    from keras.src.backend.tensorflow import nn as keras_tf_nn
+
+    if not hasattr(keras_tf_nn, "_compute_moments_sync"):
+        raise SystemExit("--two_pass_batch_norm: this Keras has no _compute_moments_sync to replace.")
+    keras_tf_nn._compute_moments_sync = two_pass_synchronized_moments
+
+
 def every_pair():
     """Every sharing scheme with every method (aggregators in their default modes)."""
     from mtl_zoo.builders import SHARING_SCHEMES
@@ -128,7 +159,10 @@ def main(pairs, policy=None, sensitivity=False):
 
 
 if __name__ == "__main__":
-    arguments = [argument for argument in sys.argv[1:] if argument != "--sensitivity"]
+    options = {"--sensitivity", "--two_pass_batch_norm"}
+    arguments = [argument for argument in sys.argv[1:] if argument not in options]
+    if "--two_pass_batch_norm" in sys.argv:
+        use_two_pass_batch_norm()
     requested = every_pair() if arguments[0] == "all" else arguments[0].split(",")
     print(json.dumps(main(requested, arguments[1] if len(arguments) > 1 else None,
                           sensitivity="--sensitivity" in sys.argv)))
