@@ -169,6 +169,13 @@ def test_parameter_counts_follow_the_papers(three_task_models):
     expert_parameters = experts * (9 * channels["P5"] * width + width)
     gate_parameters = tasks * (channels["P5"] * experts + experts)
     assert mmoe.count_params() == hard + expert_parameters + gate_parameters
+    # CGC: each task also has its own experts, and its gate mixes shared and own ones
+    own = 1
+    cgc = mz.build_model("tiny", _classifiers(3), SHAPE, sharing="mmoe", sharing_options={
+        "num_experts": experts, "expert_channels": width, "task_experts": own})
+    own_parameters = tasks * own * (9 * channels["P5"] * width + width)
+    cgc_gate_parameters = tasks * (channels["P5"] * (experts + own) + experts + own)
+    assert cgc.count_params() == hard + expert_parameters + own_parameters + cgc_gate_parameters
 
 
 def _trainable(layer):
@@ -194,6 +201,26 @@ def test_each_scheme_splits_shared_and_task_parameters(three_task_models):
     assert _trainable(mmoe.get_layer("expert1_P5")) <= {id(v) for v in split["mmoe"].shared_variables}
     assert _trainable(mmoe.get_layer("task2_gate")) <= \
         {id(v) for v in split["mmoe"].task_variables["task2"]}
+
+
+def test_customized_gate_control_trains_and_its_own_experts_belong_to_their_task(tmp_path):
+    model = mz.build_model("tiny", _classifiers(2), SHAPE, sharing="mmoe",
+                           sharing_options={"num_experts": 2, "task_experts": 1, "levels": ["P5"]})
+    split = analyse_sharing(model)
+    assert _trainable(model.get_layer("expert2_P5")) <= {id(v) for v in split.shared_variables}
+    for task, other in (("task0", "task1"), ("task1", "task0")):
+        own = _trainable(model.get_layer(f"{task}_expert1_P5"))
+        assert own <= {id(v) for v in split.task_variables[task]}
+        assert not own & {id(v) for v in split.task_variables[other]}
+    model.compile(optimizer="adam")
+    images = np.random.default_rng(0).uniform(0, 255, (4,) + SHAPE).astype("float32")
+    labels = {"task0": np.array([0, 1, 0, 1]), "task1": np.array([1, 0, 1, 0])}
+    before = model.get_layer("task1_expert1_P5").get_weights()[0].copy()
+    model.fit(images, labels, epochs=1, verbose=0)
+    assert not np.allclose(model.get_layer("task1_expert1_P5").get_weights()[0], before)
+    model.save(tmp_path / "cgc.keras")
+    np.testing.assert_allclose(mz.load_model(tmp_path / "cgc.keras").predict(images, verbose=0)["task0_logits"],
+                               model.predict(images, verbose=0)["task0_logits"], atol=1e-6)
 
 
 def _tower_distance(model):
@@ -259,6 +286,8 @@ def test_bad_sharing_input_gets_a_clear_error():
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="mtan", sharing_options={"stages": ["P1"]})
     with pytest.raises(ValueError, match=r"\['P7'\] are not"):
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="mmoe", sharing_options={"levels": ["P7"]})
+    with pytest.raises(ValueError, match="task_experts must be an integer >= 0, got -1"):
+        mz.build_model("tiny", _classifiers(), SHAPE, sharing="mmoe", sharing_options={"task_experts": -1})
     with pytest.raises(ValueError, match=r"Unknown sharing_options \['betta'\].*\['beta', 'coupled_layers'\]"):
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="soft", sharing_options={"betta": 1.0})
     with pytest.raises(ValueError, match="Did you mean 'mtan'"):

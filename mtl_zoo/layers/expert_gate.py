@@ -13,6 +13,8 @@ class ExpertGate(keras.layers.Layer):
     sum_e softmax(W_k g)_e * expert_e, where g is a (batch, D) summary of the
     input. One gate per task; calling the same gate on several feature levels
     reuses its weights, so a task mixes its experts the same way at every level.
+    In Customized Gate Control (Tang et al. 2020) the experts given are the shared
+    ones followed by the task's own.
 
     Args:
         num_experts: the number of experts mixed (>= 2).
