@@ -15,7 +15,8 @@ from mtl_zoo.cli.model_dir import claim_model_dir
 from mtl_zoo.cli.local_workers import free_ports
 from mtl_zoo.cli.strategies import (check_global_batch, make_strategy, own_address, parse_tf_config,
                                     wait_for_workers)
-from mtl_zoo.cli.train import parse_task_weights
+from mtl_zoo.cli import train as train_cli
+from mtl_zoo.cli.train import parse_sharing_options, parse_task_weights
 from mtl_zoo.presets.card import training_command
 
 
@@ -25,6 +26,7 @@ def _flag_values(*argv):
     flags.DEFINE_list("tasks", None, "", flag_values=values)
     flags.DEFINE_bool("augment", True, "", flag_values=values)
     flags.DEFINE_enum("weighting", "equal", ["equal", "dwa"], "", flag_values=values)
+    flags.DEFINE_multi_string("sharing_option", None, "", flag_values=values)
     values(["prog", *argv])
     return values
 
@@ -36,6 +38,9 @@ def test_a_config_file_sets_flags_and_the_command_line_wins(tmp_path):
     applied = apply_config_file(values, str(path), {"epochs", "tasks", "augment", "weighting"})
     assert sorted(applied) == ["augment", "tasks", "weighting"]
     assert (values.epochs, values.tasks, values.augment, values.weighting) == (1, ["a", "b"], False, "dwa")
+    path.write_text("sharing_option: [task_experts=1, 'levels=[P3, P4]']\n")
+    apply_config_file(values, str(path), {"sharing_option"})
+    assert values.sharing_option == ["task_experts=1", "levels=[P3, P4]"]
     json_path = tmp_path / "recipe.json"
     json_path.write_text(json.dumps({"epochs": 5}))
     values = _flag_values()
@@ -90,6 +95,33 @@ def test_task_weights_and_training_commands():
     command = training_command({"epochs": 8, "augment": False, "tasks": ["a", "b"], "seed": None},
                                {"epochs": 8, "augment": True})
     assert command == "python scripts/train.py --noaugment --tasks=a,b"
+    command = training_command({"sharing": "mmoe", "sharing_option": ["task_experts=1", "levels=[P3, P4]"]},
+                               {"sharing": "hard", "sharing_option": None}, repeated={"sharing_option"})
+    assert command == ("python scripts/train.py --sharing=mmoe --sharing_option=task_experts=1 "
+                       "'--sharing_option=levels=[P3, P4]'")
+    assert train_cli.repeated_flag_names() == {"sharing_option"}
+
+
+def test_sharing_options_from_the_command_line():
+    assert parse_sharing_options(["beta=1e-3", "levels=[P3, P4]", " task_experts = 2"]) == \
+        {"beta": 1e-3, "levels": ["P3", "P4"], "task_experts": 2}
+    with pytest.raises(ValueError, match="takes name=value, got 'beta'"):
+        parse_sharing_options(["beta"])
+    with pytest.raises(ValueError, match="not valid YAML"):
+        parse_sharing_options(["levels=[P3"])
+    try:
+        train_cli.FLAGS(["train", "--sharing=mmoe", "--sharing_option=task_experts=1",
+                         "--head_conv=separable", "--model_dir=unused"])
+        config = train_cli.architecture()
+        assert config["sharing_options"] == {"task_experts": 1}
+        assert {task["name"]: task.get("head_conv") for task in config["tasks"]} == \
+            {"action": None, "objects": "separable", "pose": "separable"}
+        train_cli.FLAGS.unparse_flags()
+        train_cli.FLAGS(["train", "--sharing=soft", "--sharing_option=task_experts=1"])
+        with pytest.raises(ValueError, match=r"Unknown sharing_options \['task_experts'\] for scheme 'soft'"):
+            train_cli.architecture()
+    finally:
+        train_cli.FLAGS.unparse_flags()
 
 
 @pytest.mark.parametrize("text, message", [

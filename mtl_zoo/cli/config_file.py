@@ -3,6 +3,8 @@
 import json
 import os
 
+from absl import flags
+
 
 def read_config_file(path):
     """The `{flag_name: value}` mapping in a .json, .yaml or .yml file.
@@ -36,7 +38,10 @@ def read_config_file(path):
     return values
 
 
-def _as_flag_text(value):
+def _as_flag_text(value, repeated=False):
+    """`value` as command-line text; a list for a repeated flag stays a list of texts."""
+    if repeated and isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
@@ -70,7 +75,7 @@ def apply_config_file(flag_values, path, allowed):
         if flag.present:
             continue
         try:
-            flag.parse(None if value is None else _as_flag_text(value))
+            flag.parse(None if value is None else _as_flag_text(value, isinstance(flag, flags.MultiFlag)))
         except Exception as error:  # absl raises its own IllegalFlagValueError
             raise ValueError(f"Config file {path}: bad value {value!r} for {name}: {error}") from None
         applied.append(name)

@@ -31,7 +31,7 @@ from mtl_zoo.cli.strategies import STRATEGIES
 FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
 WEIGHTINGS = ("equal", "dwa", "gradnorm", "rlw", "geometric", "uncertainty")
-ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "image_size", "head_conv")
+ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "sharing_option", "image_size", "head_conv")
 
 flags.DEFINE_string("config", None, "A JSON or YAML file of flag values; flags given on the "
                     "command line override it.")
@@ -42,6 +42,9 @@ flags.DEFINE_list("tasks", None, "Tasks to train, among the dataset's (mtl_zoo.d
                   "source_tasks); default: action,objects,pose on mtl_shapes, all tasks otherwise.")
 flags.DEFINE_string("backbone", "tiny", "Backbone family (see mtl_zoo.list_backbones()).")
 flags.DEFINE_string("sharing", "hard", "Sharing scheme (mtl_zoo.builders.SHARING_SCHEMES).")
+flags.DEFINE_multi_string("sharing_option", None, "An option of the sharing scheme as name=value, "
+                          "the value in YAML (e.g. beta=0.001, task_experts=1, 'levels=[P3, P4]'); "
+                          "repeat the flag for more (mtl_zoo.sharing.SCHEMES[scheme].OPTIONS).")
 flags.DEFINE_enum("head_conv", "standard", ["standard", "separable"], "3x3 convs of the dense "
                   "heads (detection, pose, segmentation, depth): full, or depthwise-separable "
                   "(light heads for mobile backbones; mtl_zoo.tasks.heads.HEAD_CONVS).")
@@ -134,6 +137,37 @@ def parse_task_weights(pairs):
     return weights
 
 
+def parse_sharing_options(pairs):
+    """`["beta=0.001", "levels=[P3, P4]"]` -> `{"beta": 0.001, "levels": ["P3", "P4"]}` (values in YAML).
+
+    Example:
+    >>> parse_sharing_options(["task_experts=1", "levels=[P3, P4]"])
+    {'task_experts': 1, 'levels': ['P3', 'P4']}
+    """
+    import yaml
+
+    options = {}
+    for pair in pairs or []:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.strip():
+            raise ValueError(f"--sharing_option takes name=value, got {pair!r}.")
+        try:
+            options[name.strip()] = _number_if_numeric(yaml.safe_load(value))
+        except yaml.YAMLError:
+            raise ValueError(f"--sharing_option {pair!r}: the value is not valid YAML.") from None
+    return options
+
+
+def _number_if_numeric(value):
+    """`value`, or the float a string such as "1e-3" spells (YAML 1.1 reads that as a string)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def architecture():
     """The `build_model` arguments of the flagged model (from --preset or the flags)."""
     from mtl_zoo.presets import load_preset
@@ -152,10 +186,16 @@ def architecture():
         raise mz.naming.unknown_name_error("backbone", FLAGS.backbone, mz.list_backbones())
     if FLAGS.sharing not in SHARING_SCHEMES:
         raise mz.naming.unknown_name_error("sharing scheme", FLAGS.sharing, SHARING_SCHEMES)
-    return {"backbone": FLAGS.backbone, "input_shape": [FLAGS.image_size, FLAGS.image_size, 3],
-            "sharing": FLAGS.sharing,
-            "tasks": [{"kind": task.kind, **task.get_config()}
-                      for task in selected_tasks(FLAGS.dataset, FLAGS.tasks, FLAGS.head_conv)]}
+    config = {"backbone": FLAGS.backbone, "input_shape": [FLAGS.image_size, FLAGS.image_size, 3],
+              "sharing": FLAGS.sharing,
+              "tasks": [{"kind": task.kind, **task.get_config()}
+                        for task in selected_tasks(FLAGS.dataset, FLAGS.tasks, FLAGS.head_conv)]}
+    if FLAGS.sharing_option:
+        from mtl_zoo.sharing import resolve_options
+
+        config["sharing_options"] = parse_sharing_options(FLAGS.sharing_option)
+        resolve_options(FLAGS.sharing, config["sharing_options"])  # unknown names fail here
+    return config
 
 
 def build_flagged_model(config, tasks=None):
@@ -360,6 +400,12 @@ def job_flag_defaults():
     """`{name: default}` of every flag of the training job: its own and the dataset flags."""
     modules = [sys.modules[__name__], dataset_flags]
     return {flag.name: flag.default for module in modules for flag in FLAGS.get_flags_for_module(module)}
+
+
+def repeated_flag_names():
+    """The training job's flags given once per value (--sharing_option=a=1 --sharing_option=b=2)."""
+    return {flag.name for flag in FLAGS.get_flags_for_module(sys.modules[__name__])
+            if isinstance(flag, flags.MultiFlag)}
 
 
 def config_flag_names():

@@ -8,6 +8,7 @@ Example:
 
 import json
 import os
+import shlex
 
 from mtl_zoo.presets.catalog import PRESET_FILE, WEIGHTS_SUFFIX, check_preset
 from mtl_zoo.presets.download import file_sha256
@@ -24,8 +25,9 @@ def serving_section(model):
     return SERVING_HEADER + describe_serving_outputs(model).strip() + "\n"
 
 
-def training_command(flag_values, defaults):
-    """`python scripts/train.py` with the flags whose values differ from `defaults`.
+def training_command(flag_values, defaults, repeated=()):
+    """`python scripts/train.py` with the flags whose values differ from `defaults`; the
+    flags named in `repeated` are given once per value, the other lists comma-separated.
 
     Example:
     >>> training_command({"epochs": 10, "seed": 0, "tasks": ["a", "b"]}, {"epochs": 8, "seed": 0})
@@ -37,6 +39,8 @@ def training_command(flag_values, defaults):
             continue
         if isinstance(value, bool):
             parts.append(f"--{name}" if value else f"--no{name}")
+        elif isinstance(value, (list, tuple)) and name in repeated:
+            parts.extend(shlex.quote(f"--{name}={item}") for item in value)
         elif isinstance(value, (list, tuple)):
             parts.append(f"--{name}={','.join(str(item) for item in value)}")
         else:
@@ -164,7 +168,7 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
     }
     command = training_command({key: value for key, value in outcome["flags"].items()
                                 if key not in ("model_dir", "data_dir", "config")},
-                               train_job.job_flag_defaults())
+                               train_job.job_flag_defaults(), train_job.repeated_flag_names())
     from mtl_zoo.data.sources import evaluation_split
 
     where = outcome.get("evaluated_on") or {  # runs before this field was recorded
