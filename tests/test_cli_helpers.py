@@ -11,7 +11,7 @@ import pytest
 from absl import flags
 
 from mtl_zoo.cli.config_file import apply_config_file, read_config_file
-from mtl_zoo.cli.model_dir import claim_model_dir
+from mtl_zoo.cli.model_dir import claim_model_dir, claimed_model_dir
 from mtl_zoo.cli.local_workers import free_ports
 from mtl_zoo.cli.strategies import (check_global_batch, make_strategy, own_address, parse_tf_config,
                                     wait_for_workers)
@@ -76,6 +76,25 @@ def test_a_run_folder_belongs_to_one_model(tmp_path):
     (tmp_path / "other" / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match="has no run.json"):
         claim_model_dir(str(tmp_path / "other"), {"backbone": "tiny"})
+
+
+def test_a_run_that_fails_before_writing_anything_leaves_no_claim(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="bad option"):
+        with claimed_model_dir(str(run), {"sharing_options": {"task_experts": -1}}):
+            raise ValueError("bad option")
+    assert not run.exists()
+    with claimed_model_dir(str(run), {"sharing_options": {"task_experts": 1}}):  # the corrected run
+        (run / "backup").mkdir()
+    with pytest.raises(RuntimeError):
+        with claimed_model_dir(str(run), {"sharing_options": {"task_experts": 1}}):
+            raise RuntimeError("killed after its first epoch")
+    assert (run / "run.json").exists()  # a run with files keeps its claim, to resume
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(ValueError):
+        with claimed_model_dir(str(tmp_path / "kept"), {"backbone": "tiny"}):
+            raise ValueError("no data")
+    assert (tmp_path / "kept").is_dir() and not list((tmp_path / "kept").iterdir())
 
 
 def test_strategies_and_global_batch_checks():

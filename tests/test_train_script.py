@@ -159,14 +159,10 @@ def test_scripts_report_bad_input_in_one_line(tmp_path):
                                                 "uncertainty_weighting": False}))
     _assert_one_line_error(_run("train.py", f"--model_dir={other}", cwd=tmp_path),
                            "holds the checkpoint of another model", "architecture")
-    (tmp_path / "stranger").mkdir()
-    (tmp_path / "stranger" / "model.keras").write_text("not ours")
-    _assert_one_line_error(_run("train.py", f"--model_dir={tmp_path / 'stranger'}", cwd=tmp_path),
-                           "has no run.json")
-    config = tmp_path / "bad.json"
-    config.write_text(json.dumps({"epoch": 3}))
-    _assert_one_line_error(_run("train.py", f"--config={config}", "--model_dir=x", cwd=tmp_path),
-                           "unknown flags ['epoch']")
+    # found only while building the model: the folder it had claimed is released
+    _assert_one_line_error(_run("train.py", "--sharing=mmoe", "--sharing_option=task_experts=-1", *TINY,
+                                f"--data_dir={tmp_path / 'tfds'}", "--model_dir=x", cwd=tmp_path),
+                           "task_experts must be an integer >= 0")
     _assert_one_line_error(_run("train.py", "--preset=mtl_shapes_tiny_cls_det_pose", "--backbone=tiny",
                                 "--model_dir=x", cwd=tmp_path), "--preset fixes the architecture")
     _assert_one_line_error(_run("evaluate.py", f"--model={tmp_path / 'missing.keras'}", cwd=tmp_path),

@@ -1,6 +1,7 @@
 """A training run's folder: which model it holds, so that a run never resumes from
 another model's checkpoint."""
 
+import contextlib
 import json
 import os
 
@@ -17,6 +18,9 @@ def claim_model_dir(model_dir, identity):
     Args:
         model_dir: the run's folder.
         identity: JSON-ready `{setting: value}` that fix the model's architecture.
+
+    Returns:
+        True when this call wrote `run.json` (a new run), False when it reuses one.
 
     Raises:
         ValueError: the folder holds another model's run (the settings that
@@ -41,7 +45,7 @@ def claim_model_dir(model_dir, identity):
             raise ValueError(f"--model_dir {model_dir} holds the checkpoint of another model "
                              f"({'; '.join(differences)}): choose another --model_dir, or delete "
                              f"that folder to start over.")
-        return
+        return False
     if os.path.isdir(model_dir) and [name for name in os.listdir(model_dir)
                                      if not name.startswith(WORKER_FILES_PREFIX)]:
         raise ValueError(f"--model_dir {model_dir} is not empty and has no {RUN_FILE} (it was not "
@@ -49,3 +53,26 @@ def claim_model_dir(model_dir, identity):
     os.makedirs(model_dir, exist_ok=True)
     with open(run_file, "w") as f:
         json.dump(identity, f, indent=2)
+    return True
+
+
+@contextlib.contextmanager
+def claimed_model_dir(model_dir, identity):
+    """`claim_model_dir` for the block; when the block fails before writing anything
+    but `run.json` (a bad setting found while building the model, data that will not
+    load), a new claim is undone, so that the corrected command can use the folder.
+
+    Example:
+    >>> with claimed_model_dir("/tmp/run_b", {"backbone": "tiny"}):  # doctest: +SKIP
+    ...     train()
+    """
+    existed = os.path.isdir(model_dir)
+    claimed = claim_model_dir(model_dir, identity)
+    try:
+        yield
+    except BaseException:
+        if claimed and os.listdir(model_dir) == [RUN_FILE]:
+            os.remove(os.path.join(model_dir, RUN_FILE))
+            if not existed:
+                os.rmdir(model_dir)
+        raise

@@ -329,11 +329,10 @@ def single_task_baselines(strategy, config, data):
 def train():
     """Runs the training job with the parsed flags; returns what it wrote to metrics.json."""
     from mtl_zoo.cli.config_file import apply_config_file
-    from mtl_zoo.cli.model_dir import claim_model_dir
+    from mtl_zoo.cli.model_dir import claimed_model_dir
     from mtl_zoo.cli.strategies import check_global_batch, make_strategy, writes_run_files
     from mtl_zoo.distribution import is_multi_worker
     from mtl_zoo.data.sources import evaluation_split
-    from mtl_zoo.evaluation import delta_m, headline_metrics, results_table
 
     job_started = time.monotonic()
     if FLAGS.config:
@@ -348,10 +347,19 @@ def train():
     chief = writes_run_files(strategy)
     if FLAGS.single_task_baselines and is_multi_worker(strategy):
         raise ValueError("--single_task_baselines runs on one machine: drop it with --strategy=multi_worker.")
-    if chief:
-        claim_model_dir(FLAGS.model_dir, {
+    if not chief:
+        return train_in_model_dir(config, strategy, chief, job_started)
+    with claimed_model_dir(FLAGS.model_dir, {
             "dataset": FLAGS.dataset, "dataset_config": FLAGS.dataset_config, "preset": FLAGS.preset,
-            "architecture": config, "uncertainty_weighting": FLAGS.weighting == "uncertainty"})
+            "architecture": config, "uncertainty_weighting": FLAGS.weighting == "uncertainty"}):
+        return train_in_model_dir(config, strategy, chief, job_started)
+
+
+def train_in_model_dir(config, strategy, chief, job_started):
+    """Loads the data, trains, evaluates and (on the chief) writes the run's files."""
+    from mtl_zoo.data.sources import evaluation_split
+    from mtl_zoo.evaluation import delta_m, headline_metrics, results_table
+
     task_names = [task["name"] for task in config["tasks"]]
     train_examples, num_train = dataset_flags.load_split("train", FLAGS.max_train_examples, task_names)
     split = evaluation_split(FLAGS.dataset)
