@@ -38,7 +38,7 @@ def task_features(image, backbone, tasks, pyramid_channels, num_experts, expert_
     mixed_levels = check_stages(levels, "mmoe", option="levels")
     if int(expert_channels) < 1:
         raise ValueError(f"Sharing scheme 'mmoe': expert_channels must be >= 1, got {expert_channels!r}.")
-    if not isinstance(task_experts, int) or task_experts < 0:
+    if isinstance(task_experts, bool) or not isinstance(task_experts, int) or task_experts < 0:
         raise ValueError(f"Sharing scheme 'mmoe': task_experts must be an integer >= 0, got {task_experts!r}.")
     shared = backbone(image)
     summary = layers.GlobalAveragePooling2D(name="gate_summary")(shared["P5"])
