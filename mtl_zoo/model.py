@@ -16,6 +16,15 @@ from mtl_zoo.weighting.uncertainty import uncertainty_forms, uncertainty_weighte
 
 
 def check_task_names(tasks):
+    """A ValueError unless `tasks` is non-empty and every task has its own name.
+
+    Example:
+    >>> from mtl_zoo.tasks import Classification
+    >>> check_task_names([Classification("digit", 10), Classification("digit", 2)])
+    Traceback (most recent call last):
+    ...
+    ValueError: Duplicate task names ['digit']: every task needs its own name, since it keys the labels and prefixes the outputs (e.g. 'objects' and 'objects_coarse').
+    """
     names = [task.name for task in tasks]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

@@ -5,8 +5,8 @@ import pathlib
 import pytest
 
 from mtl_zoo.benchmarks import Table, run_benchmark
-from mtl_zoo.benchmarks.measure import (interleaved_median_seconds, median_seconds, peak_resident_mb, resident_mb,
-                                        run_isolated)
+from mtl_zoo.benchmarks.measure import (interleaved_median_seconds, interleaved_seconds, median_seconds,
+                                        peak_resident_mb, resident_mb, round_ratios, run_isolated)
 from mtl_zoo.cli import benchmark as cli
 
 
@@ -68,6 +68,14 @@ def test_interleaved_timing_calls_each_function_in_turns():
     assert calls == ["a", "b"] + ["a", "b"] * 3 and set(times) == {"a", "b"}
     with pytest.raises(ValueError, match="repeats must be >= 1"):
         interleaved_median_seconds({"a": lambda: None}, repeats=0)
+
+
+def test_round_ratios_pair_the_steps_of_each_round():
+    rounds = interleaved_seconds({"a": lambda: None, "b": lambda: None}, repeats=4, warmup=0)
+    assert [len(values) for values in rounds.values()] == [4, 4]
+    # A slow spell that doubles both steps of round 3 leaves that round's ratio at 2.
+    assert round_ratios([2.0, 2.0, 4.0, 2.0], [1.0, 1.0, 2.0, 1.0]) == (2.0, 2.0, 2.0)
+    assert round_ratios([1.0, 3.0, 2.0, 4.0], [1.0, 1.0, 1.0, 1.0]) == (2.5, 1.75, 3.25)
 
 
 @pytest.mark.slow

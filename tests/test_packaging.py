@@ -14,6 +14,17 @@ def test_setup_cfg_lists_every_package_of_the_source_tree():
     assert in_tree <= listed, f"add {sorted(in_tree - listed)} to setup.cfg [options] packages"
 
 
+def test_every_command_is_also_an_installed_script():
+    from mtl_zoo.cli.dispatch import COMMANDS
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    scripts = dict(line.split(" = ") for line in
+                   config["options.entry_points"]["console_scripts"].strip().splitlines())
+    assert scripts.pop("mtl-zoo") == "mtl_zoo.cli.dispatch:run"
+    assert scripts == {f"mtl-zoo-{name}": f"{module}:run" for name, (module, _) in COMMANDS.items()}
+
+
 def test_installed_package_imports_from_another_directory(tmp_path):
     code = (
         "import importlib.resources as r, mtl_zoo;"

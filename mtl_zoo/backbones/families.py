@@ -68,5 +68,10 @@ def get_family(name):
 
 
 def list_backbones():
-    """The names accepted by `build_model(backbone=...)`."""
+    """The names accepted by `build_model(backbone=...)`.
+
+    Example:
+    >>> "resnet50" in list_backbones() and "tiny" in list_backbones()
+    True
+    """
     return sorted(FAMILIES)

@@ -4,7 +4,8 @@ device and under MirroredStrategy over two logical CPU devices.
 Each aggregator of `mtl_zoo.weighting.AGGREGATORS` (default options) compiled
 into the default CPU model (`scripts/train.py`: tiny backbone, mtl_shapes
 action + objects + pose, T = 3). All models of one setting are timed in turns
-in one fresh process; the ratios are to the plain sum in that process.
+in one fresh process; each ratio is the median of the round-by-round ratios to
+the plain sum in that process.
 """
 
 from mtl_zoo.benchmarks.table import Table
@@ -14,13 +15,13 @@ LOGICAL_DEVICES = 2
 
 
 def measure_aggregators(strategy, image_size, batch_size, steps, names=None):
-    """`{aggregator label: median train_on_batch seconds}`; `strategy` is "one_device" or
+    """`{aggregator label: [train_on_batch seconds of each round]}`; `strategy` is "one_device" or
     "mirrored" (MirroredStrategy over 2 logical CPUs, so call it in a fresh process);
     `names`: the aggregators to time (default: all)."""
     import tensorflow as tf
 
     from mtl_zoo.benchmarks.default_model import train_step
-    from mtl_zoo.benchmarks.measure import interleaved_median_seconds
+    from mtl_zoo.benchmarks.measure import interleaved_seconds
     from mtl_zoo.weighting import AGGREGATORS
 
     if strategy == "mirrored":
@@ -40,27 +41,31 @@ def measure_aggregators(strategy, image_size, batch_size, steps, names=None):
             aggregator = make() if make else None
             name = label if aggregator is None else f"{label} ({aggregator.mode})"
             steps_by_label[name] = train_step(image_size, batch_size, aggregator=aggregator)[1]
-    return interleaved_median_seconds(steps_by_label, repeats=steps, warmup=2)
+    return interleaved_seconds(steps_by_label, repeats=steps, warmup=2)
 
 
 def run(quick=False):
     """Times every aggregator on one device and under MirroredStrategy."""
-    from mtl_zoo.benchmarks.measure import run_isolated
+    import numpy as np
 
-    image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 10)
+    from mtl_zoo.benchmarks.measure import round_ratios, run_isolated
+
+    image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 20)
     names = ["MGDA"] if quick else None
     results = {strategy: run_isolated(__name__, "measure_aggregators", strategy=strategy,
                                       image_size=image_size, batch_size=batch_size, steps=steps, names=names)
                for strategy in ("one_device", "mirrored")}
     one, mirrored = results["one_device"], results["mirrored"]
-    rows = [[label, one[label] * 1000, one[label] / one[PLAIN], mirrored[label] * 1000,
-             mirrored[label] / mirrored[PLAIN]] for label in one]
+    rows = [[label, np.median(one[label]) * 1000, round_ratios(one[label], one[PLAIN])[0],
+             np.median(mirrored[label]) * 1000, round_ratios(mirrored[label], mirrored[PLAIN])[0]]
+            for label in one]
     description = (
         f"The default model (`scripts/train.py`: tiny backbone, {image_size} px, batch {batch_size}, "
         f"Adam, T = 3 tasks) compiled with each aggregator of `mtl_zoo.weighting` (default "
         f"options; the mode in brackets: per-task gradients of the shared parameters, or of the "
-        f"shared representation). Median of {steps} `train_on_batch` steps after 2 warm-up steps, "
-        f"all models of a column timed in turns in one fresh process. Mirrored: "
+        f"shared representation). All models of a column are timed in turns in one fresh process, "
+        f"one `train_on_batch` each per round, over {steps} rounds after 2 warm-up steps: `ms per "
+        f"step` is the median, `vs plain sum` the median of the round-by-round ratios. Mirrored: "
         f"`MirroredStrategy` over {LOGICAL_DEVICES} logical CPU devices (the same global batch "
         f"split in two; per-task gradient rows summed over the replicas before aggregating). "
         "Both logical devices share this machine's 2 cores, so the mirrored column shows the "

@@ -22,16 +22,16 @@ def median_seconds(function, repeats=10, warmup=2):
     return interleaved_median_seconds({"function": function}, repeats, warmup)["function"]
 
 
-def interleaved_median_seconds(functions, repeats=10, warmup=2):
-    """`{name: median seconds}` of each of `functions` (`{name: callable}`), timed in turns.
+def interleaved_seconds(functions, repeats=10, warmup=2):
+    """`{name: [seconds of each round]}` of each of `functions` (`{name: callable}`), timed in turns.
 
     Each round calls every function once, so a slow spell of a shared machine
     falls on all of them alike; ratios between them are then fair.
 
     Example:
-    >>> times = interleaved_median_seconds({"a": lambda: sum(range(10)), "b": lambda: None}, 3, 1)
-    >>> sorted(times)
-    ['a', 'b']
+    >>> rounds = interleaved_seconds({"a": lambda: sum(range(10)), "b": lambda: None}, 3, 1)
+    >>> sorted(rounds), len(rounds["a"])
+    (['a', 'b'], 3)
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}.")
@@ -44,7 +44,35 @@ def interleaved_median_seconds(functions, repeats=10, warmup=2):
             start = time.perf_counter()
             function()
             times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values)) for name, values in times.items()}
+    return times
+
+
+def interleaved_median_seconds(functions, repeats=10, warmup=2):
+    """`{name: median seconds}` of each of `functions`, timed in turns (`interleaved_seconds`).
+
+    Example:
+    >>> times = interleaved_median_seconds({"a": lambda: sum(range(10)), "b": lambda: None}, 3, 1)
+    >>> sorted(times)
+    ['a', 'b']
+    """
+    return {name: float(np.median(values))
+            for name, values in interleaved_seconds(functions, repeats, warmup).items()}
+
+
+def round_ratios(numerator, denominator):
+    """`(median, first quartile, third quartile)` of the round-by-round ratios of two
+    timings from the same `interleaved_seconds` run.
+
+    Both steps of a round ran back to back, so each round's ratio cancels the
+    machine's speed at that moment; the median of those ratios is steadier than
+    the ratio of the two medians when other jobs come and go.
+
+    Example:
+    >>> round_ratios([2.0, 4.0, 3.0], [1.0, 2.0, 1.0])
+    (2.0, 2.0, 2.5)
+    """
+    ratios = np.asarray(numerator, float) / np.asarray(denominator, float)
+    return tuple(float(value) for value in np.percentile(ratios, [50, 25, 75]))
 
 
 def forward_flops(model):

@@ -67,6 +67,7 @@ def evaluate(model_reference, split=None, max_examples=None, baselines=None):
 
 
 def evaluate_flagged_model():
+    """Evaluates `--model` as the flags say, prints the tables and writes `--output`."""
     from mtl_zoo.evaluation import results_table
 
     if not FLAGS.model:

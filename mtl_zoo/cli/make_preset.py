@@ -23,6 +23,7 @@ flags.DEFINE_string("machine", None, "The machine the run was measured on (defau
 
 
 def make_preset():
+    """Writes the preset that the flags describe from a finished run (`write_preset`)."""
     from mtl_zoo.benchmarks.measure import machine_description
     from mtl_zoo.presets.card import write_preset
 

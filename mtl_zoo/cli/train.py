@@ -232,6 +232,7 @@ def weighting_callbacks(seed):
 
 
 def make_aggregator():
+    """The `--aggregator` named by the flags (default options), or None without one."""
     import mtl_zoo as mz
 
     if not FLAGS.aggregator:

@@ -15,7 +15,15 @@ from mtl_zoo.naming import unknown_name_error
 
 
 class TaskSampler(Configurable):
-    """Base of the samplers: `probabilities(sizes, epoch)` and `combine(...)`."""
+    """Base of the samplers: `probabilities(sizes, epoch)` and `combine(...)`.
+
+    Example, a sampler that draws every dataset alike:
+    >>> class Uniform(TaskSampler):
+    ...     def probabilities(self, sizes, epoch=1):
+    ...         return np.full(len(sizes), 1 / len(sizes))
+    >>> Uniform().probabilities([100, 900]).tolist()
+    [0.5, 0.5]
+    """
 
     name = None
 

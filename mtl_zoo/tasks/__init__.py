@@ -45,10 +45,18 @@ def get_task(spec):
 
 
 def serialize_task(task):
+    """`task` as a Keras-serializable config dict (the inverse of `deserialize_task`).
+
+    Example:
+    >>> task = deserialize_task(serialize_task(Classification("digit", 10)))
+    >>> task.name, task.num_classes
+    ('digit', 10)
+    """
     return keras.saving.serialize_keras_object(task)
 
 
 def deserialize_task(config):
+    """The task that `serialize_task` wrote as `config`."""
     return keras.saving.deserialize_keras_object(config)
 
 

@@ -114,7 +114,7 @@ class HeatmapFocalLoss(keras.losses.Loss):
 
     Example:
     >>> loss = HeatmapFocalLoss(reduction=None)
-    >>> loss(keras.ops.ones((1, 4, 4, 1)), keras.ops.full((1, 4, 4, 1), 9.0)).shape
+    >>> tuple(loss(keras.ops.ones((1, 4, 4, 1)), keras.ops.full((1, 4, 4, 1), 9.0)).shape)
     (1,)
     """
 

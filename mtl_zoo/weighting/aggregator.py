@@ -28,6 +28,14 @@ class GradientAggregator(Configurable):
 
     Args:
         mode: "parameters" or "representation".
+
+    Example, a subclass that follows the task with the largest loss:
+    >>> class LargestLoss(GradientAggregator):
+    ...     def aggregate(self, gradients, losses, step):
+    ...         return gradients[tf.argmax(losses)]
+    >>> rows = tf.constant([[1.0, 0.0], [0.0, 2.0]])
+    >>> LargestLoss().aggregate(rows, tf.constant([0.3, 0.1]), step=0).numpy()
+    array([1., 0.], dtype=float32)
     """
 
     default_mode = "parameters"

@@ -10,6 +10,13 @@ class TaskWeightCallback(keras.callbacks.Callback):
     Alphas are variables of the `MultiTaskModel`, and the state of the
     loss-based methods lives in the model's `task_loss_history` variable, so
     both are saved with the model and restored by `keras.callbacks.BackupAndRestore`.
+
+    Example, a subclass that weights each task by its last epoch's loss:
+    >>> class ByLastLoss(TaskWeightCallback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         losses = self.task_losses(logs)
+    ...         self.model.set_task_weights(dict(zip(self.task_names, losses / losses.sum())))
+    >>> model.fit(ds, epochs=5, callbacks=[ByLastLoss()])  # doctest: +SKIP
     """
 
     def set_model(self, model):
