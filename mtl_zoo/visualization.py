@@ -42,6 +42,11 @@ def plot_task_losses(history, task_names, path):
 
     Raises:
         ValueError: a task has no `<task>_loss` in the history.
+
+    Example:
+    >>> history = model.fit(data, epochs=5).history  # doctest: +SKIP
+    >>> plot_task_losses(history, model.task_names, "losses.png")  # doctest: +SKIP
+    'losses.png'
     """
     missing = [name for name in task_names if _series(history, f"{name}_loss") is None]
     if missing:

@@ -143,6 +143,21 @@ def test_sharing_options_from_the_command_line():
         train_cli.FLAGS.unparse_flags()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--tasks=action,posture"], r"Unknown task of dataset 'mtl_shapes' 'posture'. Did you mean 'pose'"),
+    (["--dataset=mnist"], r"Unknown dataset 'mnist'. Did you mean 'multi_mnist'"),
+    (["--preset=mtl_shapes_tiny_cls_det_pose", "--backbone=tiny"], r"--preset fixes the architecture"),
+    (["--pretrained"], r"--pretrained loads a preset's weights: give --preset too"),
+])
+def test_bad_architecture_flags_are_named(argv, message):
+    try:
+        train_cli.FLAGS(["train", *argv, "--model_dir=unused"])
+        with pytest.raises(ValueError, match=message):
+            train_cli.architecture()
+    finally:
+        train_cli.FLAGS.unparse_flags()
+
+
 @pytest.mark.parametrize("text, message", [
     ("{cluster", "not valid JSON"),
     ('{"task": {"type": "worker", "index": 0}}', "no 'cluster'"),

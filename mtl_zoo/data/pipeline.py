@@ -76,6 +76,10 @@ class ExamplePreparation:
         resize: "stretch" or "letterbox".
         pad_value: image value of pixels with no source content (letterbox bands).
         what: how error messages name the dataset.
+
+    Example:
+    >>> prepare = ExamplePreparation(model, resize="letterbox")  # doctest: +SKIP
+    >>> dataset = examples.map(prepare)  # (image, raw labels) at the model's input size  # doctest: +SKIP
     """
 
     def __init__(self, model, augmentation=None, resize="stretch", pad_value=0.0,

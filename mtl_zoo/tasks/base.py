@@ -78,6 +78,34 @@ class Task(Configurable):
     `outputs` passed to the methods above is the task's own slice of the
     model outputs, keyed without the task-name prefix (e.g. `"logits"`).
 
+    Example, a task that regresses one number per image (its mean brightness):
+    >>> import keras
+    >>> import mtl_zoo as mz
+    >>> class Brightness(Task):
+    ...     kind, output_keys = "brightness", ("value",)
+    ...     def build_head(self, features):
+    ...         pooled = keras.layers.GlobalAveragePooling2D()(features.backbone["P5"])
+    ...         return {self.output_name("value"): keras.layers.Dense(1, name=self.output_name("value"))(pooled)}
+    ...     def encode(self, labels, image_shape):
+    ...         return tf.reshape(tf.cast(labels, tf.float32), [1])
+    ...     def per_example_loss(self, targets, outputs):
+    ...         return tf.reduce_mean(tf.square(outputs["value"] - targets), axis=-1)
+    ...     def update_metrics(self, metrics, targets, outputs, weights):
+    ...         pass
+    ...     def decode(self, outputs, image_shape):
+    ...         return {"value": outputs["value"][:, 0]}
+    ...     def validate_targets(self, targets):
+    ...         pass
+    >>> model = mz.build_model("tiny", [Brightness("brightness")], (32, 32, 3))
+    >>> model.compile(optimizer="adam")
+    >>> images = tf.random.uniform([4, 32, 32, 3])
+    >>> targets = {"brightness": tf.reduce_mean(images, axis=[1, 2, 3])[:, None]}
+    >>> logs = model.fit(images, targets, epochs=2, verbose=0).history
+    >>> sorted(logs)
+    ['brightness_loss', 'loss']
+    >>> model.decode(model(images))["brightness"]["value"].shape
+    TensorShape([4])
+
     Args:
         name: the task's name: the key of its labels and the prefix of its
             outputs and metrics. Letters, digits and underscores.

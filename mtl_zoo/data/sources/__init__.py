@@ -50,6 +50,12 @@ def load_examples(name, split, data_dir=None, download=True, **options):
     """The `(image, {task: raw label})` examples of source `name`'s `split`.
 
     `options` go to the source's `load` (e.g. `config="small"` for mtl_shapes).
+
+    Example:
+    >>> train = load_examples("mtl_shapes", "train")  # doctest: +SKIP
+    >>> image, labels = next(iter(train))  # doctest: +SKIP
+    >>> sorted(labels)  # doctest: +SKIP
+    ['action', 'objects', 'pose', 'segmentation']
     """
     return get_source(name).load(split, data_dir=data_dir, download=download, **options)
 
@@ -77,7 +83,12 @@ def allows_horizontal_flips(name):
 
 
 def source_tasks(name):
-    """The tasks matching source `name`'s labels, named like its label keys."""
+    """The tasks matching source `name`'s labels, named like its label keys.
+
+    Example:
+    >>> [(task.name, task.kind) for task in source_tasks("multi_mnist")]
+    [('left', 'classification'), ('right', 'classification'), ('digits', 'detection')]
+    """
     return get_source(name).tasks()
 
 
