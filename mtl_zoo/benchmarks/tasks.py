@@ -5,8 +5,8 @@ objects + pose) and, for each of its tasks, the same backbone with that task's
 head alone, with the standard dense heads and, on the small backbones, with
 depthwise-separable ones (`head_conv="separable"`). The four models of a
 backbone and head kind are timed in turns in one process, and each ratio is
-the median of the round-by-round ratios, so it is fair on a shared machine. Target: a 3-task step costs at most 1.2x a step of
-one single-task model.
+the median of the round-by-round ratios, so it is fair on a shared machine.
+Target: a 3-task step costs at most 1.2x a step of one single-task model.
 """
 
 from mtl_zoo.benchmarks.table import Table
@@ -52,8 +52,8 @@ def settings(quick):
 
 def _summary(backbone, head_conv, ratios, flops, multi):
     """One sentence: the 3-task step against the costliest and the cheapest single-task step."""
-    costliest, cheapest = min(ratios, key=lambda label: ratios[label][0]), max(
-        ratios, key=lambda label: ratios[label][0])
+    by_ratio = sorted(ratios, key=lambda label: ratios[label][0])
+    costliest, cheapest = by_ratio[0], by_ratio[-1]
     return (f"{backbone} with {head_conv} heads: {ratios[costliest][0]:.2f}x the costliest "
             f"single-task step ({costliest}; {_verdict(ratios[costliest])}), "
             f"{ratios[cheapest][0]:.2f}x the cheapest ({cheapest}; {_verdict(ratios[cheapest])}), "
