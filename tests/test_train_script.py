@@ -142,8 +142,9 @@ def test_config_file_flags_and_single_task_baselines(tmp_path):
 
 
 def test_scripts_report_bad_input_in_one_line(tmp_path):
-    # One case per stage a script can fail at; the messages of the other flag checks are
-    # tested in process (test_cli_helpers.test_bad_architecture_flags_are_named).
+    # Cases that fail at different points of the scripts (flags, data, run folder, model
+    # building, loading, workers, dispatch); the messages of the other flag checks are tested
+    # in process (test_cli_helpers.test_bad_architecture_flags_are_named).
     _assert_one_line_error(_run("train.py", "--backbone=resnet5", "--model_dir=x", cwd=tmp_path),
                            "error: Unknown backbone 'resnet5'", "resnet50")
     (tmp_path / "empty").mkdir()
