@@ -203,24 +203,58 @@ def test_each_scheme_splits_shared_and_task_parameters(three_task_models):
         {id(v) for v in split["mmoe"].task_variables["task2"]}
 
 
+def _trains_saves_and_reloads(model, layer_name, path):
+    """Fits one epoch of 4 images: `layer_name`'s kernel moves, and the saved model predicts the same."""
+    model.compile(optimizer="adam")
+    images = np.random.default_rng(0).uniform(0, 255, (4,) + SHAPE).astype("float32")
+    labels = {"task0": np.array([0, 1, 0, 1]), "task1": np.array([1, 0, 1, 0])}
+    before = model.get_layer(layer_name).get_weights()[0].copy()
+    model.fit(images, labels, epochs=1, verbose=0)
+    assert not np.allclose(model.get_layer(layer_name).get_weights()[0], before)
+    model.save(path)
+    np.testing.assert_allclose(mz.load_model(path).predict(images, verbose=0)["task0_logits"],
+                               model.predict(images, verbose=0)["task0_logits"], atol=1e-6)
+
+
+def _assert_owned_by(model, split, layer_template):
+    """Each task's layer `layer_template.format(task)` belongs to that task alone."""
+    for task, other in (("task0", "task1"), ("task1", "task0")):
+        own = _trainable(model.get_layer(layer_template.format(task)))
+        assert own <= {id(v) for v in split.task_variables[task]}
+        assert not own & {id(v) for v in split.task_variables[other]}
+
+
 def test_customized_gate_control_trains_and_its_own_experts_belong_to_their_task(tmp_path):
     model = mz.build_model("tiny", _classifiers(2), SHAPE, sharing="mmoe",
                            sharing_options={"num_experts": 2, "task_experts": 1, "levels": ["P5"]})
     split = analyse_sharing(model)
     assert _trainable(model.get_layer("expert2_P5")) <= {id(v) for v in split.shared_variables}
-    for task, other in (("task0", "task1"), ("task1", "task0")):
-        own = _trainable(model.get_layer(f"{task}_expert1_P5"))
-        assert own <= {id(v) for v in split.task_variables[task]}
-        assert not own & {id(v) for v in split.task_variables[other]}
-    model.compile(optimizer="adam")
-    images = np.random.default_rng(0).uniform(0, 255, (4,) + SHAPE).astype("float32")
-    labels = {"task0": np.array([0, 1, 0, 1]), "task1": np.array([1, 0, 1, 0])}
-    before = model.get_layer("task1_expert1_P5").get_weights()[0].copy()
-    model.fit(images, labels, epochs=1, verbose=0)
-    assert not np.allclose(model.get_layer("task1_expert1_P5").get_weights()[0], before)
-    model.save(tmp_path / "cgc.keras")
-    np.testing.assert_allclose(mz.load_model(tmp_path / "cgc.keras").predict(images, verbose=0)["task0_logits"],
-                               model.predict(images, verbose=0)["task0_logits"], atol=1e-6)
+    _assert_owned_by(model, split, "{}_expert1_P5")
+    _trains_saves_and_reloads(model, "task1_expert1_P5", tmp_path / "cgc.keras")
+
+
+def test_progressive_layered_extraction_stacks_cgc_layers_with_a_shared_gate(tmp_path):
+    experts, own, tasks = 2, 1, 2
+    width = mz.Backbone("tiny", SHAPE).channels["P5"]
+    options = {"num_experts": experts, "task_experts": own, "levels": ["P5"], "expert_channels": width}
+    cgc = mz.build_model("tiny", _classifiers(tasks), SHAPE, sharing="mmoe", sharing_options=options)
+    ple = mz.build_model("tiny", _classifiers(tasks), SHAPE, sharing="mmoe",
+                         sharing_options={**options, "extraction_layers": 2})
+    # the second layer: experts on the first layer's mixtures (width to width), a gate per task
+    # reading its pooled mixture, and between the layers one shared gate over every expert
+    expert = 9 * width * width + width
+    second_layer = (experts + tasks * own) * expert + tasks * (width * (experts + own) + experts + own)
+    shared_gate = width * (experts + tasks * own) + experts + tasks * own
+    assert ple.count_params() == cgc.count_params() + second_layer + shared_gate
+    split = analyse_sharing(ple)
+    # first-layer task experts feed the shared gate, so every task depends on them
+    shared = {id(v) for v in split.shared_variables}
+    for name in ("task0_expert1_P5", "shared_gate", "expert1_P5_layer2"):
+        assert _trainable(ple.get_layer(name)) <= shared
+    # a task's first-layer mixture feeds only its own second layer
+    for template in ("{}_gate", "{}_expert1_P5_layer2", "{}_gate_layer2"):
+        _assert_owned_by(ple, split, template)
+    _trains_saves_and_reloads(ple, "task1_expert1_P5_layer2", tmp_path / "ple.keras")
 
 
 def _tower_distance(model):
@@ -288,6 +322,10 @@ def test_bad_sharing_input_gets_a_clear_error():
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="mmoe", sharing_options={"levels": ["P7"]})
     with pytest.raises(ValueError, match="task_experts must be an integer >= 0, got -1"):
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="mmoe", sharing_options={"task_experts": -1})
+    with pytest.raises(ValueError, match="extraction_layers must be an integer >= 1, got 0"):
+        mz.build_model("tiny", _classifiers(), SHAPE, sharing="mmoe", sharing_options={"extraction_layers": 0})
+    with pytest.raises(ValueError, match=r"extraction_layers > 1 stacks CGC layers \(PLE\).*set task_experts >= 1"):
+        mz.build_model("tiny", _classifiers(), SHAPE, sharing="mmoe", sharing_options={"extraction_layers": 2})
     with pytest.raises(ValueError, match=r"Unknown sharing_options \['betta'\].*\['beta', 'coupled_layers'\]"):
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="soft", sharing_options={"betta": 1.0})
     with pytest.raises(ValueError, match="Did you mean 'mtan'"):

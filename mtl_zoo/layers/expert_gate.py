@@ -14,7 +14,8 @@ class ExpertGate(keras.layers.Layer):
     input. One gate per task; calling the same gate on several feature levels
     reuses its weights, so a task mixes its experts the same way at every level.
     In Customized Gate Control (Tang et al. 2020) the experts given are the shared
-    ones followed by the task's own.
+    ones followed by the task's own; in Progressive Layered Extraction a shared gate
+    also mixes every expert of a layer for the next layer's shared experts.
 
     Args:
         num_experts: the number of experts mixed (>= 2).
