@@ -38,6 +38,32 @@ def test_backbone_round_trips_through_keras_file(tmp_path):
         np.testing.assert_allclose(loaded(images)[level], backbone(images)[level], atol=1e-5)
 
 
+def _batch_norm_momenta(backbone):
+    trunk = backbone.get_layer(f"{backbone.family}_trunk")
+    return {layer.momentum for layer in trunk.layers if isinstance(layer, keras.layers.BatchNormalization)}
+
+
+def test_batch_norm_momentum_replaces_the_applications_and_survives_saving(tmp_path):
+    # keras.applications' MobileNetV3 ships 0.999, whose moving statistics lag a short run
+    assert _batch_norm_momenta(Backbone("mobilenet_v3_small", (64, 64, 3), batch_norm_momentum=None)) == {0.999}
+    default = Backbone("mobilenet_v3_small", (64, 64, 3))
+    assert _batch_norm_momenta(default) == {0.9}
+    custom = Backbone("tiny", (64, 64, 3), batch_norm_momentum=0.97)
+    for backbone in (default, custom):
+        backbone.save(tmp_path / "backbone.keras")
+        assert _batch_norm_momenta(keras.saving.load_model(tmp_path / "backbone.keras")) == \
+            _batch_norm_momenta(backbone)
+    # one training-mode call on a batch moves the moving mean by (1 - momentum) of the way
+    layer = next(layer for layer in custom.get_layer("tiny_trunk").layers
+                 if isinstance(layer, keras.layers.BatchNormalization))
+    probe = keras.Model(custom.get_layer("tiny_trunk").input, layer.input)
+    images = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
+    batch_mean = np.mean(probe(custom.get_layer("preprocessing")(images)), axis=(0, 1, 2))
+    before = layer.moving_mean.numpy().copy()
+    custom(images, training=True)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.97 * before + 0.03 * batch_mean, atol=1e-5)
+
+
 @pytest.mark.parametrize("mode,pixel,expected", [
     ("unit", (255, 0, 51), (1.0, 0.0, 0.2)),
     ("tf", (255, 0, 127.5), (1.0, -1.0, 0.0)),
@@ -65,6 +91,8 @@ def test_caffe_mode_agrees_with_keras_applications():
     ({"family": "tiny", "weights": "imagenet"}, "no ImageNet weights"),
     ({"family": "mobilenet_v2", "weights": "imagenet21k"}, "weights must be None"),
     ({"family": "tiny", "input_shape": (64, 64)}, "(height, width, channels)"),
+    ({"family": "tiny", "batch_norm_momentum": 1.0}, "batch_norm_momentum must be a number in"),
+    ({"family": "tiny", "batch_norm_momentum": "fast"}, "batch_norm_momentum must be a number in"),
 ])
 def test_bad_backbone_arguments_name_the_problem(kwargs, message):
     kwargs.setdefault("input_shape", (64, 64, 3))
