@@ -25,13 +25,6 @@ def task_specs(dataset, names=None):
 
 
 PRESETS = {
-    "mtl_shapes_mobilenetv3s_cls_det_pose": dict(
-        config={"backbone": "mobilenet_v3_small", "input_shape": [128, 128, 3], "sharing": "hard",
-                "tasks": task_specs("mtl_shapes", ("action", "objects", "pose"))},
-        description="MobileNetV3-Small (Howard et al. 2019) trunk, hard sharing, mtl_shapes action "
-                    "classification + object detection + 14-keypoint pose.",
-        intended_training="    python scripts/train.py --backbone=mobilenet_v3_small",
-        preprocessing=BUILT_IN, limitations=[UNTRAINED]),
     "mtl_shapes_resnet50_cls_det_pose": dict(
         config={"backbone": "resnet50", "input_shape": [224, 224, 3], "sharing": "hard",
                 "tasks": task_specs("mtl_shapes", ("action", "objects", "pose"))},

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 
+import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -274,6 +275,8 @@ def test_a_preset_written_from_a_run_reloads_the_run(trained, tmp_path):
     preset = write_preset(str(run), str(tmp_path / "tiny_written"), "A test model.", ["Tiny."],
                           "Random images.", machine="a test machine")
     assert preset["metrics"] == evaluation and preset["weights"]["file"] == "tiny_written.weights.h5"
+    with h5py.File(tmp_path / "tiny_written" / "tiny_written.weights.h5") as weights:
+        assert "optimizer" not in weights  # the model's variables only
     _assert_same_outputs(mz.from_preset(str(tmp_path / "tiny_written")), model)
     card = (tmp_path / "tiny_written" / "README.md").read_text()
     assert "python scripts/train.py --epochs=3 --tasks=shape,color" in card
@@ -284,13 +287,14 @@ def test_a_preset_written_from_a_run_reloads_the_run(trained, tmp_path):
 def test_shipped_presets_are_the_trained_models():
     from mtl_zoo.data.sources.mtl_shapes import generate
 
-    model = mz.from_preset("mtl_shapes_tiny_cls_det_pose")
-    assert model.count_params() == load_preset("mtl_shapes_tiny_cls_det_pose")[0]["params"]
-    examples = [(image, {name: labels[name] for name in model.task_names})
-                for image, labels in generate(48, image_size=128, seed=7).as_numpy_iterator()]
-    results = mz.evaluation.evaluate_model(model, examples)
-    assert results["action"]["accuracy"] > 0.8  # chance is 1/6
-    assert results["objects"]["AP50"] > 0.4 and results["pose"]["pck"] > 0.6  # untrained: about 0
+    examples = [(image, labels) for image, labels in generate(48, image_size=128, seed=7).as_numpy_iterator()]
+    for name in ("mtl_shapes_tiny_cls_det_pose", "mtl_shapes_mobilenetv3s_cls_det_pose"):
+        model = mz.from_preset(name)
+        assert model.count_params() == load_preset(name)[0]["params"]
+        results = mz.evaluation.evaluate_model(
+            model, [(image, {task: labels[task] for task in model.task_names}) for image, labels in examples])
+        assert results["action"]["accuracy"] > 0.8, name  # chance is 1/6
+        assert results["objects"]["AP50"] > 0.4 and results["pose"]["pck"] > 0.6, name  # untrained: about 0
 
     digits = mz.from_preset("multi_mnist_tiny_cls_det")
     assert digits.task_names == ["left", "right", "digits"]

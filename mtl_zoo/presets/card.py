@@ -144,14 +144,16 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
     Returns:
         The written preset (a dict).
     """
-    import mtl_zoo as mz
+    import keras
+
     from mtl_zoo.cli import train as train_job
 
     with open(os.path.join(model_dir, "run.json")) as f:
         run = json.load(f)
     with open(os.path.join(model_dir, "metrics.json")) as f:
         outcome = json.load(f)
-    model = mz.load_model(os.path.join(model_dir, "model.keras"))
+    # uncompiled: the weights file then holds the model's variables, not the optimizer's too
+    model = keras.saving.load_model(os.path.join(model_dir, "model.keras"), safe_mode=True, compile=False)
     name = os.path.basename(os.path.normpath(folder))
     os.makedirs(folder, exist_ok=True)
     weights_name = name + WEIGHTS_SUFFIX
