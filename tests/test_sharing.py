@@ -373,10 +373,13 @@ def test_the_sharing_benchmark_reports_schemes_relative_to_hard(monkeypatch):
     # The benchmark measures each scheme in a fresh process (run_isolated, tested in
     # test_benchmark_cli); here in this process, for two schemes, to keep the test short.
     monkeypatch.setattr("mtl_zoo.builders.SHARING_SCHEMES", ("hard", "soft"))
+    monkeypatch.setattr(sharing_benchmark, "VARIANTS", {"soft": [("soft, coupled P5", {
+        "coupled_layers": ["stage5_sep_conv"]})]})
     monkeypatch.setattr(sharing_benchmark, "run_isolated",
                         lambda module, function, **kwargs: sharing_benchmark.measure_scheme(**kwargs))
     table = run_benchmark("sharing", quick=True)
-    assert [row[0] for row in table.rows] == ["hard", "soft"]
+    assert [row[0] for row in table.rows] == ["hard", "soft", "soft, coupled P5"]
+    assert table.rows[2][1] == table.rows[1][1]  # the same towers, a narrower penalty
     assert all(len(row) == len(table.columns) == 5 for row in table.rows)
     ratios = np.array([row[2:] for row in table.rows], dtype=float)
     assert np.all(np.isfinite(ratios)) and np.all(ratios > 0)

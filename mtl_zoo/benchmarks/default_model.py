@@ -11,7 +11,7 @@ Example:
 
 
 def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=None, backbone="tiny",
-               head_conv="standard"):
+               head_conv="standard", sharing_options=None):
     """`(model, step)`: the default model compiled with Adam (and `aggregator`),
     and a function that runs one `train_on_batch` on a fixed batch.
 
@@ -20,6 +20,7 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
         batch_size: images per batch.
         tasks: task names of mtl_shapes (None: the job's default three).
         sharing: a `build_model` sharing scheme.
+        sharing_options: that scheme's options (None: its defaults).
         aggregator: a gradient aggregator for `compile`, or None.
         backbone: a backbone name (random weights).
         head_conv: the dense heads' 3x3 convs ("standard" or "separable").
@@ -32,7 +33,7 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
 
     keras.utils.set_random_seed(0)
     model = build_job_model(tasks=tasks, backbone=backbone, image_size=image_size, sharing=sharing,
-                            head_conv=head_conv)
+                            head_conv=head_conv, sharing_options=sharing_options)
     model.compile(optimizer="adam", aggregator=aggregator)
     examples = only_tasks(mtl_shapes.generate(batch_size, image_size, seed=0), model.task_names)
     images, targets, masks = next(iter(build_pipeline(model, examples, batch_size)))

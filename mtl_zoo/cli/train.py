@@ -80,9 +80,9 @@ PREDICTION_IMAGES = 8
 
 
 def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_size=128,
-                    sharing="hard", head_conv="standard"):
-    """The model the job trains: `dataset`'s `tasks` on `backbone` with `sharing`,
-    the dense heads' 3x3 convs of kind `head_conv`.
+                    sharing="hard", head_conv="standard", sharing_options=None):
+    """The model the job trains: `dataset`'s `tasks` on `backbone` with `sharing` (and its
+    `sharing_options`), the dense heads' 3x3 convs of kind `head_conv`.
 
     With the defaults, the main job's model (mtl_shapes action + object
     detection + pose, T = 3), also the "default CPU model" of the benchmarks.
@@ -94,7 +94,8 @@ def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_siz
     import mtl_zoo as mz
 
     return mz.build_model(backbone, selected_tasks(dataset, tasks, head_conv),
-                          input_shape=(image_size, image_size, 3), sharing=sharing)
+                          input_shape=(image_size, image_size, 3), sharing=sharing,
+                          sharing_options=sharing_options)
 
 
 def selected_tasks(dataset, names=None, head_conv="standard"):
