@@ -499,10 +499,13 @@ class MultiTaskModel(keras.Model):
                    name=config.get("name"))
 
 
-def load_model(path):
+def load_model(path, compile=True):
     """Loads a `.keras` multi-task model in Keras's safe mode (no code runs from the file).
+
+    With `compile=False` the model comes back without its optimizer (and its
+    variables), e.g. to save its weights alone.
 
     Example:
     >>> model = load_model("m.keras")  # doctest: +SKIP
     """
-    return keras.saving.load_model(path, safe_mode=True)
+    return keras.saving.load_model(path, safe_mode=True, compile=compile)

@@ -144,8 +144,7 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
     Returns:
         The written preset (a dict).
     """
-    import keras
-
+    import mtl_zoo as mz
     from mtl_zoo.cli import train as train_job
 
     with open(os.path.join(model_dir, "run.json")) as f:
@@ -153,7 +152,7 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
     with open(os.path.join(model_dir, "metrics.json")) as f:
         outcome = json.load(f)
     # uncompiled: the weights file then holds the model's variables, not the optimizer's too
-    model = keras.saving.load_model(os.path.join(model_dir, "model.keras"), safe_mode=True, compile=False)
+    model = mz.load_model(os.path.join(model_dir, "model.keras"), compile=False)
     name = os.path.basename(os.path.normpath(folder))
     os.makedirs(folder, exist_ok=True)
     weights_name = name + WEIGHTS_SUFFIX
