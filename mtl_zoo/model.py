@@ -1,6 +1,9 @@
 """`MultiTaskModel`: the Keras model that owns the tasks, their weights and the train step."""
 
+import math
+import os
 import warnings
+import zipfile
 
 import keras
 import numpy as np
@@ -43,11 +46,20 @@ def _initial_task_weights(task_weights, names):
     unknown = sorted(set(task_weights) - set(names))
     if unknown:
         raise ValueError(f"task_weights names unknown tasks {unknown}; the tasks are {names}.")
-    weights = {name: float(task_weights.get(name, 1.0)) for name in names}
-    negative = {name: w for name, w in weights.items() if w < 0}
-    if negative:
-        raise ValueError(f"Task weights must be >= 0, got {negative}.")
-    return weights
+    return {name: checked_task_weight(name, task_weights.get(name, 1.0)) for name in names}
+
+
+def checked_task_weight(name, value):
+    """`value` as a float if it is a finite number >= 0, else a ValueError naming the task.
+
+    Example:
+    >>> checked_task_weight("pose", 0.5)
+    0.5
+    """
+    weight = float(value)
+    if not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"Task weight of {name!r} must be a finite number >= 0, got {value}.")
+    return weight
 
 
 @keras.saving.register_keras_serializable(package="mtl_zoo")
@@ -151,11 +163,11 @@ class MultiTaskModel(keras.Model):
                 for name, v in self._log_variances.items()}
 
     def set_task_weights(self, weights):
-        """Assigns alphas from `{task_name: value}` (values >= 0); other tasks keep theirs."""
-        for name, value in weights.items():
-            if float(value) < 0:
-                raise ValueError(f"Task weight of {name!r} must be >= 0, got {value}.")
-            self.alpha(name).assign(float(value))
+        """Assigns alphas from `{task_name: value}` (finite values >= 0); other tasks keep theirs.
+        Every value is checked before any is assigned."""
+        checked = {name: checked_task_weight(name, value) for name, value in weights.items()}
+        for name, value in checked.items():
+            self.alpha(name).assign(value)
 
     # -- compile and metrics --------------------------------------------------------------
     def compile(self, optimizer="rmsprop", aggregator=None, jit_compile=False, **kwargs):
@@ -436,6 +448,10 @@ class MultiTaskModel(keras.Model):
         if images.ndim != 4 or images.shape[0] == 0:
             raise ValueError(f"predict_decoded takes a non-empty batch of images (N, H, W, C), "
                              f"got shape {images.shape}.")
+        if images.shape[-1] != self.image_shape[-1]:
+            raise ValueError(f"Images have {images.shape[-1]} channel(s), the model takes "
+                             f"{self.image_shape[-1]}: convert them first (e.g. "
+                             "tf.image.grayscale_to_rgb for grayscale images).")
         if tuple(images.shape[1:]) != self.image_shape:
             raise ValueError(f"Images have shape {images.shape[1:]}, the model takes "
                              f"{self.image_shape}: resize them first (tf.image.resize).")
@@ -507,5 +523,12 @@ def load_model(path, compile=True):
 
     Example:
     >>> model = load_model("m.keras")  # doctest: +SKIP
+
+    Raises:
+        ValueError: `path` does not exist, or exists but is not a `.keras` zip
+            archive (e.g. a truncated copy or download).
     """
+    if str(path).endswith(".keras") and os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a .keras archive (a zip file): it is truncated or "
+                         "corrupt. Save the model again, or copy or download it again.")
     return keras.saving.load_model(path, safe_mode=True, compile=compile)

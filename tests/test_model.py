@@ -141,6 +141,27 @@ def test_predict_decoded_returns_every_task(model, shapes):
         model.predict_decoded(images[:0])
     with pytest.raises(ValueError, match="resize"):
         model.predict_decoded(np.zeros((1, 32, 32, 3)))
+    with pytest.raises(ValueError, match="Images have 1 channel.*grayscale_to_rgb"):
+        model.predict_decoded(np.zeros((1,) + SHAPE[:2] + (1,)))
+
+
+def test_task_weights_must_be_finite_and_none_is_assigned_when_one_is_bad(model):
+    before = model.task_weights
+    for bad in (float("nan"), float("inf"), -0.5):
+        with pytest.raises(ValueError, match=r"Task weight of 'extremes' must be a finite number >= 0"):
+            model.set_task_weights({"count": 0.25, "extremes": bad})
+        assert model.task_weights == before
+
+
+def test_load_model_names_a_truncated_file(model, tmp_path):
+    path = tmp_path / "m.keras"
+    model.save(path)
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="truncated.keras is not a .keras archive.*truncated or corrupt"):
+        mz.load_model(truncated)
+    with pytest.raises(ValueError, match="File not found"):
+        mz.load_model(tmp_path / "missing.keras")
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -152,6 +173,7 @@ def test_predict_decoded_returns_every_task(model, shapes):
     ({"sharing": "medium"}, "Unknown sharing scheme"),
     ({"task_weights": {"nope": 1.0}}, "unknown tasks"),
     ({"task_weights": {"count": -1.0}}, ">= 0"),
+    ({"task_weights": {"count": float("nan")}}, "finite number >= 0, got nan"),
 ])
 def test_build_model_rejects_bad_input(kwargs, message):
     arguments = {"backbone": "tiny", "tasks": [mz.tasks.Classification("count", 3)], "input_shape": SHAPE}

@@ -227,6 +227,19 @@ def test_weighting_callbacks_need_a_multi_task_model():
         W.DynamicWeightAverage().set_model(plain)
 
 
+@pytest.mark.parametrize("callback", [W.GeometricLossStrategy, W.DynamicWeightAverage])
+def test_weighting_callbacks_stop_on_diverged_losses_and_keep_the_weights(callback):
+    model = _model()
+    weighting = callback()
+    weighting.set_model(model)
+    logs = {"count_loss": 1.0, "shapes_loss": float("nan"), "extremes_loss": 2.0}
+    with pytest.raises(ValueError, match=rf"{callback.__name__} cannot weight non-finite task losses "
+                                         r"\{'count': 1.0, 'shapes': nan, 'extremes': 2.0\}: training diverged"):
+        weighting.on_train_batch_end(0, logs)  # the geometric strategy reweights after each batch,
+        weighting.on_epoch_end(0, logs)  # DWA after each epoch
+    assert model.task_weights == {"count": 1.0, "shapes": 1.0, "extremes": 1.0}
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_with_an_aggregator(policy, shapes):
     keras.mixed_precision.set_global_policy(policy)

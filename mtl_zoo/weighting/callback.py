@@ -36,7 +36,13 @@ class TaskWeightCallback(keras.callbacks.Callback):
         missing = [name for name in self.task_names if f"{name}_loss" not in (logs or {})]
         if missing:
             raise ValueError(f"{type(self).__name__} needs the training logs of tasks {missing}.")
-        return np.array([float(logs[f"{name}_loss"]) for name in self.task_names])
+        losses = np.array([float(logs[f"{name}_loss"]) for name in self.task_names])
+        if not np.all(np.isfinite(losses)):
+            raise ValueError(
+                f"{type(self).__name__} cannot weight non-finite task losses "
+                f"{dict(zip(self.task_names, losses.tolist()))}: training diverged. Lower the "
+                "learning rate or check the labels of those tasks.")
+        return losses
 
     def assign(self, weights):
         """Sets the alphas from an array in task order."""
