@@ -103,6 +103,11 @@ def test_coco_bad_inputs_say_what_is_wrong():
                   [_truth([0, 0, 1, 1])], SIZE)
     with pytest.raises(ValueError, match="4 positive numbers"):
         ev.keypoint_sigmas(4, [0.1, 0.1])
+    with pytest.raises(ValueError, match=r"Image 0: ground-truth boxes have shape \(1, 3\), expected \(N, 4\)"):
+        ev.box_ap([_found([], [])], [{"boxes": [[0.1, 0.1, 0.5]], "classes": [0]}], SIZE)
+    with pytest.raises(ValueError, match=r"Image 0: ground-truth boxes have shape \(1, 3\)"):
+        ev.keypoint_ap({"keypoints": [np.zeros((1, 1, 3))], "scores": [[0.5]]},
+                       {"keypoints": [[[[0.5, 0.5, 2]]]], "boxes": [[[0.3, 0.3, 0.7]]]}, SIZE)
 
 
 # -- keypoint OKS AP, worked by hand ----------------------------------------------------------

@@ -151,6 +151,17 @@ def test_bad_input_is_rejected_with_the_fix(model, examples, make, kwargs, messa
         build_pipeline(model, make(examples), **kwargs)
 
 
+def test_arrays_of_different_lengths_name_the_task(model):
+    images, labels = generate_shapes(4, image_size=64, seed=1)
+    short_boxes = {**labels, "shapes": {**labels["shapes"], "boxes": labels["shapes"]["boxes"][:3]}}
+    with pytest.raises(ValueError, match=r"4 images but labels of task 'shapes' with \[3, 4\] rows"):
+        dataset_from_arrays(model, images, short_boxes)
+    with pytest.raises(ValueError, match=r"4 images but masks of task 'count' with \[5\] rows"):
+        dataset_from_arrays(model, images, labels, masks={"count": np.ones(5)})
+    with pytest.raises(ValueError, match=r"4 images but labels of task 'count' with \[0\] rows"):
+        dataset_from_arrays(model, images, {**labels, "count": 2})
+
+
 @pytest.mark.slow
 def test_the_pipeline_benchmark_runs_quickly_and_reports_positive_rates():
     from mtl_zoo.benchmarks import run_benchmark

@@ -1,5 +1,6 @@
 """tf.data pipelines from in-memory arrays."""
 
+import numpy as np
 import tensorflow as tf
 
 from mtl_zoo.data.pipeline import build_pipeline
@@ -31,6 +32,8 @@ def dataset_from_arrays(model, images, labels, batch_size=32, shuffle=False, see
     count = len(images)
     if count == 0:
         raise ValueError("dataset_from_arrays got no images.")
+    _check_leading_lengths(count, labels, "labels")
+    _check_leading_lengths(count, masks or {}, "masks")
     elements = (images, labels) if masks is None else (images, labels, masks)
     dataset = build_pipeline(model, tf.data.Dataset.from_tensor_slices(elements), batch_size,
                              augmentation=augmentation, shuffle_buffer=count if shuffle else 0,
@@ -38,3 +41,12 @@ def dataset_from_arrays(model, images, labels, batch_size=32, shuffle=False, see
     if masks is None and set(labels) >= set(model.task_names):
         return dataset.map(lambda images, targets, masks: (images, targets))
     return dataset
+
+
+def _check_leading_lengths(count, per_task, what):
+    """A ValueError naming the task whose `per_task` arrays do not have `count` rows."""
+    for task, values in per_task.items():
+        lengths = {int(np.shape(value)[0]) if np.ndim(value) else 0 for value in tf.nest.flatten(values)}
+        if lengths != {count}:
+            raise ValueError(f"{count} images but {what} of task {task!r} with "
+                             f"{sorted(lengths)} rows: give one entry per image.")

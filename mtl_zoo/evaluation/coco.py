@@ -83,6 +83,15 @@ def _xywh(boxes_yxyx):
     return np.stack([boxes[:, 1], boxes[:, 0], boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], -1)
 
 
+def _truth_boxes(truth, image_id):
+    """An image's ground-truth boxes as (N, 4); a ValueError for any other shape."""
+    boxes = np.asarray(truth["boxes"], np.float64)
+    if boxes.size and boxes.shape[-1] != 4:
+        raise ValueError(f"Image {image_id - 1}: ground-truth boxes have shape {boxes.shape}, "
+                         "expected (N, 4) normalised [ymin, xmin, ymax, xmax].")
+    return boxes.reshape(-1, 4)
+
+
 def _pixel_scale(image_size):
     height, width = (float(v) for v in image_size)
     return np.array([height, width, height, width])
@@ -143,7 +152,7 @@ def box_ap(predictions, ground_truth, image_size, num_classes=None):
     annotations, results, seen = [], [], set()
     for image_id, (found, truth) in enumerate(zip(predictions, ground_truth), start=1):
         classes = np.asarray(truth["classes"], int).reshape(-1)
-        boxes = _xywh(np.asarray(truth["boxes"], np.float64).reshape(-1, 4) * scale)
+        boxes = _xywh(_truth_boxes(truth, image_id) * scale)
         if len(boxes) != len(classes):
             raise ValueError(f"Image {image_id - 1}: {len(boxes)} ground-truth boxes for "
                              f"{len(classes)} classes.")
@@ -234,7 +243,7 @@ def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
         points = points * [width, height, 1.0]
         labelled = points[..., 2] > 0
         crowd = _crowd_flags(truth, len(points))
-        boxes = (_xywh(np.asarray(truth["boxes"], np.float64).reshape(-1, 4) * _pixel_scale(image_size))
+        boxes = (_xywh(_truth_boxes(truth, image_id) * _pixel_scale(image_size))
                  if "boxes" in truth else None)
         for n, instance in enumerate(points):
             if not labelled[n].any():
