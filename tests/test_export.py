@@ -206,6 +206,23 @@ def test_versions_follow_tf_serving_layout(all_kinds, tmp_path):
         model.export(str(tmp_path), input_signature=[tf.TensorSpec((None, SIZE, SIZE, 3))])
 
 
+def test_an_export_appears_whole_or_not_at_all(all_kinds, tmp_path, monkeypatch):
+    model, path, _ = all_kinds
+    assert os.listdir(os.path.dirname(path)) == ["1"]  # no staging folder left behind
+
+    def write_half_then_fail(archive, filepath, verbose=None):
+        with open(os.path.join(filepath, "saved_model.pb"), "wb") as half_written:
+            half_written.write(b"\x00" * 10)
+        raise OSError("disk full")
+
+    # keras.export.ExportArchive() makes an instance of the backend's own archive class
+    monkeypatch.setattr(type(keras.export.ExportArchive()), "write_out", write_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        mz.export.saved_model(model, tmp_path / "served")
+    assert os.listdir(tmp_path / "served") == []  # no version 1 for TF Serving to load
+    assert mz.export.next_version(tmp_path / "served") == 1
+
+
 def test_describe_serving_outputs_lists_every_output(all_kinds):
     model, _, loaded = all_kinds
     for signature in mz.export.SIGNATURES:
@@ -256,6 +273,19 @@ def test_tflite_raw_and_decoded_match_keras(tmp_path):
     assert_decoded_equal(decoded, model.predict_decoded(images), tied_detections_reorder=True)
     with pytest.raises(ValueError, match=".tflite"):
         mz.export.tflite(model, str(tmp_path / "model.tfl"))
+    assert os.listdir(tmp_path) == ["model.tflite"]
+
+
+def test_a_tflite_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    model = mz.build_model("tiny", [mz.tasks.Classification("count", 3)], (32, 32, 3))
+
+    def interrupted(source, destination):
+        raise OSError("interrupted")
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(OSError, match="interrupted"):
+        mz.export.tflite(model, str(tmp_path / "model.tflite"), decoded=False)
+    assert os.listdir(tmp_path) == []  # neither the file nor its partial copy
 
 
 def test_tflite_covers_keypoints_landmarks_depth_and_multilabel(tmp_path):

@@ -1,6 +1,8 @@
 """`saved_model`: a SavedModel with decoding in the graph, laid out for TF Serving."""
 
 import os
+import shutil
+import tempfile
 
 import keras
 
@@ -34,6 +36,11 @@ def saved_model(model, base_path, version=None, verbose=False):
         image of the batch (`image_size` says where each image ends).
       * `serving_raw(images)`: as `serving_default`, but returns the raw head
         outputs (`model.output_names`) at the model's resolution.
+
+    The version is written into a hidden staging folder under `base_path`
+    and renamed into place when complete, so TF Serving (which loads new
+    numeric folders as they appear) never sees a half-written version, and a
+    failed export leaves nothing behind.
 
     Bad input (wrong rank or channel count, an empty batch, undecodable bytes)
     fails with a `tf.errors.InvalidArgumentError` naming the problem; a wrong
@@ -75,7 +82,14 @@ def saved_model(model, base_path, version=None, verbose=False):
     archive.track(model)
     for name, function in serving_functions(model).items():
         archive.add_endpoint(name, function, input_signature=input_signature(name))
-    archive.write_out(path, verbose=verbose)
+    os.makedirs(base_path, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=base_path)
+    try:
+        archive.write_out(staging, verbose=verbose)
+        os.rename(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return path
 
 

@@ -34,7 +34,8 @@ def tflite(model, path, decoded=True, builtin_ops_only=True):
     """Converts `model` to a `.tflite` file with TFLite's builtin ops.
 
     Goes through a temporary SavedModel (Keras's own LiteRT path) so that the
-    weights are frozen into the file. Signatures, run them with
+    weights are frozen into the file, which is written beside `path` and
+    renamed, so it appears whole or not at all. Signatures, run them with
     `interpreter.get_signature_runner(name)`:
 
       * `serving_raw(images)`: float32 (B, H, W, C) 0-255 images at the
@@ -75,6 +76,12 @@ def tflite(model, path, decoded=True, builtin_ops_only=True):
         if not builtin_ops_only:
             converter.target_spec.supported_ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
         flatbuffer = converter.convert()
-    with open(path, "wb") as file:
-        file.write(flatbuffer)
+    partial = path + ".partial"  # whole or not at all: write, then rename
+    try:
+        with open(partial, "wb") as file:
+            file.write(flatbuffer)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     return path
