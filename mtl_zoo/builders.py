@@ -6,7 +6,7 @@ from mtl_zoo.backbones import Backbone
 from mtl_zoo.model import MultiTaskModel, check_task_names
 from mtl_zoo.naming import unknown_name_error
 from mtl_zoo.sharing import SCHEMES, resolve_options, task_features
-from mtl_zoo.tasks import get_task
+from mtl_zoo.tasks import Task, get_task
 
 SHARING_SCHEMES = tuple(SCHEMES)
 
@@ -66,6 +66,9 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
     if sharing not in SHARING_SCHEMES:
         raise unknown_name_error("sharing scheme", sharing, SHARING_SCHEMES)
     options = resolve_options(sharing, sharing_options)  # fails before any building
+    if isinstance(tasks, (Task, dict)):
+        raise ValueError(f"tasks must be a list of tasks, got one {type(tasks).__name__}: "
+                         "wrap it in a list, e.g. [task].")
     tasks = [get_task(task) for task in tasks]
     check_task_names(tasks)
     trunk = resolve_backbone(backbone, input_shape, backbone_weights)

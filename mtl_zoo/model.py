@@ -432,6 +432,10 @@ class MultiTaskModel(keras.Model):
     # -- decoding -----------------------------------------------------------------------
     def decode(self, outputs):
         """Raw head outputs to `{task_name: {decoded values}}` (tf ops, graph-safe)."""
+        missing = sorted(set(self.output_names) - set(outputs))
+        if missing:
+            raise ValueError(f"decode takes the model's raw outputs {sorted(self.output_names)}; "
+                             f"missing {missing}. Pass what calling the model returns.")
         return {task.name: task.decode(task.own_outputs(outputs), self.image_shape)
                 for task in self.tasks}
 

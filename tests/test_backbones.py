@@ -98,3 +98,17 @@ def test_bad_backbone_arguments_name_the_problem(kwargs, message):
     kwargs.setdefault("input_shape", (64, 64, 3))
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Backbone(**kwargs)
+
+
+def test_imagenet_weights_that_cannot_be_downloaded_say_how_to_work_offline(tmp_path, monkeypatch):
+    # Keras's real download path, sent to a closed local port (never the internet), with an
+    # empty Keras cache (its folder is fixed when Keras is imported)
+    monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path))
+    for variable in ("https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(OSError, match=r"The ImageNet weights of backbone 'mobilenet_v3_small' could "
+                                      r"not be downloaded \(URL fetch failure .*copy that file there"):
+        Backbone("mobilenet_v3_small", input_shape=(64, 64, 3), weights="imagenet")
+    assert not list(tmp_path.rglob("*.h5"))  # nothing half-downloaded left in the cache

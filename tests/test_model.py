@@ -145,6 +145,12 @@ def test_predict_decoded_returns_every_task(model, shapes):
         model.predict_decoded(np.zeros((1,) + SHAPE[:2] + (1,)))
 
 
+def test_decode_names_the_outputs_it_lacks(model):
+    outputs = model(np.zeros((1,) + SHAPE, "float32"))
+    with pytest.raises(ValueError, match=r"decode takes the model's raw outputs .*missing \['count_logits'\]"):
+        model.decode({name: value for name, value in outputs.items() if name != "count_logits"})
+
+
 def test_task_weights_must_be_finite_and_none_is_assigned_when_one_is_bad(model):
     before = model.task_weights
     for bad in (float("nan"), float("inf"), -0.5):
@@ -169,6 +175,7 @@ def test_load_model_names_a_truncated_file(model, tmp_path):
     ({"tasks": [mz.tasks.Classification("a", 2), mz.tasks.Classification("a", 3)]}, "Duplicate task names"),
     ({"tasks": [{"kind": "pose", "name": "a"}]}, "Unknown task kind 'pose'"),
     ({"tasks": []}, "at least one task"),
+    ({"tasks": mz.tasks.Classification("a", 2)}, r"tasks must be a list of tasks, got one Classification"),
     ({"input_shape": (24, 24, 3)}, "too small"),
     ({"sharing": "medium"}, "Unknown sharing scheme"),
     ({"task_weights": {"nope": 1.0}}, "unknown tasks"),

@@ -51,6 +51,20 @@ def check_input_shape(input_shape, rgb_only=True, backbone="this backbone"):
     return height, width, channels
 
 
+def _build_trunk(spec, family, input_shape, weights):
+    """`spec.build(...)`; a failed ImageNet download says how to work offline."""
+    try:
+        return spec.build(input_shape, weights)
+    except Exception as error:
+        if weights != "imagenet" or "URL fetch failure" not in str(error):
+            raise
+        raise OSError(
+            f"The ImageNet weights of backbone {family!r} could not be downloaded ({error}). "
+            "keras.utils.get_file caches them under ~/.keras/models (or $KERAS_HOME/models): "
+            "on a machine without internet, copy that file there from one that has it, or "
+            "build with weights=None or the path of a weights file.") from error
+
+
 def _checked_momentum(momentum):
     """`momentum` as a float, or None; a ValueError unless None or 0 <= momentum < 1."""
     if momentum is None:
@@ -124,7 +138,7 @@ class Backbone(keras.Model):
         if weights == "imagenet" and family == "tiny":
             raise ValueError("The 'tiny' backbone has no ImageNet weights; use weights=None.")
         image = keras.Input((height, width, channels), name="image")
-        trunk = spec.build((height, width, channels), weights)
+        trunk = _build_trunk(spec, family, (height, width, channels), weights)
         for layer in trunk.layers:
             if batch_norm_momentum is not None and isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = batch_norm_momentum
