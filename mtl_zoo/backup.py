@@ -5,6 +5,8 @@ import json
 import keras
 import tensorflow as tf
 
+from mtl_zoo.files import write_whole
+
 HISTORY_FILE = "history.json"
 
 
@@ -86,10 +88,7 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _write_history(self):
         """Writes the history beside the weights, whole or not at all (write, then rename)."""
         tf.io.gfile.makedirs(self.backup_dir)
-        partial = self._history_path + ".partial"
-        with tf.io.gfile.GFile(partial, "w") as f:
-            json.dump(self._epoch_logs, f)
-        tf.io.gfile.rename(partial, self._history_path, overwrite=True)
+        write_whole(self._history_path, json.dumps(self._epoch_logs))
 
     def _check_same_epoch_on_every_worker(self, epoch):
         from mtl_zoo.distribution import is_multi_worker

@@ -23,7 +23,7 @@ def test_rerunning_one_section_keeps_the_others(tmp_path, monkeypatch):
     assert "| soft | 2.50 |" in sections["first"]
     assert "--only=first --quick" in sections["first"]
     assert "TensorFlow" in sections["first"] and "cores" in sections["first"]
-    assert not (tmp_path / "BENCHMARKS.md.tmp").exists()
+    assert not (tmp_path / "BENCHMARKS.md.partial").exists()
 
 
 def test_a_table_refuses_rows_of_the_wrong_length():

@@ -279,10 +279,10 @@ def test_tflite_raw_and_decoded_match_keras(tmp_path):
 def test_a_tflite_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     model = mz.build_model("tiny", [mz.tasks.Classification("count", 3)], (32, 32, 3))
 
-    def interrupted(source, destination):
+    def interrupted(source, destination, overwrite=False):
         raise OSError("interrupted")
 
-    monkeypatch.setattr(os, "replace", interrupted)
+    monkeypatch.setattr(tf.io.gfile, "rename", interrupted)
     with pytest.raises(OSError, match="interrupted"):
         mz.export.tflite(model, str(tmp_path / "model.tflite"), decoded=False)
     assert os.listdir(tmp_path) == []  # neither the file nor its partial copy

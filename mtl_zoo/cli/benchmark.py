@@ -17,6 +17,7 @@ from absl import app, flags
 
 from mtl_zoo.benchmarks.measure import machine_description
 from mtl_zoo.cli import exit_on_bad_input
+from mtl_zoo.files import write_whole
 
 FLAGS = flags.FLAGS
 PLOT_FOLDER = os.path.join("docs", "images")  # relative to the folder of --output
@@ -69,9 +70,7 @@ def write_benchmarks(names, quick, output):
         command = f"python scripts/benchmark.py --only={name}" + (" --quick" if quick else "")
         sections[name] = (f"{table.to_markdown()}\n\nMeasured {date} with `{command}` on {machine}.")
         print(table.to_markdown(), flush=True)
-    with open(output + ".tmp", "w") as f:
-        f.write(render(sections, list_benchmarks()))
-    os.replace(output + ".tmp", output)
+    write_whole(output, render(sections, list_benchmarks()))
     print(f"Wrote {output}")
 
 

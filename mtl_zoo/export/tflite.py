@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 
 from mtl_zoo.export.serving import decoded_outputs
+from mtl_zoo.files import write_whole
 
 
 def tflite_functions(model, decoded):
@@ -76,12 +77,5 @@ def tflite(model, path, decoded=True, builtin_ops_only=True):
         if not builtin_ops_only:
             converter.target_spec.supported_ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
         flatbuffer = converter.convert()
-    partial = path + ".partial"  # whole or not at all: write, then rename
-    try:
-        with open(partial, "wb") as file:
-            file.write(flatbuffer)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    write_whole(path, flatbuffer)
     return path
