@@ -38,3 +38,11 @@ class _InterruptAtEpoch(keras.callbacks.Callback):
 def interrupt_at_epoch():
     """`interrupt_at_epoch(k)`: a callback that raises RuntimeError("interrupted") as epoch k begins."""
     return _InterruptAtEpoch
+
+
+def pytest_collection_modifyitems(items):
+    """Puts the tests marked slow first. With `--maxschedchunk=1` (setup.cfg) `pytest -n 3`
+    hands tests out one at a time, so the slow ones start side by side on every worker and
+    the short ones fill in after them, instead of a run of slow ones being left to one
+    worker at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -239,6 +239,7 @@ def test_describe_serving_outputs_lists_every_output(all_kinds):
         mz.export.serving_outputs(model, "serving_defualt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sharing", SHARING_SCHEMES)
 def test_every_sharing_scheme_saves_and_exports_every_task_kind(sharing, tmp_path):
     keras.utils.set_random_seed(0)
@@ -246,8 +247,9 @@ def test_every_sharing_scheme_saves_and_exports_every_task_kind(sharing, tmp_pat
     images = random_images(2, 32, 32, seed=6)
     model.save(tmp_path / "m.keras")
     reloaded = mz.load_model(tmp_path / "m.keras")
+    reloaded_outputs = reloaded.predict(images, verbose=0)
     for name, expected in model.predict(images, verbose=0).items():
-        np.testing.assert_allclose(reloaded.predict(images, verbose=0)[name], expected, atol=1e-5)
+        np.testing.assert_allclose(reloaded_outputs[name], expected, atol=1e-5, err_msg=name)
     np.testing.assert_allclose(sum(float(loss) for loss in reloaded.losses),
                                sum(float(loss) for loss in model.losses), rtol=1e-6)
     loaded = tf.saved_model.load(mz.export.saved_model(model, str(tmp_path / "export")))

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from mtl_zoo.cli.local_workers import free_ports, tf_config
 
 # The script, not `-m`: run from a checkout, `-m` would import the source tree, which lacks the
@@ -53,6 +55,7 @@ def _report(logs):
     return "\n".join(f"--- {log.name}:\n{log.read_text()[-2500:]}" for log in logs if log.exists())
 
 
+@pytest.mark.slow
 def test_a_killed_worker_restarts_and_training_resumes(tmp_path):
     run = tmp_path / "run"
     args = [*SMALL, f"--data_dir={tmp_path / 'tfds'}", f"--model_dir={run}"]

@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 import mtl_zoo as mz
 
@@ -15,6 +16,7 @@ TINY = ["--dataset_config=small", "--max_train_examples=64", "--max_val_examples
         "--batch_size=16", "--epochs=2", "--plots=false", "--export=false"]
 
 
+@pytest.mark.slow
 def test_two_local_workers_train_and_only_the_chief_writes(tmp_path):
     run = tmp_path / "run"
     result = subprocess.run([sys.executable, str(SCRIPTS / "local_workers.py"), "--workers=2", "--", *TINY,
@@ -62,6 +64,7 @@ def _two_workers(out_dir, methods, timeout=150):
     assert all(worker.returncode == 0 for worker in workers), f"timeout {timeout} s or failure\n{report}"
 
 
+@pytest.mark.slow
 def test_two_workers_match_one_process_on_the_same_global_batches(tmp_path):
     """Worker 0's variables after 2 epochs x 3 steps of SGD equal a single-process run's.
 

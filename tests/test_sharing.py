@@ -296,6 +296,7 @@ def test_a_large_beta_pulls_the_towers_together_and_zero_does_not():
     assert distances[0.0] > 0.9, distances
 
 
+@pytest.mark.slow
 def test_the_soft_sharing_penalty_counts_once_under_mirrored_strategy():
     script = pathlib.Path(__file__).with_name("distributed_sharing_run.py")
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900)

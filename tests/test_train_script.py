@@ -33,6 +33,7 @@ def _assert_one_line_error(result, *fragments):
         assert fragment in last, last
 
 
+@pytest.mark.slow
 def test_train_evaluate_and_export_scripts_end_to_end(tmp_path):
     data_dir, run = f"--data_dir={tmp_path / 'tfds'}", tmp_path / "run"
     result = _run("train.py", *TINY, "--epochs=2", "--weighting=dwa", data_dir,
@@ -90,6 +91,7 @@ def test_train_evaluate_and_export_scripts_end_to_end(tmp_path):
         "action_logits"], model.predict(images, verbose=0)["action_logits"], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
     flags = [*TINY, "--epochs=3", "--plots=false", "--export=false",
              f"--data_dir={tmp_path / 'tfds'}", f"--model_dir={tmp_path / 'run'}"]
@@ -112,6 +114,7 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
     assert len(history["loss"]) == 3  # epoch 1 from the backup, then the two this run trained
 
 
+@pytest.mark.slow
 def test_config_file_flags_and_single_task_baselines(tmp_path):
     config = tmp_path / "recipe.yaml"
     config.write_text("tasks: [action, objects]\nepochs: 3\nlearning_rate: 0.003\n"
@@ -141,6 +144,7 @@ def test_config_file_flags_and_single_task_baselines(tmp_path):
     assert "delta_m (Maninis et al. 2019)" in result.stdout
 
 
+@pytest.mark.slow
 def test_scripts_report_bad_input_in_one_line(tmp_path):
     # Cases that fail at different points of the scripts (flags, data, run folder, model
     # building, loading, workers, dispatch); the messages of the other flag checks are tested

@@ -259,6 +259,7 @@ def test_mixed_precision_with_an_aggregator(policy, shapes):
 MIRRORED_PAIRS = ["hard/NashMTL", "soft/rlw", "cross_stitch/dwa", "mtan/GradDrop", "mmoe/uncertainty"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pair", MIRRORED_PAIRS)  # one process each, so test workers share them
 def test_mirrored_strategy_matches_one_device_for_each_scheme_and_method(pair):
     script = pathlib.Path(__file__).with_name("distributed_run.py")
