@@ -1,10 +1,30 @@
-"""Writing a file whole or not at all."""
+"""Writing files whole or not at all: staging names, the modes of new files, and the
+clean-up of what a killed process left behind."""
+
+import os
+import shutil
+import time
+
+PARTIAL_MARKER = ".partial"
+STALE_SECONDS = 3600
+
+
+def partial_path(path):
+    """The hidden staging name beside `path` that `write_whole` writes first.
+
+    Example:
+    >>> partial_path("/models/shapes.tflite")
+    '/models/.shapes.tflite.partial'
+    """
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}{PARTIAL_MARKER}")
 
 
 def write_whole(path, content):
-    """Writes `content` (str or bytes) to `path` through `path + ".partial"`, renamed over
-    `path` once complete: readers never see a half-written file, and after a failure the
-    partial file is gone and `path` is as it was. Works on any `tf.io.gfile` filesystem.
+    """Writes `content` (str or bytes) to `path` through the hidden `partial_path(path)`,
+    renamed over `path` once complete: readers never see a half-written file, and after a
+    failure the partial file is gone and `path` is as it was. Works on any `tf.io.gfile`
+    filesystem; a failure of its own (a missing folder, say) is raised as an OSError.
 
     Example:
     >>> import os, tempfile
@@ -15,11 +35,61 @@ def write_whole(path, content):
     """
     import tensorflow as tf
 
-    partial = path + ".partial"
+    partial = partial_path(path)
     try:
         with tf.io.gfile.GFile(partial, "wb" if isinstance(content, bytes) else "w") as file:
             file.write(content)
         tf.io.gfile.rename(partial, path, overwrite=True)
+    except tf.errors.OpError as error:
+        raise OSError(f"Cannot write {path}: {error.message}") from None
     finally:
         if tf.io.gfile.exists(partial):
             tf.io.gfile.remove(partial)
+
+
+def umask_mode(directory=False):
+    """The mode a new file (or folder) gets under this process's umask: 0o644 (0o755) under
+    the usual umask 0o022. Temporary files are created 0o600 (folders 0o700), so a staged
+    file is given this mode before it is moved into place, for other users to read.
+
+    Example:
+    >>> oct(umask_mode(directory=True)) in {oct(0o755), oct(0o775), oct(0o700), oct(0o750)}
+    True
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
+def remove_stale_partials(folder, older_than=STALE_SECONDS):
+    """Removes the hidden staging entries (`.NAME.partial...`, files or folders) in `folder`
+    untouched for `older_than` seconds: what a process killed while writing left behind.
+    A write in progress keeps touching its entry, so it is left alone. Returns the names
+    removed.
+
+    Example:
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> open(os.path.join(folder, ".w.h5.partial-x1"), "w").close()
+    >>> remove_stale_partials(folder, older_than=0)
+    ['.w.h5.partial-x1']
+    """
+    removed = []
+    if not os.path.isdir(folder):
+        return removed
+    now = time.time()
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not (name.startswith(".") and PARTIAL_MARKER in name):
+            continue
+        try:
+            if now - os.path.getmtime(path) < older_than:
+                continue
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        except OSError:  # another process removed or renamed it meanwhile
+            continue
+        removed.append(name)
+    return removed

@@ -49,6 +49,25 @@ def _initial_task_weights(task_weights, names):
     return {name: checked_task_weight(name, task_weights.get(name, 1.0)) for name in names}
 
 
+def _checked_mask(task_name, mask, batch, static_batch=None):
+    """`mask` as a float32 (batch,) vector, after checks of its length (when traced, if the
+    sizes are known, else at run time) and of its values (at run time)."""
+    mask = tf.cast(mask, tf.float32)
+    what = f"The mask of task {task_name!r}"
+    size = mask.shape.num_elements()
+    if size is not None and static_batch is not None and size != static_batch:
+        raise ValueError(f"{what} must hold one value per example of the batch, as many as its "
+                         f"labels: it has {size} for {static_batch}.")
+    checks = [
+        tf.debugging.assert_equal(tf.size(mask), batch, message=(
+            f"{what} must hold one value per example of the batch, as many as its labels.")),
+        tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(mask) & (mask >= 0)), True,
+                                  message=f"{what} must be finite and >= 0 (1: labelled, 0: not)."),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.reshape(mask, [-1])
+
+
 def checked_task_weight(name, value):
     """`value` as a float if it is a finite number >= 0, else a ValueError naming the task.
 
@@ -343,6 +362,9 @@ class MultiTaskModel(keras.Model):
         unknown = sorted(set(y) - set(self.task_names))
         if unknown:
             raise ValueError(f"Labels for unknown tasks {unknown}; the model's tasks are {self.task_names}.")
+        unknown = sorted(set(sample_weight) - set(self.task_names)) if isinstance(sample_weight, dict) else []
+        if unknown:
+            raise ValueError(f"Masks for unknown tasks {unknown}; the model's tasks are {self.task_names}.")
         pairs = []
         for task in self.tasks:
             mask = sample_weight.get(task.name) if isinstance(sample_weight, dict) else sample_weight
@@ -354,21 +376,38 @@ class MultiTaskModel(keras.Model):
                         "that has no labels for it.")
                 continue
             task.validate_targets(y[task.name])
-            batch = tf.shape(tf.nest.flatten(y[task.name])[0])[0]
-            mask = tf.ones([batch]) if mask is None else tf.reshape(tf.cast(mask, tf.float32), [-1])
+            first = tf.nest.flatten(y[task.name])[0]
+            batch = tf.shape(first)[0]
+            mask = (tf.ones([batch]) if mask is None
+                    else _checked_mask(task.name, mask, batch, first.shape[0] if first.shape.rank else None))
+            with tf.control_dependencies(task.target_checks(y[task.name], mask)):
+                mask = tf.identity(mask)
             pairs.append((task, y[task.name], mask))
+        if not pairs:
+            raise ValueError(f"The labels cover none of the model's tasks {self.task_names}: pass "
+                             "the targets of at least one.")
         return pairs
 
     # -- losses and steps -----------------------------------------------------------------
-    def compute_task_losses(self, y, y_pred, sample_weight=None):
+    def checked_batch(self, x, y, sample_weight):
+        """`(x, pairs)`: `pairs` as `compute_task_losses` returns them, and `x` made to wait
+        for their run-time checks (masks, target values), so that a bad batch fails before
+        the forward pass changes anything, batch-norm statistics included."""
+        pairs = self._targets_and_masks(y, sample_weight)
+        with tf.control_dependencies([mask for _, _, mask in pairs]):
+            x = tf.nest.map_structure(tf.identity, x)
+        return x, pairs
+
+    def compute_task_losses(self, y, y_pred, sample_weight=None, pairs=None):
         """Returns `({task: loss}, [(task, targets, mask), ...])`.
 
         Each task's loss is its per-example loss averaged over the unmasked
         examples of the global batch. Under `tf.distribute`, the mask count is
         summed over replicas and each replica returns R * local sum / global
         count, so that the mean over the R replicas is the global-batch loss.
+        `pairs` from `checked_batch` saves pairing `y` with the tasks again.
         """
-        pairs = self._targets_and_masks(y, sample_weight)
+        pairs = self._targets_and_masks(y, sample_weight) if pairs is None else pairs
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         losses = {}
         for task, targets, mask in pairs:
@@ -400,11 +439,12 @@ class MultiTaskModel(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, pairs = self.checked_batch(x, y, sample_weight)
         if self._task_gradients is not None and self._task_gradients.has_shared_parameters:
-            return self._task_gradients.train_step(x, y, sample_weight)
+            return self._task_gradients.train_step(x, y, sample_weight, pairs)
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
-            task_losses, pairs = self.compute_task_losses(y, y_pred, sample_weight)
+            task_losses, pairs = self.compute_task_losses(y, y_pred, sample_weight, pairs)
             total = self.weighted_loss(task_losses)
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(total / replicas)
@@ -414,8 +454,9 @@ class MultiTaskModel(keras.Model):
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, pairs = self.checked_batch(x, y, sample_weight)
         y_pred = self(x, training=False)
-        task_losses, pairs = self.compute_task_losses(y, y_pred, sample_weight)
+        task_losses, pairs = self.compute_task_losses(y, y_pred, sample_weight, pairs)
         return self._update_metrics(x, self.weighted_loss(task_losses), task_losses, pairs, y_pred)
 
     def _update_metrics(self, x, total, task_losses, pairs, y_pred):

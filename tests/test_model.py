@@ -112,6 +112,38 @@ def test_bad_labels_are_rejected_with_the_fix(model, shapes, mutate, message):
         model.test_on_batch(images, mutate(labels))
 
 
+def test_bad_masks_and_labels_covering_no_task_are_rejected(model, shapes):
+    images, labels = _batch(model, shapes)
+    with pytest.raises(ValueError, match="Masks for unknown tasks \\['cuont'\\]"):
+        model.test_on_batch(images, labels, sample_weight={"cuont": tf.zeros([8])})
+    masks = {name: tf.zeros([8]) for name in model.task_names}
+    with pytest.raises(ValueError, match="cover none of the model's tasks"):
+        model.test_on_batch(images, {}, sample_weight=masks)
+    for mask, message in [(tf.ones([7]), "one value per example"), (tf.ones([1]), "one value per example"),
+                          (tf.constant([1.0, np.nan] * 4), "finite and >= 0"),
+                          (tf.constant([1.0, -1.0] * 4), "finite and >= 0")]:
+        with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=rf"count\W* must .*{message}"):
+            model.test_on_batch(images, labels, sample_weight={"count": mask})
+    # batches of unknown size: the length is checked when the step runs
+    examples = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    short_masks = tf.data.Dataset.from_tensor_slices(tf.ones([7])).batch(7)
+    data = tf.data.Dataset.zip(examples, short_masks).map(lambda xy, mask: (*xy, {"count": mask}))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"count\W* must hold one value per example"):
+        model.evaluate(data, verbose=0)
+
+
+def test_class_ids_out_of_range_are_an_error_unless_masked(model, shapes):
+    images, labels = _batch(model, shapes)
+    bad = tf.tensor_scatter_nd_update(tf.cast(labels["count"], tf.int64), [[0]], [tf.constant(5, tf.int64)])
+    before = model.get_weights()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"count\W*: class ids must lie in \[0, 3\)"):
+        model.train_on_batch(images, {**labels, "count": bad})
+    # nothing changed, batch-norm statistics included
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    masked = {"count": tf.constant([0.0] + [1.0] * 7)}  # the example with id 5 is not labelled
+    assert np.all(np.isfinite(model.train_on_batch(images, {**labels, "count": bad}, sample_weight=masked)))
+
+
 def test_keras_file_round_trip_reproduces_outputs_and_alphas(model, shapes, tmp_path):
     images, labels = _batch(model, shapes)
     model.fit(tf.data.Dataset.from_tensors((images, labels)), epochs=1, verbose=0)

@@ -5,6 +5,41 @@ import sys
 from absl import app, flags, logging
 
 
+def _exit_with_error(message):
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_flags_or_exit(argv):
+    """absl's flag parsing for `app.run`, except that a bad flag (an unknown name, a value of
+    the wrong type or out of range) is one `error: ...` line and exit 2, like other bad input.
+
+    Example (parses the process's absl flags):
+    >>> parse_flags_or_exit(["train.py", "--epochs=2"])  # doctest: +SKIP
+    ['train.py']
+    """
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        _exit_with_error(f"{error}. `--help` lists the flags.")
+
+
+def run_command(main):
+    """`app.run(main)` with `parse_flags_or_exit`: the entry point of every command line."""
+    app.run(main, flags_parser=parse_flags_or_exit)
+
+
+def refuse_positional_arguments(argv):
+    """Exits with one `error: ...` line when `argv` holds more than the program name.
+
+    Example:
+    >>> refuse_positional_arguments(["prog"])
+    """
+    if len(argv) > 1:
+        _exit_with_error(f"Unexpected arguments: {argv[1:]}; every option is a --flag (`--help` "
+                         "lists them).")
+
+
 def exit_on_bad_input(function):
     """Runs `function()`; a ValueError or OSError (bad flags or input, missing files, a failed
     download) becomes one line on stderr and exit 2.
@@ -16,8 +51,7 @@ def exit_on_bad_input(function):
     try:
         return function()
     except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        _exit_with_error(error)
 
 
 def absl_main(job):
@@ -32,8 +66,7 @@ def absl_main(job):
     def main(argv):
         if not flags.FLAGS["verbosity"].present:  # TensorFlow's INFO lines only on request
             logging.set_verbosity(logging.WARNING)
-        if len(argv) > 1:
-            raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        refuse_positional_arguments(argv)
         exit_on_bad_input(job)  # app.run exits with main's return value: return nothing
 
     return main

@@ -13,10 +13,10 @@ import datetime
 import os
 import re
 
-from absl import app, flags
+from absl import flags
 
 from mtl_zoo.benchmarks.measure import machine_description
-from mtl_zoo.cli import exit_on_bad_input
+from mtl_zoo.cli import exit_on_bad_input, refuse_positional_arguments, run_command
 from mtl_zoo.files import write_whole
 
 FLAGS = flags.FLAGS
@@ -77,8 +77,7 @@ def write_benchmarks(names, quick, output):
 def main(argv):
     from mtl_zoo.benchmarks import list_benchmarks
 
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    refuse_positional_arguments(argv)
     if FLAGS.list:
         print("\n".join(list_benchmarks()))
         return
@@ -87,7 +86,7 @@ def main(argv):
 
 def run():
     """Console entry point (`mtl-zoo-benchmark`)."""
-    app.run(main)
+    run_command(main)
 
 
 if __name__ == "__main__":

@@ -34,12 +34,18 @@ def load_split(split, limit=None, task_names=None):
     `limit`, only `task_names`' labels), cached in memory, and their count.
 
     Raises:
-        ValueError: the split is empty.
+        ValueError: the split is empty, or the dataset labels none of some of `task_names`.
     """
     from mtl_zoo.data.sources import load_examples
 
     examples = load_examples(FLAGS.dataset, split, data_dir=FLAGS.data_dir, **source_options())
     if task_names is not None:
+        labelled = list(examples.element_spec[1])
+        missing = [name for name in task_names if name not in labelled]
+        if missing:
+            raise ValueError(f"The model's tasks {missing} are not labels of dataset "
+                             f"{FLAGS.dataset!r} (it labels {labelled}): pass the --dataset "
+                             "the model was made for.")
         examples = examples.map(lambda image, labels: (image, {name: labels[name] for name in task_names}))
     examples = (examples.take(limit) if limit else examples).cache()
     count = int(examples.reduce(0, lambda count, _: count + 1))

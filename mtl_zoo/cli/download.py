@@ -8,9 +8,9 @@ Copy the cache folder to the offline machine and set MTL_ZOO_OFFLINE=1 there
 (and KERAS_HOME, or pass the same cache_dir to `from_preset`).
 """
 
-from absl import app, flags
+from absl import flags
 
-from mtl_zoo.cli import absl_main
+from mtl_zoo.cli import absl_main, run_command
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("presets", None, "Presets to fetch: zoo names, local folders or https:// URLs.")
@@ -53,7 +53,7 @@ main = absl_main(fetch_flagged_presets)
 
 def run():
     """Console entry point (`mtl-zoo-download`)."""
-    app.run(main)
+    run_command(main)
 
 
 if __name__ == "__main__":

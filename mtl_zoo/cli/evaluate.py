@@ -14,9 +14,9 @@ as JSON with --output. --baselines names single-task models (run folders or
 
 import json
 
-from absl import app, flags
+from absl import flags
 
-from mtl_zoo.cli import absl_main, dataset_flags
+from mtl_zoo.cli import absl_main, dataset_flags, run_command
 from mtl_zoo.progress import progress_verbosity
 
 FLAGS = flags.FLAGS
@@ -89,7 +89,7 @@ main = absl_main(evaluate_flagged_model)
 
 def run():
     """Console entry point (`mtl-zoo-evaluate`, `mtl-zoo evaluate`)."""
-    app.run(main)
+    run_command(main)
 
 
 if __name__ == "__main__":

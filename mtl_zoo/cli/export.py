@@ -11,9 +11,9 @@ goes to `export_dir/<version>/` (TF Serving's layout, next free version unless
 the export (`mtl_zoo.export.describe_serving_outputs`).
 """
 
-from absl import app, flags
+from absl import flags
 
-from mtl_zoo.cli import absl_main
+from mtl_zoo.cli import absl_main, run_command
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, a training run's folder or a preset.")
@@ -26,9 +26,12 @@ def export_flagged_model():
     """Exports --model into --export_dir (and --tflite); returns the version folder."""
     import mtl_zoo as mz
     from mtl_zoo.cli.models import load_trained_model
+    from mtl_zoo.export.tflite import check_tflite_path
 
     if not FLAGS.model or not FLAGS.export_dir:
         raise ValueError("Pass --model=a .keras file, a run folder or a preset, and --export_dir.")
+    if FLAGS.tflite:
+        check_tflite_path(FLAGS.tflite)  # before the SavedModel is written
     model = load_trained_model(FLAGS.model)
     path = model.export(FLAGS.export_dir, **({"version": FLAGS.version} if FLAGS.version else {}))
     print(f"SavedModel written to {path}. Serving outputs:")
@@ -44,7 +47,7 @@ main = absl_main(export_flagged_model)
 
 def run():
     """Console entry point (`mtl-zoo-export`, `mtl-zoo export`)."""
-    app.run(main)
+    run_command(main)
 
 
 if __name__ == "__main__":

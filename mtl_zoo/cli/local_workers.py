@@ -15,9 +15,9 @@ import socket
 import subprocess
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from mtl_zoo.cli import exit_on_bad_input
+from mtl_zoo.cli import exit_on_bad_input, run_command
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("workers", 2, "Worker processes to start.", lower_bound=1)
@@ -75,7 +75,7 @@ def main(argv):
 
 def run():
     """Console entry point (`mtl-zoo local_workers`)."""
-    app.run(main)
+    run_command(main)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ Every number in the card and preset.json comes from the run's metrics.json; the
 card's serving section is generated from the model (`mz.export.describe_serving_outputs`).
 """
 
-from absl import app, flags
+from absl import flags
 
-from mtl_zoo.cli import absl_main
+from mtl_zoo.cli import absl_main, run_command
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "The finished run's folder (model.keras, run.json, metrics.json).")
@@ -42,7 +42,7 @@ main = absl_main(make_preset)
 
 def run():
     """Console entry point (`mtl-zoo make_preset`)."""
-    app.run(main)
+    run_command(main)
 
 
 if __name__ == "__main__":

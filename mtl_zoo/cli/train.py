@@ -22,9 +22,9 @@ import os
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
-from mtl_zoo.cli import absl_main, dataset_flags
+from mtl_zoo.cli import absl_main, dataset_flags, run_command
 from mtl_zoo.progress import progress_verbosity
 from mtl_zoo.cli.strategies import STRATEGIES
 
@@ -428,7 +428,7 @@ main = absl_main(train)
 
 def run():
     """Console entry point (`mtl-zoo-train`, `mtl-zoo train`)."""
-    app.run(main)
+    run_command(main)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import tempfile
 import keras
 
 from mtl_zoo.export.serving import SIGNATURES, input_signature, serving_functions
+from mtl_zoo.files import remove_stale_partials, umask_mode
 
 
 def next_version(base_path):
@@ -40,7 +41,10 @@ def saved_model(model, base_path, version=None, verbose=False):
     The version is written into a hidden staging folder under `base_path`
     and renamed into place when complete, so TF Serving (which loads new
     numeric folders as they appear) never sees a half-written version, and a
-    failed export leaves nothing behind.
+    failed export leaves nothing behind (a staging folder left by an export
+    that was killed is removed by the next export into `base_path` once it
+    is an hour old). The version folder gets the mode of the process's umask,
+    so a server running as another user can read it.
 
     Bad input (wrong rank or channel count, an empty batch, undecodable bytes)
     fails with a `tf.errors.InvalidArgumentError` naming the problem; a wrong
@@ -83,9 +87,11 @@ def saved_model(model, base_path, version=None, verbose=False):
     for name, function in serving_functions(model).items():
         archive.add_endpoint(name, function, input_signature=input_signature(name))
     os.makedirs(base_path, exist_ok=True)
+    remove_stale_partials(base_path)  # left by an export that was killed
     staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=base_path)
     try:
         archive.write_out(staging, verbose=verbose)
+        os.chmod(staging, umask_mode(directory=True))  # mkdtemp's 0o700 would hide it from a server
         os.rename(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -31,6 +31,23 @@ def tflite_functions(model, decoded):
     return functions
 
 
+def check_tflite_path(path):
+    """Returns `path` as a string, or raises a ValueError before any work is done: it must
+    end in `.tflite` and its folder must exist (any `tf.io.gfile` filesystem).
+
+    Example:
+    >>> check_tflite_path("/tmp/digit.tflite")
+    '/tmp/digit.tflite'
+    """
+    path = os.fspath(path)
+    if not path.endswith(".tflite"):
+        raise ValueError(f"The TFLite path must end in '.tflite', got {path!r}.")
+    folder = os.path.dirname(path) or "."
+    if not tf.io.gfile.isdir(folder):
+        raise ValueError(f"The folder {folder!r} of the TFLite path does not exist: create it first.")
+    return path
+
+
 def tflite(model, path, decoded=True, builtin_ops_only=True):
     """Converts `model` to a `.tflite` file with TFLite's builtin ops.
 
@@ -61,9 +78,7 @@ def tflite(model, path, decoded=True, builtin_ops_only=True):
     >>> mz.export.tflite(model, "/tmp/digit.tflite")  # doctest: +SKIP
     '/tmp/digit.tflite'
     """
-    path = os.fspath(path)
-    if not path.endswith(".tflite"):
-        raise ValueError(f"The TFLite path must end in '.tflite', got {path!r}.")
+    path = check_tflite_path(path)
     functions = tflite_functions(model, decoded)
     with tempfile.TemporaryDirectory() as saved_model_dir:
         archive = keras.export.ExportArchive()

@@ -22,6 +22,7 @@ import urllib.request
 
 import keras
 
+from mtl_zoo.files import remove_stale_partials, umask_mode
 from mtl_zoo.progress import progress_verbosity
 
 MIRROR_ENV = "MTL_ZOO_MIRROR"
@@ -91,7 +92,9 @@ def fetch(url, path, sha256=None, size=None):
     Raises:
         DownloadError: offline with no cached copy, the server unreachable or
             answering with an error, a short body, or a size / sha256 mismatch.
-            No partial file is left behind.
+            No partial file is left behind (one left by a process killed while
+            downloading is removed by a later download into its folder once it
+            is an hour old).
 
     Example:
     >>> fetch("https://example.com/w.weights.h5", "/tmp/c/w.weights.h5", sha256="ab..")  # doctest: +SKIP
@@ -110,14 +113,16 @@ def fetch(url, path, sha256=None, size=None):
             f"{OFFLINE_ENV} is set and {path} is not in the cache. Unset {OFFLINE_ENV}, or fetch "
             f"it ahead of time with `python scripts/download.py --presets=...` on a machine with "
             f"internet and copy that cache folder here.")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    partial = tempfile.NamedTemporaryFile(dir=os.path.dirname(path) or ".", prefix=PARTIAL_PREFIX,
-                                          delete=False)
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    remove_stale_partials(folder)  # left by a download that was killed
+    partial = tempfile.NamedTemporaryFile(dir=folder, prefix=PARTIAL_PREFIX, delete=False)
     try:
         with partial:
             _stream(url, partial)
         if sha256 is not None:
             verify_file(partial.name, sha256, size)
+        os.chmod(partial.name, umask_mode())  # a temporary file is private; a cache may be shared
         os.replace(partial.name, path)
     except BaseException as error:
         os.remove(partial.name)

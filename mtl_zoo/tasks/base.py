@@ -178,6 +178,13 @@ class Task(Configurable):
     def validate_targets(self, targets):
         raise NotImplementedError
 
+    def target_checks(self, targets, mask):
+        """Run-time checks of a batch of `targets` in the train and test steps: a list of
+        `tf.debugging` assertions about the examples whose `mask` is above 0 (masked ones may
+        hold placeholders), each failing with a message that names the task. None by default;
+        `validate_targets` checks shapes when the step is traced."""
+        return []
+
     # -- serving ------------------------------------------------------------------------
     def decoded_to_image_pixels(self, decoded, scale, resize_maps):
         """Maps `decode`'s values from model-input pixels to each original image's pixels.

@@ -70,6 +70,15 @@ class Classification(Task):
                 f"Task {self.name!r}: labels have shape {tuple(targets.shape)}, which looks "
                 "one-hot; pass integer class ids (e.g. argmax over the last axis).")
 
+    def target_checks(self, targets, mask):
+        labels = tf.reshape(tf.convert_to_tensor(targets), [-1])
+        labelled = tf.boolean_mask(labels, mask > 0)
+        valid = tf.logical_and(labelled >= 0, labelled < self.num_classes)
+        return [tf.debugging.assert_equal(
+            tf.reduce_all(valid), True,
+            message=f"Task {self.name!r}: class ids must lie in [0, {self.num_classes}) (or be masked "
+                    "out); fix the labels or num_classes.")]
+
     def _flat_labels(self, targets):
         return ops.reshape(ops.cast(targets, "int32"), (-1,))
 

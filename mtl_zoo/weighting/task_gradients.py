@@ -113,7 +113,8 @@ class TaskGradients:
                 self.model.inputs, [self.model.output, self.sharing.representation])
         return self._representation_model
 
-    def train_step(self, x, y, sample_weight):
+    def train_step(self, x, y, sample_weight, pairs=None):
+        """The model's train step with per-task gradients; `pairs` from `model.checked_batch`."""
         model = self.model
         optimizer = model.optimizer
         strategy = tf.distribute.get_strategy()
@@ -123,7 +124,7 @@ class TaskGradients:
                 y_pred, representation = self.representation_model()(x, training=True)
             else:
                 y_pred = model(x, training=True)
-            task_losses, pairs = model.compute_task_losses(y, y_pred, sample_weight)
+            task_losses, pairs = model.compute_task_losses(y, y_pred, sample_weight, pairs)
             total = model.weighted_loss(task_losses)
             scaled_total = optimizer.scale_loss(total / replicas)
             scaled_tasks = {name: optimizer.scale_loss(term / replicas)
