@@ -26,7 +26,7 @@ def _run(script, *flags, cwd, env=None):
 
 
 def _assert_one_line_error(result, *fragments):
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
     for fragment in fragments:
@@ -168,6 +168,18 @@ def test_scripts_report_bad_input_in_one_line(tmp_path):
                            "task_experts must be an integer >= 0")
     _assert_one_line_error(_run("evaluate.py", f"--model={tmp_path / 'missing.keras'}", cwd=tmp_path),
                            "missing.keras does not exist")
+    # absl's own checks of flag values, and arguments that are not flags
+    _assert_one_line_error(_run("export.py", "--model=m.keras", "--export_dir=e", "--version=abc",
+                                cwd=tmp_path), "error: flag --version=abc", "`--help` lists the flags")
+    _assert_one_line_error(_run("train.py", "--model_dir=x", "extra", cwd=tmp_path),
+                           "Unexpected arguments: ['extra']")
+    # a model whose tasks the dataset does not label
+    _assert_one_line_error(_run("evaluate.py", "--model=multi_mnist_tiny_cls_det", "--dataset_config=small",
+                                "--max_examples=8", f"--data_dir={tmp_path / 'tfds'}", cwd=tmp_path),
+                           "tasks ['left', 'right', 'digits'] are not labels of dataset 'mtl_shapes'")
+    # the TFLite path is checked before the SavedModel is written
+    _assert_one_line_error(_run("export.py", "--model=mtl_shapes_tiny_cls_det_pose", "--export_dir=e",
+                                "--tflite=m.txt", cwd=tmp_path), "must end in '.tflite'")
     _assert_one_line_error(_run("export.py", "--model=mtl_shapes_tiny_cls_det_pos", "--export_dir=e",
                                 cwd=tmp_path), "mtl_shapes_tiny_cls_det_pose")
     missing_worker = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]},
