@@ -1,6 +1,8 @@
 """Backing up a training run so that it resumes after an interruption, on one machine or many."""
 
 import json
+import os
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -55,8 +57,38 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         epoch = self._backed_up_epoch()
         self._check_same_epoch_on_every_worker(epoch)
-        super().on_train_begin(logs)
+        if self._latest_metadata_is_cut_short():
+            self._restore_the_previous_backup(logs)
+        else:
+            super().on_train_begin(logs)
         self._epoch_logs = self._backed_up_history()[:epoch]
+
+    def _restore_the_previous_backup(self, logs):
+        """Keras falls back to the previous backup only when the weights do not load; this
+        restores it when the metadata does not. Every worker reads a local copy of it (Keras
+        loads only `.weights.h5` names, and the workers must not write to the shared folder)."""
+        latest = self._weights_path, self._training_metadata_path
+        with tempfile.TemporaryDirectory() as local:
+            self._weights_path = os.path.join(local, os.path.basename(latest[0]))
+            self._training_metadata_path = os.path.join(local, os.path.basename(latest[1]))
+            for source, copy in [(self._prev_weights_path, self._weights_path),
+                                 (self._prev_training_metadata_path, self._training_metadata_path)]:
+                if tf.io.gfile.exists(source):
+                    tf.io.gfile.copy(source, copy)
+            try:
+                super().on_train_begin(logs)
+            finally:
+                self._weights_path, self._training_metadata_path = latest
+
+    def _latest_metadata_is_cut_short(self):
+        try:
+            with tf.io.gfile.GFile(self._training_metadata_path) as f:
+                int(json.load(f)["epoch"])
+        except tf.errors.NotFoundError:
+            return False
+        except (ValueError, KeyError, TypeError):
+            return True
+        return False
 
     def on_epoch_end(self, epoch, logs=None):
         self._epoch_logs = self._epoch_logs[:epoch] + [
@@ -75,8 +107,8 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
             try:
                 with tf.io.gfile.GFile(path) as f:
                     return int(json.load(f)["epoch"])
-            except (tf.errors.NotFoundError, ValueError, KeyError):
-                continue  # missing, or cut short: Keras falls back to the previous backup too
+            except (tf.errors.NotFoundError, ValueError, KeyError, TypeError):
+                continue  # missing, or cut short: on_train_begin restores the previous backup
         return 0
 
     def _backed_up_history(self):

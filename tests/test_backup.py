@@ -47,10 +47,11 @@ def test_a_resumed_run_keeps_every_epoch_of_its_history(tmp_path, interrupt_at_e
     assert not backup_dir.exists()  # the chief removes its backups when training ends
 
 
-def test_a_backup_cut_short_falls_back_to_the_one_before(tmp_path, interrupt_at_epoch):
+@pytest.mark.parametrize("cut", ["latest.weights.h5", "training_metadata.json"])
+def test_a_backup_cut_short_falls_back_to_the_one_before(tmp_path, interrupt_at_epoch, cut):
     backup_dir = tmp_path / "backup"
     _interrupted_run(backup_dir, interrupt_at_epoch(3))
-    (backup_dir / "latest.weights.h5").write_bytes(b"cut short")  # as if the crash hit mid-save
+    (backup_dir / cut).write_bytes(b"")  # as if the crash hit between opening the file and writing it
 
     model, data = _model_and_data()
     backup = mz.SharedBackupAndRestore(str(backup_dir))
