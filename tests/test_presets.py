@@ -222,6 +222,23 @@ def test_bad_preset_json_names_the_file_and_the_problem(trained, tmp_path):
     (tmp_path / "preset.json").write_text(json.dumps(preset))
     with pytest.raises(ValueError, match=r"unknown keys \['heads'\]"):
         mz.from_preset(str(tmp_path), pretrained=False)
+    for change, message in [({"labels": None}, "'labels' must be an object, got NoneType"),
+                            ({"config": {**CONFIG, "tasks": 5}}, "config 'tasks' must be a non-empty list"),
+                            ({"weights": {**_preset(trained[1])["weights"], "size": True}},
+                             "weights size must be a positive number of bytes")]:
+        (tmp_path / "preset.json").write_text(json.dumps({**_preset(trained[1]), **change}))
+        with pytest.raises(ValueError, match=message):
+            mz.from_preset(str(tmp_path), pretrained=False)
+
+
+def test_a_remote_preset_json_of_wrong_types_is_an_error_and_not_cached(server, served, trained, tmp_path):
+    good = server.files[f"{served}/preset.json"]
+    server.files[f"{served}/preset.json"] = json.dumps({**_preset(trained[1]), "labels": None}).encode()
+    with pytest.raises(ValueError, match="'labels' must be an object"):
+        mz.from_preset(server.url + served, cache_dir=tmp_path)
+    server.files[f"{served}/preset.json"] = good  # the server fixed: fetched again, not the bad copy
+    _assert_same_outputs(mz.from_preset(server.url + served, cache_dir=tmp_path), trained[0])
+    assert server.count(f"{served}/preset.json") == 2
 
 
 def test_unknown_preset_name_suggests_the_closest():
@@ -282,6 +299,15 @@ def test_a_preset_written_from_a_run_reloads_the_run(trained, tmp_path):
     assert "python scripts/train.py --epochs=3 --tasks=shape,color" in card
     assert "| shape | accuracy | 0.750 | 0.500 |" in card and "+25.00%" in card
     assert "(40 d test images)" in card and serving_section(model) in card
+    assert sorted(os.listdir(tmp_path)) == ["run", "tiny_written"]  # no staging folder left
+
+    # an evaluate --output file in place of the run's metrics.json: an error, and the preset
+    # written above is left as it was
+    (run / "metrics.json").write_text(json.dumps({"evaluation": evaluation}))
+    with pytest.raises(ValueError, match=r"metrics\.json lacks \['flags'\]"):
+        write_preset(str(run), str(tmp_path / "tiny_written"), "Changed.", [], "Random images.")
+    assert sorted(os.listdir(tmp_path)) == ["run", "tiny_written"]
+    assert json.loads((tmp_path / "tiny_written" / "preset.json").read_text())["description"] == "A test model."
 
 
 def test_shipped_presets_are_the_trained_models():

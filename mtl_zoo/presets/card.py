@@ -6,10 +6,14 @@ Example:
 ...              description="...", limitations=["..."])  # doctest: +SKIP
 """
 
+import contextlib
 import json
 import os
 import shlex
+import shutil
+import tempfile
 
+from mtl_zoo.files import remove_stale_partials, umask_mode
 from mtl_zoo.presets.catalog import PRESET_FILE, WEIGHTS_SUFFIX, check_preset
 from mtl_zoo.presets.download import file_sha256
 
@@ -83,14 +87,74 @@ def _header(name, description, config, model):
             ""]
 
 
-def _write(folder, preset, card_lines):
-    check_preset(preset, os.path.join(folder, PRESET_FILE))
+@contextlib.contextmanager
+def staged_folder(folder):
+    """Yields a hidden staging folder beside `folder` that replaces `folder` when the block
+    succeeds and is removed when it fails, so a preset folder is written whole or not at all.
+
+    Example:
+    >>> import tempfile
+    >>> folder = os.path.join(tempfile.mkdtemp(), "my_preset")
+    >>> with staged_folder(folder) as staging:
+    ...     open(os.path.join(staging, "preset.json"), "w").close()
+    >>> with staged_folder(folder) as staging:  # a new version replaces the folder
+    ...     open(os.path.join(staging, "README.md"), "w").close()
+    >>> os.listdir(folder), os.listdir(os.path.dirname(folder))
+    (['README.md'], ['my_preset'])
+    """
+    parent, name = os.path.split(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    remove_stale_partials(parent)
+    staging = tempfile.mkdtemp(prefix=f".{name}.partial-", dir=parent)
+    try:
+        yield staging
+        os.chmod(staging, umask_mode(directory=True))
+        replaced = None
+        if os.path.exists(folder):
+            replaced = tempfile.mkdtemp(prefix=f".{name}.partial-replaced-", dir=parent)
+            os.rename(folder, os.path.join(replaced, name))
+        os.rename(staging, folder)
+        if replaced:
+            shutil.rmtree(replaced)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write(folder, preset, card_lines, shown_as):
+    check_preset(preset, os.path.join(shown_as, PRESET_FILE))
     with open(os.path.join(folder, PRESET_FILE), "w") as f:
         json.dump(preset, f, indent=2)
         f.write("\n")
     with open(os.path.join(folder, "README.md"), "w") as f:
         f.write("\n".join(card_lines))
     return preset
+
+
+def read_run(model_dir):
+    """`(run.json, metrics.json)` of a finished `scripts/train.py` run, or a ValueError that
+    names the file and what it lacks."""
+    needs = {"run.json": ["architecture", "dataset"], "metrics.json": ["evaluation", "flags"],
+             "model.keras": []}
+    contents = []
+    for file_name, fields in needs.items():
+        path = os.path.join(model_dir, file_name)
+        if not os.path.isfile(path):
+            raise ValueError(f"{path} does not exist: pass the folder of a finished "
+                             "scripts/train.py run as --run_dir.")
+        if not fields:
+            continue
+        try:
+            with open(path) as f:
+                content = json.load(f)
+        except ValueError as error:
+            raise ValueError(f"{path} is not valid JSON ({error}).") from None
+        missing = [field for field in fields if not isinstance(content, dict) or field not in content]
+        if missing:
+            raise ValueError(f"{path} lacks {missing}: it is not the {file_name} of a finished "
+                             "scripts/train.py run (an evaluate --output file is not).")
+        contents.append(content)
+    return tuple(contents)
 
 
 def write_architecture_preset(folder, config, description, limitations, intended_training,
@@ -112,7 +176,6 @@ def write_architecture_preset(folder, config, description, limitations, intended
 
     name = os.path.basename(os.path.normpath(folder))
     model = mz.build_model(**config)
-    os.makedirs(folder, exist_ok=True)
     preset = {"name": name, "description": description, "config": config,
               "preprocessing": preprocessing,
               "labels": _labels(config["tasks"]), "params": model.count_params(), "weights": None,
@@ -123,7 +186,8 @@ def write_architecture_preset(folder, config, description, limitations, intended
              "## Training", "", intended_training, "",
              "## Measured metrics", "", "None: not trained here.", "",
              "## Limitations", "", *[f"- {item}" for item in limitations], "", serving_section(model)]
-    return _write(folder, preset, lines)
+    with staged_folder(folder) as staging:
+        return _write(staging, preset, lines, shown_as=folder)
 
 
 def write_preset(model_dir, folder, description, limitations, training_data, url=None,
@@ -141,22 +205,33 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
         machine: the machine the run was measured on (for the card).
         preprocessing: what the model does to raw images (informative).
 
+    The folder is written whole or not at all: in a hidden staging folder beside it,
+    renamed into place (replacing an older version of the preset) when complete.
+
     Returns:
         The written preset (a dict).
+
+    Raises:
+        ValueError: `model_dir` is not the folder of a finished run (a file missing, or
+            one that lacks the fields a run writes); nothing is written then.
     """
     import mtl_zoo as mz
-    from mtl_zoo.cli import train as train_job
 
-    with open(os.path.join(model_dir, "run.json")) as f:
-        run = json.load(f)
-    with open(os.path.join(model_dir, "metrics.json")) as f:
-        outcome = json.load(f)
+    run, outcome = read_run(model_dir)
     # uncompiled: the weights file then holds the model's variables, not the optimizer's too
     model = mz.load_model(os.path.join(model_dir, "model.keras"), compile=False)
     name = os.path.basename(os.path.normpath(folder))
-    os.makedirs(folder, exist_ok=True)
+    with staged_folder(folder) as staging:
+        return _write_trained_preset(staging, folder, name, model, run, outcome, description,
+                                     limitations, training_data, url, machine, preprocessing)
+
+
+def _write_trained_preset(staging, folder, name, model, run, outcome, description, limitations,
+                          training_data, url, machine, preprocessing):
+    from mtl_zoo.cli import train as train_job
+
     weights_name = name + WEIGHTS_SUFFIX
-    weights_path = os.path.join(folder, weights_name)
+    weights_path = os.path.join(staging, weights_name)
     model.save_weights(weights_path)
     config = run["architecture"]
     preset = {
@@ -196,4 +271,4 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
     else:
         lines += ["Single-task baselines and delta_m: not measured for this preset.", ""]
     lines += ["## Limitations", "", *[f"- {item}" for item in limitations], "", serving_section(model)]
-    return _write(folder, preset, lines)
+    return _write(staging, preset, lines, shown_as=folder)

@@ -25,6 +25,7 @@ CONFIG_KEYS = tuple(name for name in inspect.signature(build_model).parameters
 WEIGHTS_FIELDS = ("url", "sha256", "size", "file")
 WEIGHTS_SUFFIX = ".weights.h5"  # Keras weights-only files: arrays, never code
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_JSON_NAMES = {str: "a string", dict: "an object"}
 
 
 def catalog_dir():
@@ -71,6 +72,11 @@ def check_preset(preset, where):
     if missing:
         raise ValueError(f"{where} misses the fields {missing}; a preset.json needs "
                          f"{list(REQUIRED_FIELDS)} (weights may be null).")
+    kinds = {"name": str, "description": str, "preprocessing": str, "labels": dict, "metrics": dict}
+    wrong = [f"{field!r} must be {_JSON_NAMES[kind]}, got {type(preset[field]).__name__}"
+             for field, kind in kinds.items() if not isinstance(preset[field], kind)]
+    if wrong:
+        raise ValueError(f"{where}: {'; '.join(wrong)}.")
     config = preset["config"]
     if not isinstance(config, dict):
         raise ValueError(f"{where}: 'config' must be an object of build_model arguments.")
@@ -79,6 +85,9 @@ def check_preset(preset, where):
     if missing or unknown:
         raise ValueError(f"{where}: 'config' misses {missing} and has unknown keys {unknown}; "
                          f"it needs {list(REQUIRED_CONFIG)} and may have {list(CONFIG_KEYS)}.")
+    if not isinstance(config["tasks"], list) or not config["tasks"]:
+        raise ValueError(f"{where}: config 'tasks' must be a non-empty list of task objects, got "
+                         f"{config['tasks']!r}.")
     try:
         names = [get_task(task).name for task in config["tasks"]]
     except ValueError as error:
@@ -99,7 +108,7 @@ def _check_weights(weights, where):
                          f"missing {missing}.")
     if not _SHA256.match(str(weights["sha256"])):
         raise ValueError(f"{where}: weights sha256 must be 64 lowercase hex digits, got {weights['sha256']!r}.")
-    if not isinstance(weights["size"], int) or weights["size"] <= 0:
+    if not isinstance(weights["size"], int) or isinstance(weights["size"], bool) or weights["size"] <= 0:
         raise ValueError(f"{where}: weights size must be a positive number of bytes, got {weights['size']!r}.")
     if not str(weights["file"]).endswith(WEIGHTS_SUFFIX) or os.path.basename(weights["file"]) != weights["file"]:
         raise ValueError(f"{where}: weights file must be a plain file name ending in {WEIGHTS_SUFFIX!r} "
