@@ -130,6 +130,24 @@ def test_bytes_signature_decodes_each_image_at_its_own_size(all_kinds):
                                atol=1e-5)
 
 
+def test_a_grayscale_model_reads_png_gif_and_bmp_bytes(tmp_path):
+    import io
+
+    from PIL import Image
+
+    model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10)], (32, 32, 1))
+    loaded = tf.saved_model.load(model.export(str(tmp_path / "digits")))
+    gray = random_images(1, 32, 32, seed=5)[0, :, :, :1]
+    encoded = []
+    for image_format, mode in [("PNG", "L"), ("GIF", "L"), ("BMP", "RGB")]:  # TF reads 24-bit BMP
+        stream = io.BytesIO()
+        Image.fromarray(gray[:, :, 0]).convert(mode).save(stream, format=image_format)
+        encoded.append(stream.getvalue())
+    outputs = loaded.signatures["serving_bytes"](image_bytes=tf.constant(encoded))
+    want = loaded.signatures["serving_default"](images=tf.constant(gray[None]))["digit_probabilities"]
+    np.testing.assert_allclose(outputs["digit_probabilities"], np.repeat(want, 3, axis=0), atol=1e-4)
+
+
 @pytest.mark.parametrize("signature, value, message", [
     ("serving_default", np.zeros((8, 8, 3), np.uint8), "batch, height, width, 3"),
     ("serving_default", np.zeros((1, 8, 8, 1), np.uint8), "3 channels"),

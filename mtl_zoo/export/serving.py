@@ -82,7 +82,11 @@ def decode_image_bytes(image_bytes, model):
         check = require([(known, "image bytes are not a JPEG, PNG, GIF or BMP image "
                                  "(corrupt or another format)")])
         with tf.control_dependencies([check]):
-            image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+            # GIF and BMP decode to colour only: a grayscale model gets their luminance
+            image = tf.io.decode_image(encoded, channels=3 if channels == 1 else channels,
+                                       expand_animations=False)
+        if channels == 1:
+            image = tf.image.rgb_to_grayscale(image)
         image = tf.ensure_shape(image, [None, None, channels])
         return resize_to_model(image[None], model)[0], tf.shape(image)[:2]
 
