@@ -180,6 +180,35 @@ def test_separable_heads_replace_each_tower_conv_and_cost_fewer_weights():
         assert light.count_params() < full.count_params() / 5
 
 
+def test_target_checks_reject_bad_values_of_labelled_examples_only():
+    mask = tf.constant([1.0, 0.0])  # the second example is not labelled: placeholders pass
+    cases = [(mz.tasks.Segmentation("parts", num_classes=3), [[[0, 255]], [[7, 7]]], [[[0, 3]], [[0, 0]]],
+              "pixel class ids must lie in \\[0, 3\\) or be the ignore_label 255"),
+             (mz.tasks.MultiLabel("attrs", num_labels=3), [[1, -1, 0.25], [2, 2, 2]], [[1, 0, 2], [0, 0, 0]],
+              "labels must be 1 \\(present\\)"),
+             (mz.tasks.MultiLabel("attrs", num_labels=3), [[1, 0, 0], [0, 0, 0]], [[1, np.nan, 0], [0, 0, 0]],
+              "labels must be 1"),
+             (mz.tasks.Classification("cls", 3), [2, -1], [3, 0], "class ids must lie in \\[0, 3\\)")]
+    for task, good, bad, message in cases:
+        task.target_checks(tf.constant(good), mask)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"Task '{task.name}': {message}"):
+            task.target_checks(tf.constant(bad), mask)
+    for task, what in [(mz.tasks.Segmentation("parts", 3), "masks"), (mz.tasks.Depth("depth"), "depth maps")]:
+        with pytest.raises(ValueError, match=f"'{task.name}': {what} has shape \\(2, 8, 8, 3\\)"):
+            task.validate_targets(tf.zeros([2, 8, 8, 3]))
+
+
+def test_depth_pixels_that_are_nan_count_as_missing():
+    task = mz.tasks.Depth("depth")
+    predicted = {"depth": tf.fill([1, 4, 4, 1], 2.0)}
+    with_nan = np.ones([1, 4, 4], "float32")
+    with_nan[0, 0, :2] = np.nan
+    with_zero = np.nan_to_num(with_nan, nan=0.0)
+    loss = task.per_example_loss(tf.constant(with_nan), predicted)
+    assert np.isfinite(loss.numpy()).all()
+    np.testing.assert_allclose(loss, task.per_example_loss(tf.constant(with_zero), predicted))
+
+
 def test_task_configs_round_trip():
     for task in TASKS:
         clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(task))

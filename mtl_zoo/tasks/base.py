@@ -45,6 +45,14 @@ def check_last_dim(value, expected, task, what, fix):
         )
 
 
+def labelled_values_check(task, targets, mask, is_valid, requirement):
+    """A `tf.debugging` assertion that `is_valid(values)` holds everywhere in the targets of
+    the examples whose `mask` is above 0; it fails with "Task 'name': `requirement`"."""
+    values = tf.boolean_mask(tf.convert_to_tensor(targets), mask > 0)
+    return tf.debugging.assert_equal(tf.reduce_all(is_valid(values)), True,
+                                     message=f"Task {task.name!r}: {requirement}")
+
+
 def checked_label(value, trailing_shape, message):
     """`value` as a tensor, after a run-time check that its last dimensions are `trailing_shape`.
 

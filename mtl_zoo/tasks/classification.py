@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from mtl_zoo.tasks.base import Task, check_rank
+from mtl_zoo.tasks.base import Task, check_rank, labelled_values_check
 from mtl_zoo.tasks.heads import pooled_trunk_features
 
 
@@ -71,13 +71,10 @@ class Classification(Task):
                 "one-hot; pass integer class ids (e.g. argmax over the last axis).")
 
     def target_checks(self, targets, mask):
-        labels = tf.reshape(tf.convert_to_tensor(targets), [-1])
-        labelled = tf.boolean_mask(labels, mask > 0)
-        valid = tf.logical_and(labelled >= 0, labelled < self.num_classes)
-        return [tf.debugging.assert_equal(
-            tf.reduce_all(valid), True,
-            message=f"Task {self.name!r}: class ids must lie in [0, {self.num_classes}) (or be masked "
-                    "out); fix the labels or num_classes.")]
+        return [labelled_values_check(
+            self, targets, mask, lambda ids: (ids >= 0) & (ids < self.num_classes),
+            f"class ids must lie in [0, {self.num_classes}) (or be masked out); fix the labels or "
+            "num_classes.")]
 
     def _flat_labels(self, targets):
         return ops.reshape(ops.cast(targets, "int32"), (-1,))

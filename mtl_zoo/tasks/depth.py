@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from mtl_zoo.backbones.backbone import level_stride
-from mtl_zoo.tasks.base import Task, check_rank
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
 from mtl_zoo.tasks.heads import checked_head_conv
 
@@ -69,10 +69,13 @@ class Depth(Task):
 
     def validate_targets(self, targets):
         check_rank(targets, (3, 4), self, "depth maps", "Pass (batch, H, W) or (batch, H, W, 1) depth.")
+        if len(targets.shape) == 4:
+            check_last_dim(targets, 1, self, "depth maps", "Pass one depth per pixel.")
 
     @staticmethod
     def _as_maps(targets, outputs):
         depth = ops.cast(targets, "float32")
+        depth = ops.where(ops.isfinite(depth), depth, 0.0)  # NaN or inf: missing, like 0
         if len(depth.shape) == 3:
             depth = ops.expand_dims(depth, -1)
         return depth, ops.cast(outputs["depth"], "float32"), ops.cast(depth > 0, "float32")

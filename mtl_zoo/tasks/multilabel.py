@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, labelled_values_check
 from mtl_zoo.tasks.heads import pooled_trunk_features
 
 
@@ -58,6 +58,12 @@ class MultiLabel(Task):
     def validate_targets(self, targets):
         check_rank(targets, (2,), self, "labels", f"Pass a (batch, {self.num_labels}) array of 1/0/-1.")
         check_last_dim(targets, self.num_labels, self, "labels", "One column per attribute.")
+
+    def target_checks(self, targets, mask):
+        return [labelled_values_check(
+            self, tf.cast(targets, tf.float32), mask,
+            lambda values: (values == -1.0) | ((values >= 0.0) & (values <= 1.0)),
+            "labels must be 1 (present), 0 (absent), -1 (unknown) or a soft label in [0, 1].")]
 
     def per_example_loss(self, targets, outputs):
         targets = ops.cast(targets, "float32")

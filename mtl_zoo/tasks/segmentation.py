@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from mtl_zoo.backbones.backbone import level_stride
-from mtl_zoo.tasks.base import Task, check_rank
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, labelled_values_check
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
 from mtl_zoo.tasks.heads import checked_head_conv
 
@@ -75,6 +75,15 @@ class Segmentation(Task):
 
     def validate_targets(self, targets):
         check_rank(targets, (3, 4), self, "masks", "Pass (batch, H, W) integer masks.")
+        if len(targets.shape) == 4:
+            check_last_dim(targets, 1, self, "masks", "Pass one class id per pixel.")
+
+    def target_checks(self, targets, mask):
+        return [labelled_values_check(
+            self, targets, mask,
+            lambda ids: ((ids >= 0) & (ids < self.num_classes)) | (ids == self.ignore_label),
+            f"pixel class ids must lie in [0, {self.num_classes}) or be the ignore_label "
+            f"{self.ignore_label}; fix the masks or num_classes.")]
 
     def _labels_and_weights(self, targets):
         labels = ops.cast(targets, "int32")
