@@ -14,6 +14,7 @@ import tensorflow as tf
 import mtl_zoo as mz
 from mtl_zoo.benchmarks import run_benchmark
 from mtl_zoo.builders import SHARING_SCHEMES
+from mtl_zoo.files import umask_mode
 
 SIZE = 64
 # Low thresholds, so that the untrained heads return detections to compare.
@@ -136,7 +137,9 @@ def test_a_grayscale_model_reads_png_gif_and_bmp_bytes(tmp_path):
     from PIL import Image
 
     model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10)], (32, 32, 1))
-    loaded = tf.saved_model.load(model.export(str(tmp_path / "digits")))
+    path = model.export(str(tmp_path / "digits"))
+    assert os.stat(path).st_mode & 0o777 == umask_mode(directory=True)  # not mkdtemp's 0o700
+    loaded = tf.saved_model.load(path)
     gray = random_images(1, 32, 32, seed=5)[0, :, :, :1]
     encoded = []
     for image_format, mode in [("PNG", "L"), ("GIF", "L"), ("BMP", "RGB")]:  # TF reads 24-bit BMP

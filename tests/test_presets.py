@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import h5py
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 import mtl_zoo as mz
+from mtl_zoo.files import umask_mode
 from mtl_zoo.presets import DownloadError, catalog_names, load_preset
 from mtl_zoo.presets.card import serving_section, write_preset
 
@@ -126,6 +128,22 @@ def test_download_then_cache_hit_makes_no_request(server, served, trained, tmp_p
     _assert_same_outputs(again, trained[0])
     assert server.count(f"{served}/preset.json") == 1 and server.count(f"{served}/w.weights.h5") == 1
     assert _weights_files(tmp_path) == [WEIGHTS_FILE] and not _leftovers(tmp_path)
+    modes = {os.stat(os.path.join(folder, name)).st_mode & 0o777
+             for folder, _, files in os.walk(tmp_path) for name in files}
+    assert modes == {umask_mode()}  # readable as the umask says, not a temporary file's 0o600
+
+
+def test_a_partial_file_left_by_a_killed_download_is_removed_once_stale(server, served, trained, tmp_path):
+    from mtl_zoo.presets.download import fetch
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    stale, fresh = folder / ".partial-killed", folder / ".partial-running"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    fetch(server.url + served + "/w.weights.h5", str(folder / WEIGHTS_FILE), hashlib.sha256(trained[1]).hexdigest())
+    assert sorted(path.name for path in folder.iterdir()) == [".partial-running", WEIGHTS_FILE]
 
 
 def test_404_is_a_clear_error_and_leaves_nothing(server, served, tmp_path):
