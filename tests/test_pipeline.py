@@ -160,6 +160,8 @@ def test_arrays_of_different_lengths_name_the_task(model):
         dataset_from_arrays(model, images, labels, masks={"count": np.ones(5)})
     with pytest.raises(ValueError, match=r"4 images but labels of task 'count' with \[0\] rows"):
         dataset_from_arrays(model, images, {**labels, "count": 2})
+    with pytest.raises(ValueError, match=r"takes labels as a dict \{task_name: arrays\}, got ndarray"):
+        dataset_from_arrays(model, images, labels["count"])
 
 
 @pytest.mark.slow

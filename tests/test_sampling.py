@@ -112,6 +112,7 @@ def test_steps_per_epoch_covers_the_data():
     (lambda: [_dataset("a", 4).filter(lambda i, l: True)], {}, "unknown or infinite size"),
     (lambda: [_dataset("a", 4)], {"sizes": [4, 5]}, "one size >= 1 per dataset"),
     (lambda: [_dataset("a", 4), _dataset("d", 4)], {}, "labels of dataset 1"),
+    (lambda: _dataset("a", 4), {}, "takes a list of datasets, got one tf.data.Dataset"),
 ])
 def test_bad_mixtures_are_rejected_with_the_fix(model, datasets, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -32,6 +32,10 @@ def dataset_from_arrays(model, images, labels, batch_size=32, shuffle=False, see
     count = len(images)
     if count == 0:
         raise ValueError("dataset_from_arrays got no images.")
+    for what, value in [("labels", labels), ("masks", masks if masks is not None else {})]:
+        if not isinstance(value, dict):
+            raise ValueError(f"dataset_from_arrays takes {what} as a dict {{task_name: arrays}}, got "
+                             f"{type(value).__name__}; e.g. {{{model.task_names[0]!r}: ...}}.")
     _check_leading_lengths(count, labels, "labels")
     _check_leading_lengths(count, masks or {}, "masks")
     elements = (images, labels) if masks is None else (images, labels, masks)

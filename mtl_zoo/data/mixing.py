@@ -76,6 +76,9 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
     >>> model.fit(data, epochs=10, steps_per_epoch=steps_per_epoch([n1, n2], 32))  # doctest: +SKIP
     """
     batch_size = check_batch_size(batch_size)
+    if isinstance(datasets, tf.data.Dataset):
+        raise ValueError("mix_datasets takes a list of datasets, got one tf.data.Dataset: pass "
+                         "[dataset], or build_pipeline(model, dataset, ...) for a single one.")
     datasets = list(datasets)
     if not datasets:
         raise ValueError("mix_datasets needs at least one dataset.")
