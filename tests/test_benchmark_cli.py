@@ -2,11 +2,13 @@
 
 import pathlib
 
+import numpy as np
 import pytest
 
 from mtl_zoo.benchmarks import Table, run_benchmark
 from mtl_zoo.benchmarks.measure import (interleaved_median_seconds, interleaved_seconds, median_seconds,
-                                        peak_resident_mb, resident_mb, round_ratios, run_isolated)
+                                        peak_resident_mb, reset_peak_resident, resident_mb, round_ratios,
+                                        run_isolated)
 from mtl_zoo.cli import benchmark as cli
 
 
@@ -40,6 +42,11 @@ def test_unknown_benchmark_names_the_valid_ones(monkeypatch):
 def test_measurements_are_positive():
     assert median_seconds(lambda: sum(range(10_000)), repeats=3, warmup=1) > 0
     assert peak_resident_mb() >= resident_mb() > 0
+    block = np.ones(64 * 2**20, np.uint8)  # 64 MiB, touched
+    del block
+    assert peak_resident_mb() - resident_mb() > 60  # the peak stays after the memory is freed
+    assert reset_peak_resident()
+    assert peak_resident_mb() - resident_mb() < 5  # and a reset starts a new one
 
 
 def test_run_isolated_returns_the_result_of_a_fresh_process_and_reports_failures():

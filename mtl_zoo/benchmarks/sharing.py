@@ -7,7 +7,8 @@ a fresh process, one after the other, and reported relative to hard sharing
 measured in the same run.
 """
 
-from mtl_zoo.benchmarks.measure import median_seconds, peak_resident_mb, resident_mb, run_isolated
+from mtl_zoo.benchmarks.measure import (median_seconds, peak_resident_mb, reset_peak_resident, resident_mb,
+                                        run_isolated)
 from mtl_zoo.benchmarks.table import Table
 
 # Measured after their scheme: (row label, sharing options).
@@ -22,6 +23,7 @@ def measure_scheme(sharing, image_size, batch_size, steps, sharing_options=None)
     from mtl_zoo.benchmarks.default_model import train_step
 
     baseline = resident_mb()
+    reset_peak_resident()  # a fresh process has no older peak; a reused one (tests) may
     model, step = train_step(image_size, batch_size, sharing=sharing, sharing_options=sharing_options)
     seconds = median_seconds(step, repeats=steps, warmup=2)
     return {"parameters": model.count_params(), "step_seconds": seconds,
