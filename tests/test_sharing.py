@@ -383,7 +383,10 @@ def test_the_sharing_benchmark_reports_schemes_relative_to_hard(monkeypatch):
     assert table.rows[2][1] == table.rows[1][1]  # the same towers, a narrower penalty
     assert all(len(row) == len(table.columns) == 5 for row in table.rows)
     ratios = np.array([row[2:] for row in table.rows], dtype=float)
-    assert np.all(np.isfinite(ratios)) and np.all(ratios > 0)
-    np.testing.assert_allclose(ratios[0], 1.0)                     # hard against itself
+    # parameters and step time only: in one process a model reuses the memory that earlier
+    # ones freed, so the peak-memory column means something only in the fresh processes the
+    # benchmark runs each scheme in
+    assert np.all(np.isfinite(ratios[:, :2])) and np.all(ratios[:, :2] > 0)
+    np.testing.assert_allclose(ratios[0, :2], 1.0)                 # hard against itself
     assert ratios[1, 0] > 1.0                                      # soft: a trunk per task
     assert "| soft |" in table.to_markdown()
