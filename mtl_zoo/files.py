@@ -1,8 +1,10 @@
 """Writing files whole or not at all: staging names, the modes of new files, and the
 clean-up of what a killed process left behind."""
 
+import contextlib
 import os
 import shutil
+import tempfile
 import time
 
 PARTIAL_MARKER = ".partial"
@@ -93,3 +95,40 @@ def remove_stale_partials(folder, older_than=STALE_SECONDS):
             continue
         removed.append(name)
     return removed
+
+
+@contextlib.contextmanager
+def staged_folder(folder):
+    """Yields a hidden staging folder beside `folder` that replaces `folder` when the block
+    succeeds and is removed when it fails, so a folder (an export version, a preset) is
+    written whole or not at all. It gets the umask's mode (mkdtemp's 0o700 would hide it
+    from other users, a model server among them), and staging folders that a killed
+    process left beside it are removed once stale.
+
+    Example:
+    >>> import tempfile
+    >>> folder = os.path.join(tempfile.mkdtemp(), "my_preset")
+    >>> with staged_folder(folder) as staging:
+    ...     open(os.path.join(staging, "preset.json"), "w").close()
+    >>> with staged_folder(folder) as staging:  # a new version replaces the folder
+    ...     open(os.path.join(staging, "README.md"), "w").close()
+    >>> os.listdir(folder), os.listdir(os.path.dirname(folder))
+    (['README.md'], ['my_preset'])
+    """
+    parent, name = os.path.split(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    remove_stale_partials(parent)
+    staging = tempfile.mkdtemp(prefix=f".{name}.partial-", dir=parent)
+    try:
+        yield staging
+        os.chmod(staging, umask_mode(directory=True))
+        replaced = None
+        if os.path.exists(folder):
+            replaced = tempfile.mkdtemp(prefix=f".{name}.partial-replaced-", dir=parent)
+            os.rename(folder, os.path.join(replaced, name))
+        os.rename(staging, folder)
+        if replaced:
+            shutil.rmtree(replaced)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -1,13 +1,11 @@
 """`saved_model`: a SavedModel with decoding in the graph, laid out for TF Serving."""
 
 import os
-import shutil
-import tempfile
 
 import keras
 
 from mtl_zoo.export.serving import SIGNATURES, input_signature, serving_functions
-from mtl_zoo.files import remove_stale_partials, umask_mode
+from mtl_zoo.files import staged_folder
 
 
 def next_version(base_path):
@@ -86,16 +84,8 @@ def saved_model(model, base_path, version=None, verbose=False):
     archive.track(model)
     for name, function in serving_functions(model).items():
         archive.add_endpoint(name, function, input_signature=input_signature(name))
-    os.makedirs(base_path, exist_ok=True)
-    remove_stale_partials(base_path)  # left by an export that was killed
-    staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=base_path)
-    try:
+    with staged_folder(path) as staging:  # `path` does not exist yet: nothing is replaced
         archive.write_out(staging, verbose=verbose)
-        os.chmod(staging, umask_mode(directory=True))  # mkdtemp's 0o700 would hide it from a server
-        os.rename(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return path
 
 

@@ -6,14 +6,11 @@ Example:
 ...              description="...", limitations=["..."])  # doctest: +SKIP
 """
 
-import contextlib
 import json
 import os
 import shlex
-import shutil
-import tempfile
 
-from mtl_zoo.files import remove_stale_partials, umask_mode
+from mtl_zoo.files import staged_folder
 from mtl_zoo.presets.catalog import PRESET_FILE, WEIGHTS_SUFFIX, check_preset
 from mtl_zoo.presets.download import file_sha256
 
@@ -85,40 +82,6 @@ def _header(name, description, config, model):
             f"{config['input_shape'][1]} RGB (raw 0-255 values).", "",
             "| task | kind |", "|---|---|", *[f"| {t['name']} | {t['kind']} |" for t in config["tasks"]],
             ""]
-
-
-@contextlib.contextmanager
-def staged_folder(folder):
-    """Yields a hidden staging folder beside `folder` that replaces `folder` when the block
-    succeeds and is removed when it fails, so a preset folder is written whole or not at all.
-
-    Example:
-    >>> import tempfile
-    >>> folder = os.path.join(tempfile.mkdtemp(), "my_preset")
-    >>> with staged_folder(folder) as staging:
-    ...     open(os.path.join(staging, "preset.json"), "w").close()
-    >>> with staged_folder(folder) as staging:  # a new version replaces the folder
-    ...     open(os.path.join(staging, "README.md"), "w").close()
-    >>> os.listdir(folder), os.listdir(os.path.dirname(folder))
-    (['README.md'], ['my_preset'])
-    """
-    parent, name = os.path.split(os.path.abspath(folder))
-    os.makedirs(parent, exist_ok=True)
-    remove_stale_partials(parent)
-    staging = tempfile.mkdtemp(prefix=f".{name}.partial-", dir=parent)
-    try:
-        yield staging
-        os.chmod(staging, umask_mode(directory=True))
-        replaced = None
-        if os.path.exists(folder):
-            replaced = tempfile.mkdtemp(prefix=f".{name}.partial-replaced-", dir=parent)
-            os.rename(folder, os.path.join(replaced, name))
-        os.rename(staging, folder)
-        if replaced:
-            shutil.rmtree(replaced)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _write(folder, preset, card_lines, shown_as):
