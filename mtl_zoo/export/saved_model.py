@@ -2,8 +2,8 @@
 
 import os
 
-import keras
-
+from mtl_zoo.export.archive import write_saved_model
+from mtl_zoo.export.outputs import describe_serving_outputs
 from mtl_zoo.export.serving import SIGNATURES, input_signature, serving_functions
 from mtl_zoo.files import staged_folder
 
@@ -53,7 +53,8 @@ def saved_model(model, base_path, version=None, verbose=False):
         base_path: the model's folder (TF Serving's `--model_base_path`).
         version: a positive integer; default one more than the largest
             version already in `base_path` (1 for a new folder).
-        verbose: print the endpoints as Keras's export does.
+        verbose: print the written path and the table of serving outputs
+            (`describe_serving_outputs`).
 
     Returns:
         The path of the written version folder.
@@ -80,12 +81,13 @@ def saved_model(model, base_path, version=None, verbose=False):
     if os.path.exists(path):
         raise ValueError(f"{path} already exists; pass another version, or version=None for "
                          f"the next free one ({next_version(base_path)}).")
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    for name, function in serving_functions(model).items():
-        archive.add_endpoint(name, function, input_signature=input_signature(name))
+    functions = {name: (function, input_signature(name))
+                 for name, function in serving_functions(model).items()}
     with staged_folder(path) as staging:  # `path` does not exist yet: nothing is replaced
-        archive.write_out(staging, verbose=verbose)
+        write_saved_model(model, functions, staging)
+    if verbose:
+        print(f"Exported {path} with signatures {', '.join(functions)}:\n\n"
+              f"{describe_serving_outputs(model)}")
     return path
 
 

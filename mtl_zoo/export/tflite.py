@@ -3,9 +3,9 @@
 import os
 import tempfile
 
-import keras
 import tensorflow as tf
 
+from mtl_zoo.export.archive import write_saved_model
 from mtl_zoo.export.serving import decoded_outputs
 from mtl_zoo.files import write_whole
 
@@ -81,11 +81,7 @@ def tflite(model, path, decoded=True, builtin_ops_only=True):
     path = check_tflite_path(path)
     functions = tflite_functions(model, decoded)
     with tempfile.TemporaryDirectory() as saved_model_dir:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        for name, (function, signature) in functions.items():
-            archive.add_endpoint(name, function, input_signature=signature)
-        archive.write_out(saved_model_dir, verbose=False)
+        write_saved_model(model, functions, saved_model_dir)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
                                                              signature_keys=list(functions))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
