@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 import mtl_zoo as mz
+from mtl_zoo.data.transform import GeometricTransform
 from mtl_zoo.tasks import heatmaps as hm
 
 IMAGE_SHAPE = (64, 64, 3)
@@ -196,6 +197,54 @@ def test_target_checks_reject_bad_values_of_labelled_examples_only():
     for task, what in [(mz.tasks.Segmentation("parts", 3), "masks"), (mz.tasks.Depth("depth"), "depth maps")]:
         with pytest.raises(ValueError, match=f"'{task.name}': {what} has shape \\(2, 8, 8, 3\\)"):
             task.validate_targets(tf.zeros([2, 8, 8, 3]))
+
+
+COORDINATES = "coordinates must be finite, normalised image coordinates"
+
+
+@pytest.mark.parametrize("task, label, message", [
+    (mz.tasks.Detection("objects", 2), {"boxes": [[3, 3, 15, 16]], "classes": [1]}, f"box {COORDINATES}"),
+    (mz.tasks.Detection("objects", 2), {"boxes": [[np.nan, 0.1, 0.5, 0.5]], "classes": [1]}, f"box {COORDINATES}"),
+    (mz.tasks.Detection("objects", 2), {"boxes": [[0.1, 0.1, 0.5, 0.5]], "classes": [1, 0]}, "one class per box"),
+    (mz.tasks.Keypoints("pose", 2), {"keypoints": [[[12, 15, 2], [0, 0, 0]]]}, f"keypoint {COORDINATES}"),
+    (mz.tasks.Keypoints("pose", 2), {"keypoints": [[[0.5, 0.5, 2], [0, 0, 0]]], "boxes": [[3, 3, 16, 16]]},
+     f"box {COORDINATES}"),
+    (mz.tasks.Keypoints("pose", 2),
+     {"keypoints": [[[0.5, 0.5, 2], [0, 0, 0]]], "boxes": [[0.1, 0.1, 0.6, 0.6]] * 2},
+     "boxes must be \\(N, 4\\), one per instance"),
+    (mz.tasks.Landmarks("face", 2), [[20, 0.5, 1], [0.2, 0.3, 1]], f"landmark {COORDINATES}"),
+])
+def test_raw_labels_with_pixel_or_nan_coordinates_are_refused(task, label, message):
+    """They used to be clipped to the image edge or dropped without a word."""
+    for convert in (lambda: task.encode(label, (32, 32, 3)),
+                    lambda: task.transform_label(label, GeometricTransform.resize([32, 32], (32, 32)))):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"Task '{task.name}': {message}"):
+            convert()
+
+
+def test_padding_and_unlabelled_points_may_hold_any_coordinates():
+    targets = mz.tasks.Detection("objects", 2).encode(
+        {"boxes": [[0.1, 0.1, 0.5, 0.5], [np.nan, 7, 9, 9]], "classes": [1, -1]}, (32, 32, 3))
+    assert targets["weights"].numpy().tolist()[:2] == [1.0, 0.0]
+    targets = mz.tasks.Keypoints("pose", 2).encode({"keypoints": [[[0.5, 0.5, 2], [np.nan, 40, 0]]]},
+                                                   (32, 32, 3))
+    assert targets["keypoint_weights"].numpy()[0].tolist() == [1.0, 0.0]
+
+
+def test_targets_of_another_size_than_the_head_outputs_name_the_task():
+    cases = [(mz.tasks.Depth("depth"), {"depth": tf.ones([2, 8, 8, 1])}, tf.ones([2, 4, 4]), "depth maps"),
+             (mz.tasks.Segmentation("parts", 3), {"logits": tf.zeros([2, 8, 8, 3])}, tf.zeros([2, 4, 4], tf.int32),
+              "masks")]
+    for task, outputs, targets, what in cases:
+        message = (f"Task .{{1,2}}{task.name}.{{1,2}}: {what} must have the \\(height, width\\) "
+                   "of the model.{1,2}s output")
+        with pytest.raises(ValueError, match=message + ", \\(8, 8\\); they have \\(4, 4\\)"):  # when traced
+            task.per_example_loss(targets, outputs)
+        loss = tf.function(lambda t: task.per_example_loss(t, outputs),  # noqa: B023
+                           input_signature=[tf.TensorSpec([None, None, None], targets.dtype)])
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):  # when run
+            loss(targets)
+        assert loss(tf.zeros([2, 8, 8], targets.dtype)).shape == (2,)
 
 
 def test_depth_pixels_that_are_nan_count_as_missing():

@@ -65,7 +65,7 @@ def serving_outputs(model, signature="serving_default"):
     """
     if signature not in SIGNATURES:
         raise unknown_name_error("serving signature", signature, SIGNATURES)
-    function = tf.function(serving_functions(model)[signature])
+    function = tf.function(serving_functions(model)[signature], autograph=False)  # as exported
     traced = function.get_concrete_function(*input_signature(signature)).structured_outputs
     meanings = _meanings(model, signature)
     return [ServingOutput(name, value.dtype.name, _shape_text(value.shape), meanings.get(name, ""))

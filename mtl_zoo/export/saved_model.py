@@ -3,7 +3,6 @@
 import os
 
 from mtl_zoo.export.archive import write_saved_model
-from mtl_zoo.export.outputs import describe_serving_outputs
 from mtl_zoo.export.serving import SIGNATURES, input_signature, serving_functions
 from mtl_zoo.files import staged_folder
 
@@ -53,8 +52,7 @@ def saved_model(model, base_path, version=None, verbose=False):
         base_path: the model's folder (TF Serving's `--model_base_path`).
         version: a positive integer; default one more than the largest
             version already in `base_path` (1 for a new folder).
-        verbose: print the written path and the table of serving outputs
-            (`describe_serving_outputs`).
+        verbose: print the written path and the signatures with their inputs.
 
     Returns:
         The path of the written version folder.
@@ -86,8 +84,9 @@ def saved_model(model, base_path, version=None, verbose=False):
     with staged_folder(path) as staging:  # `path` does not exist yet: nothing is replaced
         write_saved_model(model, functions, staging)
     if verbose:
-        print(f"Exported {path} with signatures {', '.join(functions)}:\n\n"
-              f"{describe_serving_outputs(model)}")
+        listed = ", ".join(f"{name}({SIGNATURES[name][0]})" for name in functions)
+        print(f"Exported {path}: signatures {listed}; mtl_zoo.export.describe_serving_outputs(model) "
+              "lists their outputs.")
     return path
 
 

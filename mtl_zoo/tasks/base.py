@@ -45,6 +45,46 @@ def check_last_dim(value, expected, task, what, fix):
         )
 
 
+def sized_like_output(target, output, task, what):
+    """`target` after a check that its height and width (axes 1 and 2) are those of the head
+    `output` it is compared with: a ValueError naming `task` when both sizes are known when
+    the step is traced, else a run-time assertion with the same message.
+
+    Targets encoded for another input size or pyramid level would otherwise fail deep in
+    the loss with an anonymous broadcast or gather error.
+    """
+    target = tf.convert_to_tensor(target)
+    required = f"Task {task.name!r}: {what} must have the (height, width) of the model's output"
+    fix = "Encode the labels for this model: model.encode_labels, or mtl_zoo.data.build_pipeline(model, ...)."
+    target_size, output_size = target.shape[1:3], output.shape[1:3]
+    if target_size.is_fully_defined() and output_size.is_fully_defined():
+        if target_size != output_size:
+            raise ValueError(f"{required}, {tuple(output_size)}; they have {tuple(target_size)}. {fix}")
+        return target
+    check = tf.debugging.assert_equal(tf.shape(target)[1:3], tf.shape(output)[1:3],
+                                      message=f"{required} (x: theirs, y: the output's). {fix}")
+    with tf.control_dependencies([check]):
+        return tf.identity(target)
+
+
+def checked_coordinates(values, labelled, task, what):
+    """`values` after a run-time check that the normalised image coordinates in them are
+    finite and within [-1, 2] where `labelled` (a boolean mask of their leading dimensions).
+
+    NaN, or pixel coordinates, would otherwise be dropped or clipped to the image edge
+    without a word. Values a little outside [0, 1] pass: boxes and points that leave the
+    image are clipped or marked invisible there.
+    """
+    values = tf.convert_to_tensor(values)
+    picked = tf.cast(tf.boolean_mask(values, labelled), tf.float32)
+    check = tf.debugging.assert_equal(
+        tf.reduce_all(tf.math.is_finite(picked) & (picked >= -1.0) & (picked <= 2.0)), True,
+        message=f"Task {task.name!r}: {what} must be finite, normalised image coordinates (0 to 1 "
+                "across the image); divide pixel coordinates by the image height and width.")
+    with tf.control_dependencies([check]):
+        return tf.identity(values)
+
+
 def labelled_values_check(task, targets, mask, is_valid, requirement):
     """A `tf.debugging` assertion that `is_valid(values)` holds everywhere in the targets of
     the examples whose `mask` is above 0; it fails with "Task 'name': `requirement`"."""

@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from mtl_zoo.backbones.backbone import level_stride
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, sized_like_output
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
 from mtl_zoo.tasks.heads import checked_head_conv
 
@@ -72,9 +72,8 @@ class Depth(Task):
         if len(targets.shape) == 4:
             check_last_dim(targets, 1, self, "depth maps", "Pass one depth per pixel.")
 
-    @staticmethod
-    def _as_maps(targets, outputs):
-        depth = ops.cast(targets, "float32")
+    def _as_maps(self, targets, outputs):
+        depth = ops.cast(sized_like_output(targets, outputs["depth"], self, "depth maps"), "float32")
         depth = ops.where(ops.isfinite(depth), depth, 0.0)  # NaN or inf: missing, like 0
         if len(depth.shape) == 3:
             depth = ops.expand_dims(depth, -1)

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_label
+from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates, checked_label,
+                                sized_like_output)
 from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
 
 
@@ -81,8 +82,8 @@ class Detection(Task):
     # -- targets ----------------------------------------------------------------------
     def encode(self, labels, image_shape):
         grid = hm.grid_shape(image_shape, self.stride)
-        boxes = tf.reshape(tf.cast(labels["boxes"], tf.float32), [-1, 4])
-        classes = tf.reshape(tf.cast(labels["classes"], tf.int32), [-1])
+        boxes, classes = self._checked_boxes_and_classes(labels)
+        boxes, classes = tf.cast(boxes, tf.float32), tf.cast(classes, tf.int32)
         tf.debugging.assert_less(classes, self.num_classes,
                                  f"Task {self.name!r}: a box class id >= num_classes={self.num_classes}")
         valid = (classes >= 0) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
@@ -98,12 +99,18 @@ class Detection(Task):
 
     def transform_label(self, label, transform):
         """Boxes follow the image and are clipped to it; a box left mostly outside gets class -1."""
-        boxes = checked_label(label["boxes"], [4], f"Task {self.name!r}: boxes must be (N, 4) "
-                              "normalised [ymin, xmin, ymax, xmax]")
+        boxes, classes = self._checked_boxes_and_classes(label)
         boxes, keep = transform.map_boxes(boxes)
+        return {**label, "boxes": boxes, "classes": tf.where(keep, classes, tf.cast(-1, classes.dtype))}
+
+    def _checked_boxes_and_classes(self, label):
+        """The (N, 4) boxes and (N,) classes of a raw label, after run-time checks of their
+        shapes and of the coordinates of the boxes with a class (not padding)."""
+        boxes = tf.reshape(checked_label(label["boxes"], [4], f"Task {self.name!r}: boxes must be "
+                                         "(N, 4) normalised [ymin, xmin, ymax, xmax]"), [-1, 4])
         classes = checked_label(tf.reshape(label["classes"], [-1]), tf.shape(boxes)[:1],
                                 f"Task {self.name!r}: one class per box")
-        return {**label, "boxes": boxes, "classes": tf.where(keep, classes, tf.cast(-1, classes.dtype))}
+        return checked_coordinates(boxes, classes >= 0, self, "box coordinates"), classes
 
     def label_padding(self, label_spec):
         """Raw labels pad with zero boxes of class -1."""
@@ -120,7 +127,9 @@ class Detection(Task):
 
     # -- loss and metrics ---------------------------------------------------------------
     def _loss_terms(self, targets, outputs):
-        heatmap = hm.HeatmapFocalLoss(reduction=None)(targets["heatmap"], outputs["heatmap"])
+        heatmap = hm.HeatmapFocalLoss(reduction=None)(
+            sized_like_output(targets["heatmap"], outputs["heatmap"], self, "targets['heatmap']"),
+            outputs["heatmap"])
         size = hm.masked_l1(hm.gather_at(outputs["size"], targets["indices"]),
                             targets["size"], targets["weights"])
         offset = hm.masked_l1(hm.gather_at(outputs["offset"], targets["indices"]),

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_label
+from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates, checked_label,
+                                sized_like_output)
 from mtl_zoo.tasks.flipping import check_flip_pairs
 from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
 
@@ -94,25 +95,40 @@ class Keypoints(Task):
     def transform_label(self, label, transform):
         """Keypoints follow the image (pairs swap on a flip; those leaving it get visibility 0);
         instance boxes are clipped to the image."""
+        keypoints, boxes = self._checked_keypoints_and_boxes(label)
+        moved = {**label, "keypoints": transform.map_keypoints(keypoints, self.flip_pairs)}
+        if boxes is not None:
+            moved["boxes"] = transform.map_boxes(boxes)[0]
+        return moved
+
+    def _checked_keypoints_and_boxes(self, label):
+        """The (N, K, 3) keypoints of a raw label and its (N, 4) boxes (None without), after
+        run-time checks of their shapes and of the coordinates of the labelled keypoints and of
+        the boxes of instances with any."""
         keypoints = checked_label(label["keypoints"], [self.num_keypoints, 3],
                                   f"Task {self.name!r}: keypoints must be (N, {self.num_keypoints}, 3) "
                                   "normalised (x, y, visibility)")
         keypoints = tf.reshape(keypoints, [-1, self.num_keypoints, 3])
-        moved = {**label, "keypoints": transform.map_keypoints(keypoints, self.flip_pairs)}
-        if "boxes" in label:
-            moved["boxes"] = transform.map_boxes(label["boxes"])[0]
-        return moved
+        labelled = keypoints[..., 2] > 0
+        keypoints = tf.concat([checked_coordinates(keypoints[..., :2], labelled, self, "keypoint coordinates"),
+                               keypoints[..., 2:]], axis=-1)
+        if "boxes" not in label:
+            return keypoints, None
+        boxes = checked_label(label["boxes"], tf.stack([tf.shape(keypoints)[0], 4]),
+                              f"Task {self.name!r}: boxes must be (N, 4), one per instance of keypoints")
+        return keypoints, checked_coordinates(boxes, tf.reduce_any(labelled, axis=-1), self, "box coordinates")
 
     # -- targets ----------------------------------------------------------------------
     def encode(self, labels, image_shape):
         grid = hm.grid_shape(image_shape, self.stride)
         k = self.num_keypoints
-        keypoints = tf.reshape(tf.cast(labels["keypoints"], tf.float32), [-1, k, 3])
+        keypoints, boxes = self._checked_keypoints_and_boxes(labels)
+        keypoints = tf.cast(keypoints, tf.float32)
         labelled = keypoints[..., 2] > 0
         points = tf.stack([keypoints[..., 1] * grid[0], keypoints[..., 0] * grid[1]], -1)  # (N, K, yx)
-        if "boxes" in labels:
+        if boxes is not None:
             scale = tf.constant([grid[0], grid[1], grid[0], grid[1]], tf.float32)
-            boxes = tf.reshape(tf.cast(labels["boxes"], tf.float32), [-1, 4]) * scale
+            boxes = tf.cast(boxes, tf.float32) * scale
         else:
             low = tf.reduce_min(tf.where(labelled[..., None], points, _FAR), axis=1)
             high = tf.reduce_max(tf.where(labelled[..., None], points, -_FAR), axis=1)
@@ -146,10 +162,14 @@ class Keypoints(Task):
                    "Encode raw labels with Keypoints.encode.")
         check_last_dim(targets["keypoint_heatmap"], self.num_keypoints, self,
                        "targets['keypoint_heatmap']", "One heatmap channel per keypoint.")
+        check_last_dim(targets["indices"], self.max_instances, self, "targets['indices']",
+                       f"Encode the labels with this task's max_instances={self.max_instances}.")
 
     # -- loss and metrics ---------------------------------------------------------------
     def _loss_terms(self, targets, outputs):
         focal = hm.HeatmapFocalLoss(reduction=None)
+        targets = {**targets, **{key: sized_like_output(targets[key], outputs[key], self, f"targets[{key!r}]")
+                                 for key in ("center_heatmap", "keypoint_heatmap")}}
         offsets = hm.gather_at(outputs["keypoint_offsets"], targets["indices"])
         offsets = tf.reshape(offsets, [-1, self.max_instances, self.num_keypoints, 2])
         return {

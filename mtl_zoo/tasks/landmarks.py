@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_label
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_coordinates, checked_label
 from mtl_zoo.tasks.flipping import check_flip_pairs
 from mtl_zoo.tasks.heatmaps import masked_l1
 
@@ -59,13 +59,20 @@ class Landmarks(Task):
 
     def transform_label(self, label, transform):
         """Landmarks follow the image; pairs swap on a flip; those leaving it get visibility 0."""
+        return transform.map_keypoints(self._checked_landmarks(label), self.flip_pairs)
+
+    def encode(self, labels, image_shape):
+        return tf.cast(self._checked_landmarks(labels), tf.float32)
+
+    def _checked_landmarks(self, label):
+        """The (L, 3) landmarks of a raw label, after run-time checks of their shape and of the
+        coordinates of the labelled ones."""
         label = checked_label(label, [self.num_landmarks, 3],
                               f"Task {self.name!r}: landmarks must be ({self.num_landmarks}, 3) "
                               "normalised (x, y, visibility)")
-        return transform.map_keypoints(tf.reshape(label, [self.num_landmarks, 3]), self.flip_pairs)
-
-    def encode(self, labels, image_shape):
-        return tf.reshape(tf.cast(labels, tf.float32), [self.num_landmarks, 3])
+        label = tf.reshape(label, [self.num_landmarks, 3])
+        return tf.concat([checked_coordinates(label[:, :2], label[:, 2] > 0, self, "landmark coordinates"),
+                          label[:, 2:]], axis=-1)
 
     def validate_targets(self, targets):
         check_rank(targets, (3,), self, "labels", f"Pass (batch, {self.num_landmarks}, 3) (x, y, visibility).")

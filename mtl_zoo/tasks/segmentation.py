@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from mtl_zoo.backbones.backbone import level_stride
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, labelled_values_check
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, labelled_values_check, sized_like_output
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
 from mtl_zoo.tasks.heads import checked_head_conv
 
@@ -93,6 +93,7 @@ class Segmentation(Task):
         return ops.where(labelled, labels, 0), ops.cast(labelled, "float32")
 
     def per_example_loss(self, targets, outputs):
+        targets = sized_like_output(targets, outputs["logits"], self, "masks")
         labels, labelled = self._labels_and_weights(targets)
         pixel_losses = keras.losses.sparse_categorical_crossentropy(
             labels, outputs["logits"], from_logits=True)
