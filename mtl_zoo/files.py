@@ -49,6 +49,23 @@ def write_whole(path, content):
             tf.io.gfile.remove(partial)
 
 
+def require_parent_folder(path, what):
+    """Raises a ValueError when the folder that is to hold the file `path` does not exist
+    (any `tf.io.gfile` filesystem): called before long work whose result goes there.
+
+    Example:
+    >>> require_parent_folder("/no/such/folder/results.json", "--output")
+    Traceback (most recent call last):
+    ...
+    ValueError: The folder '/no/such/folder' of --output does not exist: create it first.
+    """
+    import tensorflow as tf
+
+    folder = os.path.dirname(os.fspath(path)) or "."
+    if not tf.io.gfile.isdir(folder):
+        raise ValueError(f"The folder {folder!r} of {what} does not exist: create it first.")
+
+
 def umask_mode(directory=False):
     """The mode a new file (or folder) gets under this process's umask: 0o644 (0o755) under
     the usual umask 0o022. Temporary files are created 0o600 (folders 0o700), so a staged

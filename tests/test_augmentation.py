@@ -140,5 +140,9 @@ def test_augmentation_config_round_trips_and_rejects_bad_values():
         Augmentation(scale_range=(1.5, 0.5))
     with pytest.raises(ValueError, match="hue must be in"):
         Augmentation(hue=0.7)
+    with pytest.raises(ValueError, match="scale_range must be a \\(min, max\\) pair such as"):
+        Augmentation(scale_range=1.2)
+    with pytest.raises(ValueError, match="brightness must be a number, got None"):
+        Augmentation(brightness=None)
     with pytest.raises(ValueError, match="need RGB"):
         Augmentation(hue=0.1).check_channels(1)

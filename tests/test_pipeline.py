@@ -139,7 +139,9 @@ def test_a_malformed_label_raises_naming_the_task(model):
 
 
 @pytest.mark.parametrize("make,kwargs,message", [
-    (lambda e: e, {"batch_size": 0}, "batch_size must be >= 1"),
+    (lambda e: e, {"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+    (lambda e: e, {"batch_size": None}, "batch_size must be an integer >= 1, got None"),
+    (lambda e: e, {"batch_size": 2.5}, "batch_size must be an integer >= 1, got 2.5"),
     (lambda e: e.take(0), {}, "is empty"),
     (lambda e: e.map(lambda i, l: (i, {"cont": l["count"]})), {}, "Did you mean 'count'"),
     (lambda e: e.map(lambda i, l: (i, l["count"])), {}, "labels must be a dict"),

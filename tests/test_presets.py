@@ -225,6 +225,8 @@ def test_weights_of_another_architecture_are_a_clear_error(tmp_path):
 
 
 def test_bad_preset_json_names_the_file_and_the_problem(trained, tmp_path):
+    with pytest.raises(ValueError, match="holds no preset.json, so it is not a preset"):
+        mz.from_preset(str(tmp_path), pretrained=False)
     preset = _preset(trained[1])
     del preset["labels"], preset["metrics"]
     (tmp_path / "preset.json").write_text(json.dumps(preset))

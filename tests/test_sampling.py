@@ -101,7 +101,7 @@ def test_a_task_a_dataset_does_not_label_gets_no_loss_and_no_gradient():
 
 def test_steps_per_epoch_covers_the_data():
     assert steps_per_epoch([100, 60], 32) == 5
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         steps_per_epoch([10], 0)
 
 

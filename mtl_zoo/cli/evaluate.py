@@ -17,6 +17,7 @@ import json
 from absl import flags
 
 from mtl_zoo.cli import absl_main, dataset_flags, run_command
+from mtl_zoo.files import require_parent_folder, write_whole
 from mtl_zoo.progress import progress_verbosity
 
 FLAGS = flags.FLAGS
@@ -72,6 +73,8 @@ def evaluate_flagged_model():
 
     if not FLAGS.model:
         raise ValueError("Pass --model=a .keras file, a training run's folder or a preset.")
+    if FLAGS.output:
+        require_parent_folder(FLAGS.output, "--output")  # before the evaluation, not after it
     outcome = evaluate(FLAGS.model, FLAGS.split, FLAGS.max_examples, FLAGS.baselines)
     print(results_table(outcome["evaluation"], f"{FLAGS.model} on {outcome['examples']} "
                                                f"{FLAGS.dataset} {outcome['split']} images"))
@@ -79,8 +82,7 @@ def evaluate_flagged_model():
         print(results_table(outcome["baselines"], "Single-task baselines"))
         print(f"delta_m (Maninis et al. 2019) over the headline metrics: {outcome['delta_m']:+.2%}")
     if FLAGS.output:
-        with open(FLAGS.output, "w") as f:
-            json.dump(outcome, f, indent=2)
+        write_whole(FLAGS.output, json.dumps(outcome, indent=2))
         print(f"Results written to {FLAGS.output}")
 
 

@@ -8,9 +8,17 @@ from mtl_zoo.data.transform import GeometricTransform
 
 
 def _check_range(name, value, low, high):
-    if not low <= float(value) <= high:
+    number = _number(name, value)
+    if not low <= number <= high:
         raise ValueError(f"Augmentation {name} must be in [{low}, {high}], got {value}.")
-    return float(value)
+    return number
+
+
+def _number(name, value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Augmentation {name} must be a number, got {value!r}.") from None
 
 
 @keras.saving.register_keras_serializable(package="mtl_zoo")
@@ -49,7 +57,10 @@ class Augmentation(Configurable):
     def __init__(self, horizontal_flip=True, scale_range=(1.0, 1.0), brightness=0.0, contrast=0.0,
                  saturation=0.0, hue=0.0, min_box_visibility=0.25):
         self.horizontal_flip = bool(horizontal_flip)
-        low, high = (float(v) for v in scale_range)
+        if not isinstance(scale_range, (tuple, list)) or len(scale_range) != 2:
+            raise ValueError(f"Augmentation scale_range must be a (min, max) pair such as (1.0, 1.5), "
+                             f"got {scale_range!r}.")
+        low, high = (_number("scale_range", v) for v in scale_range)
         if not 0.0 < low <= high:
             raise ValueError(f"Augmentation scale_range must be (min, max) with 0 < min <= max, "
                              f"got {tuple(scale_range)}.")

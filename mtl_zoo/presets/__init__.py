@@ -53,6 +53,10 @@ def load_preset(reference, cache_dir=None):
             os.remove(path)  # a bad answer (e.g. an HTML page) must not stick in the cache
             raise
     if os.path.isdir(reference):
+        if not os.path.isfile(os.path.join(reference, PRESET_FILE)):
+            raise ValueError(f"The folder {reference} holds no {PRESET_FILE}, so it is not a preset. A "
+                             "training run's model loads with mz.load_model(<run>/model.keras), and "
+                             "scripts/make_preset.py makes a preset of the run.")
         return read_preset(os.path.join(reference, PRESET_FILE)), reference
     names = catalog_names()
     if reference not in names:
