@@ -10,12 +10,11 @@ def write_saved_model(model, functions, path):
     `ExportArchive` traces every endpoint twice: first outside the save, to
     list the variables the endpoint uses, then again inside, because
     TensorFlow's function cache keys traces on whether a save is running.
-    Tracing the model dominates export time, so this halves it (the MTAN
-    tiny model with every task kind: 19.3 s with ExportArchive, 10.8 s here,
-    on a 2-core CPU). The layout is that of Keras's exports: `variables`,
-    `trainable_variables` and `non_trainable_variables` lists on the root,
-    (of `tf.Variable`s) plus one attribute per function, so
-    `keras.layers.TFSMLayer` loads it.
+    Tracing the model dominates the export time of small models, so this
+    nearly halves it. The layout is that of Keras's exports: lists of
+    `tf.Variable`s `variables`, `trainable_variables` and
+    `non_trainable_variables` on the root, plus one attribute per function,
+    so `keras.layers.TFSMLayer` loads it.
 
     Args:
         model: a built Keras model; its variables are saved.
