@@ -49,12 +49,13 @@ def write_whole(path, content):
             tf.io.gfile.remove(partial)
 
 
-def require_parent_folder(path, what):
-    """Raises a ValueError when the folder that is to hold the file `path` does not exist
-    (any `tf.io.gfile` filesystem): called before long work whose result goes there.
+def check_output_path(path, what):
+    """Raises a ValueError when the file `path` cannot be written: its folder does not exist,
+    or `path` is a folder (any `tf.io.gfile` filesystem). Called before long work whose
+    result goes there.
 
     Example:
-    >>> require_parent_folder("/no/such/folder/results.json", "--output")
+    >>> check_output_path("/no/such/folder/results.json", "--output")
     Traceback (most recent call last):
     ...
     ValueError: The folder '/no/such/folder' of --output does not exist: create it first.
@@ -64,6 +65,8 @@ def require_parent_folder(path, what):
     folder = os.path.dirname(os.fspath(path)) or "."
     if not tf.io.gfile.isdir(folder):
         raise ValueError(f"The folder {folder!r} of {what} does not exist: create it first.")
+    if tf.io.gfile.isdir(path):
+        raise ValueError(f"{what} {os.fspath(path)!r} is a folder; name a file in it.")
 
 
 def umask_mode(directory=False):

@@ -142,6 +142,7 @@ def test_augmentation_config_round_trips_and_rejects_bad_values():
         Augmentation(hue=0.7)
     with pytest.raises(ValueError, match="scale_range must be a \\(min, max\\) pair such as"):
         Augmentation(scale_range=1.2)
+    assert Augmentation(scale_range=np.array([0.8, 1.2])).scale_range == (0.8, 1.2)
     with pytest.raises(ValueError, match="brightness must be a number, got None"):
         Augmentation(brightness=None)
     with pytest.raises(ValueError, match="need RGB"):

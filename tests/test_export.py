@@ -309,6 +309,12 @@ def test_a_tflite_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="interrupted"):
         mz.export.tflite(model, str(tmp_path / "model.tflite"), decoded=False)
     assert os.listdir(tmp_path) == []  # neither the file nor its partial copy
+    # refused before any work: a missing folder, or a path that is a folder
+    with pytest.raises(ValueError, match="The folder '.*no' of the TFLite path does not exist"):
+        mz.export.tflite(model, str(tmp_path / "no" / "model.tflite"))
+    (tmp_path / "taken.tflite").mkdir()
+    with pytest.raises(ValueError, match="the TFLite path '.*taken.tflite' is a folder; name a file in it"):
+        mz.export.tflite(model, str(tmp_path / "taken.tflite"))
 
 
 def test_tflite_covers_keypoints_landmarks_depth_and_multilabel(tmp_path):

@@ -222,13 +222,24 @@ def test_raw_labels_with_pixel_or_nan_coordinates_are_refused(task, label, messa
             convert()
 
 
-def test_padding_and_unlabelled_points_may_hold_any_coordinates():
-    targets = mz.tasks.Detection("objects", 2).encode(
-        {"boxes": [[0.1, 0.1, 0.5, 0.5], [np.nan, 7, 9, 9]], "classes": [1, -1]}, (32, 32, 3))
-    assert targets["weights"].numpy().tolist()[:2] == [1.0, 0.0]
-    targets = mz.tasks.Keypoints("pose", 2).encode({"keypoints": [[[0.5, 0.5, 2], [np.nan, 40, 0]]]},
-                                                   (32, 32, 3))
-    assert targets["keypoint_weights"].numpy()[0].tolist() == [1.0, 0.0]
+def test_padding_and_unlabelled_points_may_hold_any_coordinates_and_encode_finite():
+    image = (32, 32, 3)
+    detection = mz.tasks.Detection("objects", 2).encode(
+        {"boxes": [[0.1, 0.1, 0.5, 0.5], [np.nan, 7, 9, 9]], "classes": [1, -1]}, image)
+    assert detection["weights"].numpy().tolist()[:2] == [1.0, 0.0]
+    keypoints = mz.tasks.Keypoints("pose", 2).encode({"keypoints": [[[0.5, 0.5, 2], [np.nan, 40, 0]]]}, image)
+    assert keypoints["keypoint_weights"].numpy()[0].tolist() == [1.0, 0.0]
+    landmarks = mz.tasks.Landmarks("face", 2).encode([[0.5, 0.5, 1], [np.nan, np.nan, 0]], image)
+    for targets in (detection, keypoints, {"landmarks": landmarks}):
+        for key, value in targets.items():
+            assert np.all(np.isfinite(value.numpy())), key  # a NaN placeholder reaches no loss
+
+
+def test_an_image_without_objects_may_come_as_empty_lists():
+    targets = mz.tasks.Detection("objects", 2).encode({"boxes": [], "classes": []}, (32, 32, 3))
+    assert targets["weights"].numpy().sum() == 0 and targets["heatmap"].numpy().max() == 0
+    targets = mz.tasks.Keypoints("pose", 2).encode({"keypoints": [], "boxes": []}, (32, 32, 3))
+    assert targets["weights"].numpy().sum() == 0
 
 
 def test_targets_of_another_size_than_the_head_outputs_name_the_task():

@@ -17,7 +17,7 @@ import json
 from absl import flags
 
 from mtl_zoo.cli import absl_main, dataset_flags, run_command
-from mtl_zoo.files import require_parent_folder, write_whole
+from mtl_zoo.files import check_output_path, write_whole
 from mtl_zoo.progress import progress_verbosity
 
 FLAGS = flags.FLAGS
@@ -74,7 +74,7 @@ def evaluate_flagged_model():
     if not FLAGS.model:
         raise ValueError("Pass --model=a .keras file, a training run's folder or a preset.")
     if FLAGS.output:
-        require_parent_folder(FLAGS.output, "--output")  # before the evaluation, not after it
+        check_output_path(FLAGS.output, "--output")  # before the evaluation, not after it
     outcome = evaluate(FLAGS.model, FLAGS.split, FLAGS.max_examples, FLAGS.baselines)
     print(results_table(outcome["evaluation"], f"{FLAGS.model} on {outcome['examples']} "
                                                f"{FLAGS.dataset} {outcome['split']} images"))

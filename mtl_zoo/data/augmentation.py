@@ -57,10 +57,12 @@ class Augmentation(Configurable):
     def __init__(self, horizontal_flip=True, scale_range=(1.0, 1.0), brightness=0.0, contrast=0.0,
                  saturation=0.0, hue=0.0, min_box_visibility=0.25):
         self.horizontal_flip = bool(horizontal_flip)
-        if not isinstance(scale_range, (tuple, list)) or len(scale_range) != 2:
+        try:
+            low, high = scale_range
+        except (TypeError, ValueError):
             raise ValueError(f"Augmentation scale_range must be a (min, max) pair such as (1.0, 1.5), "
-                             f"got {scale_range!r}.")
-        low, high = (_number("scale_range", v) for v in scale_range)
+                             f"got {scale_range!r}.") from None
+        low, high = _number("scale_range", low), _number("scale_range", high)
         if not 0.0 < low <= high:
             raise ValueError(f"Augmentation scale_range must be (min, max) with 0 < min <= max, "
                              f"got {tuple(scale_range)}.")

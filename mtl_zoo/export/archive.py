@@ -17,7 +17,9 @@ def write_saved_model(model, functions, path):
     so `keras.layers.TFSMLayer` loads it.
 
     Args:
-        model: a built Keras model; its variables are saved.
+        model: a built Keras model. Its variables (`model.variables`) are
+            what is saved: a function that captures another resource (a
+            lookup table, say) fails with TensorFlow's untracked-resource error.
         functions: `{signature name: (function, input signature)}`; each
             function returns a flat dict of tensors.
         path: the folder to write (it may exist; its files are replaced).

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from mtl_zoo.export.archive import write_saved_model
 from mtl_zoo.export.serving import decoded_outputs
-from mtl_zoo.files import require_parent_folder, write_whole
+from mtl_zoo.files import check_output_path, write_whole
 
 
 def tflite_functions(model, decoded):
@@ -42,7 +42,7 @@ def check_tflite_path(path):
     path = os.fspath(path)
     if not path.endswith(".tflite"):
         raise ValueError(f"The TFLite path must end in '.tflite', got {path!r}.")
-    require_parent_folder(path, "the TFLite path")
+    check_output_path(path, "the TFLite path")
     return path
 
 

@@ -69,7 +69,8 @@ def sized_like_output(target, output, task, what):
 
 def checked_coordinates(values, labelled, task, what):
     """`values` after a run-time check that the normalised image coordinates in them are
-    finite and within [-1, 2] where `labelled` (a boolean mask of their leading dimensions).
+    finite and within [-1, 2] where `labelled` (a boolean mask of their leading dimensions);
+    the others are returned as 0, so that a NaN placeholder cannot reach a loss.
 
     NaN, or pixel coordinates, would otherwise be dropped or clipped to the image edge
     without a word. Values a little outside [0, 1] pass: boxes and points that leave the
@@ -82,7 +83,7 @@ def checked_coordinates(values, labelled, task, what):
         message=f"Task {task.name!r}: {what} must be finite, normalised image coordinates (0 to 1 "
                 "across the image); divide pixel coordinates by the image height and width.")
     with tf.control_dependencies([check]):
-        return tf.identity(values)
+        return tf.where(labelled[..., None], values, tf.zeros_like(values))
 
 
 def labelled_values_check(task, targets, mask, is_valid, requirement):
@@ -94,7 +95,8 @@ def labelled_values_check(task, targets, mask, is_valid, requirement):
 
 
 def checked_label(value, trailing_shape, message):
-    """`value` as a tensor, after a run-time check that its last dimensions are `trailing_shape`.
+    """`value` as a tensor, after a run-time check that its last dimensions are `trailing_shape`
+    or that it is empty (an image without objects may come as `[]`).
 
     For raw labels whose shapes are known only when an example is read: a
     wrong one raises `InvalidArgumentError` with `message` instead of failing
@@ -102,8 +104,10 @@ def checked_label(value, trailing_shape, message):
     """
     value = tf.convert_to_tensor(value)
     shape, expected = tf.shape(value), tf.cast(trailing_shape, tf.int32)
-    check = tf.debugging.assert_equal(shape[tf.maximum(tf.size(shape) - tf.size(expected), 0):],
-                                      expected, message)
+    tail = shape[tf.maximum(tf.size(shape) - tf.size(expected), 0):]
+    tail = tf.pad(tail, [[tf.size(expected) - tf.size(tail), 0]], constant_values=-1)  # rank too low
+    check = tf.debugging.assert_equal(tf.reduce_all(tf.equal(tail, expected)) | tf.equal(tf.size(value), 0),
+                                      True, message)
     with tf.control_dependencies([check]):
         return tf.identity(value)
 

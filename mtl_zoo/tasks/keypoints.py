@@ -114,8 +114,11 @@ class Keypoints(Task):
                                keypoints[..., 2:]], axis=-1)
         if "boxes" not in label:
             return keypoints, None
-        boxes = checked_label(label["boxes"], tf.stack([tf.shape(keypoints)[0], 4]),
-                              f"Task {self.name!r}: boxes must be (N, 4), one per instance of keypoints")
+        message = f"Task {self.name!r}: boxes must be (N, 4), one per instance of keypoints"
+        boxes = tf.reshape(checked_label(label["boxes"], [4], message), [-1, 4])
+        with tf.control_dependencies([tf.debugging.assert_equal(tf.shape(boxes)[0], tf.shape(keypoints)[0],
+                                                                message)]):
+            boxes = tf.identity(boxes)
         return keypoints, checked_coordinates(boxes, tf.reduce_any(labelled, axis=-1), self, "box coordinates")
 
     # -- targets ----------------------------------------------------------------------
