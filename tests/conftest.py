@@ -1,10 +1,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# `pytest -n 3` runs three TensorFlow processes (and their subprocesses, which inherit this)
+# `pytest -n 2` runs two TensorFlow processes (and their subprocesses, which inherit this)
 # on two cores: one intra-op thread each keeps them from spinning against each other
 # (the suite took 13 min 33 s with it, 14 min 53 s the same day without it and with three
-# more subprocess tests).
+# more subprocess tests, both with `-n 3`).
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import keras  # noqa: E402
@@ -41,7 +41,7 @@ def interrupt_at_epoch():
 
 
 def pytest_collection_modifyitems(items):
-    """Puts the tests marked slow first. With `--maxschedchunk=1` (setup.cfg) `pytest -n 3`
+    """Puts the tests marked slow first. With `--maxschedchunk=1` (setup.cfg) `pytest -n 2`
     hands tests out one at a time, so the slow ones start side by side on every worker and
     the short ones fill in after them, instead of a run of slow ones being left to one
     worker at the end."""

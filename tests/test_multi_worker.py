@@ -12,8 +12,8 @@ import pytest
 import mtl_zoo as mz
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
-TINY = ["--dataset_config=small", "--max_train_examples=64", "--max_val_examples=16", "--image_size=64",
-        "--batch_size=16", "--epochs=2", "--plots=false", "--export=false"]
+TINY = ["--dataset_config=small", "--tasks=action,objects", "--max_train_examples=64", "--max_val_examples=16",
+        "--image_size=64", "--batch_size=16", "--epochs=2", "--plots=false", "--export=false"]
 
 
 @pytest.mark.slow

@@ -14,10 +14,11 @@ PLAIN = "plain sum"
 LOGICAL_DEVICES = 2
 
 
-def measure_aggregators(strategy, image_size, batch_size, steps, names=None):
+def measure_aggregators(strategy, image_size, batch_size, steps, names=None, tasks=None):
     """`{aggregator label: [train_on_batch seconds of each round]}`; `strategy` is "one_device" or
     "mirrored" (MirroredStrategy over 2 logical CPUs, so call it in a fresh process);
-    `names`: the aggregators to time (default: all)."""
+    `names`: the aggregators to time (default: all); `tasks`: mtl_shapes tasks (default: the
+    job's three)."""
     import tensorflow as tf
 
     from mtl_zoo.benchmarks.default_model import train_step
@@ -40,20 +41,23 @@ def measure_aggregators(strategy, image_size, batch_size, steps, names=None):
         for label, make in [(PLAIN, None), *chosen]:
             aggregator = make() if make else None
             name = label if aggregator is None else f"{label} ({aggregator.mode})"
-            steps_by_label[name] = train_step(image_size, batch_size, aggregator=aggregator)[1]
+            steps_by_label[name] = train_step(image_size, batch_size, tasks=tasks, aggregator=aggregator)[1]
     return interleaved_seconds(steps_by_label, repeats=steps, warmup=2)
 
 
 def run(quick=False):
-    """Times every aggregator on one device and under MirroredStrategy."""
+    """Times every aggregator on one device and under MirroredStrategy (`quick`, the smoke run of
+    the tests: MGDA alone, on the action and objects tasks, 64 px)."""
     import numpy as np
 
+    from mtl_zoo.benchmarks.default_model import QUICK_TASKS
     from mtl_zoo.benchmarks.measure import round_ratios, run_isolated
+    from mtl_zoo.cli.train import DEFAULT_TASKS
 
     image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 20)
-    names = ["MGDA"] if quick else None
-    results = {strategy: run_isolated(__name__, "measure_aggregators", strategy=strategy,
-                                      image_size=image_size, batch_size=batch_size, steps=steps, names=names)
+    names, tasks = (["MGDA"], list(QUICK_TASKS)) if quick else (None, list(DEFAULT_TASKS))
+    results = {strategy: run_isolated(__name__, "measure_aggregators", strategy=strategy, image_size=image_size,
+                                      batch_size=batch_size, steps=steps, names=names, tasks=tasks)
                for strategy in ("one_device", "mirrored")}
     one, mirrored = results["one_device"], results["mirrored"]
     rows = [[label, np.median(one[label]) * 1000, round_ratios(one[label], one[PLAIN])[0],
@@ -61,7 +65,7 @@ def run(quick=False):
             for label in one]
     description = (
         f"The default model (`scripts/train.py`: tiny backbone, {image_size} px, batch {batch_size}, "
-        f"Adam, T = 3 tasks) compiled with each aggregator of `mtl_zoo.weighting` (default "
+        f"Adam, T = {len(tasks)} tasks) compiled with each aggregator of `mtl_zoo.weighting` (default "
         f"options; the mode in brackets: per-task gradients of the shared parameters, or of the "
         f"shared representation). All models of a column are timed in turns in one fresh process, "
         f"one `train_on_batch` each per round, over {steps} rounds after 2 warm-up steps: `ms per "

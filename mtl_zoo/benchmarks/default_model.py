@@ -9,6 +9,9 @@ Example:
 >>> step()  # one train_on_batch  # doctest: +SKIP
 """
 
+# The tasks of the benchmarks' quick smoke runs (tests): two tasks trace faster than the job's three.
+QUICK_TASKS = ("action", "objects")
+
 
 def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=None, backbone="tiny",
                head_conv="standard", sharing_options=None):

@@ -19,10 +19,11 @@ from mtl_zoo.benchmarks.table import Table
 RESULT = "RESULT "
 
 
-def measure_training(image_size, batch_size, steps, epochs=3):
+def measure_training(image_size, batch_size, steps, epochs=3, tasks=None):
     """Images per second of `fit` under this process's strategy (TF_CONFIG: multi-worker).
 
-    The median over epochs 2..`epochs` (the first traces) of `steps` steps each.
+    The median over epochs 2..`epochs` (the first traces) of `steps` steps each; `tasks`:
+    mtl_shapes tasks (default: the job's three).
     """
     import keras
     import tensorflow as tf
@@ -37,7 +38,7 @@ def measure_training(image_size, batch_size, steps, epochs=3):
     strategy = make_strategy("multi_worker" if "TF_CONFIG" in os.environ else "default", worker_timeout=120)
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        model = build_job_model(image_size=image_size)
+        model = build_job_model(tasks=tasks, image_size=image_size)
         model.compile(optimizer="adam")
     examples = only_tasks(mtl_shapes.generate(batch_size * steps, image_size, seed=0), model.task_names)
     data = distribute_global_batches(strategy, build_pipeline(model, examples, batch_size).repeat(), batch_size)
@@ -74,15 +75,20 @@ def run_workers(count, **settings):
 
 
 def run(quick=False):
-    """One process against 2 local workers on the same global batches."""
+    """One process against 2 local workers on the same global batches (`quick`, the smoke run
+    of the tests: the action and objects tasks, 64 px)."""
+    from mtl_zoo.benchmarks.default_model import QUICK_TASKS
+    from mtl_zoo.cli.train import DEFAULT_TASKS
+
     image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 8)
-    single = run_workers(1, image_size=image_size, batch_size=batch_size, steps=steps)
-    double = run_workers(2, image_size=image_size, batch_size=batch_size, steps=steps)
+    tasks = list(QUICK_TASKS if quick else DEFAULT_TASKS)
+    single = run_workers(1, image_size=image_size, batch_size=batch_size, steps=steps, tasks=tasks)
+    double = run_workers(2, image_size=image_size, batch_size=batch_size, steps=steps, tasks=tasks)
     rows = [["1 process (default strategy)", single["replicas"], single["images_per_second"], 1.0],
             ["2 local workers (MultiWorkerMirroredStrategy)", double["replicas"], double["images_per_second"],
              double["images_per_second"] / single["images_per_second"]]]
     description = (
-        f"The default model (`scripts/train.py`: tiny backbone, {image_size} px, Adam, T = 3 tasks), "
+        f"The default model (`scripts/train.py`: tiny backbone, {image_size} px, Adam, T = {len(tasks)} tasks), "
         f"`model.fit` on global batches of {batch_size}, {steps} steps an epoch; images/s is the "
         f"median over epochs 2 and 3 (the first traces), read on worker 0. Both workers run on "
         f"this one machine with TensorFlow's default threads "
