@@ -50,12 +50,11 @@ def run(quick=False):
     the tests: MGDA alone, on the action and objects tasks, 64 px)."""
     import numpy as np
 
-    from mtl_zoo.benchmarks.default_model import QUICK_TASKS
+    from mtl_zoo.benchmarks.default_model import benchmark_tasks
     from mtl_zoo.benchmarks.measure import round_ratios, run_isolated
-    from mtl_zoo.cli.train import DEFAULT_TASKS
 
     image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 20)
-    names, tasks = (["MGDA"], list(QUICK_TASKS)) if quick else (None, list(DEFAULT_TASKS))
+    names, tasks = ["MGDA"] if quick else None, benchmark_tasks(quick)
     results = {strategy: run_isolated(__name__, "measure_aggregators", strategy=strategy, image_size=image_size,
                                       batch_size=batch_size, steps=steps, names=names, tasks=tasks)
                for strategy in ("one_device", "mirrored")}

@@ -9,8 +9,18 @@ Example:
 >>> step()  # one train_on_batch  # doctest: +SKIP
 """
 
-# The tasks of the benchmarks' quick smoke runs (tests): two tasks trace faster than the job's three.
-QUICK_TASKS = ("action", "objects")
+
+def benchmark_tasks(quick):
+    """The mtl_shapes tasks a benchmark trains: the job's three, or with `quick` (the smoke
+    runs of the tests) action and objects, since two tasks trace faster than three.
+
+    Example:
+    >>> benchmark_tasks(quick=True)
+    ['action', 'objects']
+    """
+    from mtl_zoo.cli.train import DEFAULT_TASKS
+
+    return ["action", "objects"] if quick else list(DEFAULT_TASKS)
 
 
 def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=None, backbone="tiny",

@@ -77,11 +77,10 @@ def run_workers(count, **settings):
 def run(quick=False):
     """One process against 2 local workers on the same global batches (`quick`, the smoke run
     of the tests: the action and objects tasks, 64 px)."""
-    from mtl_zoo.benchmarks.default_model import QUICK_TASKS
-    from mtl_zoo.cli.train import DEFAULT_TASKS
+    from mtl_zoo.benchmarks.default_model import benchmark_tasks
 
     image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 8)
-    tasks = list(QUICK_TASKS if quick else DEFAULT_TASKS)
+    tasks = benchmark_tasks(quick)
     single = run_workers(1, image_size=image_size, batch_size=batch_size, steps=steps, tasks=tasks)
     double = run_workers(2, image_size=image_size, batch_size=batch_size, steps=steps, tasks=tasks)
     rows = [["1 process (default strategy)", single["replicas"], single["images_per_second"], 1.0],
