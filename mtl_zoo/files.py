@@ -3,30 +3,36 @@ clean-up of what a killed process left behind."""
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import time
+import uuid
 
 PARTIAL_MARKER = ".partial"
 STALE_SECONDS = 3600
 
 
 def partial_path(path):
-    """The hidden staging name beside `path` that `write_whole` writes first.
+    """A new hidden staging name beside `path`, for `write_whole` to write first: unique
+    on every call, so that two writers of one path never write into the same file.
 
     Example:
     >>> partial_path("/models/shapes.tflite")
-    '/models/.shapes.tflite.partial'
+    '/models/.shapes.tflite.partial-...'
     """
     folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}{PARTIAL_MARKER}")
+    return os.path.join(folder, f".{name}{PARTIAL_MARKER}-{uuid.uuid4().hex}")
 
 
 def write_whole(path, content):
-    """Writes `content` (str or bytes) to `path` through the hidden `partial_path(path)`,
-    renamed over `path` once complete: readers never see a half-written file, and after a
-    failure the partial file is gone and `path` is as it was. Works on any `tf.io.gfile`
-    filesystem; a failure of its own (a missing folder, say) is raised as an OSError.
+    """Writes `content` (str or bytes) to `path` through a hidden `partial_path(path)`,
+    renamed over `path` once complete: readers never see a half-written file, two writers
+    of `path` do not clobber each other's (the last rename wins), and after a failure the
+    partial file is gone and `path` is as it was. Partial files that a killed writer left
+    in a local folder are removed once stale (`remove_stale_partials`). Works on any
+    `tf.io.gfile` filesystem; a failure of its own (a missing folder, say) is raised as an
+    OSError.
 
     Example:
     >>> import os, tempfile
@@ -37,6 +43,7 @@ def write_whole(path, content):
     """
     import tensorflow as tf
 
+    remove_stale_partials(os.path.dirname(path) or ".")
     partial = partial_path(path)
     try:
         with tf.io.gfile.GFile(partial, "wb" if isinstance(content, bytes) else "w") as file:
@@ -47,6 +54,25 @@ def write_whole(path, content):
     finally:
         if tf.io.gfile.exists(partial):
             tf.io.gfile.remove(partial)
+
+
+def check_local_path(path, what):
+    """Raises a ValueError when `path` names another filesystem (a URL such as `gs://...`,
+    `s3://...`, `hdfs://...`): the zoo writes its runs, exports and presets with local file
+    calls, so their outputs go to a local folder (a mounted network drive is one) and are
+    copied afterwards. Called before any work whose result goes there.
+
+    Example:
+    >>> check_local_path("gs://bucket/runs/a", "--model_dir")
+    Traceback (most recent call last):
+    ...
+    ValueError: --model_dir 'gs://bucket/runs/a' is not a local path; only local paths are supported: write to a local folder and copy the result afterwards (e.g. with gsutil -m cp -r).
+    """
+    path = os.fspath(path)
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", path):
+        raise ValueError(f"{what} {path!r} is not a local path; only local paths are supported: "
+                         "write to a local folder and copy the result afterwards (e.g. with "
+                         "gsutil -m cp -r).")
 
 
 def check_output_path(path, what):

@@ -181,6 +181,12 @@ class MultiTaskModel(keras.Model):
                 (1.0 if self._uncertainty_forms[name] == "classification" else 0.5)
                 for name, v in self._log_variances.items()}
 
+    def labelled_examples(self):
+        """`{task_name: labelled examples trained or evaluated on so far this epoch}` (the
+        mask total of each task's loss tracker; 0 before the first step of an epoch)."""
+        return {name: float(keras.ops.convert_to_numpy(tracker.count))
+                for name, tracker in self._task_loss_trackers.items()}
+
     def set_task_weights(self, weights):
         """Assigns alphas from `{task_name: value}` (finite values >= 0); other tasks keep theirs.
         Every value is checked before any is assigned."""
@@ -417,22 +423,33 @@ class MultiTaskModel(keras.Model):
             losses[task.name] = tf.math.divide_no_nan(total, count) * replicas
         return losses, pairs
 
-    def weighted_task_terms(self, task_losses):
+    def labelled_tasks(self, pairs):
+        """`{task_name: bool tensor}`: whether the global batch holds a labelled example
+        (mask above 0) of each task of `pairs`, counted over every replica."""
+        return {task.name: sum_over_replicas(tf.reduce_sum(mask)) > 0 for task, _, mask in pairs}
+
+    def weighted_task_terms(self, task_losses, labelled=None):
         """Each task's term of the total loss: alpha_i * L_i.
 
         With uncertainty weighting, L_i is replaced by Kendall et al.'s
-        exp(-s_i) L_i + s_i / 2 (halved for the regression form)."""
+        exp(-s_i) L_i + s_i / 2 (halved for the regression form). That term is 0
+        for a task that `labelled` (from `labelled_tasks`; None: every task is
+        labelled) says has no labelled example in the batch: its s_i / 2 alone would
+        push s_i down on every such batch, so a task labelled in few batches would
+        learn too large a weight."""
         terms = {}
         for name, loss in task_losses.items():
             if name in self._log_variances:
                 loss = uncertainty_weighted_loss(loss, self._log_variances[name],
                                                  self._uncertainty_forms[name])
+                if labelled is not None:
+                    loss = tf.where(labelled[name], loss, tf.zeros_like(loss))
             terms[name] = self._alphas[name] * loss
         return terms
 
-    def weighted_loss(self, task_losses):
+    def weighted_loss(self, task_losses, labelled=None):
         """L = the sum of the weighted task terms plus the layers' own losses (regularisers)."""
-        total = tf.add_n(list(self.weighted_task_terms(task_losses).values()) + [tf.constant(0.0)])
+        total = tf.add_n(list(self.weighted_task_terms(task_losses, labelled).values()) + [tf.constant(0.0)])
         if self.losses:
             total += tf.add_n([tf.cast(loss, tf.float32) for loss in self.losses])
         return total
@@ -445,7 +462,7 @@ class MultiTaskModel(keras.Model):
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             task_losses, pairs = self.compute_task_losses(y, y_pred, sample_weight, pairs)
-            total = self.weighted_loss(task_losses)
+            total = self.weighted_loss(task_losses, self.labelled_tasks(pairs))
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(total / replicas)
         gradients = tape.gradient(scaled, self.trainable_variables)
@@ -457,7 +474,8 @@ class MultiTaskModel(keras.Model):
         x, pairs = self.checked_batch(x, y, sample_weight)
         y_pred = self(x, training=False)
         task_losses, pairs = self.compute_task_losses(y, y_pred, sample_weight, pairs)
-        return self._update_metrics(x, self.weighted_loss(task_losses), task_losses, pairs, y_pred)
+        total = self.weighted_loss(task_losses, self.labelled_tasks(pairs))
+        return self._update_metrics(x, total, task_losses, pairs, y_pred)
 
     def _update_metrics(self, x, total, task_losses, pairs, y_pred):
         if self._total_loss_tracker is None:

@@ -25,7 +25,36 @@ def test_rerunning_one_section_keeps_the_others(tmp_path, monkeypatch):
     assert "| soft | 2.50 |" in sections["first"]
     assert "--only=first --quick" in sections["first"]
     assert "TensorFlow" in sections["first"] and "cores" in sections["first"]
-    assert not (tmp_path / "BENCHMARKS.md.partial").exists()
+    assert [path.name for path in tmp_path.iterdir()] == ["BENCHMARKS.md"]  # no staging file left
+
+
+def test_a_failing_section_is_named_and_those_measured_before_it_are_kept(tmp_path, monkeypatch, capsys):
+    output = tmp_path / "BENCHMARKS.md"
+    output.write_text(cli.render({"third": "old third"}, ["first", "second", "third"]))
+    monkeypatch.setattr("mtl_zoo.benchmarks.BENCHMARK_MODULES", {"first": "x", "second": "y", "third": "z"})
+
+    def run(name, quick):
+        if name == "second":  # as the libmtl section does when pip cannot reach PyPI
+            raise RuntimeError("Installing torch failed (exit 1): pip install torch\nERROR: no network")
+        return Table("Fine", "Measured.", ["scheme", "ratio"], [["soft", 2.5]])
+
+    monkeypatch.setattr("mtl_zoo.benchmarks.run_benchmark", run)
+    try:
+        cli.FLAGS(["benchmark", "--only=first,second,third", f"--output={output}"])
+        with pytest.raises(SystemExit) as exit_status:
+            cli.main(["benchmark"])
+    finally:
+        cli.FLAGS.unparse_flags()
+    assert exit_status.value.code == 2
+    err = capsys.readouterr().err
+    assert "ERROR: no network" in err  # the details, before the one-line error
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: Benchmark 'second' failed (RuntimeError: Installing torch failed")
+    assert f"before it (first) are in {output}" in last and "--only=second" in last
+    sections = cli.existing_sections(output.read_text())
+    assert "| soft | 2.50 |" in sections["first"] and sections["third"] == "old third"
+    assert "second" not in sections
+    assert [path.name for path in tmp_path.iterdir()] == ["BENCHMARKS.md"]
 
 
 def test_a_table_refuses_rows_of_the_wrong_length():

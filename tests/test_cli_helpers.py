@@ -216,3 +216,57 @@ def test_a_worker_that_never_comes_up_is_a_timeout_error():
     assert own_address(["c:1", "w:2", "w:3"], "worker", 1, has_chief=True) == "w:3"
     assert own_address(["w:2", "w:3"], "worker", 1, has_chief=False) == "w:3"
     assert own_address(["c:1", "w:2"], "chief", 0, has_chief=True) == "c:1"
+
+
+def _uncertainty_preset(folder):
+    """An architecture-only preset whose config trains with uncertainty weighting."""
+    tasks = [{"kind": "classification", "name": "shape", "num_classes": 3},
+             {"kind": "classification", "name": "color", "num_classes": 2}]
+    folder.mkdir()
+    (folder / "preset.json").write_text(json.dumps({
+        "name": "uw", "description": "", "preprocessing": "", "labels": {}, "metrics": {}, "weights": None,
+        "config": {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": tasks,
+                   "uncertainty_weighting": True}}))
+    return str(folder)
+
+
+def _log_variances(model):
+    return sorted(variable.name for variable in model.weights if variable.name.startswith("log_variance_"))
+
+
+def test_a_preset_config_with_uncertainty_weighting_builds_as_the_flags_say(tmp_path):
+    preset = _uncertainty_preset(tmp_path / "uw")
+    try:
+        for weighting, expected in [("uncertainty", ["log_variance_color", "log_variance_shape"]),
+                                    ("equal", [])]:
+            train_cli.FLAGS(["train", f"--preset={preset}", f"--weighting={weighting}", "--model_dir=unused"])
+            assert _log_variances(train_cli.build_flagged_model(train_cli.architecture())) == expected
+            train_cli.FLAGS.unparse_flags()
+        # --pretrained: the preset's weights hold the log-variances, so the flag must agree
+        train_cli.FLAGS(["train", f"--preset={preset}", "--pretrained", "--model_dir=unused"])
+        with pytest.raises(ValueError, match="trained with uncertainty weighting.*give --weighting=uncertainty"):
+            train_cli.build_flagged_model(train_cli.architecture())
+    finally:
+        train_cli.FLAGS.unparse_flags()
+
+
+def test_the_command_lines_refuse_output_paths_that_are_not_local(tmp_path):
+    from mtl_zoo.cli import export as export_cli
+    from mtl_zoo.cli import make_preset as make_preset_cli
+
+    local_only = r"is not a local path; only local paths are supported: .*copy the result afterwards"
+    cases = [(train_cli.train, ["--model_dir=gs://bucket/runs/a"], "--model_dir 'gs://bucket/runs/a'"),
+             (export_cli.export_flagged_model, ["--model=m.keras", "--export_dir=s3://bucket/e"],
+              "--export_dir 's3://bucket/e'"),
+             (export_cli.export_flagged_model, ["--model=m.keras", f"--export_dir={tmp_path}",
+                                                "--tflite=hdfs://host/m.tflite"], "--tflite 'hdfs://host/m.tflite'"),
+             (make_preset_cli.make_preset, ["--run_dir=r", "--preset_dir=gs://b/p", "--description=d",
+                                            "--training_data=t"], "--preset_dir 'gs://b/p'")]
+    for job, argv, named in cases:
+        try:
+            train_cli.FLAGS(["prog", *argv])
+            with pytest.raises(ValueError, match=re.escape(named) + " " + local_only):
+                job()  # before anything is loaded or written (m.keras and r do not exist)
+        finally:
+            train_cli.FLAGS.unparse_flags()
+    assert list(tmp_path.iterdir()) == []

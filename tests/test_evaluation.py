@@ -356,6 +356,14 @@ def test_delta_m_signs_lower_is_better_metrics():
         ev.delta_m({"seg/mIoU": 0.5}, baselines)
 
 
+def test_delta_m_of_whole_results_leaves_out_data_counts_and_undefined_coco_statistics():
+    multi = {"attrs": {"mAP": 0.66, "labels_without_positives": 0}, "det": {"AP": 0.5, "APs": -1.0}}
+    single = {"attrs": {"mAP": 0.60, "labels_without_positives": 0}, "det": {"AP": 0.4, "APs": -1.0}}
+    assert ev.delta_m(ev.flatten_results(multi), ev.flatten_results(single)) == pytest.approx((0.1 + 0.25) / 2)
+    with pytest.raises(ValueError, match="no defined metric"):
+        ev.delta_m({"det/APs": -1.0}, {"det/APs": -1.0})
+
+
 # -- evaluate_model on a tiny untrained model ------------------------------------------------
 IMAGE = 64
 
@@ -429,6 +437,8 @@ def test_evaluate_model_rejects_bad_inputs(all_kinds_model, monkeypatch):
         ev.evaluate_model(all_kinds_model, (images, {"cout": labels["count"]}))
     with pytest.raises(ValueError, match="non-empty"):
         ev.evaluate_model(all_kinds_model, [])
+    with pytest.raises(ValueError, match=r"different sizes .*raw_batches"):  # e.g. a source's images
+        ev.evaluate_model(all_kinds_model, [(images[0], {"count": 1}), (images[1, :32], {"count": 2})])
     monkeypatch.delitem(ev.TASK_KIND_METRICS, "classification")
     with pytest.raises(ValueError, match="Unknown task kind to evaluate"):
         ev.evaluate_model(all_kinds_model, (images, {"count": labels["count"]}))

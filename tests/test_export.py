@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -14,7 +15,7 @@ import tensorflow as tf
 import mtl_zoo as mz
 from mtl_zoo.benchmarks import run_benchmark
 from mtl_zoo.builders import SHARING_SCHEMES
-from mtl_zoo.files import umask_mode
+from mtl_zoo.files import umask_mode, write_whole
 
 SIZE = 64
 # Low thresholds, so that the untrained heads return detections to compare.
@@ -225,6 +226,8 @@ def test_versions_follow_tf_serving_layout(all_kinds, tmp_path):
         mz.export.saved_model(model, str(tmp_path), version=0)
     with pytest.raises(ValueError, match="input_signature"):
         model.export(str(tmp_path), input_signature=[tf.TensorSpec((None, SIZE, SIZE, 3))])
+    with pytest.raises(ValueError, match="'gs://bucket/served' is not a local path; only local paths"):
+        model.export("gs://bucket/served")
 
 
 def test_an_export_appears_whole_or_not_at_all(all_kinds, tmp_path, monkeypatch):
@@ -315,6 +318,25 @@ def test_a_tflite_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     (tmp_path / "taken.tflite").mkdir()
     with pytest.raises(ValueError, match="the TFLite path '.*taken.tflite' is a folder; name a file in it"):
         mz.export.tflite(model, str(tmp_path / "taken.tflite"))
+
+
+def test_two_writers_of_one_file_do_not_share_a_staging_file(tmp_path, monkeypatch):
+    path = str(tmp_path / "results.json")
+    stale, running = tmp_path / ".results.json.partial-killed", tmp_path / ".other.json.partial-x"
+    stale.write_text("left by a writer killed an hour ago")
+    running.write_text("being written")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    rename = tf.io.gfile.rename
+
+    def another_writer_first(source, destination, overwrite=False):
+        monkeypatch.setattr(tf.io.gfile, "rename", rename)
+        write_whole(path, "second writer")  # starts and ends while the first is about to rename
+        rename(source, destination, overwrite=overwrite)
+
+    monkeypatch.setattr(tf.io.gfile, "rename", another_writer_first)
+    write_whole(path, "first writer")
+    assert open(path).read() == "first writer"  # whole: the last rename wins
+    assert sorted(os.listdir(tmp_path)) == [".other.json.partial-x", "results.json"]
 
 
 def test_tflite_covers_keypoints_landmarks_depth_and_multilabel(tmp_path):

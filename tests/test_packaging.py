@@ -47,3 +47,24 @@ def test_public_api_names():
     assert "tiny" in mz.list_backbones()
     assert set(mz.tasks.TASK_KINDS) == {"classification", "multilabel", "detection", "keypoints",
                                         "landmarks", "segmentation", "depth"}
+
+
+def test_install_requires_minimums_have_what_the_package_uses():
+    import importlib.metadata
+    import inspect
+
+    import keras
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    requirements = {requirement.name: requirement.specifier for requirement in
+                    map(Requirement, config["options"]["install_requires"].split())}
+    # mtl_zoo.backup passes BackupAndRestore(double_checkpoint=True), new in Keras 3.7.0
+    assert "double_checkpoint" in inspect.signature(keras.callbacks.BackupAndRestore).parameters
+    assert Version("3.6.0") not in requirements["keras"] and Version("3.7.0") in requirements["keras"]
+    # TensorFlow 2.16 is the first whose tf.keras is Keras 3 (2.15 pins keras < 2.16)
+    assert Version("2.15.1") not in requirements["tensorflow"] and Version("2.16.1") in requirements["tensorflow"]
+    for name, specifier in requirements.items():  # this environment meets them
+        assert importlib.metadata.version(name) in specifier, name

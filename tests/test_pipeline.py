@@ -32,6 +32,19 @@ def _rectangle_example(mask_value=1):
     return tf.data.Dataset.from_tensors((image, labels))
 
 
+def test_masked_examples_may_hold_placeholders_encode_would_refuse(model):
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    labels = {"count": np.array([-1, 2]),  # a negative class id where the mask is 0
+              "shapes": {"boxes": np.array([[[np.nan] * 4], [[0.1, 0.1, 0.5, 0.5]]], np.float32),
+                         "classes": np.array([[7], [1]])}}  # class 7 of 2
+    masks = {"count": np.array([0, 1], np.float32), "shapes": np.array([0, 1], np.float32)}
+    _, targets, batch_masks = next(iter(dataset_from_arrays(model, images, labels, 2, masks=masks)))
+    assert targets["count"].numpy().tolist() == [0, 2]
+    assert float(tf.reduce_max(targets["shapes"]["heatmap"][0])) == 0.0  # no object, no NaN
+    assert float(tf.reduce_max(targets["shapes"]["heatmap"][1])) == pytest.approx(1.0)
+    assert batch_masks["count"].numpy().tolist() == [0, 1]
+
+
 def test_letterbox_maps_a_box_to_the_right_pixels(model):
     images, labels = next(iter(raw_batches(model, _rectangle_example(), 1, resize="letterbox",
                                            pad_value=7.0)))

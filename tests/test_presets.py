@@ -3,6 +3,7 @@ import http.server
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -196,6 +197,39 @@ def test_offline_mode_uses_only_the_cache(server, served, trained, tmp_path, mon
     before = len(server.requests)
     _assert_same_outputs(mz.from_preset(server.url + served, cache_dir=tmp_path), trained[0])
     assert len(server.requests) == before
+    # a corrupt cached file, offline: the mismatch and the path are reported, the file is kept
+    [cached] = [pathlib.Path(root) / name for root, _, files in os.walk(tmp_path)
+                for name in files if name == WEIGHTS_FILE]
+    cached.write_bytes(b"not an h5 file")
+    with pytest.raises(DownloadError, match=rf"MTL_ZOO_OFFLINE is set and the cached file is corrupt: "
+                                            rf"{re.escape(str(cached))} has 14 bytes, expected \d+\. It is left"):
+        mz.from_preset(server.url + served, cache_dir=tmp_path)
+    assert cached.read_bytes() == b"not an h5 file" and len(server.requests) == before
+
+
+@pytest.mark.parametrize("race", ["removed_while_checked", "removed_after_the_check"])
+def test_a_cached_file_that_another_process_removes_is_a_cache_miss(server, served, trained, tmp_path,
+                                                                    monkeypatch, race):
+    from mtl_zoo.presets import download
+
+    path = tmp_path / WEIGHTS_FILE
+    path.write_bytes(b"corrupt")
+    real_verify = download.verify_file
+
+    def verify(file, sha256, size=None):  # another process sharing the cache removes the file
+        if file != str(path) or not path.exists():
+            return real_verify(file, sha256, size)
+        if race == "removed_while_checked":
+            path.unlink()
+            return real_verify(file, sha256, size)  # FileNotFoundError
+        try:
+            return real_verify(file, sha256, size)  # DownloadError: it is corrupt ...
+        finally:
+            path.unlink()  # ... and the other process removes it before this one does
+
+    monkeypatch.setattr(download, "verify_file", verify)
+    download.fetch(server.url + served + "/w.weights.h5", str(path), hashlib.sha256(trained[1]).hexdigest())
+    assert path.read_bytes() == trained[1] and not _leftovers(tmp_path)
 
 
 def test_mirror_replaces_the_weights_origin(server, served, trained, tmp_path, monkeypatch):
@@ -290,6 +324,7 @@ def test_every_preset_builds_as_its_card_says(name):
     assert list(model.image_shape) == preset["config"]["input_shape"]
     card = (pathlib.Path(location) / "README.md").read_text()
     assert serving_section(model) in card
+    assert not re.search(r"--\w+=/", card), "a folder of the training machine in the card's command"
     for task in preset["metrics"]:
         assert task in model.task_names
     if preset["weights"] is None:
@@ -297,26 +332,36 @@ def test_every_preset_builds_as_its_card_says(name):
             mz.from_preset(name)
 
 
-def test_a_preset_written_from_a_run_reloads_the_run(trained, tmp_path):
-    model, _ = trained
+def test_a_preset_written_from_a_run_reloads_the_run(tmp_path):
+    # trained with --weighting=uncertainty: the weights hold the learned log-variances
+    model = mz.build_model(**CONFIG, uncertainty_weighting=True)
     run = tmp_path / "run"
     run.mkdir()
     model.save(run / "model.keras")
-    (run / "run.json").write_text(json.dumps({"dataset": "d", "dataset_config": None, "preset": None,
-                                              "architecture": CONFIG, "uncertainty_weighting": False}))
+    identity = {"dataset": "d", "dataset_config": None, "preset": None, "architecture": CONFIG,
+                "uncertainty_weighting": False}
+    (run / "run.json").write_text(json.dumps(identity))  # wrong: the preset would not load
     evaluation = {"shape": {"accuracy": 0.75}, "color": {"accuracy": 0.5}}
     (run / "metrics.json").write_text(json.dumps({
-        "evaluation": evaluation, "flags": {"epochs": 3, "seed": 0, "tasks": ["shape", "color"]},
+        "evaluation": evaluation, "flags": {"epochs": 3, "seed": 0, "tasks": ["shape", "color"],
+                                            "manual_dir": "/home/me/mnist", "model_dir": "/runs/a"},
         "baselines": {"shape": {"accuracy": 0.5}, "color": {"accuracy": 0.5}}, "delta_m": 0.25,
         "evaluated_on": {"dataset": "d", "split": "test", "examples": 40}, "seconds": {"model": 12.5}}))
+    with pytest.raises(ValueError, match="do not fit its architecture"):
+        write_preset(str(run), str(tmp_path / "tiny_written"), "A test model.", [], "Random images.")
+    assert sorted(os.listdir(tmp_path)) == ["run"]  # checked in the staging folder: nothing written
+
+    (run / "run.json").write_text(json.dumps({**identity, "uncertainty_weighting": True}))
     preset = write_preset(str(run), str(tmp_path / "tiny_written"), "A test model.", ["Tiny."],
                           "Random images.", machine="a test machine")
     assert preset["metrics"] == evaluation and preset["weights"]["file"] == "tiny_written.weights.h5"
+    assert preset["config"] == {**CONFIG, "uncertainty_weighting": True}
     with h5py.File(tmp_path / "tiny_written" / "tiny_written.weights.h5") as weights:
         assert "optimizer" not in weights  # the model's variables only
     _assert_same_outputs(mz.from_preset(str(tmp_path / "tiny_written")), model)
     card = (tmp_path / "tiny_written" / "README.md").read_text()
-    assert "python scripts/train.py --epochs=3 --tasks=shape,color" in card
+    assert ("python scripts/train.py --epochs=3 --manual_dir=<folder with the d source files> "
+            "--tasks=shape,color") in card  # no folder of the training machine
     assert "| shape | accuracy | 0.750 | 0.500 |" in card and "+25.00%" in card
     assert "(40 d test images)" in card and serving_section(model) in card
     assert sorted(os.listdir(tmp_path)) == ["run", "tiny_written"]  # no staging folder left

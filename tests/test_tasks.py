@@ -48,6 +48,25 @@ def test_detection_encode_then_decode_recovers_boxes_within_one_stride():
         assert np.abs(found[match] - box).max() <= task.stride
 
 
+def test_objects_beyond_the_regressed_ones_still_get_heatmap_peaks():
+    # 4 objects (instances) in separate cells, 2 regressed: the others are not background
+    corners = np.array([[0.05, 0.05], [0.05, 0.55], [0.55, 0.05], [0.55, 0.55]], "float32")
+    boxes = np.concatenate([corners, corners + 0.3], axis=1)
+    detection = mz.tasks.Detection("objects", num_classes=1, max_objects=2)
+    targets = detection.encode({"boxes": boxes, "classes": [0, 0, 0, 0]}, IMAGE_SHAPE)
+    assert targets["weights"].numpy().tolist() == [1, 1]
+    assert np.isclose(targets["heatmap"].numpy(), 1.0).sum() == 4
+    pose = mz.tasks.Keypoints("pose", num_keypoints=1, max_instances=2)
+    points = np.concatenate([corners[:, ::-1] + 0.15, np.full([4, 1], 2.0, "float32")], axis=1)[:, None]
+    targets = pose.encode({"keypoints": points}, IMAGE_SHAPE)
+    assert targets["weights"].numpy().tolist() == [1, 1]
+    assert np.isclose(targets["keypoint_heatmap"].numpy(), 1.0).sum() == 4
+    assert np.isclose(targets["center_heatmap"].numpy(), 1.0).sum() == 4
+    # and no object at all: zero heatmaps
+    empty = pose.encode({"keypoints": np.zeros([0, 1, 3], "float32")}, IMAGE_SHAPE)
+    assert float(tf.reduce_max(empty["center_heatmap"])) == 0.0 and empty["keypoint_heatmap"].shape == (8, 8, 1)
+
+
 def test_keypoints_encode_then_decode_recovers_points_within_one_stride():
     task = mz.tasks.Keypoints("pose", num_keypoints=3, flip_pairs=[(1, 2)], level="P3")
     keypoints = np.array([

@@ -53,6 +53,17 @@ def test_aggregator_with_validation_masks_and_a_missing_task(shapes):
     assert np.all(np.isfinite(history.history["loss"])) and "val_count_loss" in history.history
 
 
+def test_a_task_with_alpha_zero_does_not_freeze_the_trunk(shapes):
+    # its gradient row is zero, so MGDA's min-norm point would be 0: the step takes the plain sum
+    model = _model(task_weights={"extremes": 0.0})
+    model.compile(optimizer="sgd", aggregator=W.MGDA(mode="parameters"))
+    images, labels = next(iter(_data(model, shapes)))
+    trunk = mz.graph.analyse_sharing(model).shared_variables
+    before = [v.numpy() for v in trunk]
+    model.train_on_batch(images, labels)
+    assert max(float(np.abs(v.numpy() - b).max()) for v, b in zip(trunk, before)) > 0
+
+
 def test_model_with_an_aggregator_saves_and_loads_it(shapes, tmp_path):
     model = _model()
     model.compile(optimizer="sgd", aggregator=W.CAGrad(c=0.3, mode="representation"))
@@ -130,6 +141,19 @@ def test_geometric_loss_strategy_equalises_weighted_losses(shapes):
                                                                   for t in model.task_names]))), rtol=1e-4)
 
 
+@pytest.mark.parametrize("make_callback", [W.GeometricLossStrategy, W.GradNorm])
+def test_a_task_not_yet_labelled_this_epoch_keeps_its_weight(make_callback, shapes):
+    # its logged loss is a placeholder 0, not a loss to balance
+    model = _model()
+    model.compile(optimizer="sgd")
+    model.fit(_data(model, shapes, masks={"count": np.zeros(16, "float32")}), epochs=1, verbose=0,
+              callbacks=[make_callback()])
+    weights = model.task_weights
+    assert weights["count"] == 1.0
+    assert np.isfinite(list(weights.values())).all() and weights["shapes"] != 1.0
+    assert model.task_loss_history.numpy()[0, 0] == 0.0  # GradNorm's L_count(0) not taken yet
+
+
 def test_gradnorm_lowers_the_weight_of_the_task_with_the_largest_gradients(shapes):
     model = _model()
     model.compile(optimizer="adam")  # with SGD(0.01), 4 epochs are too few for this to hold
@@ -167,6 +191,11 @@ def test_conflict_monitor_records_history_and_tensorboard(shapes, tmp_path):
         assert len(history[key]) == 2
     assert all(-1.0 - 1e-5 <= r["grad_cos_count_shapes"] <= 1.0 + 1e-5 for r in monitor.records)
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    # with steps_per_execution the callback sees every 2nd step: it records when `every` steps passed
+    model.compile(optimizer="sgd", steps_per_execution=2)
+    monitor = W.GradientConflictMonitor(every=2)
+    model.fit(_data(model, shapes), epochs=2, verbose=0, callbacks=[monitor])
+    assert [record["step"] for record in monitor.records] == [2, 4]
 
 
 def test_static_and_scheduled_weights(shapes):
@@ -198,6 +227,12 @@ def test_uncertainty_weighting_loss_formula_learning_and_saving(shapes, tmp_path
     assert model.uncertainty_weights != before
     model.save(tmp_path / "u.keras")
     assert mz.load_model(tmp_path / "u.keras").uncertainty_weights == pytest.approx(model.uncertainty_weights)
+    # a batch without a labelled example of a task leaves that task's log-variance alone
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    before = {name: float(v.numpy()) for name, v in model._log_variances.items()}
+    model.train_on_batch(images, labels, sample_weight={"count": np.zeros(8, "float32")})
+    assert float(model._log_variances["count"].numpy()) == before["count"]
+    assert float(model._log_variances["shapes"].numpy()) != before["shapes"]
     with pytest.raises(ValueError, match="unknown tasks"):
         _model(uncertainty_weighting={"colour": "regression"})
 
@@ -242,12 +277,14 @@ def test_weighting_callbacks_stop_on_diverged_losses_and_keep_the_weights(callba
     assert model.task_weights == {"count": 1.0, "shapes": 1.0, "extremes": 1.0}
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_with_an_aggregator(policy, shapes):
+# parameter mode, and representation mode, whose gradient rows are float16 / bfloat16 tensors
+@pytest.mark.parametrize("policy,aggregator", [("mixed_float16", "PCGrad"), ("mixed_float16", "MGDA"),
+                                               ("mixed_bfloat16", "GradDrop")])
+def test_mixed_precision_with_an_aggregator(policy, aggregator, shapes):
     keras.mixed_precision.set_global_policy(policy)
     try:
         model = _model()
-        model.compile(optimizer="sgd", aggregator=W.PCGrad())
+        model.compile(optimizer="sgd", aggregator=getattr(W, aggregator)())
         if policy == "mixed_float16":
             assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         history = model.fit(_data(model, shapes), epochs=3, verbose=0).history

@@ -26,12 +26,19 @@ def list_benchmarks():
     return list(BENCHMARK_MODULES)
 
 
+def check_benchmark_names(names):
+    """Raises a ValueError that suggests the closest names for the first of `names` that is
+    not a benchmark."""
+    for name in names:
+        if name not in BENCHMARK_MODULES:
+            raise unknown_name_error("benchmark", name, BENCHMARK_MODULES)
+
+
 def run_benchmark(name, quick=False):
     """Runs benchmark `name` and returns its `Table` (`quick`: fewer steps, for tests)."""
-    if name not in BENCHMARK_MODULES:
-        raise unknown_name_error("benchmark", name, BENCHMARK_MODULES)
+    check_benchmark_names([name])
     module = importlib.import_module(f"mtl_zoo.benchmarks.{BENCHMARK_MODULES[name]}")
     return module.run(quick=quick)
 
 
-__all__ = ["BENCHMARK_MODULES", "Table", "list_benchmarks", "run_benchmark"]
+__all__ = ["BENCHMARK_MODULES", "Table", "check_benchmark_names", "list_benchmarks", "run_benchmark"]

@@ -40,9 +40,9 @@ def refuse_positional_arguments(argv):
                          "lists them).")
 
 
-def exit_on_bad_input(function):
-    """Runs `function()`; a ValueError or OSError (bad flags or input, missing files, a failed
-    download) becomes one line on stderr and exit 2.
+def exit_on_bad_input(function, errors=(ValueError, OSError)):
+    """Runs `function()`; an exception of `errors` (by default ValueError and OSError: bad
+    flags or input, missing files, a failed download) becomes one line on stderr and exit 2.
 
     Example:
     >>> exit_on_bad_input(lambda: 3)
@@ -50,7 +50,7 @@ def exit_on_bad_input(function):
     """
     try:
         return function()
-    except (ValueError, OSError) as error:
+    except errors as error:
         _exit_with_error(error)
 
 

@@ -7,17 +7,20 @@
 Each section of BENCHMARKS.md sits between `<!-- benchmark: NAME -->` and
 `<!-- end: NAME -->` markers, so running one benchmark replaces only its own
 section. The header states the machine, the library versions and the command.
+Each section is written as soon as it is measured: when a benchmark fails, the
+error names it, and the sections measured before it stay written.
 """
 
 import datetime
 import os
 import re
+import sys
 
 from absl import flags
 
 from mtl_zoo.benchmarks.measure import machine_description
 from mtl_zoo.cli import exit_on_bad_input, refuse_positional_arguments, run_command
-from mtl_zoo.files import write_whole
+from mtl_zoo.files import check_output_path, write_whole
 
 FLAGS = flags.FLAGS
 PLOT_FOLDER = os.path.join("docs", "images")  # relative to the folder of --output
@@ -53,25 +56,41 @@ def write_plots(table, root):
         print(f"Wrote {plot(os.path.join(folder, file_name))}")
 
 
-def write_benchmarks(names, quick, output):
-    """Runs `names` and rewrites their sections of `output`, keeping the other sections."""
-    from mtl_zoo.benchmarks import list_benchmarks, run_benchmark
+class BenchmarkFailed(RuntimeError):
+    """A benchmark failed while it ran; the sections measured before it are written."""
 
+
+def write_benchmarks(names, quick, output):
+    """Runs `names` and rewrites their sections of `output`, keeping the other sections.
+    Each section is written as soon as it is measured, so a benchmark that fails (raising
+    BenchmarkFailed, which names it) loses none of those measured before it."""
+    from mtl_zoo.benchmarks import check_benchmark_names, list_benchmarks, run_benchmark
+
+    check_benchmark_names(names)  # a typo or a missing folder fails before anything runs
+    check_output_path(output, "--output")
     sections = {}
     if os.path.exists(output):
         with open(output) as f:
             sections = existing_sections(f.read())
     machine = machine_description()
     date = datetime.date.today().isoformat()
-    for name in names:
+    for index, name in enumerate(names):
         print(f"Running benchmark {name!r}...", flush=True)
-        table = run_benchmark(name, quick=quick)
-        write_plots(table, os.path.dirname(os.path.abspath(output)))
+        try:
+            table = run_benchmark(name, quick=quick)
+            write_plots(table, os.path.dirname(os.path.abspath(output)))
+        except Exception as error:  # the benchmark's own failure, whatever it is
+            print(f"Benchmark {name!r} failed:\n{error}", file=sys.stderr, flush=True)
+            summary = (str(error).strip().splitlines() or [""])[0]
+            raise BenchmarkFailed(
+                f"Benchmark {name!r} failed ({type(error).__name__}: {summary}; details above). "
+                f"The sections measured before it ({', '.join(names[:index]) or 'none'}) are in "
+                f"{output}; rerun this one with --only={name}.") from error
         command = f"python scripts/benchmark.py --only={name}" + (" --quick" if quick else "")
         sections[name] = (f"{table.to_markdown()}\n\nMeasured {date} with `{command}` on {machine}.")
         print(table.to_markdown(), flush=True)
-    write_whole(output, render(sections, list_benchmarks()))
-    print(f"Wrote {output}")
+        write_whole(output, render(sections, list_benchmarks()))
+        print(f"Wrote section {name!r} of {output}", flush=True)
 
 
 def main(argv):
@@ -81,7 +100,8 @@ def main(argv):
     if FLAGS.list:
         print("\n".join(list_benchmarks()))
         return
-    exit_on_bad_input(lambda: write_benchmarks(FLAGS.only or list_benchmarks(), FLAGS.quick, FLAGS.output))
+    exit_on_bad_input(lambda: write_benchmarks(FLAGS.only or list_benchmarks(), FLAGS.quick, FLAGS.output),
+                      errors=(ValueError, OSError, BenchmarkFailed))
 
 
 def run():

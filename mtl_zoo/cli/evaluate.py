@@ -17,7 +17,7 @@ import json
 from absl import flags
 
 from mtl_zoo.cli import absl_main, dataset_flags, run_command
-from mtl_zoo.files import check_output_path, write_whole
+from mtl_zoo.files import check_local_path, check_output_path, write_whole
 from mtl_zoo.progress import progress_verbosity
 
 FLAGS = flags.FLAGS
@@ -73,8 +73,9 @@ def evaluate_flagged_model():
 
     if not FLAGS.model:
         raise ValueError("Pass --model=a .keras file, a training run's folder or a preset.")
-    if FLAGS.output:
-        check_output_path(FLAGS.output, "--output")  # before the evaluation, not after it
+    if FLAGS.output:  # before the evaluation, not after it
+        check_local_path(FLAGS.output, "--output")
+        check_output_path(FLAGS.output, "--output")
     outcome = evaluate(FLAGS.model, FLAGS.split, FLAGS.max_examples, FLAGS.baselines)
     print(results_table(outcome["evaluation"], f"{FLAGS.model} on {outcome['examples']} "
                                                f"{FLAGS.dataset} {outcome['split']} images"))

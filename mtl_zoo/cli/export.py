@@ -27,10 +27,13 @@ def export_flagged_model():
     import mtl_zoo as mz
     from mtl_zoo.cli.models import load_trained_model
     from mtl_zoo.export.tflite import check_tflite_path
+    from mtl_zoo.files import check_local_path
 
     if not FLAGS.model or not FLAGS.export_dir:
         raise ValueError("Pass --model=a .keras file, a run folder or a preset, and --export_dir.")
+    check_local_path(FLAGS.export_dir, "--export_dir")  # before the model is loaded
     if FLAGS.tflite:
+        check_local_path(FLAGS.tflite, "--tflite")
         check_tflite_path(FLAGS.tflite)  # before the SavedModel is written
     model = load_trained_model(FLAGS.model)
     path = model.export(FLAGS.export_dir, **({"version": FLAGS.version} if FLAGS.version else {}))

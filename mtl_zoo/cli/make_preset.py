@@ -25,12 +25,14 @@ flags.DEFINE_string("machine", None, "The machine the run was measured on (defau
 def make_preset():
     """Writes the preset that the flags describe from a finished run (`write_preset`)."""
     from mtl_zoo.benchmarks.measure import machine_description
+    from mtl_zoo.files import check_local_path
     from mtl_zoo.presets.card import write_preset
 
     missing = [name for name in ("run_dir", "preset_dir", "description", "training_data")
                if not FLAGS[name].value]
     if missing:
         raise ValueError(f"Pass {', '.join('--' + name for name in missing)}.")
+    check_local_path(FLAGS.preset_dir, "--preset_dir")
     preset = write_preset(FLAGS.run_dir, FLAGS.preset_dir, FLAGS.description, FLAGS.limitation,
                           FLAGS.training_data, FLAGS.url, FLAGS.machine or machine_description())
     print(f"Preset {preset['name']} written to {FLAGS.preset_dir} ({preset['params']:,} parameters, "

@@ -2,7 +2,7 @@
 
     python scripts/train.py                       # tiny backbone on mtl_shapes, 128 px, 8 epochs
     python scripts/train.py --dataset=multi_mnist --dataset_config=test_set_only \\
-        --manual_dir=../shared/data/mnist --image_size=32 --model_dir=runs/multi_mnist
+        --manual_dir=path/to/mnist --image_size=32 --model_dir=runs/multi_mnist
     python scripts/train.py --sharing=mtan --aggregator=PCGrad --weighting=dwa --model_dir=runs/mtan
     python scripts/train.py --config=recipe.yaml --epochs=2   # flags override the file
     python scripts/train.py --preset=mtl_shapes_mobilenetv3s_cls_det_pose --pretrained=false
@@ -204,15 +204,20 @@ def build_flagged_model(config, tasks=None):
     flags' weighting, task weights and preset weights."""
     import mtl_zoo as mz
 
-    config = dict(config, tasks=tasks or config["tasks"])
     uncertainty = FLAGS.weighting == "uncertainty"
-    if FLAGS.pretrained and tasks is None:
-        if uncertainty:
+    if FLAGS.pretrained and tasks is None:  # `config` is the preset's (architecture())
+        preset_uncertainty = bool(config.get("uncertainty_weighting"))
+        if uncertainty and not preset_uncertainty:
             raise ValueError("--weighting=uncertainty adds variables the preset's weights lack: "
                              "use it without --pretrained.")
+        if preset_uncertainty and not uncertainty:
+            raise ValueError(f"Preset {FLAGS.preset} was trained with uncertainty weighting and its "
+                             "weights hold the learned log-variances: give --weighting=uncertainty "
+                             "with --pretrained, or drop --pretrained.")
         model = mz.from_preset(FLAGS.preset, pretrained=True)
-    else:
-        model = mz.build_model(**config, uncertainty_weighting=uncertainty)
+    else:  # --weighting decides, over a preset config's uncertainty_weighting
+        model = mz.build_model(**dict(config, tasks=tasks or config["tasks"],
+                                      uncertainty_weighting=uncertainty))
     task_weights = parse_task_weights(FLAGS.task_weights)
     for name in task_weights:
         if tasks is None:
@@ -335,10 +340,12 @@ def train():
     from mtl_zoo.cli.strategies import check_global_batch, make_strategy, writes_run_files
     from mtl_zoo.distribution import is_multi_worker
     from mtl_zoo.data.sources import evaluation_split
+    from mtl_zoo.files import check_local_path
 
     job_started = time.monotonic()
     if FLAGS.config:
         apply_config_file(FLAGS, FLAGS.config, config_flag_names())
+    check_local_path(FLAGS.model_dir, "--model_dir")
     config = architecture()
     if FLAGS.prepare_data_only:
         for split in ("train", evaluation_split(FLAGS.dataset)):

@@ -124,7 +124,13 @@ class ExamplePreparation:
 
     @tf.autograph.experimental.do_not_convert
     def encode(self, image, labels, seed=None, masks=None):
-        """`(image, {task: targets}, {task: mask})` for every model task (mask 0 if unlabelled)."""
+        """`(image, {task: targets}, {task: mask})` for every model task (mask 0 if unlabelled).
+
+        The label of a task whose mask is 0 may hold any placeholder (an out-of-range
+        class id, NaN coordinates): it is replaced by the task's padding before encoding."""
+        given = masks or {}
+        labels = {name: self._placeholder_where_masked(name, label, given.get(name))
+                  for name, label in labels.items()}
         image, labels = self(image, labels, seed)
         targets = {}
         for name, label in labels.items():
@@ -133,10 +139,21 @@ class ExamplePreparation:
                 targets[name] = task.encode(label, self.model.image_shape)
             except (KeyError, TypeError, ValueError, IndexError) as error:
                 raise _label_error(self.what, task, label, error) from None
-        given = masks or {}
         example_masks = {name: tf.cast(given.get(name, 1.0), tf.float32) * float(name in labels)
                          for name in self.model.task_names}
         return image, targets, example_masks
+
+
+    def _placeholder_where_masked(self, name, label, mask):
+        """`label`, or the task's padding values in its shapes when `mask` is 0."""
+        if mask is None:
+            return label
+        label = tf.nest.map_structure(tf.convert_to_tensor, label)
+        padding = self.model.get_task(name).label_padding(
+            tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), label))
+        labelled = tf.cast(mask, tf.float32) > 0
+        return tf.nest.map_structure(
+            lambda value, pad: tf.where(labelled, value, tf.fill(tf.shape(value), pad)), label, padding)
 
 
 def _label_error(what, task, label, error):

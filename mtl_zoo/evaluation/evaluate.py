@@ -140,6 +140,12 @@ def _images_and_labels(data):
         if set(labels) != tasks:
             raise ValueError(f"Example {index} has labels for {sorted(labels)}, example 0 for "
                              f"{sorted(tasks)}: evaluate examples labelled for the same tasks.")
+    sizes = sorted({np.shape(image) for image, _ in examples})
+    if len(sizes) > 1:
+        raise ValueError(f"The images have different sizes ({', '.join(map(str, sizes[:3]))}"
+                         f"{', ...' if len(sizes) > 3 else ''}): bring them to the model's input size "
+                         "first, e.g. with `mtl_zoo.data.raw_batches(model, examples, batch_size)"
+                         ".unbatch()`, which moves the labels with the images.")
     images = np.stack([np.asarray(image) for image, _ in examples])
     return images, {task: [labels[task] for _, labels in examples] for task in tasks}
 

@@ -23,6 +23,12 @@ METRIC_DIRECTIONS = {
 }
 
 
+# Entries of `evaluate_model` results that describe the evaluation data, not the model.
+DIAGNOSTICS = ("labels_without_positives",)
+# What COCO's statistics hold when undefined (e.g. APs with no small object in the data).
+COCO_UNDEFINED = -1.0
+
+
 def metric_direction(name, directions=None):
     """"higher" or "lower": which way metric `name` improves.
 
@@ -70,6 +76,10 @@ def delta_m(multi_task, baselines, directions=None):
     Returns:
         delta_m as a fraction (0.05 = the multi-task model is 5% better on average).
 
+    Entries in `DIAGNOSTICS` (counts about the data) and metrics undefined for both
+    models (COCO's -1, e.g. APs when no object is small) are left out of the mean, so
+    `delta_m(flatten_results(mt), flatten_results(st))` of two `evaluate_model` results works.
+
     Example:
     >>> delta_m({"seg/mIoU": 0.55, "depth/rmse": 0.9}, {"seg/mIoU": 0.5, "depth/rmse": 1.0})
     0.10000000000000003
@@ -83,8 +93,12 @@ def delta_m(multi_task, baselines, directions=None):
     gains = []
     for name, value in multi_task.items():
         baseline = float(baselines[name])
+        if name.rsplit("/", 1)[-1] in DIAGNOSTICS or float(value) == baseline == COCO_UNDEFINED:
+            continue
         if baseline == 0:
             raise ValueError(f"delta_m divides by the baseline, and the baseline's {name!r} is 0.")
         sign = 1.0 if metric_direction(name, directions) == HIGHER else -1.0
         gains.append(sign * (float(value) - baseline) / baseline)
+    if not gains:
+        raise ValueError(f"delta_m found no defined metric among {sorted(multi_task)}.")
     return sum(gains) / len(gains)

@@ -4,7 +4,7 @@ import os
 
 from mtl_zoo.export.archive import write_saved_model
 from mtl_zoo.export.serving import SIGNATURES, input_signature, serving_functions
-from mtl_zoo.files import staged_folder
+from mtl_zoo.files import check_local_path, staged_folder
 
 
 def next_version(base_path):
@@ -49,7 +49,8 @@ def saved_model(model, base_path, version=None, verbose=False):
 
     Args:
         model: a `MultiTaskModel`.
-        base_path: the model's folder (TF Serving's `--model_base_path`).
+        base_path: the model's folder (TF Serving's `--model_base_path`): a local path
+            (copy the version folder to `gs://...` afterwards, e.g. with `gsutil -m cp -r`).
         version: a positive integer; default one more than the largest
             version already in `base_path` (1 for a new folder).
         verbose: print the written path and the signatures with their inputs.
@@ -70,6 +71,7 @@ def saved_model(model, base_path, version=None, verbose=False):
         raise ValueError(f"saved_model exports a mtl_zoo MultiTaskModel (it decodes each task), "
                          f"got {type(model).__name__}; use model.export(format='tf_saved_model') "
                          "for a plain Keras model.")
+    check_local_path(base_path, "The export folder")
     base_path = os.fspath(base_path)
     version = next_version(base_path) if version is None else version
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:

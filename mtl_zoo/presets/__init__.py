@@ -116,10 +116,15 @@ def from_preset(preset, pretrained=True, cache_dir=None):
     ['action', 'objects', 'pose']
     """
     spec, location = load_preset(preset, cache_dir)
-    path = weights_file(spec, location, cache_dir)[0] if pretrained else None
+    return build_preset_model(spec, weights_file(spec, location, cache_dir)[0] if pretrained else None)
+
+
+def build_preset_model(spec, weights_path=None):
+    """The model that the checked preset `spec` describes, with the weights file at
+    `weights_path` loaded when given (a ValueError when they do not fit its architecture)."""
     model = build_model(**{"name": spec["name"], **spec["config"]})
-    if path is not None:
-        _load_weights(model, path, spec["name"])
+    if weights_path is not None:
+        _load_weights(model, weights_path, spec["name"])
     return model
 
 
@@ -135,5 +140,5 @@ def _load_weights(model, path, name):
             f"were saved from a different model. Keras said: {error}") from None
 
 
-__all__ = ["DownloadError", "catalog_names", "check_preset", "from_preset", "list_presets",
-           "load_preset", "weights_file"]
+__all__ = ["DownloadError", "build_preset_model", "catalog_names", "check_preset", "from_preset",
+           "list_presets", "load_preset", "weights_file"]

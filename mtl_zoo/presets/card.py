@@ -11,6 +11,7 @@ import os
 import shlex
 
 from mtl_zoo.files import staged_folder
+from mtl_zoo.presets import build_preset_model
 from mtl_zoo.presets.catalog import PRESET_FILE, WEIGHTS_SUFFIX, check_preset
 from mtl_zoo.presets.download import file_sha256
 
@@ -47,6 +48,36 @@ def training_command(flag_values, defaults, repeated=()):
         else:
             parts.append(f"--{name}={value}")
     return " ".join(parts)
+
+
+def preset_config(run):
+    """The preset's `build_model` arguments: run.json's architecture, plus
+    `uncertainty_weighting` when run.json records that the run trained with it (the learned
+    log-variances are variables of the model: its weights do not load without them).
+
+    Example:
+    >>> preset_config({"architecture": {"backbone": "tiny"}, "uncertainty_weighting": True})
+    {'backbone': 'tiny', 'uncertainty_weighting': True}
+    """
+    config = {key: value for key, value in run["architecture"].items() if key != "uncertainty_weighting"}
+    if run.get("uncertainty_weighting"):  # absent from the run.json of older runs
+        config["uncertainty_weighting"] = True
+    return config
+
+
+def published_flags(flag_values, dataset):
+    """The run's flags as a model card shows them: without the training machine's own
+    folders (--model_dir, --data_dir, --config), and with a placeholder for --manual_dir.
+
+    Example:
+    >>> published_flags({"epochs": 10, "model_dir": "/runs/a", "manual_dir": "/data/mnist"}, "multi_mnist")
+    {'epochs': 10, 'manual_dir': '<folder with the multi_mnist source files>'}
+    """
+    published = {key: value for key, value in flag_values.items()
+                 if key not in ("model_dir", "data_dir", "config")}
+    if published.get("manual_dir"):
+        published["manual_dir"] = f"<folder with the {dataset} source files>"
+    return published
 
 
 def _labels(tasks):
@@ -169,14 +200,16 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
         preprocessing: what the model does to raw images (informative).
 
     The folder is written whole or not at all: in a hidden staging folder beside it,
-    renamed into place (replacing an older version of the preset) when complete.
+    renamed into place (replacing an older version of the preset) once complete and once
+    the model its config builds has loaded its weights file.
 
     Returns:
         The written preset (a dict).
 
     Raises:
         ValueError: `model_dir` is not the folder of a finished run (a file missing, or
-            one that lacks the fields a run writes); nothing is written then.
+            one that lacks the fields a run writes), or the preset would not load (its
+            config does not build the run's model); nothing is written then.
     """
     import mtl_zoo as mz
 
@@ -196,7 +229,7 @@ def _write_trained_preset(staging, folder, name, model, run, outcome, descriptio
     weights_name = name + WEIGHTS_SUFFIX
     weights_path = os.path.join(staging, weights_name)
     model.save_weights(weights_path)
-    config = run["architecture"]
+    config = preset_config(run)
     preset = {
         "name": name, "description": description, "config": config,
         "preprocessing": preprocessing,
@@ -205,8 +238,7 @@ def _write_trained_preset(staging, folder, name, model, run, outcome, descriptio
                     "size": os.path.getsize(weights_path), "file": weights_name},
         "metrics": outcome["evaluation"],
     }
-    command = training_command({key: value for key, value in outcome["flags"].items()
-                                if key not in ("model_dir", "data_dir", "config")},
+    command = training_command(published_flags(outcome["flags"], run["dataset"]),
                                train_job.job_flag_defaults(), train_job.repeated_flag_names())
     from mtl_zoo.data.sources import evaluation_split
 
@@ -234,4 +266,6 @@ def _write_trained_preset(staging, folder, name, model, run, outcome, descriptio
     else:
         lines += ["Single-task baselines and delta_m: not measured for this preset.", ""]
     lines += ["## Limitations", "", *[f"- {item}" for item in limitations], "", serving_section(model)]
-    return _write(staging, preset, lines, shown_as=folder)
+    _write(staging, preset, lines, shown_as=folder)
+    build_preset_model(preset, weights_path)  # the preset loads, or nothing is committed
+    return preset

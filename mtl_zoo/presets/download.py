@@ -4,7 +4,8 @@ A file is streamed into a hidden temporary file next to its final path, its size
 and sha256 are checked, and only then is it moved into place with `os.replace`:
 an interrupted or corrupt download never leaves a file that looks complete. A
 cached file is checked against its sha256 before every use; a corrupt one is
-deleted and downloaded once more.
+deleted and downloaded once more (offline, it is kept and reported). A cached file
+that another process removes meanwhile counts as not cached.
 
 Environment variables:
     MTL_ZOO_MIRROR: a base URL that replaces the origin of weight files: the
@@ -13,6 +14,7 @@ Environment variables:
     KERAS_HOME: the Keras cache root; files go to `$KERAS_HOME/mtl_zoo` (default `~/.keras/mtl_zoo`).
 """
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -90,8 +92,9 @@ def fetch(url, path, sha256=None, size=None):
         (path, downloaded): `downloaded` is False for a cache hit (no network).
 
     Raises:
-        DownloadError: offline with no cached copy, the server unreachable or
-            answering with an error, a short body, or a size / sha256 mismatch.
+        DownloadError: offline with no cached copy or a corrupt one (left in place
+            then), the server unreachable or answering with an error, a short body,
+            or a size / sha256 mismatch.
             No partial file is left behind (one left by a process killed while
             downloading is removed by a later download into its folder once it
             is an hour old).
@@ -100,13 +103,23 @@ def fetch(url, path, sha256=None, size=None):
     >>> fetch("https://example.com/w.weights.h5", "/tmp/c/w.weights.h5", sha256="ab..")  # doctest: +SKIP
     ('/tmp/c/w.weights.h5', True)
     """
-    if os.path.exists(path):
+    if sha256 is None and os.path.exists(path):
+        return path, False
+    if sha256 is not None:
         try:
-            if sha256 is not None:
-                verify_file(path, sha256, size)
+            verify_file(path, sha256, size)
             return path, False
+        except FileNotFoundError:
+            pass  # not cached, or removed meanwhile by another process sharing the cache
         except DownloadError as error:
-            os.remove(path)  # corrupt cache entry: fetch a fresh copy below
+            if is_offline():  # the cache is all there is: keep the file, say what is wrong
+                raise DownloadError(
+                    f"{OFFLINE_ENV} is set and the cached file is corrupt: {error} It is left in "
+                    f"place; unset {OFFLINE_ENV} to download it again, or replace it with a good "
+                    f"copy (`python scripts/download.py --presets=...` on a machine with internet)."
+                ) from None
+            with contextlib.suppress(FileNotFoundError):  # another process may have removed it
+                os.remove(path)  # corrupt cache entry: fetch a fresh copy below
             print(f"mtl_zoo: removed a corrupt cached file ({error}); downloading it again.")
     if is_offline():
         raise DownloadError(

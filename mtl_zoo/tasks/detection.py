@@ -18,7 +18,9 @@ class Detection(Task):
     1x1 convs: class-centre heatmap logits (num_classes), box size (h, w in
     grid cells) and sub-cell centre offset (dy, dx). Loss: penalty-reduced
     focal loss on the heatmap + 0.1 * L1 size + 1 * L1 offset, the weights of
-    "Objects as Points" (Zhou et al. 2019). Metrics: the three loss terms.
+    "Objects as Points" (Zhou et al. 2019); each L1 term sums |error| over (h, w) per
+    object, where CenterNet's code averages over the two, so the box terms weigh
+    twice theirs. Metrics: the three loss terms.
 
     Labels: `{"boxes": (N, 4) normalised [ymin, xmin, ymax, xmax],
     "classes": (N,) int}`; rows with class -1 are padding. Decoded: peaks of
@@ -31,7 +33,8 @@ class Detection(Task):
         name: task name.
         num_classes: number of object classes (>= 1).
         level: pyramid level of the head ("P2" = stride 4 ... "P5").
-        max_objects: objects kept per image when encoding (extra ones dropped).
+        max_objects: objects per image whose size and offset are regressed; every
+            object gets its peak in the heatmap, so extra ones are not taught as background.
         max_detections: k of the decoder.
         score_threshold: minimum decoded score.
         head_channels: width of the conv tower.
@@ -89,13 +92,18 @@ class Detection(Task):
         valid = (classes >= 0) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         scale = tf.constant([grid[0], grid[1], grid[0], grid[1]], tf.float32)
         boxes = tf.clip_by_value(boxes, 0.0, 1.0) * scale
+        heatmap = self._heatmap(tf.boolean_mask(boxes, valid), tf.boolean_mask(classes, valid), grid)
         boxes, classes, weights = hm.keep_first(valid, self.max_objects, boxes, classes)
+        _, indices, offsets = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
+        return {"heatmap": heatmap, "indices": indices, "size": boxes[:, 2:] - boxes[:, :2],
+                "offset": offsets, "weights": weights}
+
+    def _heatmap(self, boxes, classes, grid):
+        """The (h, w, num_classes) centre heatmap of (M, 4) grid-unit boxes of `classes`."""
         sizes = boxes[:, 2:] - boxes[:, :2]
-        cells, indices, offsets = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
+        cells, _, _ = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
         gaussians = hm.render_gaussians(cells, hm.gaussian_sigma(sizes[:, 0], sizes[:, 1]), grid)
-        gaussians *= weights[:, None, None]
-        return {"heatmap": hm.scatter_classes(gaussians, classes, self.num_classes),
-                "indices": indices, "size": sizes, "offset": offsets, "weights": weights}
+        return hm.scatter_classes(gaussians, classes, self.num_classes)
 
     def transform_label(self, label, transform):
         """Boxes follow the image and are clipped to it; a box left mostly outside gets class -1."""

@@ -57,6 +57,12 @@ def render_gaussians(centers, sigmas, grid):
     return tf.exp(-(dy ** 2 + dx ** 2) / variance)
 
 
+def max_over_instances(maps):
+    """The max of (M, ...) per-instance maps over M; zeros when M is 0 (no instance)."""
+    zeros = tf.zeros(tf.concat([[1], tf.shape(maps)[1:]], axis=0), maps.dtype)
+    return tf.reduce_max(tf.concat([zeros, maps], axis=0), axis=0)
+
+
 def keep_first(valid, max_count, *values):
     """Keeps the rows of each value where `valid`, then truncates or zero-pads to `max_count`.
 
@@ -147,7 +153,8 @@ def gather_at(feature_map, indices):
 
 
 def masked_l1(prediction, target, weights):
-    """Per-example L1 over the entries where `weights` is 1, averaged per weighted entry.
+    """Per-example L1 over the entries where `weights` is 1: the absolute error summed
+    over the last axis, averaged over the weighted entries.
 
     `weights` broadcasts against `prediction` without its last axis.
     """

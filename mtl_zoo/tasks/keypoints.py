@@ -37,7 +37,9 @@ class Keypoints(Task):
         num_keypoints: K (>= 1).
         flip_pairs: (left, right) index pairs swapped by horizontal flips.
         level: pyramid level of the head.
-        max_instances: instances kept per image when encoding.
+        max_instances: instances per image whose centre offset and keypoint offsets are
+            regressed; every instance is drawn in the heatmaps, so extra ones are not
+            taught as background.
         max_detections: instances returned by the decoder.
         score_threshold: minimum decoded instance score.
         head_channels: width of the conv tower.
@@ -124,7 +126,6 @@ class Keypoints(Task):
     # -- targets ----------------------------------------------------------------------
     def encode(self, labels, image_shape):
         grid = hm.grid_shape(image_shape, self.stride)
-        k = self.num_keypoints
         keypoints, boxes = self._checked_keypoints_and_boxes(labels)
         keypoints = tf.cast(keypoints, tf.float32)
         labelled = keypoints[..., 2] > 0
@@ -137,26 +138,34 @@ class Keypoints(Task):
             high = tf.reduce_max(tf.where(labelled[..., None], points, -_FAR), axis=1)
             boxes = tf.concat([low, high], axis=-1)
         valid = tf.reduce_any(labelled, axis=-1)
+        center_heatmap, keypoint_heatmap = self._heatmaps(
+            *(tf.boolean_mask(t, valid) for t in (points, labelled, boxes)), grid)
         points, labelled, boxes, weights = hm.keep_first(
             valid, self.max_instances, points, labelled, boxes)
-        sizes = tf.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
         cells, indices, center_offsets = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
-        sigmas = hm.gaussian_sigma(sizes[:, 0], sizes[:, 1])
-        centers = hm.render_gaussians(cells, sigmas, grid) * weights[:, None, None]
         keypoint_weights = tf.cast(labelled, tf.float32) * weights[:, None]
-        keypoint_cells, _, _ = hm.encode_centers(tf.reshape(points, [-1, 2]), grid)
-        keypoint_maps = hm.render_gaussians(keypoint_cells, tf.repeat(sigmas, k), grid)
-        keypoint_maps = tf.reshape(keypoint_maps, [self.max_instances, k, grid[0], grid[1]])
-        keypoint_maps *= keypoint_weights[..., None, None]
         return {
-            "center_heatmap": tf.reduce_max(centers, axis=0)[..., None],
-            "keypoint_heatmap": tf.transpose(tf.reduce_max(keypoint_maps, axis=0), [1, 2, 0]),
+            "center_heatmap": center_heatmap,
+            "keypoint_heatmap": keypoint_heatmap,
             "indices": indices,
             "center_offset": center_offsets,
             "keypoint_offsets": (points - cells[:, None, :]) * keypoint_weights[..., None],
             "keypoint_weights": keypoint_weights,
             "weights": weights,
         }
+
+    def _heatmaps(self, points, labelled, boxes, grid):
+        """The (h, w, 1) centre and (h, w, K) keypoint heatmaps of M instances: (M, K, yx)
+        grid-unit `points`, (M, K) `labelled` flags and (M, 4) grid-unit `boxes`."""
+        sizes = tf.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
+        cells, _, _ = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
+        sigmas = hm.gaussian_sigma(sizes[:, 0], sizes[:, 1])
+        keypoint_cells, _, _ = hm.encode_centers(tf.reshape(points, [-1, 2]), grid)
+        keypoint_maps = hm.render_gaussians(keypoint_cells, tf.repeat(sigmas, self.num_keypoints), grid)
+        keypoint_maps = tf.reshape(keypoint_maps, [-1, self.num_keypoints, grid[0], grid[1]])
+        keypoint_maps *= tf.cast(labelled, tf.float32)[..., None, None]
+        return (hm.max_over_instances(hm.render_gaussians(cells, sigmas, grid))[..., None],
+                tf.transpose(hm.max_over_instances(keypoint_maps), [1, 2, 0]))
 
     def validate_targets(self, targets):
         self._require_keys(targets, ("center_heatmap", "keypoint_heatmap", "indices", "center_offset",

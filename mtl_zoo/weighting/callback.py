@@ -44,6 +44,12 @@ class TaskWeightCallback(keras.callbacks.Callback):
                 "learning rate or check the labels of those tasks.")
         return losses
 
+    def labelled_tasks(self):
+        """Whether each task, in task order, has had a labelled example so far this epoch:
+        until then its logged loss is a placeholder 0 (mixed or one-task batches)."""
+        counts = self.model.labelled_examples()
+        return np.array([counts.get(name, 0.0) > 0 for name in self.task_names])
+
     def assign(self, weights):
         """Sets the alphas from an array in task order."""
         self.model.set_task_weights(dict(zip(self.task_names, (float(w) for w in weights))))

@@ -11,6 +11,10 @@ class GradDrop(GradientAggregator):
     """Per coordinate, keeps only the task gradients of one sign, chosen at random with
     probability given by the sign purity P = (1 + sum g_i / sum |g_i|) / 2. Meant for
     gradients at the shared representation (the default mode), as in the paper.
+    P is taken per coordinate of the gradient rows, i.e. per example and feature of the
+    representation: the paper's Algorithm 1 first sums each task's gradient over the
+    batch, after multiplying it by sign(A) of the activations, which this version
+    does not do (the aggregators see gradients, not activations).
 
     Args:
         mode: "representation" (default) or "parameters".

@@ -18,7 +18,9 @@ class GradNorm(TaskWeightCallback):
     layer", or, by default, on all shared trunk parameters (as LibMTL does; with
     heads on different pyramid levels no single layer is last for every task).
     The model computes them each step (one backward pass per task). The initial
-    losses L_i(0) are kept in the model's `task_loss_history`.
+    losses L_i(0) are kept in the model's `task_loss_history`; a task's is taken
+    from the first batch that labels it, and until then the task keeps its weight
+    (the others are balanced among themselves, keeping their sum).
 
     Args:
         alpha: asymmetry: how strongly slow tasks are pulled up (paper: 0.12 to 3).
@@ -41,15 +43,21 @@ class GradNorm(TaskWeightCallback):
         self.model.request_gradient_statistics(layer=self.layer)
 
     def on_train_batch_end(self, batch, logs=None):
+        seen = self.labelled_tasks()
         losses = self.task_losses(logs)
         rows = self.history_rows()
-        if not np.all(rows[0] > 0):
-            rows[0] = np.maximum(losses, 1e-8)
+        first_seen = seen & ~(rows[0] > 0)
+        if first_seen.any():
+            rows[0][first_seen] = np.maximum(losses[first_seen], 1e-8)
             self.set_history_rows(rows)
-        norms = np.array([float(logs[f"grad_norm_{name}"]) for name in self.task_names])
+        if seen.sum() < 2:
+            return
+        norms = np.array([float(logs[f"grad_norm_{name}"]) for name in self.task_names])[seen]
         weights = self.current_weights()
-        ratios = losses / rows[0]
+        ratios = losses[seen] / rows[0][seen]
         targets = norms.mean() * (ratios / ratios.mean()) ** self.alpha
-        gradient = np.sign(norms - targets) * norms / np.maximum(weights, 1e-8)
-        weights = np.maximum(weights - self.learning_rate * gradient, 1e-3)
-        self.assign(len(weights) * weights / weights.sum())
+        gradient = np.sign(norms - targets) * norms / np.maximum(weights[seen], 1e-8)
+        updated = np.maximum(weights[seen] - self.learning_rate * gradient, 1e-3)
+        total = len(weights) if seen.all() else weights[seen].sum()
+        weights[seen] = total * updated / updated.sum()
+        self.assign(weights)

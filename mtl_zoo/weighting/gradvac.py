@@ -11,7 +11,8 @@ class GradVac(GradientAggregator):
     """Like PCGrad, but instead of only removing conflicts it pulls each pair's cosine
     similarity up to a target: an exponential moving average (rate `beta`) of the
     similarities seen so far. Applied to the whole gradient vector (the paper also
-    shows a per-layer variant).
+    shows a per-layer variant). The targets live on the aggregator, not in the model's
+    weights: a reloaded or resumed model starts them at 0 again, the paper's start.
 
     Args:
         beta: EMA rate of the target similarities.

@@ -12,13 +12,18 @@ class GeometricLossStrategy(TaskWeightCallback):
     the result independent of each loss's scale. Its gradient is
     sum_i G / (T L_i) grad L_i with G the geometric mean, so the callback sets
     alpha_i = G / L_i after every batch, from the epoch's running mean losses
-    (the factor T keeps the total on the scale of a plain sum).
+    (the factor T keeps the total on the scale of a plain sum). A task without a
+    labelled example so far this epoch keeps its weight and stays out of the mean.
 
     Example:
     >>> model.fit(ds, callbacks=[GeometricLossStrategy()])  # doctest: +SKIP
     """
 
     def on_train_batch_end(self, batch, logs=None):
-        losses = np.maximum(self.task_losses(logs), 1e-8)
-        geometric_mean = np.exp(np.mean(np.log(losses)))
-        self.assign(geometric_mean / losses)
+        losses, seen = self.task_losses(logs), self.labelled_tasks()
+        if not seen.any():
+            return
+        losses = np.maximum(losses[seen], 1e-8)
+        weights = self.current_weights()
+        weights[seen] = np.exp(np.mean(np.log(losses))) / losses
+        self.assign(weights)

@@ -42,8 +42,10 @@ class GradientConflictMonitor(TaskWeightCallback):
             self._writer = tf.summary.create_file_writer(str(self.log_dir))
 
     def on_train_batch_end(self, batch, logs=None):
+        # with `steps_per_execution` this runs every k steps: record at the first step seen
+        # at least `every` steps after the last record
         step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        if (step - 1) % self.every:
+        if self.records and 0 <= step - self.records[-1]["step"] < self.every:
             return
         record = {key: float(value) for key, value in (logs or {}).items()
                   if key.startswith(("grad_norm_", "grad_cos_"))}

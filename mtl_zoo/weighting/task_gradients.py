@@ -24,7 +24,8 @@ from mtl_zoo.distribution import gather_over_replicas, sum_over_replicas
 
 
 def _flatten(gradients, like):
-    return tf.concat([tf.reshape(g if g is not None else tf.zeros_like(v), [-1])
+    """One float32 vector of `gradients` (zeros for None), whatever their dtype (mixed precision)."""
+    return tf.concat([tf.reshape(tf.cast(g if g is not None else tf.zeros_like(v), tf.float32), [-1])
                       for g, v in zip(gradients, like)], axis=0)
 
 
@@ -125,10 +126,11 @@ class TaskGradients:
             else:
                 y_pred = model(x, training=True)
             task_losses, pairs = model.compute_task_losses(y, y_pred, sample_weight, pairs)
-            total = model.weighted_loss(task_losses)
+            labelled = model.labelled_tasks(pairs)
+            total = model.weighted_loss(task_losses, labelled)
             scaled_total = optimizer.scale_loss(total / replicas)
             scaled_tasks = {name: optimizer.scale_loss(term / replicas)
-                            for name, term in model.weighted_task_terms(task_losses).items()}
+                            for name, term in model.weighted_task_terms(task_losses, labelled).items()}
             regularization = (optimizer.scale_loss(tf.add_n(model.losses) / replicas)
                               if model.losses else None)
         shared = self.sharing.shared_variables
@@ -153,9 +155,9 @@ class TaskGradients:
             matrix = sum_over_replicas(matrix)
         loss_scale = optimizer.scale_loss(tf.constant(1.0))
         matrix = matrix / loss_scale
-        direction = self._combine(matrix, task_losses, pairs) * loss_scale
+        direction = self._combine(matrix, task_losses, labelled) * loss_scale
         if self.uses_representation:
-            own = [t[start:start + tf.shape(local)[0]]
+            own = [tf.cast(t[start:start + tf.shape(local)[0]], local.dtype)
                    for t, local in zip(_unflatten(direction, like), representation)]
             shared_gradients = tape.gradient(representation, shared, output_gradients=own)
         else:
@@ -176,17 +178,28 @@ class TaskGradients:
             logs.update(gradient_statistics(model.task_names, selected))
         return logs
 
-    def _combine(self, matrix, task_losses, pairs):
+    def _combine(self, matrix, task_losses, labelled):
+        """The aggregated direction of the (T, N) gradient `matrix`, or its plain sum when
+        the aggregator has nothing to balance.
+
+        A task with no labelled example in the global batch, or with alpha 0, has a
+        zero row, which would wreck most aggregators (MGDA's min-norm point becomes 0,
+        freezing the trunk), and a step whose gradients overflowed (mixed precision;
+        the optimizer skips it) would poison the state of the stateful ones: such
+        steps take the plain sum.
+        """
         aggregator = self.model.aggregator
         plain_sum = tf.reduce_sum(matrix, axis=0)
         if aggregator is None:
             return plain_sum
-        masks = {task.name: mask for task, _, mask in pairs}
-        present = tf.stack([sum_over_replicas(tf.reduce_sum(masks[name])) > 0 if name in masks
-                            else tf.constant(False)
-                            for name in self.model.task_names])
-        losses = tf.stack([tf.cast(task_losses.get(name, 0.0), tf.float32) for name in self.model.task_names])
-        # A task with no labelled example in this batch has a zero gradient, which would
-        # wreck most aggregators (MGDA's min-norm point becomes 0): such batches are summed.
+        balanced = tf.stack([tf.logical_and(labelled[name], tf.convert_to_tensor(self.model.alpha(name)) > 0)
+                             if name in labelled else tf.constant(False)
+                             for name in self.model.task_names])
+        usable = tf.logical_and(tf.reduce_all(balanced), tf.reduce_all(tf.math.is_finite(matrix)))
+        # each replica's loss is R * its own sum / the global count: their mean is the
+        # global batch's loss, which the loss-normalised methods must all see alike
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        losses = sum_over_replicas(tf.stack([tf.cast(task_losses.get(name, 0.0), tf.float32)
+                                             for name in self.model.task_names])) / replicas
         step = self.model.optimizer.iterations
-        return tf.cond(tf.reduce_all(present), lambda: aggregator(matrix, losses, step), lambda: plain_sum)
+        return tf.cond(usable, lambda: aggregator(matrix, losses, step), lambda: plain_sum)

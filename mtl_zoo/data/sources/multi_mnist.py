@@ -14,7 +14,7 @@ from `manual_dir` (checked against their official sha256).
 Example:
 >>> from mtl_zoo.data.sources import multi_mnist
 >>> examples = multi_mnist.load("test", config="test_set_only",
-...                             manual_dir="../shared/data/mnist")  # doctest: +SKIP
+...                             manual_dir="path/to/mnist")  # doctest: +SKIP
 """
 
 import os
