@@ -26,12 +26,20 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     Backups are taken at the end of every epoch. The two latest are kept
     (`double_checkpoint`), so a backup cut short by a crash is replaced by the
-    one before it. The per-epoch logs are backed up too: after a resumed `fit`,
-    `history` holds every epoch of the run, where Keras's `History` holds only
-    those trained since the restart.
+    one before it. A backup is written in an order that a crash cannot leave
+    inconsistent: the latest metadata is removed before the new weights are
+    written and written whole after them, so weights whose epoch is not on
+    record are never resumed from (Keras alone would resume epoch n+1's weights
+    as epoch n's after a crash between the two files). The per-epoch logs are
+    backed up too: after a resumed `fit`, `history` holds every epoch of the
+    run, where Keras's `History` holds only those trained since the restart.
 
     Args:
-        backup_dir: the folder of the backups; deleted when training ends.
+        backup_dir: the folder of the backups.
+        delete_checkpoint: delete `backup_dir` when training ends (Keras's
+            default). A job that does more after `fit` (evaluating, exporting)
+            passes False and deletes the folder once it is done, so that a
+            crash in between resumes from the finished training.
 
     Example:
     >>> backup = mz.SharedBackupAndRestore("/tmp/run/backup")  # doctest: +SKIP
@@ -40,8 +48,8 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
     10
     """
 
-    def __init__(self, backup_dir):
-        super().__init__(backup_dir, double_checkpoint=True)
+    def __init__(self, backup_dir, delete_checkpoint=True):
+        super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=delete_checkpoint)
         self._history_path = tf.io.gfile.join(backup_dir, HISTORY_FILE)
         self._epoch_logs = []
 
@@ -81,11 +89,13 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
                 self._weights_path, self._training_metadata_path = latest
 
     def _latest_metadata_is_cut_short(self):
+        """True when the latest metadata is unreadable, or missing beside weights (the crash
+        hit `_save_model` after it removed the metadata)."""
         try:
             with tf.io.gfile.GFile(self._training_metadata_path) as f:
                 int(json.load(f)["epoch"])
         except tf.errors.NotFoundError:
-            return False
+            return tf.io.gfile.exists(self._weights_path)
         except (ValueError, KeyError, TypeError):
             return True
         return False
@@ -96,6 +106,21 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
         if self._is_chief():
             self._write_history()
             super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        """Keras's backup, in an order a crash cannot leave inconsistent: both latest files
+        are copied to the previous backup, the latest metadata is removed, the weights are
+        written, then the metadata, whole (write, then rename)."""
+        tf.io.gfile.makedirs(self.backup_dir)
+        for latest, previous in [(self._weights_path, self._prev_weights_path),
+                                 (self._training_metadata_path, self._prev_training_metadata_path)]:
+            if tf.io.gfile.exists(latest):
+                tf.io.gfile.copy(latest, previous, overwrite=True)
+        if tf.io.gfile.exists(self._training_metadata_path):
+            tf.io.gfile.remove(self._training_metadata_path)
+        self.model.save_weights(self._weights_path, overwrite=True)
+        write_whole(self._training_metadata_path, json.dumps(
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
     def on_train_end(self, logs=None):
         if self._is_chief():

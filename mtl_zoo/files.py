@@ -144,12 +144,41 @@ def remove_stale_partials(folder, older_than=STALE_SECONDS):
 
 
 @contextlib.contextmanager
-def staged_folder(folder):
+def staged_file(path):
+    """Yields a path with `path`'s file name in a hidden staging folder beside it, for writers
+    that choose the format by the extension (`keras.Model.save` takes only `.keras` names);
+    the file written there replaces `path` when the block succeeds, and the staging folder
+    is removed either way, so `path` is written whole or not at all.
+
+    Example:
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    >>> with staged_file(path) as staging:
+    ...     open(staging, "w").close()
+    >>> os.listdir(os.path.dirname(path)), os.path.basename(staging)
+    (['model.keras'], 'model.keras')
+    """
+    parent, name = os.path.split(os.path.abspath(path))
+    remove_stale_partials(parent)
+    folder = tempfile.mkdtemp(prefix=f".{name}.partial-", dir=parent)
+    try:
+        staged = os.path.join(folder, name)
+        yield staged
+        os.chmod(staged, umask_mode())
+        os.replace(staged, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_folder(folder, replace=True):
     """Yields a hidden staging folder beside `folder` that replaces `folder` when the block
     succeeds and is removed when it fails, so a folder (an export version, a preset) is
     written whole or not at all. It gets the umask's mode (mkdtemp's 0o700 would hide it
     from other users, a model server among them), and staging folders that a killed
-    process left beside it are removed once stale.
+    process left beside it are removed once stale. With `replace=False` a `folder` that
+    exists when the block ends (another process wrote it meanwhile) is left as it is and
+    FileExistsError is raised.
 
     Example:
     >>> import tempfile
@@ -168,13 +197,33 @@ def staged_folder(folder):
     try:
         yield staging
         os.chmod(staging, umask_mode(directory=True))
-        replaced = None
-        if os.path.exists(folder):
-            replaced = tempfile.mkdtemp(prefix=f".{name}.partial-replaced-", dir=parent)
-            os.rename(folder, os.path.join(replaced, name))
-        os.rename(staging, folder)
-        if replaced:
-            shutil.rmtree(replaced)
+        (_replace_folder if replace else _rename_to_new)(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _replace_folder(staging, folder):
+    """Renames `staging` to `folder`, moving an existing `folder` aside first and then
+    deleting it (a folder cannot be renamed over a non-empty one)."""
+    parent, name = os.path.split(os.path.abspath(folder))
+    if not os.path.exists(folder):
+        os.rename(staging, folder)
+        return
+    replaced = tempfile.mkdtemp(prefix=f".{name}.partial-replaced-", dir=parent)
+    os.rename(folder, os.path.join(replaced, name))
+    os.rename(staging, folder)
+    shutil.rmtree(replaced)
+
+
+def _rename_to_new(staging, folder):
+    """Renames `staging` to `folder`, which must not exist (a folder that another process
+    filled is never replaced: renaming onto a non-empty folder fails)."""
+    if os.path.exists(folder):
+        raise FileExistsError(f"{folder} was written by another process meanwhile.")
+    try:
+        os.rename(staging, folder)
+    except OSError as error:
+        if os.path.isdir(folder) and os.listdir(folder):
+            raise FileExistsError(f"{folder} was written by another process meanwhile.") from error
         raise

@@ -246,6 +246,29 @@ def test_an_export_appears_whole_or_not_at_all(all_kinds, tmp_path, monkeypatch)
     assert mz.export.next_version(tmp_path / "served") == 1
 
 
+def test_a_version_another_export_writes_meanwhile_is_never_replaced(all_kinds, tmp_path, monkeypatch):
+    model, _, _ = all_kinds
+    served = tmp_path / "served"
+    taken_meanwhile = {"1", "3"}
+
+    def save_while_another_export_lands(root, filepath, signatures=None):
+        version = os.path.basename(filepath).split(".")[1]  # staged as ".<version>.partial-..."
+        if version in taken_meanwhile:
+            taken_meanwhile.remove(version)
+            theirs = served / version
+            theirs.mkdir(parents=True)
+            (theirs / "saved_model.pb").write_bytes(b"theirs")
+        with open(os.path.join(filepath, "saved_model.pb"), "wb") as ours:
+            ours.write(b"ours")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_while_another_export_lands)
+    assert mz.export.saved_model(model, served) == str(served / "2")  # 1 was taken: the next one
+    with pytest.raises(ValueError, match="3 was written by another process during this export"):
+        mz.export.saved_model(model, served, version=3)
+    assert sorted(os.listdir(served)) == ["1", "2", "3"]  # no staging folder left behind
+    assert [(served / v / "saved_model.pb").read_bytes() for v in "123"] == [b"theirs", b"ours", b"theirs"]
+
+
 def test_describe_serving_outputs_lists_every_output(all_kinds):
     model, _, loaded = all_kinds
     for signature in mz.export.SIGNATURES:

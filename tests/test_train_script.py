@@ -54,6 +54,7 @@ def test_train_evaluate_and_export_scripts_end_to_end(tmp_path):
         assert png.startswith(b"\x89PNG") and len(png) > 5000
     model = mz.load_model(run / "model.keras")
     assert model.task_names == ["action", "objects", "pose"]
+    assert not (run / "backup").exists()  # kept until the job's files are written
 
     served = tf.saved_model.load(metrics["export"])
     images = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
@@ -132,6 +133,7 @@ def test_config_file_flags_and_single_task_baselines(tmp_path):
     assert "accuracy" in metrics["baselines"]["action"] and "AP" in metrics["baselines"]["objects"]
     single = mz.load_model(tmp_path / "run" / "baselines" / "objects" / "model.keras")
     assert single.task_names == ["objects"]
+    assert not list(tmp_path.glob("run/**/backup"))
     assert isinstance(single.get_layer("objects_tower_conv1"), keras.layers.SeparableConv2D)
     # delta_m recomputed by hand from the recorded headline metrics
     action, objects = metrics["evaluation"]["action"]["accuracy"], metrics["evaluation"]["objects"]["AP"]

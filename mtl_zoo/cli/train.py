@@ -12,7 +12,8 @@ with `mtl_zoo.load_model`), `metrics.json` (each task's evaluation metrics from
 `mtl_zoo.evaluation`, validation losses, the training history and the flags),
 `plots/` (loss curves, task weights, predictions drawn on validation images),
 `export/<version>/` (a SavedModel for serving), TensorBoard logs under `logs/`,
-and while it trains a `backup/` folder from which a killed run resumes.
+and until the job ends a `backup/` folder from which a killed run resumes (after
+training, it resumes straight to the evaluation and export).
 With --single_task_baselines it also trains one single-task model per task with
 the same recipe (under `baselines/<task>/`) and reports delta_m.
 """
@@ -31,6 +32,7 @@ from mtl_zoo.cli.strategies import STRATEGIES
 FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
 WEIGHTINGS = ("equal", "dwa", "gradnorm", "rlw", "geometric", "uncertainty")
+BACKUP_FOLDER = "backup"
 ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "sharing_option", "image_size", "head_conv")
 
 flags.DEFINE_string("config", None, "A JSON or YAML file of flag values; flags given on the "
@@ -265,6 +267,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     from mtl_zoo.data.sources import allows_horizontal_flips
     from mtl_zoo.distribution import distribute_global_batches, is_multi_worker
     from mtl_zoo.evaluation import evaluate_model
+    from mtl_zoo.files import staged_file
 
     keras.utils.set_random_seed(FLAGS.seed)
     with strategy.scope():
@@ -287,7 +290,9 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
           f"{strategy.num_replicas_in_sync} replica(s)) on {data['num_train']} {FLAGS.dataset} "
           f"images; checkpoints in {model_dir}.")
     chief = writes_run_files(strategy)
-    backup = mz.SharedBackupAndRestore(os.path.join(model_dir, "backup"))
+    # kept until the job's files are written (remove_backups): a crash while evaluating or
+    # exporting resumes from the finished training
+    backup = mz.SharedBackupAndRestore(os.path.join(model_dir, BACKUP_FOLDER), delete_checkpoint=False)
     callbacks = [*weighting_callbacks(FLAGS.seed), mz.weighting.TaskWeightHistory(), backup]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")))
@@ -297,7 +302,8 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     if not chief:
         return None, None
     path = os.path.join(model_dir, "model.keras")
-    model.save(path)
+    with staged_file(path) as staging:
+        model.save(staging)
     if is_multi_worker(strategy):  # evaluate, plot and export alone, outside the workers' collectives
         model = mz.load_model(path)
     results = evaluate_model(model, raw_batches(model, val_examples, FLAGS.batch_size).unbatch(),
@@ -368,6 +374,7 @@ def train_in_model_dir(config, strategy, chief, job_started):
     """Loads the data, trains, evaluates and (on the chief) writes the run's files."""
     from mtl_zoo.data.sources import evaluation_split
     from mtl_zoo.evaluation import delta_m, headline_metrics, results_table
+    from mtl_zoo.files import write_whole
 
     task_names = [task["name"] for task in config["tasks"]]
     train_examples, num_train = dataset_flags.load_split("train", FLAGS.max_train_examples, task_names)
@@ -401,8 +408,8 @@ def train_in_model_dir(config, strategy, chief, job_started):
         outcome["export"] = model.export(os.path.join(FLAGS.model_dir, "export"))
     outcome["seconds"]["job"] = round(time.monotonic() - job_started
                                       - outcome["seconds"].get("baselines", 0.0), 1)
-    with open(os.path.join(FLAGS.model_dir, "metrics.json"), "w") as f:
-        json.dump(outcome, f, indent=2)
+    write_whole(os.path.join(FLAGS.model_dir, "metrics.json"), json.dumps(outcome, indent=2))
+    remove_backups(FLAGS.model_dir)
     print(results_table(outcome["evaluation"], f"Validation ({num_val} {FLAGS.dataset} {split} images)"))
     if FLAGS.single_task_baselines:
         print(results_table(outcome["baselines"], "Single-task baselines (same recipe)"))
@@ -411,6 +418,19 @@ def train_in_model_dir(config, strategy, chief, job_started):
             else f"undefined ({outcome['delta_m_undefined']})"))
     print(f"Model, metrics, plots and export written to {FLAGS.model_dir}")
     return outcome
+
+
+def remove_backups(model_dir):
+    """Deletes the backups of the run in `model_dir` and of its single-task baselines, once
+    the job's files are written."""
+    import shutil
+
+    folders = [os.path.join(model_dir, BACKUP_FOLDER)]
+    baselines = os.path.join(model_dir, "baselines")
+    if os.path.isdir(baselines):
+        folders += [os.path.join(baselines, task, BACKUP_FOLDER) for task in os.listdir(baselines)]
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def job_flag_defaults():

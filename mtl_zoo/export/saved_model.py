@@ -15,6 +15,17 @@ def next_version(base_path):
     return max(versions, default=0) + 1
 
 
+def check_version(version, base_path):
+    """Raises a ValueError unless `version` is a positive integer not yet in `base_path`."""
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"version must be a positive integer (TF Serving's version folders), "
+                         f"got {version!r}.")
+    path = os.path.join(base_path, str(version))
+    if os.path.exists(path):
+        raise ValueError(f"{path} already exists; pass another version, or version=None for "
+                         f"the next free one ({next_version(base_path)}).")
+
+
 def saved_model(model, base_path, version=None, verbose=False):
     """Exports `model` for serving as `base_path/<version>/` (TF Serving's layout).
 
@@ -40,7 +51,9 @@ def saved_model(model, base_path, version=None, verbose=False):
     numeric folders as they appear) never sees a half-written version, and a
     failed export leaves nothing behind (a staging folder left by an export
     that was killed is removed by the next export into `base_path` once it
-    is an hour old). The version folder gets the mode of the process's umask,
+    is an hour old). An existing version is never replaced: when another
+    process exports the same next version meanwhile, this export takes the
+    one after it. The version folder gets the mode of the process's umask,
     so a server running as another user can read it.
 
     Bad input (wrong rank or channel count, an empty batch, undecodable bytes)
@@ -73,18 +86,22 @@ def saved_model(model, base_path, version=None, verbose=False):
                          "for a plain Keras model.")
     check_local_path(base_path, "The export folder")
     base_path = os.fspath(base_path)
-    version = next_version(base_path) if version is None else version
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f"version must be a positive integer (TF Serving's version folders), "
-                         f"got {version!r}.")
-    path = os.path.join(base_path, str(version))
-    if os.path.exists(path):
-        raise ValueError(f"{path} already exists; pass another version, or version=None for "
-                         f"the next free one ({next_version(base_path)}).")
+    if version is not None:
+        check_version(version, base_path)
     functions = {name: (function, input_signature(name))
                  for name, function in serving_functions(model).items()}
-    with staged_folder(path) as staging:  # `path` does not exist yet: nothing is replaced
-        write_saved_model(model, functions, staging)
+    while True:
+        path = os.path.join(base_path, str(version or next_version(base_path)))
+        try:
+            with staged_folder(path, replace=False) as staging:  # never replaces a version
+                write_saved_model(model, functions, staging)
+            break
+        except FileExistsError:
+            if version is not None:
+                raise ValueError(f"{path} was written by another process during this export; "
+                                 "pass another version, or version=None for the next free "
+                                 "one.") from None
+            # another export took that number meanwhile: write the next free one
     if verbose:
         listed = ", ".join(f"{name}({SIGNATURES[name][0]})" for name in functions)
         print(f"Exported {path}: signatures {listed}; mtl_zoo.export.describe_serving_outputs(model) "
