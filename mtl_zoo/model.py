@@ -4,6 +4,7 @@ import math
 import os
 import warnings
 import zipfile
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -79,6 +80,23 @@ def checked_task_weight(name, value):
     if not math.isfinite(weight) or weight < 0:
         raise ValueError(f"Task weight of {name!r} must be a finite number >= 0, got {value}.")
     return weight
+
+
+class TaskBatch(NamedTuple):
+    """One task's part of a batch: its targets, its (batch,) mask of labelled examples, and
+    the mask's sum over the replicas (the task's labelled examples in the global batch),
+    all-reduced once per step for the loss, the task balancing and the loss trackers.
+
+    Example:
+    >>> part = TaskBatch("count", tf.constant([2, 0]), tf.constant([1.0, 0.0]), tf.constant(1.0))
+    >>> float(part.global_count)
+    1.0
+    """
+
+    task: object
+    targets: object
+    mask: tf.Tensor
+    global_count: tf.Tensor
 
 
 @keras.saving.register_keras_serializable(package="mtl_zoo")
@@ -360,7 +378,8 @@ class MultiTaskModel(keras.Model):
                 for task in self.tasks if task.name in labels}
 
     def _targets_and_masks(self, y, sample_weight):
-        """Pairs each task with its targets and a (batch,) mask; checks labels at trace time."""
+        """A `TaskBatch` per labelled task: its targets, a (batch,) mask and the mask's global
+        count; checks labels at trace time."""
         if not isinstance(y, dict):
             raise ValueError(
                 f"Labels must be a dict {{task_name: targets}} with tasks {self.task_names}, "
@@ -388,7 +407,7 @@ class MultiTaskModel(keras.Model):
                     else _checked_mask(task.name, mask, batch, first.shape[0] if first.shape.rank else None))
             with tf.control_dependencies(task.target_checks(y[task.name], mask)):
                 mask = tf.identity(mask)
-            pairs.append((task, y[task.name], mask))
+            pairs.append(TaskBatch(task, y[task.name], mask, sum_over_replicas(tf.reduce_sum(mask))))
         if not pairs:
             raise ValueError(f"The labels cover none of the model's tasks {self.task_names}: pass "
                              "the targets of at least one.")
@@ -400,12 +419,12 @@ class MultiTaskModel(keras.Model):
         for their run-time checks (masks, target values), so that a bad batch fails before
         the forward pass changes anything, batch-norm statistics included."""
         pairs = self._targets_and_masks(y, sample_weight)
-        with tf.control_dependencies([mask for _, _, mask in pairs]):
+        with tf.control_dependencies([pair.mask for pair in pairs]):
             x = tf.nest.map_structure(tf.identity, x)
         return x, pairs
 
     def compute_task_losses(self, y, y_pred, sample_weight=None, pairs=None):
-        """Returns `({task: loss}, [(task, targets, mask), ...])`.
+        """Returns `({task: loss}, [TaskBatch(task, targets, mask, global_count), ...])`.
 
         Each task's loss is its per-example loss averaged over the unmasked
         examples of the global batch. Under `tf.distribute`, the mask count is
@@ -416,17 +435,16 @@ class MultiTaskModel(keras.Model):
         pairs = self._targets_and_masks(y, sample_weight) if pairs is None else pairs
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         losses = {}
-        for task, targets, mask in pairs:
+        for task, targets, mask, global_count in pairs:
             per_example = tf.cast(task.per_example_loss(targets, task.own_outputs(y_pred)), tf.float32)
             total = tf.reduce_sum(per_example * mask)
-            count = sum_over_replicas(tf.reduce_sum(mask))
-            losses[task.name] = tf.math.divide_no_nan(total, count) * replicas
+            losses[task.name] = tf.math.divide_no_nan(total, global_count) * replicas
         return losses, pairs
 
     def labelled_tasks(self, pairs):
         """`{task_name: bool tensor}`: whether the global batch holds a labelled example
         (mask above 0) of each task of `pairs`, counted over every replica."""
-        return {task.name: sum_over_replicas(tf.reduce_sum(mask)) > 0 for task, _, mask in pairs}
+        return {pair.task.name: pair.global_count > 0 for pair in pairs}
 
     def weighted_task_terms(self, task_losses, labelled=None):
         """Each task's term of the total loss: alpha_i * L_i.
@@ -482,9 +500,9 @@ class MultiTaskModel(keras.Model):
             raise RuntimeError("Compile the model before training or evaluating it.")
         batch = sum_over_replicas(tf.cast(tf.shape(x)[0], tf.float32))
         self._total_loss_tracker.update_state(total, sample_weight=batch)
-        for task, targets, mask in pairs:
-            self._task_loss_trackers[task.name].update_state(
-                task_losses[task.name], sample_weight=sum_over_replicas(tf.reduce_sum(mask)))
+        for task, targets, mask, global_count in pairs:
+            self._task_loss_trackers[task.name].update_state(task_losses[task.name],
+                                                             sample_weight=global_count)
             task.update_metrics(self._task_metrics[task.name], targets, task.own_outputs(y_pred), mask)
         return {metric.name: metric.result() for metric in self.metrics}
 

@@ -76,6 +76,14 @@ def test_crowd_regions_absorb_detections_instead_of_counting_them_false():
     assert unlabelled["AP"] == pytest.approx(0.5)
 
 
+def test_crowd_flags_may_be_bools_and_must_be_one_per_box():
+    found = [_found([[50, 50, 90, 90], [0, 0, 10, 10]], [0.9, 0.8])]
+    flagged = ev.box_ap(found, [_truth([0, 0, 10, 10], [50, 50, 90, 90], crowd=[False, True])], SIZE)
+    assert flagged["AP"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="1 iscrowd flags for 2 ground-truth instances"):
+        ev.box_ap(found, [_truth([0, 0, 10, 10], [50, 50, 90, 90], crowd=[True])], SIZE)
+
+
 def test_box_ap_handles_empty_images_padding_and_no_detections():
     empty_truth = {"boxes": np.zeros((2, 4)), "classes": np.array([-1, -1])}
     empty_found = _found(np.zeros((0, 4)), [])
@@ -121,6 +129,45 @@ def test_keypoint_ap_with_an_oks_of_072():
     assert stats["AP"] == pytest.approx(5 / 10)  # 0.50 .. 0.70 of the ten thresholds
     loose = ev.keypoint_ap(found, truth, SIZE, sigmas=[0.5])  # a larger sigma forgives the error
     assert loose["AP"] == pytest.approx(1.0)
+
+
+def _people_with_an_ignore_region():
+    """Person 0 with two labelled keypoints; person 1 (box rows and columns 60..90 px) without
+    any, an ignore region; padding; and poses: person 0's exactly and one on person 1, first."""
+    truth = {"keypoints": np.array([[[0.2, 0.2, 2], [0.3, 0.4, 2]], [[0, 0, 0], [0, 0, 0]],
+                                    [[0, 0, 0], [0, 0, 0]]]),
+             "boxes": np.array([[0.1, 0.1, 0.5, 0.4], [0.6, 0.6, 0.9, 0.9], [0, 0, 0, 0]])}
+    found = {"keypoints": np.array([[[70, 70, 1], [80, 75, 1]], [[20, 20, 1], [30, 40, 1]]], float),
+             "scores": np.array([0.9, 0.8]), "num_instances": 2}
+    return truth, found
+
+
+def test_poses_on_a_person_without_keypoints_or_on_a_crowd_are_ignored():
+    truth, found = _people_with_an_ignore_region()
+    assert ev.keypoint_ap([found], [truth], SIZE)["AP"] == pytest.approx(1.0)
+    # without its box, person 1 is padding: the pose on it is a false positive ranked first
+    unboxed = {**truth, "boxes": truth["boxes"] * [[1], [0], [1]]}
+    assert ev.keypoint_ap([found], [unboxed], SIZE)["AP"] == pytest.approx(0.5)
+    # person 1 with labelled keypoints and no pose on it: missed, unless it is a crowd
+    labelled = {**truth, "keypoints": truth["keypoints"].copy()}
+    labelled["keypoints"][1] = [[0.7, 0.7, 2], [0.75, 0.8, 2]]
+    person_0 = {"keypoints": found["keypoints"][1:], "scores": found["scores"][1:], "num_instances": 1}
+    assert ev.keypoint_ap([person_0], [labelled], SIZE)["AP"] == pytest.approx(51 / 101)
+    crowd = {**labelled, "iscrowd": [0, 1, 0]}
+    assert ev.keypoint_ap([person_0], [crowd], SIZE)["AP"] == pytest.approx(1.0)
+
+
+def test_pck_of_the_evaluation_leaves_out_crowds_and_people_without_keypoints():
+    truth, found = _people_with_an_ignore_region()
+    task = mz.tasks.Keypoints("people", num_keypoints=2)
+    settings = {"pck_alpha": 0.2, "pck_reference": "box", "keypoint_sigmas": {}}
+    decoded = {key: np.asarray(value)[None] for key, value in found.items()}
+    missed = np.array([[0.5, 0.1, 2], [0.5, 0.2, 2]])  # a person no pose is near
+    with_crowd = {**truth, "keypoints": np.concatenate([truth["keypoints"][:2], missed[None]])}
+    compute = ev.TASK_KIND_METRICS["keypoints"].compute
+    assert compute(task, decoded, [with_crowd], SIZE, settings)["pck"] == pytest.approx(0.5)
+    metrics = compute(task, decoded, [{**with_crowd, "iscrowd": [False, False, True]}], SIZE, settings)
+    assert metrics["pck"] == 1.0 and metrics["AP"] == pytest.approx(1.0)
 
 
 def test_keypoint_sigmas_default_to_coco_for_17_keypoints():
@@ -427,6 +474,16 @@ def test_evaluate_model_gives_every_metric_of_every_task_kind(all_kinds_model):
                                         "corners/pck", "regions/mIoU", "depth/rmse"])
     table = ev.results_table(results)
     assert all(f"| {task} | " in table for task in results)
+
+
+def test_evaluate_model_passes_crowd_flags_to_the_coco_evaluation(all_kinds_model):
+    images, labels = _all_kinds_data(2)
+    boxes = labels["shapes"]
+    plain = ev.evaluate_model(all_kinds_model, (images, {"shapes": boxes}))["shapes"]
+    crowds = {**boxes, "iscrowd": np.ones_like(boxes["classes"], bool)}
+    flagged = ev.evaluate_model(all_kinds_model, (images, {"shapes": crowds}))["shapes"]
+    assert plain["AR100"] >= 0.0  # the objects can be found (or missed)
+    assert flagged["AP"] == flagged["AR100"] == -1.0  # only ignore regions: nothing to find
 
 
 def test_evaluate_model_rejects_bad_inputs(all_kinds_model, monkeypatch):

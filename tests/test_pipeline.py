@@ -36,7 +36,8 @@ def test_masked_examples_may_hold_placeholders_encode_would_refuse(model):
     images = np.zeros((2, 32, 32, 3), np.uint8)
     labels = {"count": np.array([-1, 2]),  # a negative class id where the mask is 0
               "shapes": {"boxes": np.array([[[np.nan] * 4], [[0.1, 0.1, 0.5, 0.5]]], np.float32),
-                         "classes": np.array([[7], [1]])}}  # class 7 of 2
+                         "classes": np.array([[7], [1]]),  # class 7 of 2
+                         "iscrowd": np.array([[True], [False]])}}
     masks = {"count": np.array([0, 1], np.float32), "shapes": np.array([0, 1], np.float32)}
     _, targets, batch_masks = next(iter(dataset_from_arrays(model, images, labels, 2, masks=masks)))
     assert targets["count"].numpy().tolist() == [0, 2]
@@ -78,6 +79,31 @@ def test_raw_batches_pad_boxes_with_class_minus_one(model):
     _, labels = next(iter(raw_batches(model, examples, 2)))
     assert labels["shapes"]["classes"].numpy().tolist() == [[0, -1, -1], [0, 0, 0]]
     assert labels["extremes"]["keypoints"][0, 1:, :, 2].numpy().max() == 0.0
+
+
+def test_crowd_flags_move_and_pad_with_their_boxes(model):
+    """A crowd box (bottom left) and an object (top left) on a 32x64 image; the crowd box alone
+    in the first example, so the second's flags are padded in raw batches."""
+    crowd_box, object_box = [0.6, 0.1, 0.9, 0.4], [0.1, 0.1, 0.3, 0.4]
+    labels = [([crowd_box], [True]), ([crowd_box, object_box], [True, False])]
+    examples = tf.data.Dataset.from_generator(
+        lambda: ((np.zeros((32, 64, 3), np.uint8), {"shapes": {
+            "boxes": np.array(boxes, np.float32), "classes": np.zeros(len(boxes), np.int32),
+            "iscrowd": np.array(flags)}}) for boxes, flags in labels),
+        output_signature=(tf.TensorSpec((None, None, 3), tf.uint8), {"shapes": {
+            "boxes": tf.TensorSpec((None, 4), tf.float32), "classes": tf.TensorSpec((None,), tf.int32),
+            "iscrowd": tf.TensorSpec((None,), tf.bool)}}))
+    _, raw = next(iter(raw_batches(model, examples, 2, resize="letterbox")))
+    assert raw["shapes"]["iscrowd"].numpy().tolist() == [[True, False], [True, False]]
+    assert raw["shapes"]["classes"].numpy().tolist() == [[0, -1], [0, 0]]
+    # letterboxed into rows 16..48 of 64: the crowd box keeps its flag at rows 0.55..0.7
+    np.testing.assert_allclose(raw["shapes"]["boxes"][:, 0], [[0.55, 0.1, 0.7, 0.4]] * 2, atol=1e-6)
+    _, targets, _ = next(iter(build_pipeline(model, examples, 2, Augmentation(horizontal_flip=True),
+                                             seed=3, deterministic=True)))
+    heatmaps = targets["shapes"]["heatmap"].numpy()
+    assert heatmaps[0].max() == 0.0  # only a crowd box: no object
+    peaks = np.argwhere(np.isclose(heatmaps[1], 1.0))
+    assert len(peaks) == 1 and peaks[0, 0] == 1 and peaks[0, 1] in (2, 6)  # the object, maybe mirrored
 
 
 def _batches(model, examples, seed):

@@ -67,6 +67,37 @@ def test_objects_beyond_the_regressed_ones_still_get_heatmap_peaks():
     assert float(tf.reduce_max(empty["center_heatmap"])) == 0.0 and empty["keypoint_heatmap"].shape == (8, 8, 1)
 
 
+def test_crowd_boxes_and_people_give_no_target_and_a_label_without_flags_encodes_as_before():
+    # a crowd box first, then an object: with one regressed slot, the object takes it
+    detection = mz.tasks.Detection("objects", num_classes=2, max_objects=1)
+    label = {"boxes": np.array([[0.55, 0.55, 0.95, 0.95], [0.1, 0.1, 0.4, 0.4]], "float32"),
+             "classes": np.array([1, 0])}
+    plain = detection.encode(label, IMAGE_SHAPE)
+    assert np.isclose(plain["heatmap"].numpy(), 1.0).sum() == 2
+    for flags in ([True, False], np.array([1, 0], "int64")):
+        crowd = detection.encode({**label, "iscrowd": flags}, IMAGE_SHAPE)
+        peaks = np.argwhere(np.isclose(crowd["heatmap"].numpy(), 1.0))
+        assert peaks.tolist() == [[2, 2, 0]]  # the object's centre (0.25 * 8 cells), class 0
+        assert crowd["weights"].numpy().tolist() == [1.0]
+        np.testing.assert_allclose(crowd["size"].numpy()[0], [0.3 * 8, 0.3 * 8], rtol=1e-6)
+    unflagged = detection.encode({**label, "iscrowd": [False, False]}, IMAGE_SHAPE)
+    for key, value in plain.items():
+        np.testing.assert_array_equal(value, unflagged[key], err_msg=key)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="'objects': one iscrowd flag per instance"):
+        detection.encode({**label, "iscrowd": [True]}, IMAGE_SHAPE)
+    # keypoints: a crowd person and a person without a labelled keypoint (with a box) give no target
+    pose = mz.tasks.Keypoints("pose", num_keypoints=1, max_instances=2)
+    people = {"keypoints": np.array([[[0.75, 0.75, 2]], [[0.0, 0.0, 0]], [[0.25, 0.25, 2]]], "float32"),
+              "boxes": np.array([[0.6, 0.6, 0.9, 0.9], [0.1, 0.6, 0.4, 0.9], [0.1, 0.1, 0.4, 0.4]],
+                                "float32")}
+    crowd = pose.encode({**people, "iscrowd": [1, 0, 0]}, IMAGE_SHAPE)
+    assert crowd["weights"].numpy().tolist() == [1.0, 0.0]
+    assert crowd["indices"].numpy()[0] == 2 * 8 + 2
+    for key in ("center_heatmap", "keypoint_heatmap"):
+        assert np.argwhere(np.isclose(crowd[key].numpy(), 1.0)).tolist() == [[2, 2, 0]], key
+    assert pose.encode(people, IMAGE_SHAPE)["weights"].numpy().tolist() == [1.0, 1.0]
+
+
 def test_keypoints_encode_then_decode_recovers_points_within_one_stride():
     task = mz.tasks.Keypoints("pose", num_keypoints=3, flip_pairs=[(1, 2)], level="P3")
     keypoints = np.array([

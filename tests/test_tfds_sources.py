@@ -76,19 +76,44 @@ def test_detection_sources_keep_boxes_and_labels_consistent(name, flag):
         _check_detection(labels["objects"], num_classes)
         vector = labels["labels"].numpy()
         assert vector.shape == (num_classes,) and set(vector) <= {-1, 0, 1}
-        # every kept box's class is present; every present class has a kept box
-        assert set(np.flatnonzero(vector == 1)) == set(labels["objects"]["classes"].numpy())
+        # every class of a box not flagged crowd / difficult is present, and only those
+        crowd, classes = labels["objects"]["iscrowd"].numpy(), labels["objects"]["classes"].numpy()
+        assert labels["objects"]["iscrowd"].dtype == tf.bool and crowd.shape == classes.shape
+        assert set(np.flatnonzero(vector == 1)) == set(classes[~crowd])
     _model_encodes(name, *examples[0])
 
 
-def test_detection_sources_leave_out_difficult_objects():
+@pytest.mark.parametrize("name, flag", [("voc", "is_difficult"), ("coco", "is_crowd")])
+def test_detection_sources_keep_difficult_and_crowd_objects_as_ignore_regions(name, flag):
+    boxes = [[0.1, 0.1, 0.5, 0.5], [0.2, 0.2, 0.9, 0.9]]
     features = {"image": tf.zeros((4, 4, 3), tf.uint8),
-                "objects": {"bbox": tf.constant([[0.1, 0.1, 0.5, 0.5], [0.2, 0.2, 0.9, 0.9]]),
-                            "label": tf.constant([4, 7], tf.int64),
-                            "is_difficult": tf.constant([False, True])}}
-    _, labels = get_source("voc").to_example(features)
-    assert labels["objects"]["classes"].numpy().tolist() == [4]
+                "objects": {"bbox": tf.constant(boxes), "label": tf.constant([4, 7], tf.int64),
+                            flag: tf.constant([False, True])}}
+    _, labels = get_source(name).to_example(features)
+    np.testing.assert_allclose(labels["objects"]["boxes"], boxes)
+    assert labels["objects"]["classes"].numpy().tolist() == [4, 7]
+    assert labels["objects"]["iscrowd"].numpy().tolist() == [False, True]
     assert labels["labels"].numpy()[[4, 7, 0]].tolist() == [1, -1, 0]
+
+
+def test_coco_keypoints_keeps_crowds_and_people_without_keypoints_flagged():
+    keypoints = np.zeros((3, 17, 3), np.float32)
+    keypoints[0, :2] = [[0.3, 0.2, 2], [0.35, 0.2, 1]]  # person 0; 1 has no keypoint; 2 is a crowd
+    boxes = [[0.1, 0.2, 0.5, 0.4], [0.5, 0.5, 0.9, 0.7], [0.0, 0.0, 1.0, 0.5]]
+    features = {"image": tf.zeros((4, 4, 3), tf.uint8),
+                "objects": {"id": tf.constant([5, 6, 7], tf.int64), "bbox": tf.constant(boxes),
+                            "keypoints": tf.constant(keypoints),
+                            "num_keypoints": tf.constant([2, 0, 0], tf.int64),
+                            "is_crowd": tf.constant([False, False, True])}}
+    _, labels = coco_keypoints.to_example(features)
+    np.testing.assert_array_equal(labels["people"]["keypoints"], keypoints)
+    for key in ("people", "persons"):
+        np.testing.assert_allclose(labels[key]["boxes"], boxes)
+        assert labels[key]["iscrowd"].numpy().tolist() == [False, False, True], key
+    assert labels["persons"]["classes"].numpy().tolist() == [0, 0, 0]
+    assert labels["people_count"] == 3  # a crowd: three or more
+    two_people = {**features, "objects": {key: value[:2] for key, value in features["objects"].items()}}
+    assert coco_keypoints.to_example(two_people)[1]["people_count"] == 2  # with or without keypoints
 
 
 def test_celeb_a_attributes_and_normalised_landmarks():
@@ -148,12 +173,15 @@ def test_coco_keypoints_source_from_the_builder(coco_keypoints_dir):
     by_people = sorted(examples, key=lambda e: int(e[1]["people_count"]))
     (empty_image, empty), (image, labels) = by_people
     assert empty["people_count"] == 0 and empty["people"]["keypoints"].shape == (0, 17, 3)
-    # two individuals and a crowd region: the crowd is in neither people nor persons
+    # two individuals and a crowd region, kept in people and persons as an ignore region
     assert labels["people_count"] == 3
-    assert labels["people"]["keypoints"].shape == (2, 17, 3)
-    assert labels["people"]["boxes"].shape == (2, 4)
+    assert labels["people"]["keypoints"].shape == (3, 17, 3)
+    assert labels["people"]["boxes"].shape == (3, 4)
     _check_detection(labels["persons"], 1)
-    assert labels["persons"]["boxes"].shape == (2, 4)
+    assert labels["persons"]["boxes"].shape == (3, 4)
+    for key in ("people", "persons"):
+        assert labels[key]["iscrowd"].numpy().tolist() == [False, False, True], key
+    assert (labels["people"]["keypoints"].numpy()[2, :, 2] == 0).all()
     visibility = labels["people"]["keypoints"].numpy()[..., 2]
     assert set(np.unique(visibility)) <= {0, 1, 2} and (visibility > 0).any()
     targets = _model_encodes("coco_keypoints", image, labels)

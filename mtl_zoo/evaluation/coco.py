@@ -6,13 +6,22 @@ Inputs are what the model's decoders return and the raw labels the tasks take:
     "classes": (B, k), "scores": (B, k), "num_detections": (B,)}` (as from
     `Detection.decode`), or a list of such dicts, one per image, without the B axis;
   * box ground truth: `{"boxes": (B, N, 4) normalised [ymin, xmin, ymax, xmax],
-    "classes": (B, N)}` with class -1 for padding, optionally `"iscrowd": (B, N)`;
-    or a list of per-image dicts (any N per image);
+    "classes": (B, N)}` with class -1 for padding, optionally `"iscrowd": (B, N)`
+    (ignore regions: crowd boxes, VOC's difficult objects); or a list of
+    per-image dicts (any N per image);
   * poses: `{"keypoints": (B, n, K, 3) (x, y, score) in input pixels,
     "scores": (B, n), "num_instances": (B,)}` (as from `Keypoints.decode`);
   * keypoint ground truth: `{"keypoints": (B, N, K, 3)}` normalised (x, y,
-    visibility), optionally `"boxes"` and `"iscrowd"`; instances without a
-    labelled keypoint are padding.
+    visibility), optionally `"boxes"` and `"iscrowd"`; an instance without a
+    labelled keypoint is an ignore region when it has a box of positive area
+    (a COCO annotation with num_keypoints 0), else padding.
+
+Ignore regions follow pycocotools: a detection or pose matched to one (crowd
+boxes by intersection over the detection's area, IoA; poses by OKS, or by
+distance to the box when it has no keypoint) is neither a true nor a false
+positive, and the region is not counted as missed. VOC's difficult objects,
+evaluated as crowd boxes, are thus matched by IoA rather than VOC's IoU: an
+approximation of VOC's rule.
 
 The COCO ground truth is built in memory (no files). Object areas are box areas
 in input pixels (COCO uses segment areas), so the small / medium / large ranges
@@ -97,10 +106,34 @@ def _pixel_scale(image_size):
     return np.array([height, width, height, width])
 
 
-def _crowd_flags(truth, count):
+def crowd_flags(truth, count):
+    """The (count,) bool `iscrowd` flags of one image's ground truth (all False without).
+
+    Example:
+    >>> crowd_flags({"classes": [0, 1], "iscrowd": [0, 1]}, 2).tolist()
+    [False, True]
+    """
     if "iscrowd" not in truth:
-        return np.zeros(count, int)
-    return np.asarray(truth["iscrowd"], int).reshape(-1)
+        return np.zeros(count, bool)
+    flags = np.asarray(truth["iscrowd"]).reshape(-1).astype(bool)
+    if len(flags) != count:
+        raise ValueError(f"{len(flags)} iscrowd flags for {count} ground-truth instances.")
+    return flags
+
+
+def _has_area(box_xywh):
+    return bool(np.isfinite(box_xywh).all() and box_xywh[2] > 0 and box_xywh[3] > 0)
+
+
+def _instance_box(labelled_points, box):
+    """An instance's [x, y, width, height]: its `box` (None without), else the extent of its
+    (M, 2) `labelled_points`; None for padding (no labelled point and no box of positive area)."""
+    if not len(labelled_points):
+        return box if box is not None and _has_area(box) else None
+    if box is not None:
+        return box
+    low, high = labelled_points.min(0), labelled_points.max(0)
+    return np.concatenate([low, high - low])
 
 
 def _run_cocoeval(dataset, results, iou_type, sigmas=None):
@@ -156,7 +189,7 @@ def box_ap(predictions, ground_truth, image_size, num_classes=None):
         if len(boxes) != len(classes):
             raise ValueError(f"Image {image_id - 1}: {len(boxes)} ground-truth boxes for "
                              f"{len(classes)} classes.")
-        crowd = _crowd_flags(truth, len(classes))
+        crowd = crowd_flags(truth, len(classes))
         for box, cls, is_crowd in zip(boxes, classes, crowd):
             if cls < 0:
                 continue
@@ -213,7 +246,8 @@ def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
     Args:
         predictions: decoded poses (module docstring), keypoints in pixels.
         ground_truth: raw keypoint labels (normalised (x, y, visibility)),
-            optional `boxes` and `iscrowd`.
+            optional `boxes` and `iscrowd`; an instance with a box but no
+            labelled keypoint is an ignore region (num_keypoints 0).
         image_size: (height, width) of the model input, in pixels.
         sigmas: K per-keypoint OKS constants; default COCO's for K = 17, else
             0.05 for each keypoint (see `keypoint_sigmas`).
@@ -242,17 +276,13 @@ def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
                              f"the first image {num_keypoints}.")
         points = points * [width, height, 1.0]
         labelled = points[..., 2] > 0
-        crowd = _crowd_flags(truth, len(points))
+        crowd = crowd_flags(truth, len(points))
         boxes = (_xywh(_truth_boxes(truth, image_id) * _pixel_scale(image_size))
                  if "boxes" in truth else None)
         for n, instance in enumerate(points):
-            if not labelled[n].any():
+            box = _instance_box(instance[labelled[n], :2], None if boxes is None else boxes[n])
+            if box is None:
                 continue
-            if boxes is not None:
-                box = boxes[n]
-            else:
-                low, high = instance[labelled[n], :2].min(0), instance[labelled[n], :2].max(0)
-                box = np.concatenate([low, high - low])
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
                                 "keypoints": instance.reshape(-1).tolist(),
                                 "num_keypoints": int(labelled[n].sum()), "bbox": box.tolist(),

@@ -43,7 +43,8 @@ def _keypoints(task, decoded, labels, image_shape, settings):
     matched, truths, sizes = [], [], []
     for found, label in zip(coco.split_images(decoded, "predictions"), labels):
         truth = _in_pixels(np.reshape(label["keypoints"], (-1, task.num_keypoints, 3)), image_shape)
-        instances = (truth[..., 2] > 0).any(-1)
+        # PCK over the labelled instances that are not ignore regions (crowd)
+        instances = (truth[..., 2] > 0).any(-1) & ~coco.crowd_flags(label, len(truth))
         boxes = None
         if "boxes" in label:
             scale = [image_shape[0], image_shape[1]] * 2
@@ -167,6 +168,10 @@ def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box
     Only the tasks that have labels are evaluated. Images must be at the
     model's input size; boxes and keypoints are compared in input pixels,
     label maps are resized (nearest) to the input size by the task's encoder.
+    Ignore regions in detection and keypoint labels (`iscrowd` flags, and
+    people with a box but no labelled keypoint) go to pycocotools as COCO's
+    crowd and num_keypoints-0 annotations: predictions on them count neither
+    way; PCK is over the labelled instances that are not crowd.
 
     Args:
         model: a `MultiTaskModel`.

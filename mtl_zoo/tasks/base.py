@@ -112,6 +112,27 @@ def checked_label(value, trailing_shape, message):
         return tf.identity(value)
 
 
+def checked_crowd_flags(label, count, task):
+    """The (N,) bool `"iscrowd"` flags of a raw label of `count` instances (all False when the
+    label has none), after a run-time check that there is one flag per instance.
+
+    Crowd instances are ignore regions (COCO's crowd annotations, VOC's difficult objects):
+    they give no training target, and the evaluation neither counts them as missed nor the
+    detections on them as false positives.
+
+    Example:
+    >>> checked_crowd_flags({"iscrowd": [0, 1]}, 2, Task("objects")).numpy().tolist()
+    [False, True]
+    """
+    if "iscrowd" not in label:
+        return tf.zeros([count], tf.bool)
+    flags = tf.reshape(tf.convert_to_tensor(label["iscrowd"]), [-1])
+    check = tf.debugging.assert_equal(tf.size(flags), tf.cast(count, tf.int32),
+                                      message=f"Task {task.name!r}: one iscrowd flag per instance")
+    with tf.control_dependencies([check]):
+        return tf.cast(flags, tf.bool)
+
+
 class Task(Configurable):
     """Base class of every task kind.
 

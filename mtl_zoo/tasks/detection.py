@@ -5,8 +5,8 @@ import tensorflow as tf
 
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
-from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates, checked_label,
-                                sized_like_output)
+from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
+                                checked_crowd_flags, checked_label, sized_like_output)
 from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
 
 
@@ -23,7 +23,11 @@ class Detection(Task):
     twice theirs. Metrics: the three loss terms.
 
     Labels: `{"boxes": (N, 4) normalised [ymin, xmin, ymax, xmax],
-    "classes": (N,) int}`; rows with class -1 are padding. Decoded: peaks of
+    "classes": (N,) int}`; rows with class -1 are padding. An optional
+    `"iscrowd": (N,)` bool or 0/1 marks ignore regions (COCO crowd boxes, VOC
+    difficult objects): they give no target (no heatmap peak, no regression),
+    but stay in the label for the evaluation, which ignores detections on them
+    (`mtl_zoo.evaluation.box_ap`). Decoded: peaks of
     the heatmap (3x3 max-pool suppression), top `max_detections` by score,
     kept when score >= score_threshold: `boxes` (B, k, 4) in input pixels
     [ymin, xmin, ymax, xmax], `classes` (B, k; -1 where empty), `scores`
@@ -47,6 +51,10 @@ class Detection(Task):
     >>> targets = task.encode({"boxes": [[0.1, 0.1, 0.5, 0.4]], "classes": [2]}, (64, 64, 3))
     >>> targets["heatmap"].shape
     TensorShape([8, 8, 3])
+    >>> crowd = task.encode({"boxes": [[0.1, 0.1, 0.5, 0.4]], "classes": [2], "iscrowd": [True]},
+    ...                     (64, 64, 3))
+    >>> float(crowd["heatmap"].numpy().max()), float(crowd["weights"].numpy().sum())
+    (0.0, 0.0)
     """
 
     kind = "detection"
@@ -89,7 +97,9 @@ class Detection(Task):
         boxes, classes = tf.cast(boxes, tf.float32), tf.cast(classes, tf.int32)
         tf.debugging.assert_less(classes, self.num_classes,
                                  f"Task {self.name!r}: a box class id >= num_classes={self.num_classes}")
-        valid = (classes >= 0) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        crowd = checked_crowd_flags(labels, tf.size(classes), self)
+        valid = ((classes >= 0) & tf.logical_not(crowd)
+                 & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
         scale = tf.constant([grid[0], grid[1], grid[0], grid[1]], tf.float32)
         boxes = tf.clip_by_value(boxes, 0.0, 1.0) * scale
         heatmap = self._heatmap(tf.boolean_mask(boxes, valid), tf.boolean_mask(classes, valid), grid)
@@ -106,7 +116,8 @@ class Detection(Task):
         return hm.scatter_classes(gaussians, classes, self.num_classes)
 
     def transform_label(self, label, transform):
-        """Boxes follow the image and are clipped to it; a box left mostly outside gets class -1."""
+        """Boxes follow the image and are clipped to it; a box left mostly outside gets class -1
+        (its row, and its `iscrowd` flag, stay in place)."""
         boxes, classes = self._checked_boxes_and_classes(label)
         boxes, keep = transform.map_boxes(boxes)
         return {**label, "boxes": boxes, "classes": tf.where(keep, classes, tf.cast(-1, classes.dtype))}
@@ -121,7 +132,7 @@ class Detection(Task):
         return checked_coordinates(boxes, classes >= 0, self, "box coordinates"), classes
 
     def label_padding(self, label_spec):
-        """Raw labels pad with zero boxes of class -1."""
+        """Raw labels pad with zero boxes of class -1 (and `iscrowd` 0)."""
         padding = super().label_padding(label_spec)
         return {**padding, "classes": tf.constant(-1, label_spec["classes"].dtype)}
 

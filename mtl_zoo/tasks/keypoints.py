@@ -5,8 +5,8 @@ import tensorflow as tf
 
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
-from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates, checked_label,
-                                sized_like_output)
+from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
+                                checked_crowd_flags, checked_label, sized_like_output)
 from mtl_zoo.tasks.flipping import check_flip_pairs
 from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
 
@@ -26,11 +26,17 @@ class Keypoints(Task):
     2019). Metrics: the four loss terms.
 
     Labels: `{"keypoints": (N, K, 3)}` of normalised (x, y, visibility), with
-    visibility 0 for unlabelled keypoints (instances with none labelled are
-    padding), and optionally `"boxes": (N, 4)` normalised [ymin, xmin, ymax,
-    xmax] whose centres are the instance centres (otherwise the centre of the
-    labelled keypoints' bounding box). Decoded: `keypoints` (B, n, K, 3) as
-    (x, y, score) in input pixels, `scores` (B, n) and `num_instances` (B,).
+    visibility 0 for unlabelled keypoints, optionally `"boxes": (N, 4)`
+    normalised [ymin, xmin, ymax, xmax] whose centres are the instance centres
+    (otherwise the centre of the labelled keypoints' bounding box), and
+    optionally `"iscrowd": (N,)` bool or 0/1 for ignore regions (COCO crowd
+    annotations). The targets are the instances with a labelled keypoint that
+    are not crowd. The others give no target; for the evaluation
+    (`mtl_zoo.evaluation.keypoint_ap`) those with a labelled keypoint or a box
+    are ignore regions, on which the poses found are not false positives, and
+    the rest are padding.
+    Decoded: `keypoints` (B, n, K, 3) as (x, y, score) in input pixels,
+    `scores` (B, n) and `num_instances` (B,).
 
     Args:
         name: task name.
@@ -52,6 +58,10 @@ class Keypoints(Task):
     >>> t = task.encode({"keypoints": [[[0.5, 0.2, 2], [0.3, 0.6, 2], [0.7, 0.6, 1]]]}, (64, 64, 3))
     >>> t["keypoint_heatmap"].shape
     TensorShape([8, 8, 3])
+    >>> crowd = task.encode({"keypoints": [[[0.5, 0.2, 2], [0.3, 0.6, 2], [0.7, 0.6, 1]]],
+    ...                      "iscrowd": [1]}, (64, 64, 3))
+    >>> float(crowd["center_heatmap"].numpy().max()), float(crowd["weights"].numpy().sum())
+    (0.0, 0.0)
     """
 
     kind = "keypoints"
@@ -96,7 +106,7 @@ class Keypoints(Task):
 
     def transform_label(self, label, transform):
         """Keypoints follow the image (pairs swap on a flip; those leaving it get visibility 0);
-        instance boxes are clipped to the image."""
+        instance boxes are clipped to the image; `iscrowd` flags stay with their instances."""
         keypoints, boxes = self._checked_keypoints_and_boxes(label)
         moved = {**label, "keypoints": transform.map_keypoints(keypoints, self.flip_pairs)}
         if boxes is not None:
@@ -137,7 +147,8 @@ class Keypoints(Task):
             low = tf.reduce_min(tf.where(labelled[..., None], points, _FAR), axis=1)
             high = tf.reduce_max(tf.where(labelled[..., None], points, -_FAR), axis=1)
             boxes = tf.concat([low, high], axis=-1)
-        valid = tf.reduce_any(labelled, axis=-1)
+        valid = tf.reduce_any(labelled, axis=-1) & tf.logical_not(
+            checked_crowd_flags(labels, tf.shape(keypoints)[0], self))
         center_heatmap, keypoint_heatmap = self._heatmaps(
             *(tf.boolean_mask(t, valid) for t in (points, labelled, boxes)), grid)
         points, labelled, boxes, weights = hm.keep_first(

@@ -1,11 +1,11 @@
 """COCO 2017 (TFDS `coco/2017`): object detection + image-level multi-label over 80 classes.
 
-Labels: `objects` (Detection, 80 classes) holds the boxes of the objects not
-marked crowd; `labels` (MultiLabel, 80) is 1 for the classes with a
-non-crowd object, -1 (unknown) for classes present only as crowd regions, 0
-otherwise. Crowd regions are not boxes to find (COCO's evaluation ignores
-detections on them). Splits: "train", "validation" (TFDS's test split has no
-annotations).
+Labels: `objects` (Detection, 80 classes) holds the boxes of all objects,
+the crowd regions with `"iscrowd"` True: they are ignore regions, not boxes
+to find (no training target; COCO's evaluation ignores detections on them);
+`labels` (MultiLabel, 80) is 1 for the classes with a non-crowd object, -1
+(unknown) for classes present only as crowd regions, 0 otherwise. Splits:
+"train", "validation" (TFDS's test split has no annotations).
 
 Example:
 >>> from mtl_zoo.data.sources import coco
@@ -39,7 +39,7 @@ def to_example(features):
     objects = features["objects"]
     crowd = objects["is_crowd"]
     return features["image"], {
-        "objects": detection_labels(objects["bbox"], objects["label"], keep=tf.logical_not(crowd)),
+        "objects": detection_labels(objects["bbox"], objects["label"], iscrowd=crowd),
         "labels": classes_present(objects["label"], len(CLASS_NAMES), ignored=crowd),
     }
 

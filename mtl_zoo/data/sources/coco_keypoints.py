@@ -2,17 +2,20 @@
 
 Labels:
   * `people` (Keypoints, 17 COCO keypoints with their flip pairs):
-    `{"keypoints": (N, 17, 3), "boxes": (N, 4)}` of the non-crowd people with
-    at least one labelled keypoint.
-  * `persons` (Detection, 1 class): the boxes of all non-crowd people.
-  * `people_count` (Classification, 4): "none", "one", "two", "three_or_more";
-    an image with a crowd region counts as three or more.
+    `{"keypoints": (N, 17, 3), "boxes": (N, 4), "iscrowd": (N,)}` of every
+    person annotation: people with labelled keypoints, people without any
+    (all visibilities 0) and crowd regions (`iscrowd` True, no keypoints).
+  * `persons` (Detection, 1 class): `{"boxes", "classes", "iscrowd"}` of every
+    person annotation, crowd regions with `iscrowd` True.
+  * `people_count` (Classification, 4): "none", "one", "two", "three_or_more"
+    non-crowd people; an image with a crowd region counts as three or more.
 
-Crowd regions are left out of both `people` and `persons` (they mark many
-people without keypoints); the builder keeps them with `is_crowd` for
-evaluation. Splits: "train", "validation". `data_dir` is TFDS's data folder;
-to build from a local copy of COCO, prepare the builder first with a manual
-folder (datasets/coco_keypoints/README.md).
+Crowd regions, and people without keypoints in `people`, are ignore regions:
+they give no training target, and the evaluation ignores the boxes and poses
+found on them, as COCO's does (pycocotools ignores crowd annotations and, for
+keypoints, annotations with no keypoint). Splits: "train", "validation".
+`data_dir` is TFDS's data folder; to build from a local copy of COCO, prepare
+the builder first with a manual folder (datasets/coco_keypoints/README.md).
 
 Example:
 >>> from mtl_zoo.data.sources import coco_keypoints
@@ -32,14 +35,14 @@ PEOPLE_COUNT_CLASSES = ("none", "one", "two", "three_or_more")
 def to_example(features):
     """`(image, {"people", "persons", "people_count"})` from one coco_keypoints example."""
     objects = features["objects"]
-    individual = tf.logical_not(objects["is_crowd"])
-    with_keypoints = individual & (objects["num_keypoints"] > 0)
-    persons = detection_labels(objects["bbox"], tf.zeros_like(objects["id"]), keep=individual)
-    count = tf.minimum(tf.shape(persons["classes"])[0], len(PEOPLE_COUNT_CLASSES) - 1)
-    has_crowd = tf.reduce_any(objects["is_crowd"])
+    crowd = objects["is_crowd"]
+    persons = detection_labels(objects["bbox"], tf.zeros_like(objects["id"]), iscrowd=crowd)
+    count = tf.minimum(tf.reduce_sum(tf.cast(tf.logical_not(crowd), tf.int32)),
+                       len(PEOPLE_COUNT_CLASSES) - 1)
+    has_crowd = tf.reduce_any(crowd)
     return features["image"], {
-        "people": {"keypoints": tf.boolean_mask(objects["keypoints"], with_keypoints),
-                   "boxes": tf.boolean_mask(objects["bbox"], with_keypoints)},
+        "people": {"keypoints": objects["keypoints"], "boxes": persons["boxes"],
+                   "iscrowd": persons["iscrowd"]},
         "persons": persons,
         "people_count": tf.where(has_crowd, len(PEOPLE_COUNT_CLASSES) - 1, count),
     }

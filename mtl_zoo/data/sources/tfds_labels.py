@@ -30,25 +30,32 @@ def tfds_features(name):
     return tfds.builder(name).info.features
 
 
-def detection_labels(boxes, classes, keep=None):
-    """A Detection raw label `{"boxes": (N, 4) float32, "classes": (N,) int32}` from TFDS objects.
+def detection_labels(boxes, classes, keep=None, iscrowd=None):
+    """A Detection raw label `{"boxes": (N, 4) float32, "classes": (N,) int32}` from TFDS
+    objects, with `"iscrowd": (N,) bool` when `iscrowd` is given.
 
     Args:
         boxes: (M, 4) normalised [ymin, xmin, ymax, xmax] (a TFDS `BBoxFeature` sequence).
         classes: (M,) class ids (a TFDS `ClassLabel` sequence).
-        keep: optional (M,) bool: the objects kept as boxes (the others, e.g.
-            difficult or crowd objects, are left out).
+        keep: optional (M,) bool: the objects kept as boxes (the others are left out).
+        iscrowd: optional (M,) bool: the objects that are ignore regions (crowd or
+            difficult objects): kept as boxes, flagged for the evaluation, no
+            training target (see `mtl_zoo.tasks.Detection`).
 
     Example:
     >>> labels = detection_labels([[0.1, 0.2, 0.5, 0.6]], [3])
     >>> labels["classes"].numpy().tolist()
     [3]
+    >>> detection_labels([[0.1, 0.2, 0.5, 0.6]], [3], iscrowd=[True])["iscrowd"].numpy().tolist()
+    [True]
     """
-    boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
-    classes = tf.reshape(tf.cast(classes, tf.int32), [-1])
+    labels = {"boxes": tf.reshape(tf.cast(boxes, tf.float32), [-1, 4]),
+              "classes": tf.reshape(tf.cast(classes, tf.int32), [-1])}
+    if iscrowd is not None:
+        labels["iscrowd"] = tf.reshape(tf.cast(iscrowd, tf.bool), [-1])
     if keep is not None:
-        boxes, classes = tf.boolean_mask(boxes, keep), tf.boolean_mask(classes, keep)
-    return {"boxes": boxes, "classes": classes}
+        labels = {key: tf.boolean_mask(value, keep) for key, value in labels.items()}
+    return labels
 
 
 def classes_present(classes, num_classes, ignored=None):

@@ -1,11 +1,14 @@
 """PASCAL VOC 2012 (TFDS `voc/2012`): object detection + image-level multi-label.
 
-Labels: `objects` (Detection, 20 classes) holds the boxes of the objects not
-marked difficult; `labels` (MultiLabel, 20) is 1 for the classes with a
-non-difficult object, -1 (unknown) for classes present only as difficult
-objects, 0 otherwise. Difficult objects thus add no loss either way, as in
-VOC's own evaluation. Splits: "train", "validation" (TFDS's test split has no
-annotations).
+Labels: `objects` (Detection, 20 classes) holds the boxes of all objects,
+the difficult ones with `"iscrowd"` True; `labels` (MultiLabel, 20) is 1 for
+the classes with a non-difficult object, -1 (unknown) for classes present
+only as difficult objects, 0 otherwise. Difficult objects thus add no loss
+either way, and the evaluation ignores detections on them as VOC's does; it
+treats them as COCO crowd regions, which pycocotools matches by intersection
+over the detection's area (IoA) rather than by IoU as VOC does, an
+approximation of VOC's rule. Splits: "train", "validation" (TFDS's test
+split has no annotations).
 
 Example:
 >>> from mtl_zoo.data.sources import voc
@@ -33,7 +36,7 @@ def to_example(features):
     objects = features["objects"]
     difficult = objects["is_difficult"]
     return features["image"], {
-        "objects": detection_labels(objects["bbox"], objects["label"], keep=tf.logical_not(difficult)),
+        "objects": detection_labels(objects["bbox"], objects["label"], iscrowd=difficult),
         "labels": classes_present(objects["label"], len(class_names()), ignored=difficult),
     }
 
