@@ -3,7 +3,8 @@ import pytest
 import tensorflow as tf
 
 import mtl_zoo as mz
-from mtl_zoo.data import Annealed, Proportional, RoundRobin, mix_datasets, steps_per_epoch
+from mtl_zoo.data import (Annealed, Proportional, RoundRobin, TaskSampler, mix_datasets,
+                          steps_per_epoch)
 
 NAMES = ("a", "b", "c")
 
@@ -19,11 +20,11 @@ def _dataset(task, size, image_shape=(32, 32, 3)):
     return tf.data.Dataset.from_tensor_slices((images, {task: np.ones(size, np.int32)}))
 
 
-def _origins(model, datasets, sampler, draws, **kwargs):
+def _origins(model, datasets, sampler, draws, batch_size=100, **kwargs):
     """The dataset index of each of `draws` examples of the mixture (from the task masks)."""
-    data = mix_datasets(model, datasets, batch_size=100, sampler=sampler, seed=0, shuffle_buffer=0,
-                        **kwargs)
-    masks = [batch[2] for batch in data.take(draws // 100)]
+    data = mix_datasets(model, datasets, batch_size=batch_size, sampler=sampler, seed=0,
+                        shuffle_buffer=0, **kwargs)
+    masks = [batch[2] for batch in data.take(draws // batch_size)]
     one_hot = np.stack([np.concatenate([m[n].numpy() for m in masks]) for n in NAMES], -1)
     assert (one_hot.sum(-1) == 1).all()  # each example labels exactly its dataset's task
     return one_hot.argmax(-1)
@@ -53,9 +54,49 @@ def test_annealed_sampling_moves_from_proportional_towards_uniform(model):
     assert expected[0] < expected[1] < expected[2] < 0.5  # alpha 1 -> 0.6 -> 0.2
     assert expected[2] == pytest.approx(100 ** 0.2 / (100 ** 0.2 + 900 ** 0.2))
     origins = _origins(model, [_dataset("a", 100), _dataset("b", 900)], sampler, 3000)
-    for epoch, p in enumerate(expected):  # an epoch is 1000 draws, the summed sizes
+    for epoch, p in enumerate(expected):  # an epoch: 10 steps of 100 draws, the summed sizes
         share = np.mean(origins[epoch * 1000:(epoch + 1) * 1000] == 0)
         assert abs(share - p) < _tolerance(p, 1000)
+
+
+def test_annealed_epochs_are_the_batches_keras_takes_per_epoch(model):
+    # 1000 examples in batches of 600: a Keras epoch is 2 steps, 1200 draws (not 1000)
+    sampler = Annealed(num_epochs=2)
+    first, second = (sampler.probabilities([1, 999], epoch)[0] for epoch in (1, 2))
+    assert first == pytest.approx(0.001) and second > 0.19
+    origins = _origins(model, [_dataset("a", 1), _dataset("b", 999)], sampler, 2400, batch_size=600)
+    assert np.sum(origins[:1200] == 0) <= 10  # epoch 1 throughout (draws 1000-1199 too)
+    assert abs(np.mean(origins[1200:] == 0) - second) < _tolerance(second, 1200)
+
+
+class _FirstThenSecond(TaskSampler):
+    """Epoch 1: only dataset 0; later epochs: only dataset 1 (a custom, epoch-dependent sampler)."""
+
+    def probabilities(self, sizes, epoch=1):
+        return np.array([1.0, 0.0]) if epoch == 1 else np.array([0.0, 1.0])
+
+
+@pytest.mark.parametrize("steps", [None, 2])
+def test_a_custom_sampler_gets_the_probabilities_of_each_epoch(model, steps):
+    kwargs = {} if steps is None else {"steps_per_epoch": steps}
+    data = mix_datasets(model, [_dataset("a", 20), _dataset("b", 180)], batch_size=64,
+                        sampler=_FirstThenSecond(), seed=0, shuffle_buffer=0, **kwargs)
+    epoch = steps or steps_per_epoch([20, 180], 64)  # default: one pass, 4 steps
+    from_a = [float(np.mean(masks["a"])) for _, _, masks in data.take(epoch + 3)]
+    assert from_a == [1.0] * epoch + [0.0] * 3
+
+
+@pytest.mark.parametrize("sampler,homogeneous", [
+    ("round_robin", False), ("proportional", False), (Annealed(2), False), ("round_robin", True),
+])
+def test_a_dataset_that_turns_out_empty_stops_the_stream_with_its_name(model, sampler, homogeneous):
+    empty = _dataset("b", 10).filter(lambda image, labels: False)  # unknown size: sizes= needed
+    data = mix_datasets(model, [_dataset("a", 10), empty], batch_size=4, sampler=sampler,
+                        sizes=[10, 10], seed=0, homogeneous_batches=homogeneous)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"dataset 1 \(tasks b\) yields no examples: check its filter"):
+        for _ in data.take(50):
+            pass
 
 
 def test_homogeneous_batches_come_from_one_dataset_each(model):
@@ -111,9 +152,34 @@ def test_steps_per_epoch_covers_the_data():
     (lambda: [_dataset("a", 4)], {"sampler": "annealed"}, "needs arguments"),
     (lambda: [_dataset("a", 4).filter(lambda i, l: True)], {}, "unknown or infinite size"),
     (lambda: [_dataset("a", 4)], {"sizes": [4, 5]}, "one size >= 1 per dataset"),
+    (lambda: [_dataset("a", 20), _dataset("b", 180)], {"sizes": [180, 20]},
+     r"sizes\[0\] is 180, but dataset 0 has 20 examples \(its cardinality\)"),
+    (lambda: [_dataset("a", 4)], {"steps_per_epoch": 0}, "steps_per_epoch must be an integer >= 1"),
+    (lambda: [_dataset("a", 4)], {"sampler": _FirstThenSecond()},
+     r"probabilities\(sizes, epoch=1\) must give one probability >= 0 per dataset \(1\)"),
     (lambda: [_dataset("a", 4), _dataset("d", 4)], {}, "labels of dataset 1"),
     (lambda: _dataset("a", 4), {}, "takes a list of datasets, got one tf.data.Dataset"),
 ])
 def test_bad_mixtures_are_rejected_with_the_fix(model, datasets, kwargs, message):
     with pytest.raises(ValueError, match=message):
         mix_datasets(model, datasets(), **kwargs)
+
+
+def test_concatenate_datasets_validates_on_every_example_once():
+    model = mz.build_model("tiny", [mz.tasks.Classification(n, 2) for n in NAMES], (32, 32, 3))
+    for variable in model.trainable_variables:  # logits far from 0, so that class 0 and 1 differ
+        if variable.path.endswith("logits/bias"):
+            variable.assign([2.0, -2.0])
+    images = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3), np.uint8)
+    datasets = [tf.data.Dataset.from_tensor_slices((images[:5], {"a": np.ones(5, np.int32)})),
+                tf.data.Dataset.from_tensor_slices((images[5:], {"b": np.ones(3, np.int32)}))]
+    data = mz.data.concatenate_datasets(model, datasets, batch_size=4)
+    masks = [batch[2] for batch in data]
+    assert np.concatenate([m["a"] for m in masks]).tolist() == [1] * 5 + [0] * 3
+    assert np.concatenate([m["b"] for m in masks]).tolist() == [0] * 5 + [1] * 3
+    assert not np.concatenate([m["c"] for m in masks]).any()
+    model.compile(optimizer="sgd")
+    mixed = model.evaluate(data, return_dict=True, verbose=0)
+    for task, dataset in zip("ab", datasets):  # the placeholder targets (class 0) add nothing
+        alone = model.evaluate(mz.data.build_pipeline(model, dataset, 4), return_dict=True, verbose=0)
+        assert mixed[f"{task}_loss"] == pytest.approx(alone[f"{task}_loss"], rel=1e-5)

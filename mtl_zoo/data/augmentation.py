@@ -32,7 +32,10 @@ class Augmentation(Configurable):
     (class -1 when less than `min_box_visibility` of a box stays in view),
     keypoints and landmarks are mirrored with their left/right pairs swapped
     and lose their visibility when they leave the view, segmentation and depth
-    maps are cropped and flipped with nearest-neighbour sampling. The colour
+    maps are cropped and flipped with nearest-neighbour sampling. Image-level
+    labels (classification, multi-label) are left as they are, so a crop that
+    cuts out an object they count (COCO's class presence, a people count) makes
+    them wrong for that view: keep the zoom at most 1 for such tasks. The colour
     part changes the image only. All randomness is stateless, drawn from a
     per-example seed, so a seeded pipeline repeats exactly.
 
