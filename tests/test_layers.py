@@ -29,6 +29,9 @@ def test_cross_stitch_starts_as_mostly_each_task_and_learns_a_mix():
 def test_cross_stitch_rejects_bad_input():
     with pytest.raises(ValueError, match="self_weight must be in"):
         CrossStitch(self_weight=1.5)
+    for value in ("False", 1, None):
+        with pytest.raises(ValueError, match=f"per_channel must be True or False, got {value!r}"):
+            CrossStitch(per_channel=value)
     with pytest.raises(ValueError, match="two or more feature maps of one shape"):
         CrossStitch()([np.zeros((1, 4, 4, 3), "float32"), np.zeros((1, 2, 2, 3), "float32")])
 
@@ -46,6 +49,10 @@ def test_expert_gate_is_a_convex_mix_of_the_experts():
         ExpertGate(1)
     with pytest.raises(ValueError, match="mixes 3 experts, got 2"):
         gate(summary, experts[:2])
+    with pytest.raises(ValueError, match=r"gate input must be a \(batch, features\) summary.*\(4, 2, 2, 6\)"):
+        ExpertGate(2, name="unbuilt")(experts[0], experts[:2])
+    with pytest.raises(ValueError, match=r"gate input must be a \(batch, features\) summary"):
+        gate(experts[0], experts)  # built on a summary, called on a feature map
 
 
 def test_task_attention_masks_the_shared_features():
@@ -54,10 +61,21 @@ def test_task_attention_masks_the_shared_features():
     first = np.asarray(attention(shared))
     assert first.shape == shared.shape
     assert np.all(first > 0) and np.all(first < shared)  # a sigmoid mask in (0, 1)
+    # `previous` comes at the stage's resolution (MTAN's shared f brings it there), any width
     chained = TaskAttention(8, name="next")
-    assert tuple(chained(shared, previous=np.ones((2, 16, 16, 4), "float32")).shape) == (2, 4, 4, 8)
-    assert chained.previous_down.strides == (4, 4)  # brought from stride 4x finer
+    assert tuple(chained(shared, previous=np.ones((2, 4, 4, 6), "float32")).shape) == (2, 4, 4, 8)
+    assert chained.bottleneck == 8  # max(8, channels // 4)
+    assert chained.hidden.kernel.shape == (1, 1, 8 + 6, 8)
+    assert chained.count_params() == (14 * 8 + 2 * 2 * 8) + (8 * 8 + 2 * 2 * 8)
     assert _round_trip(attention).get_config() == attention.get_config()
+    with pytest.raises(ValueError, match=r"`previous` must be at the shared features' resolution \(4, 4\)"):
+        TaskAttention(8)(shared, previous=np.ones((2, 16, 16, 4), "float32"))
+
+
+@pytest.mark.parametrize("bottleneck", [0, -4, 2.5, "8", True])
+def test_task_attention_refuses_a_bad_bottleneck(bottleneck):
+    with pytest.raises(ValueError, match=f"bottleneck must be None .* or an integer >= 1, got {bottleneck!r}"):
+        TaskAttention(16, bottleneck=bottleneck)
 
 
 def test_soft_sharing_regularizer_round_trips_with_its_towers():
@@ -73,3 +91,8 @@ def test_soft_sharing_regularizer_round_trips_with_its_towers():
     copy = _round_trip(layer)
     assert copy.beta == 0.25 and copy.coupled_layers == ["stage1_down_conv"]
     assert [t.name for t in copy.towers] == ["tower0", "tower1", "tower2"]
+    with pytest.raises(ValueError, match=r"got the string 'stage1_down_conv'; for one layer write \['stage1_down_conv'\]"):
+        SoftSharingRegularizer(towers, coupled_layers="stage1_down_conv")
+    for bad in ([], [3], 5):
+        with pytest.raises(ValueError, match=r"coupled_layers must be None \(couple every layer\) or a non-empty list"):
+            SoftSharingRegularizer(towers, coupled_layers=bad)

@@ -155,11 +155,25 @@ def test_parameter_counts_follow_the_papers(three_task_models):
                                  sharing_options={"per_channel": True, "stages": ["P3", "P5"]})
     assert per_channel.count_params() == (tasks * trunk + heads
                                           + tasks ** 2 * (channels["P3"] + channels["P5"]))
-    # MTAN: the shared model plus one attention module per task and stage
+    # MTAN: the shared model plus one attention module per task and stage (1x1 conv to the
+    # bottleneck on [shared, previous], 1x1 conv back, their BN), and one shared f per stage but
+    # the first (3x3 conv from the previous stage's width to the stage's, BN) used by every task
     mtan = three_task_models["mtan"]
     attention = [layer for layer in mtan.layers if isinstance(layer, mz.layers.TaskAttention)]
     assert len(attention) == tasks * stages
-    assert mtan.count_params() == hard + sum(layer.count_params() for layer in attention)
+    levels = ["P2", "P3", "P4", "P5"]
+
+    def attention_parameters(level, joint):
+        width, hidden = channels[level], max(8, channels[level] // 4)
+        return joint * hidden + 4 * hidden + hidden * width + 4 * width
+
+    assert sum(layer.count_params() for layer in attention) == tasks * (
+        attention_parameters("P2", channels["P2"])
+        + sum(attention_parameters(level, 2 * channels[level]) for level in levels[1:]))
+    f_parameters = sum(9 * channels[previous] * channels[level] + 4 * channels[level]
+                       for previous, level in zip(levels, levels[1:]))
+    assert sum(mtan.get_layer(f"mtan_f_{level}").count_params() for level in levels[1:]) == f_parameters
+    assert mtan.count_params() == hard + sum(layer.count_params() for layer in attention) + f_parameters
     # MMoE: the shared model plus experts (3x3 convs) and one softmax gate per task; the
     # classifiers read P5 only, so only P5 experts are in the graph (of the P5 width, so the
     # heads keep their size)
@@ -191,16 +205,60 @@ def test_each_scheme_splits_shared_and_task_parameters(three_task_models):
         assert _trainable(tower) <= {id(v) for v in split["soft"].task_variables[task]}
     # cross-stitch: the towers are entangled by the units, so every tower and unit is shared
     assert len(split["cross_stitch"].shared_variables) == 3 * trunk_size + 4
-    # MTAN: the trunk is shared, the attention modules are the tasks' own
+    # MTAN: the trunk and the feature extractors f (one per stage, used by every task's
+    # attention chain) are shared, the attention modules are the tasks' own
     mtan = three_task_models["mtan"]
-    assert len(split["mtan"].shared_variables) == trunk_size
-    assert _trainable(mtan.get_layer("task1_attention_P3")) <= \
-        {id(v) for v in split["mtan"].task_variables["task1"]}
+    extractors = [mtan.get_layer(f"mtan_f_{level}") for level in ("P3", "P4", "P5")]
+    assert len(split["mtan"].shared_variables) == trunk_size + sum(len(f.trainable_variables) for f in extractors)
+    assert set().union(*map(_trainable, extractors)) <= {id(v) for v in split["mtan"].shared_variables}
+    for task in ("task0", "task1", "task2"):
+        assert _trainable(mtan.get_layer(f"{task}_attention_P3")) <= \
+            {id(v) for v in split["mtan"].task_variables[task]}
     # MMoE: trunk and experts shared, gates per task
     mmoe = three_task_models["mmoe"]
     assert _trainable(mmoe.get_layer("expert1_P5")) <= {id(v) for v in split["mmoe"].shared_variables}
     assert _trainable(mmoe.get_layer("task2_gate")) <= \
         {id(v) for v in split["mmoe"].task_variables["task2"]}
+
+
+def test_mtan_has_one_feature_extractor_per_stage_shared_by_every_task(three_task_models):
+    # Liu et al. 2019 (and lorenmt/mtan's encoder_block_att): f is one module per stage,
+    # applied to every task's attended features of the previous stage
+    mtan = three_task_models["mtan"]
+    names = [layer.name for layer in mtan.layers]
+    assert [name for name in names if name.startswith("mtan_f")] == ["mtan_f_P3", "mtan_f_P4", "mtan_f_P5"]
+    for previous, level in (("P2", "P3"), ("P3", "P4"), ("P4", "P5")):
+        calls = mtan.get_layer(f"mtan_f_{level}")._inbound_nodes
+        readers = sorted(node.input_tensors[0]._keras_history[0].name for node in calls)
+        assert readers == [f"task{i}_attention_{previous}" for i in range(3)]
+    for attention in (layer for layer in mtan.layers if isinstance(layer, mz.layers.TaskAttention)):
+        kernels = [tuple(v.shape[:2]) for v in attention.weights if v.name == "kernel"]
+        assert kernels == [(1, 1), (1, 1)]  # a task's own convs: the mask's two 1x1 convs
+
+
+def test_mtan_bridges_skipped_stages_without_skipping_positions():
+    model = mz.build_model("tiny", _classifiers(2), SHAPE, sharing="mtan",
+                           sharing_options={"stages": ["P2", "P5"]})
+    assert [layer.name for layer in model.layers if layer.name.startswith("mtan_f")] == ["mtan_f_P5"]
+    f = model.get_layer("mtan_f_P5")
+    assert f.get_layer("mtan_f_P5_conv").strides == (1, 1)
+    assert f.get_layer("mtan_f_P5_pool").pool_size == (8, 8)  # P2 to P5: pooled by 8 after the conv
+    channels = mz.Backbone("tiny", SHAPE).channels
+    assert f.count_params() == 9 * channels["P2"] * channels["P5"] + 4 * channels["P5"]
+    # a large value of one sign or the other at any position of the P2 map reaches P5
+    # (a stride-8 conv would see only the first 3 x 3 positions of this 8 x 8 map)
+    size = SIZE // 4
+    zeros = np.zeros((1, size, size, channels["P2"]), "float32")
+    reference = np.asarray(f(zeros, training=False))
+    for row, column in ((0, 0), (3, 5), (size - 1, size - 1)):
+        reached = False
+        for sign in (1.0, -1.0):
+            spike = zeros.copy()
+            spike[0, row, column] = sign * 100.0
+            reached |= not np.allclose(np.asarray(f(spike, training=False)), reference)
+        assert reached, (row, column)
+    outputs = model(_images(1))
+    assert all(np.all(np.isfinite(np.asarray(value))) for value in outputs.values())
 
 
 def _trains_saves_and_reloads(model, layer_name, path):
@@ -339,6 +397,34 @@ def test_bad_sharing_input_gets_a_clear_error():
     with pytest.raises(ValueError, match="Unknown layer of tower .* 'stage9_sep_conv'"):
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="soft",
                        sharing_options={"coupled_layers": ["stage9_sep_conv"]})
+    # PLE's shared gate and summaries are shared_gate and shared_summary_layer2
+    with pytest.raises(ValueError, match="a task cannot be named 'shared'.*shared_gate, shared_summary_layer2"):
+        mz.build_model("tiny", [mz.tasks.Classification("shared", 2), mz.tasks.Classification("b", 3)],
+                       SHAPE, sharing="mmoe", sharing_options={"task_experts": 1, "extraction_layers": 2})
+
+
+BAD_SHARING_OPTIONS = [
+    ("mmoe", {"num_experts": 0, "task_experts": 2}, "num_experts must be an integer >= 2, got 0"),
+    ("mmoe", {"num_experts": 1}, "num_experts must be an integer >= 2, got 1"),
+    ("mmoe", {"num_experts": 2.0}, r"num_experts must be an integer >= 2, got 2\.0"),
+    ("mmoe", {"num_experts": "4"}, "num_experts must be an integer >= 2, got '4'"),
+    ("mmoe", {"expert_channels": 0}, "expert_channels must be an integer >= 1, got 0"),
+    ("mtan", {"bottleneck": 0}, r"'mtan': bottleneck must be None \(max\(8, channels // 4\)\) or an integer >= 1, got 0"),
+    ("mtan", {"bottleneck": -8}, "'mtan': bottleneck must be None .* or an integer >= 1, got -8"),
+    ("mtan", {"bottleneck": 4.0}, r"'mtan': bottleneck must be None .* or an integer >= 1, got 4\.0"),
+    ("soft", {"coupled_layers": "stage5_sep_conv"},
+     r"coupled_layers must be None .* got the string 'stage5_sep_conv'; for one layer write \['stage5_sep_conv'\]"),
+    ("soft", {"coupled_layers": []}, r"coupled_layers must be None \(couple every layer\) or a non-empty list"),
+    ("cross_stitch", {"per_channel": "False"}, "per_channel must be True or False, got 'False'"),
+]
+
+
+@pytest.mark.parametrize("sharing,options,message", [
+    pytest.param(*case, id=f"{case[0]}-" + ",".join(f"{k}={v!r}" for k, v in case[1].items()))
+    for case in BAD_SHARING_OPTIONS])
+def test_bad_sharing_options_name_the_option_and_what_is_allowed(sharing, options, message):
+    with pytest.raises(ValueError, match=message):
+        mz.build_model("tiny", _classifiers(), SHAPE, sharing=sharing, sharing_options=options)
 
 
 def test_coupled_layers_restrict_the_penalty():

@@ -15,8 +15,8 @@ class CrossStitch(keras.layers.Layer):
 
     Args:
         self_weight: initial alpha_ii, in [0, 1] (the paper uses 0.9).
-        per_channel: one alpha matrix per channel (T * T * C weights) instead
-            of one (T * T weights).
+        per_channel: True for one alpha matrix per channel (T * T * C weights)
+            instead of one (T * T weights); a bool.
 
     Example:
     >>> unit = CrossStitch()
@@ -29,8 +29,10 @@ class CrossStitch(keras.layers.Layer):
         super().__init__(**kwargs)
         if not 0.0 <= float(self_weight) <= 1.0:
             raise ValueError(f"CrossStitch: self_weight must be in [0, 1], got {self_weight!r}.")
+        if not isinstance(per_channel, bool):
+            raise ValueError(f"CrossStitch: per_channel must be True or False, got {per_channel!r}.")
         self.self_weight = float(self_weight)
-        self.per_channel = bool(per_channel)
+        self.per_channel = per_channel
 
     def build(self, input_shape):
         shapes = [tuple(shape) for shape in input_shape]

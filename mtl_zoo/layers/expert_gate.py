@@ -11,8 +11,9 @@ class ExpertGate(keras.layers.Layer):
     From Ma et al. 2018, "Modeling Task Relationships in Multi-task Learning
     with Multi-gate Mixture-of-Experts" (MMoE): task k gets
     sum_e softmax(W_k g)_e * expert_e, where g is a (batch, D) summary of the
-    input. One gate per task; calling the same gate on several feature levels
-    reuses its weights, so a task mixes its experts the same way at every level.
+    input (rank 2, e.g. globally pooled features; other ranks are refused).
+    One gate per task; calling the same gate on several feature levels reuses
+    its weights, so a task mixes its experts the same way at every level.
     In Customized Gate Control (Tang et al. 2020) the experts given are the shared
     ones followed by the task's own; in Progressive Layered Extraction a shared gate
     also mixes every expert of a layer for the next layer's shared experts.
@@ -34,7 +35,13 @@ class ExpertGate(keras.layers.Layer):
         self.num_experts = int(num_experts)
         self.logits = keras.layers.Dense(self.num_experts, name="logits")
 
+    def _check_gate_input(self, shape):
+        if len(shape) != 2:
+            raise ValueError(f"{self.name}: the gate input must be a (batch, features) summary, e.g. "
+                             f"globally pooled features, got shape {tuple(shape)}.")
+
     def build(self, gate_input_shape, experts_shape=None):
+        self._check_gate_input(gate_input_shape)
         if not self.logits.built:
             self.logits.build(gate_input_shape)
 
@@ -43,6 +50,7 @@ class ExpertGate(keras.layers.Layer):
         return ops.softmax(self.logits(gate_input), axis=-1)
 
     def call(self, gate_input, experts):
+        self._check_gate_input(gate_input.shape)
         if len(experts) != self.num_experts:
             raise ValueError(f"{self.name} mixes {self.num_experts} experts, got {len(experts)}.")
         stacked = ops.stack(experts, axis=1)  # (batch, E, ...)

@@ -33,6 +33,24 @@ def _layer_name(variable):
     return variable.path.rsplit("/", 1)[0].split("/")[-1]
 
 
+def _check_coupled_layers(coupled_layers):
+    """`coupled_layers` as a list of layer names, or None; a ValueError for anything else."""
+    if coupled_layers is None:
+        return None
+    if isinstance(coupled_layers, str):
+        raise ValueError(f"SoftSharingRegularizer: coupled_layers must be None (couple every layer) or "
+                         f"a non-empty list of layer names, got the string {coupled_layers!r}; for one "
+                         f"layer write [{coupled_layers!r}].")
+    try:
+        names = list(coupled_layers)
+    except TypeError:
+        names = None
+    if not names or not all(isinstance(name, str) for name in names):
+        raise ValueError("SoftSharingRegularizer: coupled_layers must be None (couple every layer) or "
+                         f"a non-empty list of layer names, got {coupled_layers!r}.")
+    return names
+
+
 @keras.saving.register_keras_serializable(package="mtl_zoo")
 class SoftSharingRegularizer(keras.layers.Layer):
     """Soft parameter sharing: one tower per task, coupled by an L2 distance penalty.
@@ -63,8 +81,8 @@ class SoftSharingRegularizer(keras.layers.Layer):
         towers: T >= 2 built Keras models (or their serialized configs) with
             the same trainable variables (paths and shapes).
         beta: the coupling strength, >= 0.
-        coupled_layers: names of the tower layers whose trainable variables
-            are coupled; None couples every trainable variable.
+        coupled_layers: a non-empty list of the names of the tower layers whose
+            trainable variables are coupled; None couples every trainable variable.
 
     Example:
     >>> import mtl_zoo as mz
@@ -87,7 +105,7 @@ class SoftSharingRegularizer(keras.layers.Layer):
             raise ValueError(f"SoftSharingRegularizer couples two or more towers, got {len(towers)}.")
         self.towers = towers
         self.beta = float(beta)
-        self.coupled_layers = None if coupled_layers is None else list(coupled_layers)
+        self.coupled_layers = _check_coupled_layers(coupled_layers)
         self._coupled = self._match_variables()
         if self.beta > 0:
             self._attach_regularizers()

@@ -8,7 +8,8 @@ which builds the trunk part of the functional graph and returns one
   * "hard": one trunk and one feature pyramid for every task.
   * "soft": one tower per task, coupled by `SoftSharingRegularizer`.
   * "cross_stitch": one tower per task, mixed by `CrossStitch` units after chosen stages.
-  * "mtan": a shared trunk and per-task `TaskAttention` modules at chosen stages.
+  * "mtan": a shared trunk and per-task `TaskAttention` modules at chosen stages, each
+    reading the task's previous attended stage through a feature extractor shared by all tasks.
   * "mmoe": a shared trunk, shared conv experts and a softmax `ExpertGate` per task.
 
 Example:

@@ -73,19 +73,26 @@ def task_features(image, backbone, tasks, pyramid_channels, num_experts, expert_
 
     Options:
         num_experts: shared experts per level (>= 2).
-        expert_channels: output channels of every expert.
+        expert_channels: output channels of every expert (>= 1).
         levels: pyramid levels with experts (default all).
         task_experts: each task's own experts per level (0: MMoE; >= 1: CGC).
         extraction_layers: stacked CGC layers (1; >= 2 is PLE, with task_experts >= 1).
     """
     mixed_levels = check_stages(levels, "mmoe", option="levels")
-    if int(expert_channels) < 1:
-        raise ValueError(f"Sharing scheme 'mmoe': expert_channels must be >= 1, got {expert_channels!r}.")
+    _check_count("num_experts", num_experts, 2)
+    _check_count("expert_channels", expert_channels, 1)
     _check_count("task_experts", task_experts, 0)
     _check_count("extraction_layers", extraction_layers, 1)
     if extraction_layers > 1 and task_experts < 1:
         raise ValueError("Sharing scheme 'mmoe': extraction_layers > 1 stacks CGC layers (PLE), whose "
                          "tasks have experts of their own; set task_experts >= 1.")
+    # With PLE the scheme's own layers between extraction layers are named shared_gate{suffix}
+    # and shared_summary_layer{k}, the names a task called "shared" would give its gates and
+    # summaries; no other task name can clash with the scheme's layers.
+    if extraction_layers > 1 and any(task.name == "shared" for task in tasks):
+        raise ValueError("Sharing scheme 'mmoe': with extraction_layers > 1 (PLE), a task cannot be "
+                         "named 'shared': its layers would take the names of the shared gate's "
+                         "(shared_gate, shared_summary_layer2); rename the task.")
     options = {"num_experts": num_experts, "task_experts": task_experts,
                "expert_channels": expert_channels}
     backbone_features = backbone(image)

@@ -1,30 +1,85 @@
-"""Multi-Task Attention Network: a shared trunk with task attention modules (Liu et al. 2019)."""
+"""Multi-Task Attention Network: a shared trunk with task attention modules (Liu et al. 2019).
 
-from mtl_zoo.backbones import PYRAMID_STRIDES
+Example (attention after P3 and P5 only; one shared f, for P5, used by both tasks):
+>>> import mtl_zoo as mz
+>>> tasks = [mz.tasks.Classification("a", 2), mz.tasks.Classification("b", 3)]
+>>> mtan = mz.build_model("tiny", tasks, (32, 32, 3), sharing="mtan",
+...                       sharing_options={"stages": ["P3", "P5"]})
+>>> sorted(layer.name for layer in mtan.layers if "attention" in layer.name or "mtan_f" in layer.name)
+['a_attention_P3', 'a_attention_P5', 'b_attention_P3', 'b_attention_P5', 'mtan_f_P5']
+>>> [layer.name for layer in mtan.get_layer("mtan_f_P5").layers]
+['mtan_f_P5_conv', 'mtan_f_P5_bn', 'mtan_f_P5_relu', 'mtan_f_P5_pool']
+"""
+
+import keras
+from keras import layers
+
+from mtl_zoo.backbones import PYRAMID_STRIDES, level_stride
 from mtl_zoo.layers import TaskAttention
+from mtl_zoo.layers.task_attention import check_bottleneck
 from mtl_zoo.sharing.towers import check_stages, features_for_task
 
 OPTIONS = {"stages": tuple(PYRAMID_STRIDES), "bottleneck": None}
+
+
+def shared_extractor(previous_level, level, input_shape, channels):
+    """MTAN's shared feature extractor f for attended stage `level`, named `mtan_f_{level}`.
+
+    A 3x3 conv (stride 1) to `channels`, synchronised BN and ReLU on the attended
+    features of `previous_level` (shape `input_shape`, without the batch), then
+    max pooling by the stride ratio of the two levels, as in the paper and its
+    code (lorenmt/mtan: `encoder_block_att`, then `max_pool2d`). The conv sees every
+    position before the pooling, also when stages are skipped (e.g. P2 to P5: pooling
+    by 8). One f per stage; every task's attention chain goes through it.
+
+    Example:
+    >>> f = shared_extractor("P3", "P4", (8, 8, 32), 48)
+    >>> f.output_shape
+    (None, 4, 4, 48)
+    """
+    ratio = level_stride(level) // level_stride(previous_level)
+    name = f"mtan_f_{level}"
+    return keras.Sequential([
+        keras.Input(tuple(input_shape)),
+        layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"{name}_conv"),
+        layers.BatchNormalization(synchronized=True, name=f"{name}_bn"),
+        layers.ReLU(name=f"{name}_relu"),
+        layers.MaxPooling2D(ratio, strides=ratio, padding="same", name=f"{name}_pool"),
+    ], name=name)
 
 
 def task_features(image, backbone, tasks, pyramid_channels, stages, bottleneck):
     """Runs the backbone once; each task reads, at each level in `stages`, the shared
     features masked by its own `TaskAttention` chain (and the shared ones elsewhere).
 
+    At each attended stage but the first, the task's attention module also reads the
+    task's attended features of the previous attended stage, passed through that
+    stage's shared feature extractor f (`shared_extractor`: 3x3 conv to the stage's
+    width, BN, ReLU, max pooling to its resolution), one per stage for all tasks as in
+    the paper. So MTAN adds to hard sharing one f per attended stage but the first,
+    and one attention module (two 1x1 convs and their BN) per task and attended stage.
+
     Options:
         stages: pyramid levels with attention modules (default all).
-        bottleneck: hidden channels of the attention masks (default channels // 4).
+        bottleneck: hidden channels of the attention masks (None: max(8, channels // 4);
+            else an integer >= 1).
     """
     attended = check_stages(stages, "mtan")
+    check_bottleneck(bottleneck, owner="Sharing scheme 'mtan'")
     preprocessing, stage_models = backbone.stages()
     x = preprocessing(image)
     shared = {}
     for level, stage in stage_models.items():
         x = shared[level] = stage(x)
+    extractors = {level: shared_extractor(previous, level, shared[previous].shape[1:],
+                                          backbone.channels[level])
+                  for previous, level in zip(attended, attended[1:])}
     features = {}
     for task in tasks:
         levels, previous = dict(shared), None
         for level in attended:
+            if previous is not None:
+                previous = extractors[level](previous)
             attention = TaskAttention(backbone.channels[level], bottleneck,
                                       name=f"{task.name}_attention_{level}")
             previous = levels[level] = attention(shared[level], previous=previous)

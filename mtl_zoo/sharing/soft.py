@@ -11,7 +11,7 @@ def task_features(image, backbone, tasks, pyramid_channels, beta, coupled_layers
 
     Options:
         beta: the coupling strength (>= 0; 0 gives independent models).
-        coupled_layers: backbone layer names to couple; None couples all.
+        coupled_layers: a non-empty list of backbone layer names to couple; None couples all.
     """
     if len(tasks) < 2:
         raise ValueError("Soft sharing couples one tower per task and needs two or more tasks; "
