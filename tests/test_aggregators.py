@@ -70,6 +70,9 @@ def test_nash_weights_solve_the_bargaining_equation():
     direction = W.NashMTL()(g).numpy()
     np.testing.assert_allclose(g @ direction, 1.0 / weights, rtol=1e-3)  # g_i . d = 1 / alpha_i
     np.testing.assert_allclose(W.NashMTL()(ORTHOGONAL).numpy(), [1.0, 1.0], atol=1e-4)
+    with pytest.raises(ValueError, match=r"NashMTL works only in mode \('parameters',\): its "
+                                         r"direction has a fixed size .* Use mode='parameters'"):
+        W.NashMTL(mode="representation")
 
 
 def test_upgrad_and_pcgrad_on_two_tasks_conflict_with_no_task():

@@ -35,7 +35,7 @@ def _data(model, shapes, masks=None, batch_size=8):
 
 
 @pytest.mark.parametrize("name,mode", [(name, None) for name in W.AGGREGATORS] +
-                         [("PCGrad", "representation"), ("MGDA", "parameters"), ("NashMTL", "representation")])
+                         [("PCGrad", "representation"), ("MGDA", "parameters"), ("CAGrad", "representation")])
 def test_aggregator_trains_inside_fit(name, mode, shapes):
     model = _model()
     model.compile(optimizer=keras.optimizers.SGD(0.05), aggregator=W.AGGREGATORS[name](mode=mode))
@@ -237,25 +237,37 @@ def test_uncertainty_weighting_loss_formula_learning_and_saving(shapes, tmp_path
         _model(uncertainty_weighting={"colour": "regression"})
 
 
+class _SumOfRows(W.GradientAggregator):
+    """The plain sum, computed from the per-task rows."""
+
+    def aggregate(self, gradients, losses, step):
+        return keras.ops.sum(gradients, axis=0)
+
+
 def test_per_task_gradient_step_without_aggregator_equals_the_plain_step(shapes):
-    """Requesting gradient statistics must not change training, uncertainty weights included."""
+    """Requesting gradient statistics must not change training, uncertainty weights included;
+    nor must summing the rows in representation mode, where the classifier reads the last
+    backbone stage and the dense heads a pyramid level computed from it (the heads' copies of
+    those tensors keep the paths through the pyramid from counting twice)."""
     kwargs = {"uncertainty_weighting": True, "task_weights": {"shapes": 0.5}}
     initial = _model(**kwargs)
     for name, value in (("count", 0.7), ("shapes", -0.4), ("extremes", 0.2)):
         initial._log_variances[name].assign(value)
     weights = initial.get_weights()
     results = []
-    for statistics in (False, True):
+    for statistics, aggregator in ((False, None), (True, None),
+                                   (False, _SumOfRows(mode="representation"))):
         model = _model(**kwargs)
         model.set_weights(weights)
-        model.compile(optimizer=keras.optimizers.SGD(0.01))
+        model.compile(optimizer=keras.optimizers.SGD(0.01), aggregator=aggregator)
         if statistics:
             model.request_gradient_statistics()
         images, labels = next(iter(_data(model, shapes, batch_size=16)))
         model.train_on_batch(images, labels)
         results.append(model.get_weights())
-    for plain, per_task in zip(*results):
+    for plain, per_task, representation in zip(*results):
         np.testing.assert_allclose(per_task, plain, atol=1e-6)
+        np.testing.assert_allclose(representation, plain, atol=1e-6)
 
 
 def test_weighting_callbacks_need_a_multi_task_model():

@@ -39,11 +39,16 @@ class GradientAggregator(Configurable):
     """
 
     default_mode = "parameters"
+    modes = MODES  # the modes the method is defined for
+    unsupported_modes_reason = ""  # why a method leaves a mode out
 
     def __init__(self, mode=None):
         mode = mode or self.default_mode
         if mode not in MODES:
             raise ValueError(f"{type(self).__name__}: unknown mode {mode!r}; use one of {MODES}.")
+        if mode not in self.modes:
+            raise ValueError(f"{type(self).__name__} works only in mode {self.modes}: "
+                             f"{self.unsupported_modes_reason} Use mode={self.modes[0]!r}.")
         self.mode = mode
         self.num_tasks = None
 

@@ -43,9 +43,12 @@ class NashMTL(GradientAggregator):
     (G G^T) alpha = 1 / alpha, so that every task's improvement g_i . d equals
     1 / alpha_i. Scale-invariant: scaling all gradients leaves d unchanged, so use
     the optimizer's learning rate to set the step (the paper also clips |d|).
+    Parameters mode only, as in LibMTL: with |d|^2 = T whatever the gradients'
+    size, a direction over the per-example representation, back-propagated through
+    the trunk, has no sensible scale (training diverges).
 
     Args:
-        mode: "parameters" (default) or "representation".
+        mode: "parameters" (the only one).
         iterations: Newton iterations.
         max_norm: if > 0, d is clipped to this norm.
 
@@ -53,6 +56,12 @@ class NashMTL(GradientAggregator):
     >>> NashMTL()([[1.0, 0.0], [0.0, 2.0]]).numpy().round(4).tolist()
     [1.0, 1.0]
     """
+
+    modes = ("parameters",)
+    unsupported_modes_reason = (
+        "its direction has a fixed size (|d|^2 = T, the number of tasks) whatever the gradients' "
+        "size, which over the per-example representation gives an update of no sensible scale "
+        "(training diverges).")
 
     def __init__(self, mode=None, iterations=20, max_norm=0.0):
         super().__init__(mode)

@@ -60,7 +60,7 @@ class TaskGradients:
         self.sharing = analyse_sharing(model)
         shared = {id(v) for v in self.sharing.shared_variables}
         self.other_variables = [v for v in model.trainable_variables if id(v) not in shared]
-        self._representation_model = None
+        self._split_models = None
 
     def request_statistics(self, layer=None):
         """Turns gradient statistics on (over one shared layer's parameters if `layer`).
@@ -105,14 +105,24 @@ class TaskGradients:
         aggregator = self.model.aggregator
         return aggregator is not None and aggregator.mode == "representation"
 
-    def representation_model(self):
-        """The model's graph, also returning the shared representation tensors."""
-        if self._representation_model is None:
+    def split_models(self):
+        """`(trunk, heads)`: the model's graph up to the shared representation tensors, and
+        from them to the outputs, so that the heads can read copies of the representation.
+
+        The representation tensors may depend on one another (the classifier reads the last
+        backbone stage, the dense heads a pyramid level computed from it): the gradient of
+        the loss with respect to a tensor that the trunk goes on using would count the paths
+        through the later tensors twice when it is back-propagated. The heads read copies
+        that only they use, whose gradients are the partial derivatives that the chain rule
+        through `trunk` needs.
+        """
+        if self._split_models is None:
             import keras
 
-            self._representation_model = keras.Model(
-                self.model.inputs, [self.model.output, self.sharing.representation])
-        return self._representation_model
+            trunk = keras.Model(self.model.inputs, list(self.sharing.representation))
+            heads = keras.Model(list(self.sharing.representation), self.model.output)
+            self._split_models = trunk, heads
+        return self._split_models
 
     def train_step(self, x, y, sample_weight, pairs=None):
         """The model's train step with per-task gradients; `pairs` from `model.checked_batch`."""
@@ -122,7 +132,10 @@ class TaskGradients:
         replicas = strategy.num_replicas_in_sync
         with tf.GradientTape(persistent=True) as tape:
             if self.uses_representation:
-                y_pred, representation = self.representation_model()(x, training=True)
+                trunk, heads = self.split_models()
+                representation = tf.nest.flatten(trunk(x, training=True))
+                read_by_heads = [tf.identity(t) for t in representation]
+                y_pred = heads(read_by_heads, training=True)
             else:
                 y_pred = model(x, training=True)
             task_losses, pairs = model.compute_task_losses(y, y_pred, sample_weight, pairs)
@@ -140,7 +153,7 @@ class TaskGradients:
             # batch, so that the matrix has the columns (and their order) of one device
             global_representation = [gather_over_replicas(t, axis=0)[0] for t in representation]
             start = gather_over_replicas(representation[0], axis=0)[1]
-            targets, like = representation, global_representation
+            targets, like = read_by_heads, global_representation
         else:
             targets, like = shared, shared
         rows = []
