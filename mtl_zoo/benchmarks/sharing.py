@@ -52,7 +52,8 @@ def run(quick=False):
         f"its size after imports (model, trace and step). Ratios are against hard sharing in the "
         f"same run (hard: {hard['step_seconds'] * 1000:.0f} ms per step, {hard['peak_mb']:.0f} MiB). "
         "soft and cross_stitch hold one backbone (and feature pyramid) per task; mtan adds an "
-        "attention module per task and stage; mmoe adds 4 experts per level and a gate per task; "
+        "attention module per task and stage and one feature extractor per stage shared by the "
+        "tasks; mmoe adds 4 experts per level and a gate per task; "
         "CGC adds one expert of each task's own per level, and PLE stacks a second such layer "
         "(its experts on the first layer's mixtures) with a shared gate between the two.")
     return Table("Sharing schemes (T = 3) relative to hard sharing", description,
