@@ -1,10 +1,10 @@
 """Training on several datasets that each label only some of the model's tasks (x_i per task)."""
 
 import math
-import numbers
 
 import tensorflow as tf
 
+from mtl_zoo.checks import check_integer
 from mtl_zoo.data.pipeline import (check_batch_size, deterministic_options, encoded_examples)
 from mtl_zoo.data.sampling import get_sampler
 
@@ -42,12 +42,6 @@ def dataset_sizes(datasets, sizes):
         raise ValueError(f"Datasets {unknown} have an unknown or infinite size; pass sizes=[...] "
                          "(examples per dataset) for the sampler.")
     return known
-
-
-def check_steps_per_epoch(steps):
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps_per_epoch must be an integer >= 1, got {steps!r}.")
-    return int(steps)
 
 
 def repeat_or_fail(examples, what):
@@ -177,7 +171,7 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
     sampler = get_sampler(sampler)
     sizes = dataset_sizes(datasets, sizes)
     steps = (one_pass_steps(sizes, batch_size) if steps_per_epoch is None
-             else check_steps_per_epoch(steps_per_epoch))
+             else check_integer(steps_per_epoch, "steps_per_epoch"))
     options = deterministic_options(deterministic, seed)
     encoded = filled_examples(model, datasets, augmentation, resize, pad_value, shuffle_buffer, seed)
     streams = [repeat_or_fail(dataset, f"dataset {index} (tasks {', '.join(tasks)})")

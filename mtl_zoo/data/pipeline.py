@@ -8,19 +8,16 @@ resampled once), each raw label follows through its task's
 labels the task, 0 where it does not (the model then adds no loss for it).
 """
 
-import numbers
-
 import tensorflow as tf
 
+from mtl_zoo.checks import check_integer
 from mtl_zoo.data.augmentation import Augmentation
 from mtl_zoo.data.transform import RESIZE_MODES, GeometricTransform
 from mtl_zoo.naming import unknown_name_error
 
 
 def check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
-    return int(batch_size)
+    return check_integer(batch_size, "batch_size")
 
 
 def check_not_empty(examples, what):

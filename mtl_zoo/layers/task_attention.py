@@ -1,9 +1,9 @@
 """`TaskAttention`: an MTAN task-specific attention module (Liu et al. 2019)."""
 
-import numbers
-
 import keras
 from keras import layers
+
+from mtl_zoo.checks import check_integer
 
 
 def check_bottleneck(bottleneck, owner="TaskAttention"):
@@ -13,11 +13,7 @@ def check_bottleneck(bottleneck, owner="TaskAttention"):
     >>> check_bottleneck(16)
     16
     """
-    if bottleneck is not None and (isinstance(bottleneck, bool) or not isinstance(bottleneck, numbers.Integral)
-                                   or bottleneck < 1):
-        raise ValueError(f"{owner}: bottleneck must be None (max(8, channels // 4)) or an integer "
-                         f">= 1, got {bottleneck!r}.")
-    return bottleneck
+    return check_integer(bottleneck, "bottleneck", owner=owner, none_means="max(8, channels // 4)")
 
 
 @keras.saving.register_keras_serializable(package="mtl_zoo")
@@ -50,11 +46,9 @@ class TaskAttention(keras.layers.Layer):
 
     def __init__(self, channels, bottleneck=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or channels < 1:
-            raise ValueError(f"TaskAttention: channels must be an integer >= 1, got {channels!r}.")
-        self.channels = int(channels)
-        check_bottleneck(bottleneck)
-        self.bottleneck = int(bottleneck) if bottleneck is not None else max(8, self.channels // 4)
+        self.channels = check_integer(channels, "channels", owner="TaskAttention")
+        bottleneck = check_bottleneck(bottleneck)
+        self.bottleneck = bottleneck if bottleneck is not None else max(8, self.channels // 4)
         self.hidden = layers.Conv2D(self.bottleneck, 1, use_bias=False, name="mask_hidden")
         self.hidden_norm = layers.BatchNormalization(synchronized=True, name="mask_hidden_bn")
         self.mask = layers.Conv2D(self.channels, 1, use_bias=False, name="mask")

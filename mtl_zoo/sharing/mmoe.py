@@ -14,6 +14,7 @@ Example (two PLE layers, each task with one expert of its own):
 from keras import layers
 
 from mtl_zoo.backbones import PYRAMID_STRIDES
+from mtl_zoo.checks import check_integer
 from mtl_zoo.layers import ExpertGate
 from mtl_zoo.sharing.towers import check_stages, features_for_task
 
@@ -27,11 +28,6 @@ def _experts(features, count, channels, name_template):
     return [layers.Conv2D(channels, 3, padding="same", activation="relu",
                           name=name_template.format(e + 1))(features)
             for e in range(count)]
-
-
-def _check_count(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Sharing scheme 'mmoe': {name} must be an integer >= {minimum}, got {value!r}.")
 
 
 def _extraction_layer(shared_inputs, task_inputs, summaries, mixed_levels, options, suffix):
@@ -79,10 +75,11 @@ def task_features(image, backbone, tasks, pyramid_channels, num_experts, expert_
         extraction_layers: stacked CGC layers (1; >= 2 is PLE, with task_experts >= 1).
     """
     mixed_levels = check_stages(levels, "mmoe", option="levels")
-    _check_count("num_experts", num_experts, 2)
-    _check_count("expert_channels", expert_channels, 1)
-    _check_count("task_experts", task_experts, 0)
-    _check_count("extraction_layers", extraction_layers, 1)
+    owner = "Sharing scheme 'mmoe'"
+    check_integer(num_experts, "num_experts", 2, owner)
+    check_integer(expert_channels, "expert_channels", 1, owner)
+    check_integer(task_experts, "task_experts", 0, owner)
+    check_integer(extraction_layers, "extraction_layers", 1, owner)
     if extraction_layers > 1 and task_experts < 1:
         raise ValueError("Sharing scheme 'mmoe': extraction_layers > 1 stacks CGC layers (PLE), whose "
                          "tasks have experts of their own; set task_experts >= 1.")
