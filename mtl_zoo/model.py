@@ -69,6 +69,15 @@ def _checked_mask(task_name, mask, batch, static_batch=None):
         return tf.reshape(mask, [-1])
 
 
+def _unlabelled_mask_check(task_name, mask):
+    """A run-time check that the mask of a task absent from the labels is all zeros: a
+    non-zero value would claim labelled examples whose targets were never passed."""
+    mask = tf.cast(mask, tf.float32)
+    return tf.debugging.assert_equal(tf.reduce_all(tf.equal(mask, 0.0)), True, message=(
+        f"The labels lack task {task_name!r}, but its mask is not all zeros: pass its targets "
+        "for the examples the mask marks as labelled, or set their mask to 0."))
+
+
 def checked_task_weight(name, value):
     """`value` as a float if it is a finite number >= 0, else a ValueError naming the task.
 
@@ -390,7 +399,7 @@ class MultiTaskModel(keras.Model):
         unknown = sorted(set(sample_weight) - set(self.task_names)) if isinstance(sample_weight, dict) else []
         if unknown:
             raise ValueError(f"Masks for unknown tasks {unknown}; the model's tasks are {self.task_names}.")
-        pairs = []
+        pairs, unlabelled_checks = [], []
         for task in self.tasks:
             mask = sample_weight.get(task.name) if isinstance(sample_weight, dict) else sample_weight
             if task.name not in y:
@@ -399,6 +408,7 @@ class MultiTaskModel(keras.Model):
                         f"The labels lack task {task.name!r} and no mask says so. Pass its targets, "
                         f"or a per-example mask in sample_weight={{{task.name!r}: zeros}} for data "
                         "that has no labels for it.")
+                unlabelled_checks.append(_unlabelled_mask_check(task.name, mask))
                 continue
             task.validate_targets(y[task.name])
             first = tf.nest.flatten(y[task.name])[0]
@@ -411,6 +421,9 @@ class MultiTaskModel(keras.Model):
         if not pairs:
             raise ValueError(f"The labels cover none of the model's tasks {self.task_names}: pass "
                              "the targets of at least one.")
+        if unlabelled_checks:
+            with tf.control_dependencies(unlabelled_checks):
+                pairs = [pair._replace(mask=tf.identity(pair.mask)) for pair in pairs]
         return pairs
 
     # -- losses and steps -----------------------------------------------------------------

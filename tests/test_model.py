@@ -89,6 +89,8 @@ def test_a_task_without_labels_needs_a_mask(model, shapes):
         model.test_on_batch(images, without)
     logs = model.test_on_batch(images, without, sample_weight={"count": tf.zeros([8])}, return_dict=True)
     assert logs["count_loss"] == 0.0 and logs["shapes_loss"] > 0
+    with pytest.raises(tf.errors.InvalidArgumentError, match="lack task .+count.+, but its mask is not all zeros"):
+        model.test_on_batch(images, without, sample_weight={"count": tf.one_hot(3, 8)})
 
 
 def test_fit_trains_with_validation_data_and_masks(model, shapes):
