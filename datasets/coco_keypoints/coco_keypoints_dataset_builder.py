@@ -51,8 +51,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     # This file and its folder (checksums.tsv, README.md, dummy_data/): TFDS infers
     # them from the module name, which misses them in an editable install, where
     code_path, pkg_dir_path = builder_paths(__file__)
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Keypoints at pixel centres: COCO's integer pixel indices + 0.5, then normalised.",
+    }
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Optional: to build offline, put into the manual folder either the official
     zips (annotations_trainval2017.zip, train2017.zip, val2017.zip) or their
@@ -245,7 +248,10 @@ def person_record(annotation, image, path):
             or x + w > width + _BORDER_SLACK or y + h > height + _BORDER_SLACK):
         raise ValueError(f"{where}: box [x, y, width, height] = {annotation['bbox']} lies outside "
                          "the image or has a negative size.")
-    normalised = keypoints / np.array([width, height, 1.0], np.float32)
+    # COCO's keypoint coordinates are integer pixel indices (x in 0..width-1): +0.5 puts
+    # them at the pixel centres, in the continuous coordinates of the boxes, so that a
+    # horizontal flip (x -> 1 - x) maps a keypoint onto its mirror pixel's centre.
+    normalised = (keypoints + np.array([0.5, 0.5, 0.0], np.float32)) / np.array([width, height, 1.0], np.float32)
     normalised[:, :2] = np.clip(normalised[:, :2], 0.0, 1.0)
     normalised[keypoints[:, 2] == 0] = 0.0
     return {

@@ -55,7 +55,7 @@ def test_examples_hold_normalised_people_and_crowd_regions(tmp_path):
     assert first["num_people"] == 2 and first["has_person"]
     assert empty["num_people"] == 0 and not empty["has_person"] and len(empty["objects"]["id"]) == 0
     np.testing.assert_allclose(objects["bbox"][0], [2 / 32, 4 / 40, 30 / 32, 18 / 40], atol=1e-6)
-    np.testing.assert_allclose(objects["keypoints"][0, 0], [10 / 40, 5 / 32, 2], atol=1e-6)
+    np.testing.assert_allclose(objects["keypoints"][0, 0], [10.5 / 40, 5.5 / 32, 2], atol=1e-6)  # pixel centres
     assert not objects["keypoints"][2].any()  # crowd regions carry no keypoints
     assert ((objects["bbox"] >= 0) & (objects["bbox"] <= 1)).all()
 
@@ -89,7 +89,8 @@ def test_well_formed_hand_written_file_builds(tmp_path):
     path = _write(tmp_path)
     (key, record), = _build_records(path, tmp_path)
     assert key == 7 and record["num_people"] == 1
-    np.testing.assert_allclose(record["objects"][0]["keypoints"][0], [0.2, 0.375, 2.0])
+    # pixel (2, 3) of a 10x8 image: its centre (2.5, 3.5), normalised
+    np.testing.assert_allclose(record["objects"][0]["keypoints"][0], [0.25, 0.4375, 2.0])
 
 
 def _without_keypoints():
