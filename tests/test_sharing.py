@@ -236,6 +236,28 @@ def test_mtan_has_one_feature_extractor_per_stage_shared_by_every_task(three_tas
         assert kernels == [(1, 1), (1, 1)]  # a task's own convs: the mask's two 1x1 convs
 
 
+def test_mtan_resnet_bottleneck_extractors_project_reduce_and_reload(tmp_path):
+    # the MTAN code's f on ResNet trunks: 1x1 to channels // 4, 3x3, 1x1 back, plus a
+    # projection shortcut, each conv with BN; then pooled to the next stage
+    model = mz.build_model("tiny", _classifiers(2), SHAPE, sharing="mtan",
+                           sharing_options={"stages": ["P4", "P5"], "extractor": "resnet_bottleneck"})
+    channels = mz.Backbone("tiny", SHAPE).channels
+    c_in, c_out = channels["P4"], channels["P5"]
+    width = c_out // 4
+    f = model.get_layer("mtan_f_P5")
+    kernels = {layer.name: layer.kernel.shape for layer in f.layers if isinstance(layer, keras.layers.Conv2D)}
+    assert kernels == {"mtan_f_P5_reduce_conv": (1, 1, c_in, width), "mtan_f_P5_conv": (3, 3, width, width),
+                       "mtan_f_P5_expand_conv": (1, 1, width, c_out), "mtan_f_P5_shortcut_conv": (1, 1, c_in, c_out)}
+    batch_norm = 4 * (2 * width + 2 * c_out)
+    assert f.count_params() == c_in * width + 9 * width * width + width * c_out + c_in * c_out + batch_norm
+    assert f.output_shape[1:] == (SIZE // 32, SIZE // 32, c_out)
+    images = np.random.default_rng(0).integers(0, 256, (2, SIZE, SIZE, 3)).astype("float32")
+    model.save(tmp_path / "mtan.keras")
+    reloaded = mz.load_model(tmp_path / "mtan.keras")
+    for name, value in model.predict(images, verbose=0).items():
+        np.testing.assert_allclose(reloaded.predict(images, verbose=0)[name], value, atol=1e-6)
+
+
 def test_mtan_bridges_skipped_stages_without_skipping_positions():
     model = mz.build_model("tiny", _classifiers(2), SHAPE, sharing="mtan",
                            sharing_options={"stages": ["P2", "P5"]})
@@ -412,6 +434,8 @@ BAD_SHARING_OPTIONS = [
     ("mtan", {"bottleneck": 0}, r"'mtan': bottleneck must be None \(max\(8, channels // 4\)\) or an integer >= 1, got 0"),
     ("mtan", {"bottleneck": -8}, "'mtan': bottleneck must be None .* or an integer >= 1, got -8"),
     ("mtan", {"bottleneck": 4.0}, r"'mtan': bottleneck must be None .* or an integer >= 1, got 4\.0"),
+    ("mtan", {"extractor": "bottleneck", "stages": ["P5"]},
+     r"extractor must be one of \('conv', 'resnet_bottleneck'\), got 'bottleneck'"),
     ("soft", {"coupled_layers": "stage5_sep_conv"},
      r"coupled_layers must be None .* got the string 'stage5_sep_conv'; for one layer write \['stage5_sep_conv'\]"),
     ("soft", {"coupled_layers": []}, r"coupled_layers must be None \(couple every layer\) or a non-empty list"),
