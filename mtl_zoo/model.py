@@ -37,6 +37,20 @@ def check_task_names(tasks):
             "the labels and prefixes the outputs (e.g. 'objects' and 'objects_coarse').")
     if not tasks:
         raise ValueError("A multi-task model needs at least one task.")
+    owners = {}
+    for task in tasks:
+        for name in sorted(_names_of_task(task)):
+            if owners.setdefault(name, task.name) != task.name:
+                raise ValueError(
+                    f"Tasks {owners[name]!r} and {task.name!r} would both name an output or a "
+                    f"logged metric {name!r} (each task's names are its name + '_' + an output "
+                    "or metric key), so one would replace the other. Rename one of the tasks.")
+
+
+def _names_of_task(task):
+    """The model output names and logged metric names a task brings."""
+    return ({task.output_name(key) for key in task.output_keys} | {f"{task.name}_loss"}
+            | {metric.name for metric in task.build_metrics()})
 
 
 def _initial_task_weights(task_weights, names):

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+import mtl_zoo as mz
 from mtl_zoo.backbones import Backbone, ImagePreprocessing, list_backbones
 
 ALL_FAMILIES = ["tiny", "resnet50", "resnet101", "mobilenet_v2", "mobilenet_v3_small",
@@ -36,6 +37,48 @@ def test_backbone_round_trips_through_keras_file(tmp_path):
     loaded = keras.saving.load_model(path)
     for level in backbone.strides:
         np.testing.assert_allclose(loaded(images)[level], backbone(images)[level], atol=1e-5)
+
+
+def _backbones(model):
+    """The model's trunks: its Backbone layers, or the towers of its soft-sharing layer."""
+    layers = [tower for layer in model.layers for tower in getattr(layer, "towers", [layer])]
+    return [layer for layer in layers if isinstance(layer, Backbone)]
+
+
+def _trainable_backbone_variables(model):
+    return sum(len(backbone.trainable_variables) for backbone in _backbones(model))
+
+
+@pytest.mark.parametrize("sharing", ["hard", "soft"])
+def test_a_frozen_backbone_stays_frozen_in_towers_and_after_reloading(sharing, tmp_path):
+    # Keras's Layer(trainable=False) freezes the outer model only: the trunk's layers
+    # trained, and their batch norms updated their statistics, once rebuilt from config
+    tasks = [mz.tasks.Classification("a", 2), mz.tasks.Classification("b", 3)]
+    backbone = Backbone("tiny", (32, 32, 3), trainable=False)
+    assert not backbone.trainable_variables
+    model = mz.build_model(backbone, tasks, (32, 32, 3), sharing=sharing)
+    model.save(tmp_path / "model.keras")
+    reloaded = mz.load_model(tmp_path / "model.keras")
+    images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    for each in (model, reloaded):
+        assert _trainable_backbone_variables(each) == 0
+        statistics = [v.numpy().copy() for backbone in _backbones(each) for v in backbone.non_trainable_variables]
+        each(images, training=True)  # frozen batch norms run in inference mode
+        after = [v.numpy() for backbone in _backbones(each) for v in backbone.non_trainable_variables]
+        assert len(after) == len(statistics) > 0 and all(np.array_equal(a, b) for a, b in zip(statistics, after))
+
+
+def test_partly_frozen_trunk_layers_are_kept_by_copies_and_saving(tmp_path):
+    backbone = Backbone("tiny", (32, 32, 3))
+    backbone.get_layer("tiny_trunk").get_layer("stage1_down_conv").trainable = False
+    assert backbone.frozen_layers == ["stage1_down_conv"]
+    model = mz.build_model(backbone, [mz.tasks.Classification("a", 2), mz.tasks.Classification("b", 3)],
+                           (32, 32, 3), sharing="soft")
+    model.save(tmp_path / "model.keras")
+    for each in (model, mz.load_model(tmp_path / "model.keras")):
+        towers = _backbones(each)
+        assert len(towers) == 2 and all(tower.frozen_layers == ["stage1_down_conv"] for tower in towers)
+        assert all(len(tower.trainable_variables) == len(backbone.trainable_variables) for tower in towers)
 
 
 def _batch_norm_momenta(backbone):
@@ -93,6 +136,7 @@ def test_caffe_mode_agrees_with_keras_applications():
     ({"family": "tiny", "input_shape": (64, 64)}, "(height, width, channels)"),
     ({"family": "tiny", "batch_norm_momentum": 1.0}, "batch_norm_momentum must be a number in"),
     ({"family": "tiny", "batch_norm_momentum": "fast"}, "batch_norm_momentum must be a number in"),
+    ({"family": "tiny", "frozen_layers": ["stage9_conv"]}, "frozen_layers .'stage9_conv'. are not layers"),
 ])
 def test_bad_backbone_arguments_name_the_problem(kwargs, message):
     kwargs.setdefault("input_shape", (64, 64, 3))

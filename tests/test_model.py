@@ -82,6 +82,19 @@ def test_a_masked_example_adds_no_metric_update(model, shapes):
     assert masked["count_accuracy"] == 1.0
 
 
+@pytest.mark.parametrize("tasks,clash", [
+    # Keypoints' output center_heatmap is 'pose_center' + '_heatmap'
+    (lambda: [mz.tasks.Keypoints("pose", 3), mz.tasks.Detection("pose_center", 2)],
+     "'pose' and 'pose_center' would both name .* 'pose_center_heatmap'"),
+    # Detection logs its size term as shapes_size_loss, the classifier's loss name
+    (lambda: [mz.tasks.Classification("shapes_size", 3), mz.tasks.Detection("shapes", 2)],
+     "'shapes_size' and 'shapes' would both name .* 'shapes_size_loss'"),
+])
+def test_task_names_whose_outputs_or_metrics_clash_are_refused(tasks, clash):
+    with pytest.raises(ValueError, match=clash):
+        mz.build_model("tiny", tasks(), (32, 32, 3))
+
+
 def test_a_task_without_labels_needs_a_mask(model, shapes):
     images, labels = _batch(model, shapes)
     without = {k: v for k, v in labels.items() if k != "count"}

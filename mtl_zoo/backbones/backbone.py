@@ -113,6 +113,10 @@ class Backbone(keras.Model):
             hundred steps their moving statistics lag the weights. A MobileNetV3
             trained 3 epochs on mtl_shapes with 0.99 validated at chance (87%
             with the batch statistics instead); with 0.9, at 86%.
+        frozen_layers: names of trunk layers to freeze (`trainable` False), e.g.
+            the early stages of a pretrained trunk; `trainable=False` freezes it
+            all. Both are kept in the config, so they survive saving and the
+            copies that soft sharing makes.
 
     Example:
     >>> backbone = Backbone("tiny", input_shape=(64, 64, 3))
@@ -125,7 +129,10 @@ class Backbone(keras.Model):
     """
 
     def __init__(self, family="tiny", input_shape=(128, 128, 3), weights=None,
-                 batch_norm_momentum=0.9, **kwargs):
+                 batch_norm_momentum=0.9, frozen_layers=None, **kwargs):
+        # Keras's Layer.__init__(trainable=False) sets the flag of the model alone; the
+        # setter, below, also freezes every inner layer and its variables.
+        trainable = kwargs.pop("trainable", True)
         spec = get_family(family)
         height, width, channels = check_input_shape(
             input_shape, rgb_only=spec.rgb_only, backbone=f"backbone {family!r}")
@@ -152,6 +159,28 @@ class Backbone(keras.Model):
         self.image_shape = (height, width, channels)
         self.strides = dict(PYRAMID_STRIDES)
         self.channels = {level: int(f.shape[-1]) for level, f in features.items()}
+        self._freeze_trunk_layers(frozen_layers or [])
+        if not trainable:
+            self.trainable = False
+
+    def _freeze_trunk_layers(self, names):
+        trunk = self.get_layer(f"{self.family}_trunk")
+        known = {layer.name for layer in trunk.layers}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValueError(f"frozen_layers {unknown} are not layers of the {self.family!r} trunk.")
+        for name in names:
+            trunk.get_layer(name).trainable = False
+
+    @property
+    def frozen_layers(self):
+        """Names of the trunk's layers with weights that are frozen (`trainable` False)
+        while the backbone as a whole is trainable: saved in the config, so a partly frozen
+        backbone reloads (and is copied into soft-sharing towers) partly frozen."""
+        if not self.trainable:
+            return []
+        return [layer.name for layer in self.get_layer(f"{self.family}_trunk").layers
+                if layer.weights and not layer.trainable]
 
     def stages(self, name=None):
         """The trunk cut at its pyramid taps, for schemes that act between stages.
@@ -181,7 +210,7 @@ class Backbone(keras.Model):
     def get_config(self):
         # Weights travel with the saved model, so a reloaded backbone starts from None.
         return {"family": self.family, "input_shape": list(self.image_shape),
-                "batch_norm_momentum": self.batch_norm_momentum,
+                "batch_norm_momentum": self.batch_norm_momentum, "frozen_layers": self.frozen_layers,
                 "name": self.name, "trainable": self.trainable}
 
     @classmethod
