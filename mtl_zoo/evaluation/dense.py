@@ -53,7 +53,7 @@ def segmentation_scores(labels, predictions, num_classes, ignore_label=255):
 
 
 def depth_errors(truth, predicted):
-    """Depth errors over the valid pixels (truth > 0) of all images, pooled.
+    """Depth errors over the valid pixels (finite truth > 0) of all images, pooled.
 
     abs_rel = mean |d - d*| / d*, rmse = sqrt(mean (d - d*)^2) and delta_i, the
     fraction of pixels with max(d / d*, d* / d) < 1.25^i (Eigen et al. 2014).
@@ -63,7 +63,7 @@ def depth_errors(truth, predicted):
         `{"abs_rel", "rmse", "delta1", "delta2", "delta3"}` as floats.
 
     Example:
-    >>> errors = depth_errors([[1.0, 2.0, 0.0]], [[1.1, 1.0, 5.0]])
+    >>> errors = depth_errors([[1.0, 2.0, 0.0, float("inf")]], [[1.1, 1.0, 5.0, 3.0]])
     >>> round(errors["abs_rel"], 3), errors["delta1"]
     (0.3, 0.5)
     """
@@ -72,9 +72,9 @@ def depth_errors(truth, predicted):
     if truth.shape != predicted.shape:
         raise ValueError(f"Depth maps have shape {truth.shape}, predictions {predicted.shape}: "
                          "pass maps of the same size (e.g. the decoded `depth`).")
-    valid = truth > 0
+    valid = np.isfinite(truth) & (truth > 0)  # as in training: 0, NaN and inf are missing
     if not valid.any():
-        raise ValueError("No valid depth pixels (every ground-truth depth is 0).")
+        raise ValueError("No valid depth pixels (every ground-truth depth is 0, NaN or infinite).")
     truth, predicted = truth[valid], np.maximum(predicted[valid], 1e-6)
     ratio = np.maximum(truth / predicted, predicted / truth)
     errors = {"abs_rel": float(np.mean(np.abs(predicted - truth) / truth)),

@@ -32,24 +32,29 @@ COCO_UNDEFINED = -1.0
 def metric_direction(name, directions=None):
     """"higher" or "lower": which way metric `name` improves.
 
-    `name` may carry a task prefix ("depth/rmse"); `directions` overrides or
-    extends `METRIC_DIRECTIONS`.
+    `name` may carry a task prefix ("depth/rmse"); `directions` (names or glob
+    patterns of the metric, or of the whole "task/metric" name) overrides or
+    extends `METRIC_DIRECTIONS`: its entries are looked up first.
 
     Example:
     >>> metric_direction("depth/rmse"), metric_direction("top5_accuracy")
     ('lower', 'higher')
+    >>> metric_direction("seg/ARE", {"ARE": "lower"})  # "AR*" alone would say higher
+    'lower'
     """
     metric = name.rsplit("/", 1)[-1]
-    table = {**METRIC_DIRECTIONS, **(directions or {})}
-    for pattern, direction in table.items():
-        if fnmatch.fnmatchcase(metric, pattern):
-            if direction not in (HIGHER, LOWER):
-                raise ValueError(f"Direction of {pattern!r} must be {HIGHER!r} or {LOWER!r}, "
-                                 f"got {direction!r}.")
-            return direction
+    for pattern, direction in (directions or {}).items():
+        if direction not in (HIGHER, LOWER):
+            raise ValueError(f"Direction of {pattern!r} must be {HIGHER!r} or {LOWER!r}, "
+                             f"got {direction!r}.")
+    for table in (directions or {}, METRIC_DIRECTIONS):
+        for pattern, direction in table.items():
+            if fnmatch.fnmatchcase(metric, pattern) or fnmatch.fnmatchcase(name, pattern):
+                return direction
+    known = sorted({**METRIC_DIRECTIONS, **(directions or {})})
     raise ValueError(f"Unknown direction for metric {name!r}: say whether higher or lower is better "
                      f"with directions={{{metric!r}: 'higher' | 'lower'}}. "
-                     f"Known: {', '.join(sorted(table))}.")
+                     f"Known: {', '.join(known)}.")
 
 
 def flatten_results(results):
@@ -71,7 +76,7 @@ def delta_m(multi_task, baselines, directions=None):
             "task/metric"; `flatten_results` turns nested results into that).
         baselines: `{metric: value}` of the single-task models, same keys.
         directions: `{metric or pattern: "higher" | "lower"}` for metrics not in
-            `METRIC_DIRECTIONS`.
+            `METRIC_DIRECTIONS`, or to override it (see `metric_direction`).
 
     Returns:
         delta_m as a fraction (0.05 = the multi-task model is 5% better on average).

@@ -26,7 +26,8 @@ class Segmentation(Task):
     Args:
         name: task name.
         num_classes: number of classes (>= 1; include the background).
-        ignore_label: label value that gets no loss (e.g. 255 for VOC borders).
+        ignore_label: label value that gets no loss (e.g. 255 for VOC borders);
+            not one of the class ids 0..num_classes-1.
         level: pyramid level the head reads.
         head_channels: width of the head conv.
         head_conv: the head's 3x3 conv: "standard", or "separable" (depthwise +
@@ -52,6 +53,12 @@ class Segmentation(Task):
             raise ValueError(f"Task {name!r}: {len(class_names)} class_names for num_classes={num_classes}.")
         self.num_classes = int(num_classes)
         self.ignore_label = int(ignore_label)
+        if 0 <= self.ignore_label < self.num_classes:
+            raise ValueError(
+                f"Task {name!r}: ignore_label={ignore_label} is also a class id (0..{self.num_classes - 1}): "
+                "its pixels would get no loss, yet the head would still predict it and mean IoU "
+                "score it as a class. Map the dataset's void label to a value outside the classes "
+                "(e.g. 255, the default) and number the classes from 0.")
         self.level = level
         level_stride(level)
         self.head_channels = int(head_channels)
