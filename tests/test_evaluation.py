@@ -170,6 +170,48 @@ def test_pck_of_the_evaluation_leaves_out_crowds_and_people_without_keypoints():
     assert metrics["pck"] == 1.0 and metrics["AP"] == pytest.approx(1.0)
 
 
+def test_keypoint_ap_takes_an_image_without_people_as_an_empty_list():
+    person = {"keypoints": [[[0.2, 0.2, 2], [0.3, 0.4, 2]]]}
+    pose = {"keypoints": np.array([[[20.0, 20, 1], [30, 40, 1]]]), "scores": [0.8]}
+    nothing = {"keypoints": np.zeros((20, 2, 3)), "scores": np.zeros(20), "num_instances": 0}
+    for order in (slice(None), slice(None, None, -1)):  # K told by an earlier or a later image
+        found, truth = [nothing, pose][order], [{"keypoints": []}, person][order]
+        assert ev.keypoint_ap(found, truth, SIZE)["AP"] == pytest.approx(1.0)
+    # a pose on the image without people is a false positive, here ranked first
+    stray = {"keypoints": [[[50.0, 50, 1], [60, 60, 1]]], "scores": [0.9]}
+    assert ev.keypoint_ap([stray, pose], [{"keypoints": []}, person], SIZE)["AP"] == pytest.approx(0.5)
+    # no image tells K: nothing needs it
+    assert ev.keypoint_ap([{"keypoints": [], "scores": []}], [{"keypoints": []}], SIZE)["AP"] == -1.0
+    # box_ap takes empty boxes alike, and counts a detection there as a false positive
+    found = [_found([[60, 60, 80, 80]], [0.9]), _found([[0, 0, 10, 10]], [0.8])]
+    truth = [{"boxes": [], "classes": []}, _truth([0, 0, 10, 10])]
+    assert ev.box_ap(found, truth, SIZE)["AP"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=r"Instances have \[2, 3\] keypoints"):
+        ev.keypoint_ap([pose, pose], [person, {"keypoints": np.zeros((1, 3, 3))}], SIZE)
+
+
+def test_keypoint_scale_without_a_box_is_the_square_on_the_longer_side():
+    """Two keypoints on a vertical line, 40 px apart: scale 40^2, as with a 40 x 40 box (the
+    area of their bounding box, 0, used to make OKS 0 for any error)."""
+    distance = math.sqrt(-math.log(0.44) * 2 * 1600 * 0.1 ** 2)  # OKS (1 + 0.44) / 2 = 0.72
+    truth = {"keypoints": [[[[0.5, 0.3, 2], [0.5, 0.7, 2]]]]}
+    found = {"keypoints": [[[[50, 30, 1], [50 + distance, 70, 1]]]], "scores": [[0.7]]}
+    assert ev.keypoint_ap(found, truth, SIZE)["AP"] == pytest.approx(5 / 10)
+    boxed = {**truth, "boxes": [[[0.3, 0.3, 0.7, 0.7]]]}
+    assert ev.keypoint_ap(found, boxed, SIZE)["AP"] == pytest.approx(5 / 10)
+
+
+@pytest.mark.parametrize("points", [[[0.7, 0.7, 2], [0, 0, 0]], [[0.7, 0.7, 2], [0.7, 0.7, 1]]])
+def test_an_instance_without_a_box_or_keypoint_extent_is_an_ignore_region(points):
+    """One labelled keypoint (or coincident ones) and no box: no scale for OKS. The instance
+    is not counted as missed (it used to be, whatever the pose on it)."""
+    truth = {"keypoints": [[[0.2, 0.2, 2], [0.3, 0.4, 2]], points]}
+    person_0 = {"keypoints": [[[20.0, 20, 1], [30, 40, 1]]], "scores": [0.8]}
+    assert ev.keypoint_ap([person_0], [truth], SIZE)["AP"] == pytest.approx(1.0)
+    near = {"keypoints": [[[70.5, 70, 1], [70, 70.5, 1]], [[20, 20, 1], [30, 40, 1]]], "scores": [0.9, 0.8]}
+    assert ev.keypoint_ap([near], [truth], SIZE)["AP"] == pytest.approx(0.5)  # as documented
+
+
 def test_keypoint_sigmas_default_to_coco_for_17_keypoints():
     np.testing.assert_array_equal(ev.keypoint_sigmas(17), ev.COCO_KEYPOINT_SIGMAS)
     assert ev.keypoint_sigmas(3).tolist() == [0.05] * 3

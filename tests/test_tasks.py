@@ -98,6 +98,25 @@ def test_crowd_boxes_and_people_give_no_target_and_a_label_without_flags_encodes
     assert pose.encode(people, IMAGE_SHAPE)["weights"].numpy().tolist() == [1.0, 1.0]
 
 
+def test_boxes_and_keypoints_outside_the_image_give_no_target():
+    """They used to give a peak at the border cell (a box of size 0, with weight 1)."""
+    detection = mz.tasks.Detection("objects", num_classes=1, max_objects=1)
+    boxes = np.array([[1.2, 1.2, 1.5, 1.5], [-0.5, 0.1, -0.1, 0.4], [0.8, 0.8, 1.3, 1.3]], "float32")
+    targets = detection.encode({"boxes": boxes, "classes": [0, 0, 0]}, IMAGE_SHAPE)
+    # only the box partly inside, clipped to [0.8, 1] (cells 6.4 to 8), gets a peak and the slot
+    assert np.argwhere(np.isclose(targets["heatmap"].numpy(), 1.0)).tolist() == [[7, 7, 0]]
+    assert targets["weights"].numpy().tolist() == [1.0]
+    np.testing.assert_allclose(targets["size"].numpy()[0], [1.6, 1.6], rtol=1e-5)
+    # keypoints outside the image count as unlabelled; a person left without any gives no target
+    pose = mz.tasks.Keypoints("pose", num_keypoints=2, max_instances=1)
+    people = np.array([[[1.6, 0.5, 2], [0.5, -0.2, 2]], [[0.25, 0.25, 2], [1.6, 0.25, 2]]], "float32")
+    targets = pose.encode({"keypoints": people}, IMAGE_SHAPE)
+    assert targets["weights"].numpy().tolist() == [1.0]
+    assert targets["keypoint_weights"].numpy().tolist() == [[1.0, 0.0]]
+    assert np.argwhere(np.isclose(targets["keypoint_heatmap"].numpy(), 1.0)).tolist() == [[2, 2, 0]]
+    assert np.argwhere(np.isclose(targets["center_heatmap"].numpy(), 1.0)).tolist() == [[2, 2, 0]]
+
+
 def test_keypoints_encode_then_decode_recovers_points_within_one_stride():
     task = mz.tasks.Keypoints("pose", num_keypoints=3, flip_pairs=[(1, 2)], level="P3")
     keypoints = np.array([
@@ -200,6 +219,8 @@ def test_every_task_head_trains_and_its_loss_falls(task, rng):
     (lambda: mz.tasks.Classification("a", num_classes=0), "num_classes must be >= 1"),
     (lambda: mz.tasks.Detection("a", num_classes=0), "num_classes must be >= 1"),
     (lambda: mz.tasks.Segmentation("a", num_classes=0), "num_classes must be >= 1"),
+    # a void label inside the classes would be predicted and scored as a class
+    (lambda: mz.tasks.Segmentation("a", num_classes=14, ignore_label=0), "ignore_label=0 is also a class id"),
     (lambda: mz.tasks.MultiLabel("a", num_labels=0), "num_labels must be >= 1"),
     (lambda: mz.tasks.Keypoints("a", num_keypoints=3, flip_pairs=[(1, 3)]), "only 3"),
     (lambda: mz.tasks.Keypoints("a", num_keypoints=3, flip_pairs=[(0, 1), (1, 2)]), "two flip pairs"),

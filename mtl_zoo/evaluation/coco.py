@@ -12,7 +12,8 @@ Inputs are what the model's decoders return and the raw labels the tasks take:
   * poses: `{"keypoints": (B, n, K, 3) (x, y, score) in input pixels,
     "scores": (B, n), "num_instances": (B,)}` (as from `Keypoints.decode`);
   * keypoint ground truth: `{"keypoints": (B, N, K, 3)}` normalised (x, y,
-    visibility), optionally `"boxes"` and `"iscrowd"`; an instance without a
+    visibility), optionally `"boxes"` and `"iscrowd"`, or a list of per-image
+    dicts (`[]` for an image without instances); an instance without a
     labelled keypoint is an ignore region when it has a box of positive area
     (a COCO annotation with num_keypoints 0), else padding.
 
@@ -24,10 +25,11 @@ evaluated as crowd boxes, are thus matched by IoA rather than VOC's IoU: an
 approximation of VOC's rule.
 
 The COCO ground truth is built in memory (no files). Object areas are box areas
-in input pixels (COCO uses segment areas), so the small / medium / large ranges
-(32^2 and 96^2 pixels) refer to the model's input resolution. Statistics that
-pycocotools cannot define (no ground truth in an area range) are -1, as in its
-`stats` array.
+in input pixels (COCO uses segment areas; keypoint instances without a box use
+the square on the longer side of their labelled keypoints' extent), so the
+small / medium / large ranges (32^2 and 96^2 pixels) refer to the model's input
+resolution. Statistics that pycocotools cannot define (no ground truth in an area
+range) are -1, as in its `stats` array.
 """
 
 import contextlib
@@ -125,15 +127,47 @@ def _has_area(box_xywh):
     return bool(np.isfinite(box_xywh).all() and box_xywh[2] > 0 and box_xywh[3] > 0)
 
 
-def _instance_box(labelled_points, box):
-    """An instance's [x, y, width, height]: its `box` (None without), else the extent of its
-    (M, 2) `labelled_points`; None for padding (no labelled point and no box of positive area)."""
-    if not len(labelled_points):
-        return box if box is not None and _has_area(box) else None
-    if box is not None:
-        return box
-    low, high = labelled_points.min(0), labelled_points.max(0)
-    return np.concatenate([low, high - low])
+def _keypoint_annotation(instance, box, is_crowd):
+    """pycocotools' fields of one ground-truth instance: its (K, 3) `instance` keypoints in
+    pixels, its [x, y, width, height] `box` (None without) and its crowd flag; None for
+    padding (no labelled keypoint and no box of positive area).
+
+    The area, OKS's object scale, is the box's; without a box, the square on the longer side
+    of the labelled keypoints' extent, and an instance without that extent (one labelled
+    keypoint, or coincident ones) has no scale: it becomes an ignore region (crowd).
+    """
+    labelled = instance[instance[:, 2] > 0, :2]
+    if box is not None and (len(labelled) or _has_area(box)):
+        area = box[2] * box[3]
+    elif not len(labelled):
+        return None
+    else:
+        low, high = labelled.min(0), labelled.max(0)
+        box = np.concatenate([low, high - low])
+        area = np.max(high - low) ** 2
+        is_crowd = is_crowd or area == 0
+    return {"keypoints": instance.reshape(-1).tolist(), "num_keypoints": len(labelled),
+            "bbox": box.tolist(), "area": float(area), "iscrowd": int(is_crowd)}
+
+
+def _keypoint_arrays(predictions, ground_truth):
+    """Each image's predicted and ground-truth keypoints as (instances, K, 3) arrays, and K
+    (None when no image tells it); an empty list or array is an image without instances."""
+    arrays = [[np.asarray(image["keypoints"], np.float64) for image in images]
+              for images in (predictions, ground_truth)]
+    for images, what in zip(arrays, ("predicted", "ground-truth")):
+        for index, points in enumerate(images):
+            if (points.size or points.ndim == 3) and (points.ndim != 3 or points.shape[-1] != 3):
+                raise ValueError(f"Image {index}: {what} keypoints have shape {points.shape}, expected "
+                                 "(instances, K, 3) of (x, y, visibility or score), or [] for none.")
+    counts = {points.shape[1] for images in arrays for points in images if points.ndim == 3}
+    if len(counts) > 1:
+        raise ValueError(f"Instances have {sorted(counts)} keypoints in different images or in the "
+                         "predictions and the ground truth: pass the same K keypoints everywhere.")
+    num_keypoints = counts.pop() if counts else None
+    empty = np.zeros((0, num_keypoints or 0, 3))
+    found, truth = ([points if points.ndim == 3 else empty for points in images] for images in arrays)
+    return found, truth, num_keypoints
 
 
 def _run_cocoeval(dataset, results, iou_type, sigmas=None):
@@ -240,14 +274,21 @@ def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
     """COCO keypoint AP / AR by object keypoint similarity (OKS) of decoded poses.
 
     OKS = mean over labelled keypoints of exp(-d^2 / (2 s^2 (2 sigma)^2)) with s^2
-    the instance area: the ground-truth box area when `"boxes"` are given,
-    else the area of the labelled keypoints' bounding box, in input pixels.
+    the instance area in input pixels: the ground-truth box area when `"boxes"`
+    are given, else max(w, h)^2 for the w x h extent of the labelled keypoints
+    (positive whenever two of them differ; w * h is 0 for keypoints on one
+    vertical or horizontal line). An instance without a box whose labelled
+    keypoints have no extent (one labelled keypoint, or coincident ones) has
+    no scale: it is an ignore region (a crowd), not counted as missed, but
+    OKS to it is 0 unless a pose hits its keypoints exactly, so a pose on it
+    still counts as a false positive. Give boxes to score such instances.
 
     Args:
         predictions: decoded poses (module docstring), keypoints in pixels.
         ground_truth: raw keypoint labels (normalised (x, y, visibility)),
             optional `boxes` and `iscrowd`; an instance with a box but no
-            labelled keypoint is an ignore region (num_keypoints 0).
+            labelled keypoint is an ignore region (num_keypoints 0). An image
+            without instances may come as `{"keypoints": []}`.
         image_size: (height, width) of the model input, in pixels.
         sigmas: K per-keypoint OKS constants; default COCO's for K = 17, else
             0.05 for each keypoint (see `keypoint_sigmas`).
@@ -262,41 +303,27 @@ def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
     1.0
     """
     predictions, ground_truth = _paired(predictions, ground_truth)
+    found_points, truth_points, num_keypoints = _keypoint_arrays(predictions, ground_truth)
     height, width = (float(v) for v in image_size)
-    num_keypoints = None
     annotations, results = [], []
-    for image_id, (found, truth) in enumerate(zip(predictions, ground_truth), start=1):
-        points = np.asarray(truth["keypoints"], np.float64)
-        if points.ndim != 3 or points.shape[-1] != 3:
-            raise ValueError(f"Image {image_id - 1}: ground-truth keypoints have shape {points.shape}, "
-                             "expected (instances, K, 3) of (x, y, visibility).")
-        num_keypoints = num_keypoints or points.shape[1]
-        if points.shape[1] != num_keypoints:
-            raise ValueError(f"Image {image_id - 1} has {points.shape[1]} keypoints per instance, "
-                             f"the first image {num_keypoints}.")
+    for image_id, (found, truth, found_instances, points) in enumerate(
+            zip(predictions, ground_truth, found_points, truth_points), start=1):
         points = points * [width, height, 1.0]
-        labelled = points[..., 2] > 0
         crowd = crowd_flags(truth, len(points))
         boxes = (_xywh(_truth_boxes(truth, image_id) * _pixel_scale(image_size))
                  if "boxes" in truth else None)
         for n, instance in enumerate(points):
-            box = _instance_box(instance[labelled[n], :2], None if boxes is None else boxes[n])
-            if box is None:
-                continue
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
-                                "keypoints": instance.reshape(-1).tolist(),
-                                "num_keypoints": int(labelled[n].sum()), "bbox": box.tolist(),
-                                "area": float(box[2] * box[3]), "iscrowd": int(crowd[n])})
+            annotation = _keypoint_annotation(instance, None if boxes is None else boxes[n], crowd[n])
+            if annotation is not None:
+                annotations.append({"id": len(annotations) + 1, "image_id": image_id,
+                                    "category_id": 1, **annotation})
         rows = _kept_rows(found, "num_instances")
-        found_points = np.asarray(found["keypoints"], np.float64)[rows]
         found_scores = np.asarray(found["scores"], np.float64).reshape(-1)[rows]
-        if len(found_points) and found_points.shape[1] != num_keypoints:
-            raise ValueError(f"Image {image_id - 1}: predictions have {found_points.shape[1]} "
-                             f"keypoints per instance, the ground truth {num_keypoints}.")
-        for instance, score in zip(found_points, found_scores):
+        for instance, score in zip(found_instances[rows], found_scores):
             results.append({"image_id": image_id, "category_id": 1,
                             "keypoints": instance.reshape(-1).tolist(), "score": float(score)})
     dataset = {"images": _image_entries(len(predictions), image_size),
                "categories": [{"id": 1, "name": "instance"}], "annotations": annotations}
-    stats = _run_cocoeval(dataset, results, "keypoints", keypoint_sigmas(num_keypoints, sigmas))
+    stats = _run_cocoeval(dataset, results, "keypoints",
+                          None if num_keypoints is None else keypoint_sigmas(num_keypoints, sigmas))
     return dict(zip(KEYPOINT_STATS, (float(s) for s in stats)))

@@ -23,7 +23,8 @@ class Detection(Task):
     twice theirs. Metrics: the three loss terms.
 
     Labels: `{"boxes": (N, 4) normalised [ymin, xmin, ymax, xmax],
-    "classes": (N,) int}`; rows with class -1 are padding. An optional
+    "classes": (N,) int}`; rows with class -1 are padding. Boxes are clipped
+    to the image; one with no area left inside it gives no target. An optional
     `"iscrowd": (N,)` bool or 0/1 marks ignore regions (COCO crowd boxes, VOC
     difficult objects): they give no target (no heatmap peak, no regression),
     but stay in the label for the evaluation, which ignores detections on them
@@ -98,10 +99,10 @@ class Detection(Task):
         tf.debugging.assert_less(classes, self.num_classes,
                                  f"Task {self.name!r}: a box class id >= num_classes={self.num_classes}")
         crowd = checked_crowd_flags(labels, tf.size(classes), self)
-        valid = ((classes >= 0) & tf.logical_not(crowd)
-                 & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
         scale = tf.constant([grid[0], grid[1], grid[0], grid[1]], tf.float32)
         boxes = tf.clip_by_value(boxes, 0.0, 1.0) * scale
+        valid = ((classes >= 0) & tf.logical_not(crowd)  # a target needs area inside the image
+                 & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
         heatmap = self._heatmap(tf.boolean_mask(boxes, valid), tf.boolean_mask(classes, valid), grid)
         boxes, classes, weights = hm.keep_first(valid, self.max_objects, boxes, classes)
         _, indices, offsets = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)

@@ -22,19 +22,27 @@ class Keypoints(Task):
     from the centre cell to each keypoint (2K channels, grid cells) and one
     heatmap per keypoint type (K channels) that scores each keypoint. Loss:
     focal loss on both heatmaps + 1 * L1 centre offset + 0.1 * L1 keypoint
-    offsets over labelled keypoints, following "Objects as Points" (Zhou et al.
-    2019). Metrics: the four loss terms.
+    offsets over labelled keypoints, each L1 summing |error| over (x, y) per
+    point. This differs from "Objects as Points" (Zhou et al. 2019), whose code
+    averages its L1 terms over x and y and weighs the keypoint offsets by 1
+    (hp_weight): here they weigh 0.2 times as much, and the centre offset
+    (weight 1, as theirs) twice as much. The 0.1 is CenterNet's box-size weight
+    (wh_weight), chosen to keep the keypoint offsets, in grid cells and often
+    several cells large, from dominating the focal losses. Metrics: the four
+    loss terms.
 
     Labels: `{"keypoints": (N, K, 3)}` of normalised (x, y, visibility), with
     visibility 0 for unlabelled keypoints, optionally `"boxes": (N, 4)`
     normalised [ymin, xmin, ymax, xmax] whose centres are the instance centres
     (otherwise the centre of the labelled keypoints' bounding box), and
     optionally `"iscrowd": (N,)` bool or 0/1 for ignore regions (COCO crowd
-    annotations). The targets are the instances with a labelled keypoint that
-    are not crowd. The others give no target; for the evaluation
-    (`mtl_zoo.evaluation.keypoint_ap`) those with a labelled keypoint or a box
-    are ignore regions, on which the poses found are not false positives, and
-    the rest are padding.
+    annotations). Labelled keypoints outside the image (coordinates outside
+    [0, 1]) are encoded as unlabelled. The targets are the instances with a
+    labelled keypoint in the image that are not crowd; the others give no
+    target. For the evaluation (`mtl_zoo.evaluation.keypoint_ap`), crowd
+    instances with a labelled keypoint or a box, and instances with a box but
+    no labelled keypoint, are ignore regions, on which the poses found are not
+    false positives; instances with neither are padding.
     Decoded: `keypoints` (B, n, K, 3) as (x, y, score) in input pixels,
     `scores` (B, n) and `num_instances` (B,).
 
@@ -138,7 +146,8 @@ class Keypoints(Task):
         grid = hm.grid_shape(image_shape, self.stride)
         keypoints, boxes = self._checked_keypoints_and_boxes(labels)
         keypoints = tf.cast(keypoints, tf.float32)
-        labelled = keypoints[..., 2] > 0
+        inside = tf.reduce_all((keypoints[..., :2] >= 0.0) & (keypoints[..., :2] <= 1.0), axis=-1)
+        labelled = (keypoints[..., 2] > 0) & inside  # points outside the image count as unlabelled
         points = tf.stack([keypoints[..., 1] * grid[0], keypoints[..., 0] * grid[1]], -1)  # (N, K, yx)
         if boxes is not None:
             scale = tf.constant([grid[0], grid[1], grid[0], grid[1]], tf.float32)
