@@ -144,6 +144,10 @@ def test_keypoints_encode_then_decode_recovers_points_within_one_stride():
         match = np.argmin(np.abs(found[:, labelled, :2] - expected[labelled]).sum((1, 2)))
         assert np.abs(found[match, labelled, :2] - expected[labelled]).max() <= task.stride
         assert (found[match, labelled, 2] > 0.9).all()  # scored by the keypoint heatmap
+    # a diverged model's NaN offsets decode without an invalid gather index (cast NaN -> INT_MIN)
+    outputs["keypoint_offsets"] = np.full_like(outputs["keypoint_offsets"], np.nan)
+    decoded = task.decode({k: tf.constant(v) for k, v in outputs.items()}, IMAGE_SHAPE)
+    assert int(decoded["num_instances"][0]) == 2
 
 
 def test_heatmap_focal_loss_is_small_for_perfect_and_large_for_wrong_predictions():

@@ -108,6 +108,9 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
     assert job.returncode == -signal.SIGKILL, "".join(seen)
     assert not (tmp_path / "run" / "model.keras").exists()
 
+    # the backup resumes only with the recipe it was trained with
+    _assert_one_line_error(_run("train.py", *flags, "--learning_rate=0.01", cwd=tmp_path),
+                           "holds the checkpoint of another model or recipe", "learning_rate")
     result = _run("train.py", *flags, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Epoch 1/3" not in result.stdout and "Epoch 2/3" in result.stdout
@@ -144,6 +147,19 @@ def test_config_file_flags_and_single_task_baselines(tmp_path):
     else:  # one epoch on 48 images can leave a baseline at 0: the relative gain is undefined
         assert metrics["delta_m"] is None and "is 0" in metrics["delta_m_undefined"]
     assert "delta_m (Maninis et al. 2019)" in result.stdout
+    # evaluate.py gives each single-task baseline the labels of its own task only
+    run = tmp_path / "run"
+    result = _run("evaluate.py", f"--model={run}", f"--baselines={run / 'baselines' / 'action'},"
+                  f"{run / 'baselines' / 'objects'}", *TINY[:1], "--max_examples=16", "--batch_size=16",
+                  f"--data_dir={tmp_path / 'tfds'}", f"--output={tmp_path / 'eval.json'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluation = json.loads((tmp_path / "eval.json").read_text())
+    flat = mz.evaluation.flatten_results
+    assert flat(evaluation["baselines"]) == pytest.approx(flat(metrics["baselines"]))
+    if metrics["delta_m"] is None:  # undefined: recorded, not an error that loses the evaluation
+        assert evaluation["delta_m"] is None and "is 0" in evaluation["delta_m_undefined"]
+    else:
+        assert evaluation["delta_m"] == pytest.approx(metrics["delta_m"])
 
 
 @pytest.mark.slow
@@ -164,6 +180,9 @@ def test_scripts_report_bad_input_in_one_line(tmp_path):
                                                 "uncertainty_weighting": False}))
     _assert_one_line_error(_run("train.py", f"--model_dir={other}", cwd=tmp_path),
                            "holds the checkpoint of another model", "architecture")
+    # a learning rate of nan trained a model of NaN weights whose decoding then crashed
+    _assert_one_line_error(_run("train.py", "--learning_rate=nan", "--model_dir=x", cwd=tmp_path),
+                           "--learning_rate must be a finite number")
     # found only while building the model: the folder it had claimed is released
     _assert_one_line_error(_run("train.py", "--sharing=mmoe", "--sharing_option=task_experts=-1", *TINY,
                                 f"--data_dir={tmp_path / 'tfds'}", "--model_dir=x", cwd=tmp_path),

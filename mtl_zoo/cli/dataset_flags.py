@@ -29,6 +29,11 @@ def source_options():
     return options
 
 
+def with_labels_of(examples, task_names):
+    """`(image, labels)` examples keeping only the labels of `task_names`."""
+    return examples.map(lambda image, labels: (image, {name: labels[name] for name in task_names}))
+
+
 def load_split(split, limit=None, task_names=None):
     """The raw `(image, labels)` examples of the flagged dataset's `split` (the first
     `limit`, only `task_names`' labels), cached in memory, and their count.
@@ -46,7 +51,7 @@ def load_split(split, limit=None, task_names=None):
             raise ValueError(f"The model's tasks {missing} are not labels of dataset "
                              f"{FLAGS.dataset!r} (it labels {labelled}): pass the --dataset "
                              "the model was made for.")
-        examples = examples.map(lambda image, labels: (image, {name: labels[name] for name in task_names}))
+        examples = with_labels_of(examples, task_names)
     examples = (examples.take(limit) if limit else examples).cache()
     count = int(examples.reduce(0, lambda count, _: count + 1))
     if count == 0:

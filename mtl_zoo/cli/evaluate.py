@@ -34,19 +34,21 @@ def evaluate(model_reference, split=None, max_examples=None, baselines=None):
 
     Returns:
         `{"evaluation": {task: {metric: value}}, "split", "examples"}`, plus
-        `"baselines"` and `"delta_m"` when baselines are given.
+        `"baselines"` and `"delta_m"` when baselines are given (None, with the
+        reason in `"delta_m_undefined"`, when a baseline scored 0).
     """
     from mtl_zoo.cli.models import load_trained_model
     from mtl_zoo.data import raw_batches
     from mtl_zoo.data.sources import evaluation_split
-    from mtl_zoo.evaluation import delta_m, evaluate_model, headline_metrics
+    from mtl_zoo.evaluation import delta_m_record, evaluate_model, headline_metrics
 
     model = load_trained_model(model_reference)
     split = split or evaluation_split(FLAGS.dataset)
     examples, count = dataset_flags.load_split(split, max_examples, model.task_names)
 
     def run(model):
-        return evaluate_model(model, raw_batches(model, examples, FLAGS.batch_size).unbatch(),
+        own = dataset_flags.with_labels_of(examples, model.task_names)  # a baseline: its task's
+        return evaluate_model(model, raw_batches(model, own, FLAGS.batch_size).unbatch(),
                               batch_size=FLAGS.batch_size, verbose=progress_verbosity())
 
     outcome = {"split": split, "examples": count, "evaluation": run(model)}
@@ -63,13 +65,13 @@ def evaluate(model_reference, split=None, max_examples=None, baselines=None):
         missing = sorted(set(model.task_names) - set(outcome["baselines"]))
         if missing:
             raise ValueError(f"delta_m needs a baseline for every task: none for {missing}.")
-        outcome["delta_m"] = delta_m(headline_metrics(outcome["evaluation"], model), reference)
+        outcome.update(delta_m_record(headline_metrics(outcome["evaluation"], model), reference))
     return outcome
 
 
 def evaluate_flagged_model():
     """Evaluates `--model` as the flags say, prints the tables and writes `--output`."""
-    from mtl_zoo.evaluation import results_table
+    from mtl_zoo.evaluation import format_delta_m, results_table
 
     if not FLAGS.model:
         raise ValueError("Pass --model=a .keras file, a training run's folder or a preset.")
@@ -81,7 +83,7 @@ def evaluate_flagged_model():
                                                f"{FLAGS.dataset} {outcome['split']} images"))
     if "delta_m" in outcome:
         print(results_table(outcome["baselines"], "Single-task baselines"))
-        print(f"delta_m (Maninis et al. 2019) over the headline metrics: {outcome['delta_m']:+.2%}")
+        print(f"delta_m (Maninis et al. 2019) over the headline metrics: {format_delta_m(outcome)}")
     if FLAGS.output:
         write_whole(FLAGS.output, json.dumps(outcome, indent=2))
         print(f"Results written to {FLAGS.output}")

@@ -17,7 +17,8 @@ def claim_model_dir(model_dir, identity):
 
     Args:
         model_dir: the run's folder.
-        identity: JSON-ready `{setting: value}` that fix the model's architecture.
+        identity: JSON-ready `{setting: value}` that fix the model's architecture and
+            how it is trained.
 
     Returns:
         True when this call wrote `run.json` (a new run), False when it reuses one.
@@ -42,9 +43,9 @@ def claim_model_dir(model_dir, identity):
                        for key in sorted(set(previous) | set(identity))
                        if previous.get(key) != identity.get(key)]
         if differences:
-            raise ValueError(f"--model_dir {model_dir} holds the checkpoint of another model "
-                             f"({'; '.join(differences)}): choose another --model_dir, or delete "
-                             f"that folder to start over.")
+            raise ValueError(f"--model_dir {model_dir} holds the checkpoint of another model or "
+                             f"recipe ({'; '.join(differences)}): choose another --model_dir, or "
+                             f"delete that folder to start over.")
         return False
     if os.path.isdir(model_dir) and [name for name in os.listdir(model_dir)
                                      if not name.startswith(WORKER_FILES_PREFIX)]:

@@ -7,7 +7,8 @@
     python scripts/train.py --config=recipe.yaml --epochs=2   # flags override the file
     python scripts/train.py --preset=mtl_shapes_mobilenetv3s_cls_det_pose --pretrained=false
 
-Writes into --model_dir: `run.json` (the model it holds), `model.keras` (reload
+Writes into --model_dir: `run.json` (the model it holds and its recipe flags: a
+rerun resumes there only with the same ones), `model.keras` (reload
 with `mtl_zoo.load_model`), `metrics.json` (each task's evaluation metrics from
 `mtl_zoo.evaluation`, validation losses, the training history and the flags),
 `plots/` (loss curves, task weights, predictions drawn on validation images),
@@ -19,6 +20,7 @@ the same recipe (under `baselines/<task>/`) and reports delta_m.
 """
 
 import json
+import math
 import os
 import sys
 import time
@@ -34,6 +36,9 @@ DEFAULT_TASKS = ("action", "objects", "pose")
 WEIGHTINGS = ("equal", "dwa", "gradnorm", "rlw", "geometric", "uncertainty")
 BACKUP_FOLDER = "backup"
 ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "sharing_option", "image_size", "head_conv")
+# The flags of how a model is trained: a run resumed from its backup must keep them.
+RECIPE_FLAGS = ("pretrained", "aggregator", "weighting", "task_weights", "epochs", "batch_size",
+                "learning_rate", "augment", "max_train_examples", "seed")
 
 flags.DEFINE_string("config", None, "A JSON or YAML file of flag values; flags given on the "
                     "command line override it.")
@@ -65,6 +70,7 @@ flags.DEFINE_bool("augment", True, "Random scale jitter of the training images, 
                   "flips where the dataset allows them (not multi_mnist).")
 flags.DEFINE_float("learning_rate", 2e-3, "Peak Adam learning rate (cosine decay to 0).",
                    lower_bound=0.0)
+flags.register_validator("learning_rate", math.isfinite, "--learning_rate must be a finite number.")
 flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy (mtl_zoo.cli.strategies).")
 flags.DEFINE_string("tpu", None, "With --strategy=tpu: the TPU's address (default: this TPU VM's).")
 flags.DEFINE_float("worker_timeout", 300, "With --strategy=multi_worker: seconds to wait for the other "
@@ -364,16 +370,22 @@ def train():
         raise ValueError("--single_task_baselines runs on one machine: drop it with --strategy=multi_worker.")
     if not chief:
         return train_in_model_dir(config, strategy, chief, job_started)
-    with claimed_model_dir(FLAGS.model_dir, {
-            "dataset": FLAGS.dataset, "dataset_config": FLAGS.dataset_config, "preset": FLAGS.preset,
-            "architecture": config, "uncertainty_weighting": FLAGS.weighting == "uncertainty"}):
+    with claimed_model_dir(FLAGS.model_dir, run_identity(config)):
         return train_in_model_dir(config, strategy, chief, job_started)
+
+
+def run_identity(config):
+    """What a run folder's `run.json` records, so that a rerun resumes its backup only
+    with the same model (`config`, the architecture) and the same recipe flags."""
+    return {"dataset": FLAGS.dataset, "dataset_config": FLAGS.dataset_config, "preset": FLAGS.preset,
+            "architecture": config, "uncertainty_weighting": FLAGS.weighting == "uncertainty",
+            "recipe": {name: FLAGS[name].value for name in RECIPE_FLAGS}}
 
 
 def train_in_model_dir(config, strategy, chief, job_started):
     """Loads the data, trains, evaluates and (on the chief) writes the run's files."""
     from mtl_zoo.data.sources import evaluation_split
-    from mtl_zoo.evaluation import delta_m, headline_metrics, results_table
+    from mtl_zoo.evaluation import delta_m_record, format_delta_m, headline_metrics, results_table
     from mtl_zoo.files import write_whole
 
     task_names = [task["name"] for task in config["tasks"]]
@@ -396,11 +408,7 @@ def train_in_model_dir(config, strategy, chief, job_started):
         baseline_headlines = {key: value for task in baselines.values()
                               for key, value in task.pop("headline").items()}
         outcome["baselines"] = baselines
-        try:
-            outcome["delta_m"] = delta_m(headline_metrics(outcome["evaluation"], model),
-                                         baseline_headlines)
-        except ValueError as error:  # a baseline scored 0: the relative gain is undefined
-            outcome["delta_m"], outcome["delta_m_undefined"] = None, str(error)
+        outcome.update(delta_m_record(headline_metrics(outcome["evaluation"], model), baseline_headlines))
     if FLAGS.plots:
         outcome["plots"] = write_plots(model, outcome["history"], val_examples,
                                        os.path.join(FLAGS.model_dir, "plots"))
@@ -413,9 +421,7 @@ def train_in_model_dir(config, strategy, chief, job_started):
     print(results_table(outcome["evaluation"], f"Validation ({num_val} {FLAGS.dataset} {split} images)"))
     if FLAGS.single_task_baselines:
         print(results_table(outcome["baselines"], "Single-task baselines (same recipe)"))
-        print("delta_m (Maninis et al. 2019) over the headline metrics: " + (
-            f"{outcome['delta_m']:+.2%}" if outcome["delta_m"] is not None
-            else f"undefined ({outcome['delta_m_undefined']})"))
+        print(f"delta_m (Maninis et al. 2019) over the headline metrics: {format_delta_m(outcome)}")
     print(f"Model, metrics, plots and export written to {FLAGS.model_dir}")
     return outcome
 

@@ -29,6 +29,10 @@ DIAGNOSTICS = ("labels_without_positives",)
 COCO_UNDEFINED = -1.0
 
 
+class UndefinedDeltaM(ValueError):
+    """delta_m has no value for these results (a baseline metric of 0, or no defined metric)."""
+
+
 def metric_direction(name, directions=None):
     """"higher" or "lower": which way metric `name` improves.
 
@@ -101,9 +105,36 @@ def delta_m(multi_task, baselines, directions=None):
         if name.rsplit("/", 1)[-1] in DIAGNOSTICS or float(value) == baseline == COCO_UNDEFINED:
             continue
         if baseline == 0:
-            raise ValueError(f"delta_m divides by the baseline, and the baseline's {name!r} is 0.")
+            raise UndefinedDeltaM(f"delta_m divides by the baseline, and the baseline's {name!r} is 0.")
         sign = 1.0 if metric_direction(name, directions) == HIGHER else -1.0
         gains.append(sign * (float(value) - baseline) / baseline)
     if not gains:
-        raise ValueError(f"delta_m found no defined metric among {sorted(multi_task)}.")
+        raise UndefinedDeltaM(f"delta_m found no defined metric among {sorted(multi_task)}.")
     return sum(gains) / len(gains)
+
+
+def delta_m_record(multi_task, baselines, directions=None):
+    """`delta_m` for a results file, which is written whatever the outcome:
+    `{"delta_m": value}`, or `{"delta_m": None, "delta_m_undefined": why}` when the
+    relative gain is undefined (a baseline scored 0, or no metric is defined).
+
+    Example:
+    >>> delta_m_record({"a/accuracy": 0.5}, {"a/accuracy": 0.0})
+    {'delta_m': None, 'delta_m_undefined': "delta_m divides by the baseline, and the baseline's 'a/accuracy' is 0."}
+    """
+    try:
+        return {"delta_m": delta_m(multi_task, baselines, directions)}
+    except UndefinedDeltaM as error:
+        return {"delta_m": None, "delta_m_undefined": str(error)}
+
+
+def format_delta_m(record):
+    """A `delta_m_record` as text: the gain in percent, or why it is undefined.
+
+    Example:
+    >>> format_delta_m({"delta_m": 0.0123})
+    '+1.23%'
+    """
+    if record["delta_m"] is None:
+        return f"undefined ({record['delta_m_undefined']})"
+    return f"{record['delta_m']:+.2%}"

@@ -238,7 +238,8 @@ class Keypoints(Task):
         heatmap = tf.sigmoid(tf.cast(outputs["keypoint_heatmap"], tf.float32))
         grid = tf.shape(heatmap)[1:3]
         limits = tf.cast(grid - 1, tf.float32)
-        point_cells = tf.cast(tf.clip_by_value(tf.floor(points), 0.0, limits), tf.int32)
+        finite = tf.where(tf.math.is_finite(points), points, 0.0)  # NaN cast to int: no index
+        point_cells = tf.cast(tf.clip_by_value(tf.floor(finite), 0.0, limits), tf.int32)
         flat_cells = point_cells[..., 0] * grid[1] + point_cells[..., 1]  # (B, n, K)
         flat_heatmap = tf.transpose(tf.reshape(heatmap, [tf.shape(heatmap)[0], -1, k]), [0, 2, 1])
         point_scores = tf.gather(flat_heatmap, tf.transpose(flat_cells, [0, 2, 1]), batch_dims=2)
