@@ -131,7 +131,10 @@ def test_celeb_a_attributes_and_normalised_landmarks():
                                                    [(69, 109), (108, 111), (89, 136), (72, 152), (105, 152)])
                               for axis, v in (("x", x), ("y", y))}}
     _, labels = get_source("celeb_a").to_example(features)
-    np.testing.assert_allclose(labels["landmarks"].numpy()[0], [69 / 178, 109 / 218, 2], rtol=1e-6)
+    # pixel (69, 109) at its centre, so that a flip (x -> 1 - x) lands on the mirror pixel's centre
+    np.testing.assert_allclose(labels["landmarks"].numpy()[0], [69.5 / 178, 109.5 / 218, 2], rtol=1e-6)
+    mirrored = 1.0 - labels["landmarks"].numpy()[0, 0]
+    assert mirrored * 178 == pytest.approx((178 - 1 - 69) + 0.5)
     names = get_source("celeb_a").tasks()[0].label_names
     attributes = labels["attributes"].numpy()
     assert attributes[names.index("Smiling")] == 1 and attributes.sum() == 1

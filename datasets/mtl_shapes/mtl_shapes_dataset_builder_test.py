@@ -109,3 +109,12 @@ def test_a_figure_faces_the_viewer_so_its_left_side_is_on_the_image_right():
 def test_config_rejects_tiny_images():
     with pytest.raises(ValueError, match="image_size must be >= 32"):
         builder_module.MtlShapesConfig(name="bad", image_size=16)
+
+
+def test_bright_colours_drawn_above_255_are_clipped_not_wrapped(monkeypatch):
+    # uniform(150, 256) can draw 255.7, which rounded and cast to uint8 wrapped to 0 (1.0.0)
+    monkeypatch.setattr(scene, "_bright_colour", lambda rng: np.array([255.7, 255.6, 0.2]))
+    example = scene.generate_example(np.random.default_rng(0), 64)
+    objects = example["segmentation"] > 0
+    assert objects.any()
+    assert (example["image"][objects] == [255, 255, 0]).all()

@@ -208,7 +208,7 @@ def generate_example(rng, size):
     first = layers.index(None)
     order = [first] + [i for i in range(len(layers)) if i != first]
     return {
-        "image": np.round(image).astype(np.uint8),
+        "image": np.clip(np.round(image), 0, 255).astype(np.uint8),  # 255.7 must not wrap to 0
         "segmentation": segmentation,
         "action": action,
         "boxes": np.stack(boxes)[order],

@@ -1,9 +1,10 @@
 """CelebA (TFDS `celeb_a`): 40 face attributes + 5 face landmarks per aligned face.
 
 Labels: `attributes` (MultiLabel, 40) of 1 / 0 in TFDS's attribute order;
-`landmarks` (Landmarks, 5) as (x, y, 2) normalised by the image size: left
-eye, right eye, nose, left and right mouth corner (flip pairs: the eyes and
-the mouth corners). Splits: "train", "validation", "test".
+`landmarks` (Landmarks, 5) as (x, y, 2) normalised by the image size, at the
+centres of CelebA's integer landmark pixels (+0.5, so that a flip maps each
+landmark onto its mirror pixel): left eye, right eye, nose, left and right mouth
+corner (flip pairs: the eyes and the mouth corners). Splits: "train", "validation", "test".
 
 Example:
 >>> from mtl_zoo.data.sources import celeb_a
@@ -35,8 +36,8 @@ def to_example(features):
                            for name in attribute_names()])
     size = tf.cast(tf.shape(image)[:2], tf.float32)
     landmarks = tf.stack([
-        tf.stack([tf.cast(features["landmarks"][f"{name}_x"], tf.float32) / size[1],
-                  tf.cast(features["landmarks"][f"{name}_y"], tf.float32) / size[0],
+        tf.stack([(tf.cast(features["landmarks"][f"{name}_x"], tf.float32) + 0.5) / size[1],
+                  (tf.cast(features["landmarks"][f"{name}_y"], tf.float32) + 0.5) / size[0],
                   2.0])
         for name in LANDMARK_NAMES])
     return image, {"attributes": attributes, "landmarks": landmarks}
