@@ -574,16 +574,19 @@ class MultiTaskModel(keras.Model):
         `"serving"` (the default) is `mtl_zoo.export.saved_model`: a SavedModel
         in `filepath/<version>/` (TF Serving's layout) whose `serving_default`
         takes uint8 images of any size and returns decoded, flat outputs, plus
-        `serving_bytes` (encoded images) and `serving_raw`. Keras's own formats
-        ("tf_saved_model", "litert", "onnx", ...) go to `keras.Model.export`
-        unchanged (raw outputs only).
+        `serving_bytes` (encoded images) and `serving_raw`; images are resized
+        as the input pipeline resizes them: pass the `resize` ("stretch", the
+        default, or "letterbox") and `pad_value` the model was trained with.
+        Keras's own formats ("tf_saved_model", "litert", "onnx", ...) go to
+        `keras.Model.export` unchanged (raw outputs only).
 
         Args:
             filepath: the model's base folder ("serving") or Keras's artifact path.
             format: "serving" or a `keras.Model.export` format.
             verbose: print the endpoints.
             input_signature: Keras formats only; the serving signatures are fixed.
-            **kwargs: "serving": `version=`; otherwise passed to Keras.
+            **kwargs: "serving": `version=`, `resize=`, `pad_value=`
+                (`mtl_zoo.export.saved_model`); otherwise passed to Keras.
 
         Returns:
             The version folder written ("serving"); Keras's return value otherwise.
@@ -591,6 +594,8 @@ class MultiTaskModel(keras.Model):
         Example:
         >>> model.export("exports/shapes")  # doctest: +SKIP
         'exports/shapes/1'
+        >>> model.export("exports/shapes", resize="letterbox")  # doctest: +SKIP
+        'exports/shapes/2'
         """
         if format != "serving":
             return super().export(filepath, format=format, verbose=verbose,
@@ -599,9 +604,10 @@ class MultiTaskModel(keras.Model):
             raise ValueError("format='serving' has fixed signatures (uint8 images of any size, "
                              "encoded bytes); input_signature is for Keras's formats such as "
                              "format='tf_saved_model'.")
-        unknown = sorted(set(kwargs) - {"version"})
+        unknown = sorted(set(kwargs) - {"version", "resize", "pad_value"})
         if unknown:
-            raise ValueError(f"format='serving' takes version= only, got {unknown}.")
+            raise ValueError(f"format='serving' takes version=, resize= and pad_value= only, "
+                             f"got {unknown}.")
         return export_saved_model(self, filepath, verbose=bool(verbose), **kwargs)
 
     # -- serialization --------------------------------------------------------------------

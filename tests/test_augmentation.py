@@ -147,3 +147,25 @@ def test_augmentation_config_round_trips_and_rejects_bad_values():
         Augmentation(brightness=None)
     with pytest.raises(ValueError, match="need RGB"):
         Augmentation(hue=0.1).check_channels(1)
+
+
+def test_resampling_is_bilinear_and_antialiased_when_shrinking_only():
+    image = np.random.default_rng(2).uniform(0, 255, (45, 60, 3)).astype(np.float32)
+    np.testing.assert_allclose(GeometricTransform.resize((45, 60), (45, 60)).resample_image(image),
+                               image, atol=1e-3)  # scale 1: the image itself
+    for size in [(64, 64), (20, 13), (30, 90)]:  # enlarged, shrunk, one axis each way
+        resampled = GeometricTransform.resize((45, 60), size).resample_image(image)
+        np.testing.assert_allclose(resampled, tf.image.resize(image, size, antialias=True),
+                                   atol=1e-3, err_msg=str(size))
+    enlarged = GeometricTransform.resize((45, 60), (64, 64)).resample_image(image)
+    np.testing.assert_allclose(enlarged, tf.image.resize(image, (64, 64)), atol=2e-3)  # no blur
+
+
+def test_a_batch_of_images_is_resampled_as_each_image():
+    images = np.random.default_rng(3).uniform(0, 255, (2, 40, 60, 3)).astype(np.float32)
+    transform = GeometricTransform.resize((40, 60), SIZE, "letterbox").mirrored(True)
+    batch = transform.resample_image(images, fill_value=9.0)
+    assert batch.shape == (2,) + SIZE + (3,)
+    for image, resampled in zip(images, batch):
+        np.testing.assert_allclose(resampled, transform.resample_image(image, fill_value=9.0),
+                                   atol=1e-4)

@@ -15,6 +15,8 @@ import tensorflow as tf
 import mtl_zoo as mz
 from mtl_zoo.benchmarks import run_benchmark
 from mtl_zoo.builders import SHARING_SCHEMES
+from mtl_zoo.data import build_pipeline, raw_batches
+from mtl_zoo.export.serving import to_model_input
 from mtl_zoo.files import umask_mode, write_whole
 
 SIZE = 64
@@ -113,6 +115,101 @@ def test_other_image_sizes_are_mapped_back_to_their_pixels(all_kinds):
     assert outputs["parts_probabilities"].shape == (2, height, width, 3)
     np.testing.assert_allclose(outputs["count_probabilities"], reference["count"]["probabilities"],
                                atol=1e-5)
+
+
+def test_serving_feeds_the_model_what_the_input_pipeline_feeds_it(all_kinds):
+    model, _, loaded = all_kinds
+    for height, width in [(300, 517), (45, 60)]:  # shrunk and enlarged to 64 x 64
+        images = random_images(2, height, width, seed=height)
+        examples = tf.data.Dataset.from_tensor_slices((images, {"count": np.array([0, 1])}))
+        trained_on = next(iter(build_pipeline(model, examples, 2)))[0]
+        served, _ = to_model_input(tf.constant(images), model)  # as the signatures resize
+        np.testing.assert_allclose(served, trained_on, atol=1e-4, err_msg=str((height, width)))
+        raw = loaded.signatures["serving_raw"](images=tf.constant(images))
+        for name, expected in model(trained_on, training=False).items():
+            np.testing.assert_allclose(raw[name], expected, atol=1e-4, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def letterboxed(all_kinds, tmp_path_factory):
+    """The every-kind model exported letterboxing into grey bands; (model, loaded)."""
+    model = all_kinds[0]
+    path = model.export(str(tmp_path_factory.mktemp("letterboxed") / "model"), resize="letterbox",
+                        pad_value=114)
+    return model, tf.saved_model.load(path)
+
+
+@pytest.mark.parametrize("height, width", [(48, 96), (96, 48)])
+def test_letterboxed_outputs_are_mapped_back_through_the_letterbox(letterboxed, height, width):
+    model, loaded = letterboxed
+    images = random_images(2, height, width, seed=width)
+    outputs = loaded.signatures["serving_default"](images=tf.constant(images))
+    examples = tf.data.Dataset.from_tensor_slices((images, {"count": np.array([0, 1])}))
+    letterboxed_images, _ = next(iter(raw_batches(model, examples, 2, resize="letterbox",
+                                                  pad_value=114)))
+    raw = loaded.signatures["serving_raw"](images=tf.constant(images))
+    for name, expected in model(letterboxed_images, training=False).items():
+        np.testing.assert_allclose(raw[name], expected, atol=1e-4, err_msg=name)
+    reference = model.predict_decoded(letterboxed_images.numpy())
+    assert reference["shapes"]["num_detections"].min() > 0  # something to compare
+    assert reference["pose"]["num_instances"].min() > 0
+    # scale 64 / 96: the image fills 32 rows (or columns) of the input, from 16 to 48
+    top, left = (16, 0) if height < width else (0, 16)
+    rows, columns = slice(top, SIZE - top), slice(left, SIZE - left)
+
+    def by_hand(yx):  # model-input (y, x) pixels -> image pixels, clipped to the image
+        return np.clip((yx - [top, left]) * 1.5, 0.0, [height, width])
+
+    boxes = reference["shapes"]["boxes"].reshape(2, -1, 2, 2)
+    boxes = by_hand(boxes).reshape(2, -1, 4)
+    np.testing.assert_allclose(
+        sorted_detections(*(outputs[f"shapes_{k}"].numpy() for k in ("boxes", "classes", "scores"))),
+        sorted_detections(boxes, reference["shapes"]["classes"], reference["shapes"]["scores"]),
+        atol=1e-3)
+    keypoints = reference["pose"]["keypoints"]
+    np.testing.assert_allclose(outputs["pose_keypoints"][..., 2], keypoints[..., 2], atol=1e-5)
+    np.testing.assert_allclose(outputs["pose_keypoints"][..., 1::-1], by_hand(keypoints[..., 1::-1]),
+                               atol=1e-3)
+    np.testing.assert_allclose(outputs["face_landmarks"][..., ::-1],
+                               by_hand(reference["face"]["landmarks"][..., ::-1]), atol=1e-3)
+    for name, maps in [("parts_probabilities", reference["parts"]["probabilities"]),
+                       ("depth_depth", reference["depth"]["depth"][..., None])]:
+        served = outputs[name].numpy().reshape(2, height, width, -1)  # the image's size
+        content = tf.image.resize(maps[:, rows, columns], (height, width)).numpy()  # no bands
+        np.testing.assert_allclose(served, content, atol=1e-4, err_msg=name)
+        with_bands = tf.image.resize(maps, (height, width)).numpy()
+        assert np.abs(served - with_bands).max() > 1e-4  # the untrained maps vary a little
+    np.testing.assert_allclose(outputs["count_probabilities"], reference["count"]["probabilities"],
+                               atol=1e-5)
+
+
+def test_letterboxed_bytes_are_letterboxed_each_their_own_way(letterboxed):
+    _, loaded = letterboxed
+    wide, tall = random_images(1, 48, 96, seed=11)[0], random_images(1, 90, 40, seed=12)[0]
+    encoded = [tf.io.encode_png(wide).numpy(), tf.io.encode_png(tall).numpy()]
+    outputs = loaded.signatures["serving_bytes"](image_bytes=tf.constant(encoded))
+    for i, image in enumerate([wide, tall]):
+        one = loaded.signatures["serving_default"](images=tf.constant(image[None]))
+        for name in ("shapes_boxes", "shapes_scores", "pose_keypoints", "face_landmarks"):
+            np.testing.assert_allclose(outputs[name][i:i + 1], one[name], atol=1e-4, err_msg=name)
+        height, width = image.shape[:2]
+        np.testing.assert_allclose(outputs["depth_depth"][i:i + 1, :height, :width],
+                                   one["depth_depth"], atol=1e-4)
+
+
+def test_the_resize_mode_is_recorded_and_checked(all_kinds, letterboxed, tmp_path):
+    assert all_kinds[2].resize.numpy() == b"stretch" and all_kinds[2].pad_value.numpy() == 0.0
+    model, loaded = letterboxed
+    assert loaded.resize.numpy() == b"letterbox" and loaded.pad_value.numpy() == 114.0
+    assert "images letterboxed to the model input (aspect ratio kept, bands of 114)" in (
+        mz.export.describe_serving_outputs(model, resize="letterbox", pad_value=114))
+    with pytest.raises(ValueError, match="Unknown resize mode 'crop'. Valid choices: letterbox, str"):
+        model.export(str(tmp_path), resize="crop")
+    with pytest.raises(ValueError, match="Did you mean 'letterbox'"):
+        mz.export.saved_model(model, str(tmp_path), resize="letterboxed")
+    with pytest.raises(ValueError, match="pad_value must be a number"):
+        mz.export.saved_model(model, str(tmp_path), resize="letterbox", pad_value="grey")
+    assert os.listdir(tmp_path) == []  # refused before anything is written
 
 
 def test_bytes_signature_decodes_each_image_at_its_own_size(all_kinds):

@@ -75,11 +75,12 @@ def test_train_evaluate_and_export_scripts_end_to_end(tmp_path):
     assert flat(evaluation["evaluation"]) == pytest.approx(flat(metrics["evaluation"]))
 
     result = _run("export.py", f"--model={run / 'model.keras'}",
-                  f"--export_dir={tmp_path / 'exports'}", "--version=7", cwd=tmp_path)
+                  f"--export_dir={tmp_path / 'exports'}", "--version=7", "--resize=letterbox", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "objects_boxes" in result.stdout
     reloaded = tf.saved_model.load(str(tmp_path / "exports" / "7"))
     assert set(reloaded.signatures) == {"serving_default", "serving_bytes", "serving_raw"}
+    assert reloaded.resize.numpy() == b"letterbox"
 
     result = _run("make_preset.py", f"--run_dir={run}", f"--preset_dir={tmp_path / 'shapes_e2e'}",
                   "--description=A two-epoch test run.", "--training_data=48 small mtl_shapes images.",

@@ -8,7 +8,8 @@
 goes to `export_dir/<version>/` (TF Serving's layout, next free version unless
 --version) with the signatures `serving_default` (uint8 images of any size),
 `serving_bytes` (JPEG / PNG) and `serving_raw`; the outputs are listed after
-the export (`mtl_zoo.export.describe_serving_outputs`).
+the export (`mtl_zoo.export.describe_serving_outputs`). --resize=letterbox serves a
+model trained on letterboxed images (`build_pipeline(resize="letterbox")`).
 """
 
 from absl import flags
@@ -20,6 +21,9 @@ flags.DEFINE_string("model", None, "A .keras file, a training run's folder or a 
 flags.DEFINE_string("export_dir", None, "The model's base folder for TF Serving.")
 flags.DEFINE_integer("version", None, "The version folder (default: the next free one).", lower_bound=1)
 flags.DEFINE_string("tflite", None, "Also write a TFLite model (raw and decoded signatures) here.")
+flags.DEFINE_enum("resize", "stretch", ["stretch", "letterbox"], "How serving brings images to the "
+                  "model input: as the model was trained (scripts/train.py stretches).")
+flags.DEFINE_float("pad_value", 0.0, "With --resize=letterbox: the image value of the bands.")
 
 
 def export_flagged_model():
@@ -36,7 +40,8 @@ def export_flagged_model():
         check_local_path(FLAGS.tflite, "--tflite")
         check_tflite_path(FLAGS.tflite)  # before the SavedModel is written
     model = load_trained_model(FLAGS.model)
-    path = model.export(FLAGS.export_dir, **({"version": FLAGS.version} if FLAGS.version else {}))
+    path = model.export(FLAGS.export_dir, resize=FLAGS.resize, pad_value=FLAGS.pad_value,
+                        **({"version": FLAGS.version} if FLAGS.version else {}))
     print(f"SavedModel written to {path}. Serving outputs:")
     print(mz.export.describe_serving_outputs(model))
     if FLAGS.tflite:

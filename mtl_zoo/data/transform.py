@@ -136,21 +136,33 @@ class GeometricTransform:
     def resample_image(self, image, fill_value=0.0):
         """The (H, W, C) float32 output image, `fill_value` where it shows no source content.
 
-        Bilinear with half-pixel centres and clamped edges, as `tf.image.resize`
-        (the same kernel, `ScaleAndTranslate`, which takes scale and translation
-        directly); a mirroring transform resamples unmirrored, then reverses.
+        Bilinear with half-pixel centres and clamped edges, antialiased when
+        shrinking (the triangle kernel widened by the shrink factor, as
+        `tf.image.resize(..., antialias=True)`; at scale 1 and when enlarging
+        it is plain bilinear). `ScaleAndTranslate` takes the scale and
+        translation directly; a mirroring transform resamples unmirrored, then
+        reverses. A (B, H, W, C) batch of same-size images is resampled alike
+        (the serving export resizes requests with this, as the pipeline does).
+
+        Example:
+        >>> t = GeometricTransform.resize((2, 4), (4, 4), "letterbox")  # bands: rows 0 and 3
+        >>> t.resample_image(tf.fill([2, 4, 1], 8.0), fill_value=1.0)[:, 0, 0].numpy().tolist()
+        [1.0, 8.0, 8.0, 1.0]
         """
         image = tf.cast(image, tf.float32)
+        batch = image if image.shape.rank == 4 else image[None]
         if fill_value:  # the kernel fills with 0: shift the image so that 0 becomes fill_value
-            image -= fill_value
-        pixels = tf.constant(self.output_size, tf.float32) / tf.cast(tf.shape(image)[:2], tf.float32)
+            batch -= fill_value
+        output_size = tf.constant(self.output_size, tf.float32)
+        pixels = output_size / tf.cast(tf.shape(batch)[1:3], tf.float32)
         offset = tf.stack([self.offset[0], tf.where(self.flipped, 1.0 - self.offset[1], self.offset[1])])
         output = tf.raw_ops.ScaleAndTranslate(
-            images=image[None], size=self.output_size, scale=tf.abs(self.scale) * pixels,
-            translation=offset * tf.constant(self.output_size, tf.float32),
-            kernel_type="triangle", antialias=False)[0]
-        output = tf.cond(self.flipped, lambda: tf.reverse(output, [1]), lambda: output)
-        return output + fill_value if fill_value else output
+            images=batch, size=self.output_size, scale=tf.abs(self.scale) * pixels,
+            translation=offset * output_size, kernel_type="triangle", antialias=True)
+        output = tf.cond(self.flipped, lambda: tf.reverse(output, [2]), lambda: output)
+        if fill_value:
+            output += fill_value
+        return output if image.shape.rank == 4 else output[0]
 
     def resample_map(self, label_map, fill_value):
         """An (h, w[, C]) label map (any resolution) at the output size, nearest neighbour.

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 
-def write_saved_model(model, functions, path):
+def write_saved_model(model, functions, path, attributes=None):
     """Writes `functions` of `model` as a SavedModel at `path`, every function a signature.
 
     Each function is traced once, inside `tf.saved_model.save`. Keras's
@@ -23,13 +23,17 @@ def write_saved_model(model, functions, path):
         functions: `{signature name: (function, input signature)}`; each
             function returns a flat dict of tensors.
         path: the folder to write (it may exist; its files are replaced).
+        attributes: `{name: value}` of settings to record, saved as non-trainable
+            `tf.Variable`s on the root: `tf.saved_model.load(path).name` reads them.
 
     Example:
     >>> import mtl_zoo as mz, tensorflow as tf
     >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10)], (32, 32, 1))
     >>> spec = [tf.TensorSpec([None, 32, 32, 1], tf.float32, name="images")]
     >>> write_saved_model(model, {"serving_raw": (lambda images: dict(model(images)), spec)},
-    ...                   "/tmp/digit_raw")  # doctest: +SKIP
+    ...                   "/tmp/digit_raw", attributes={"resize": "stretch"})  # doctest: +SKIP
+    >>> tf.saved_model.load("/tmp/digit_raw").resize.numpy()  # doctest: +SKIP
+    b'stretch'
     """
     # The TFLite converter freezes only the tf.Variables tracked in the SavedModel, not Keras's
     # wrappers of them (the TensorFlow backend's `Variable.value`): it reads the wrappers as NaN.
@@ -40,6 +44,8 @@ def write_saved_model(model, functions, path):
     root = tf.train.Checkpoint(variables=tf_variables(model.variables),
                                trainable_variables=tf_variables(model.trainable_variables),
                                non_trainable_variables=tf_variables(model.non_trainable_variables))
+    for name, value in (attributes or {}).items():
+        setattr(root, name, tf.Variable(value, trainable=False, name=name))
     signatures = {}
     for name, (function, input_signature) in functions.items():
         signatures[name] = tf.function(function, input_signature=input_signature, autograph=False)

@@ -4,8 +4,8 @@ import dataclasses
 
 import tensorflow as tf
 
-from mtl_zoo.export.serving import (IMAGE_SIZE_OUTPUT, SIGNATURES, input_signature,
-                                    serving_functions)
+from mtl_zoo.export.serving import (IMAGE_SIZE_OUTPUT, SIGNATURES, check_resize, input_signature,
+                                    resize_text, serving_functions)
 from mtl_zoo.naming import unknown_name_error
 
 
@@ -72,20 +72,29 @@ def serving_outputs(model, signature="serving_default"):
             for name, value in sorted(traced.items())]
 
 
-def describe_serving_outputs(model):
+def describe_serving_outputs(model, resize="stretch", pad_value=0.0):
     """Markdown documenting every serving signature of `model` (for its model card).
+
+    Args:
+        model: a `MultiTaskModel`.
+        resize, pad_value: those of the export (`saved_model`); a letterboxing export
+            says so in the input line of the signatures that take images.
 
     Example:
     >>> import mtl_zoo as mz
     >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10)], (32, 32, 1))
     >>> print(describe_serving_outputs(model).splitlines()[0])
     #### `serving_default(images)`
+    >>> describe_serving_outputs(model, resize="letterbox").splitlines()[2].split("; ")[-1]
+    'images letterboxed to the model input (aspect ratio kept, bands of 0).'
     """
+    resize, pad_value = check_resize(resize, pad_value)
+    resized = f"; {resize_text(resize, pad_value)}" if resize == "letterbox" else ""
     sections = []
     for signature, (input_name, what) in SIGNATURES.items():
         rows = [f"| `{o.name}` | {o.dtype} | {o.shape} | {o.meaning} |"
                 for o in serving_outputs(model, signature)]
-        sections.append("\n".join([f"#### `{signature}({input_name})`", "", f"Input: {what}.", "",
-                                   "| output | dtype | shape | meaning |", "| --- | --- | --- | --- |",
-                                   *rows]))
+        sections.append("\n".join([f"#### `{signature}({input_name})`", "", f"Input: {what}{resized}.",
+                                   "", "| output | dtype | shape | meaning |",
+                                   "| --- | --- | --- | --- |", *rows]))
     return "\n\n".join(sections)

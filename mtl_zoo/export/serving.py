@@ -5,7 +5,13 @@ request fails with an `InvalidArgumentError` that says what was wrong, and
 the server keeps running.
 """
 
+import numbers
+
 import tensorflow as tf
+
+from mtl_zoo.data.transform import RESIZE_MODES, GeometricTransform
+from mtl_zoo.naming import unknown_name_error
+from mtl_zoo.tasks.base import ImageMapping
 
 # Signature name -> (input name, what the input is).
 SIGNATURES = {
@@ -61,16 +67,80 @@ def check_image_batch(images, channels):
     return images
 
 
-def resize_to_model(images, model):
-    """Any-size 0-255 images to float32 at the model input size (bilinear, antialiased,
-    aspect ratio not kept: the decoded outputs are mapped back per axis)."""
-    height, width = model.image_shape[:2]
-    return tf.image.resize(tf.cast(images, tf.float32), (height, width), antialias=True)
+def check_resize(resize, pad_value):
+    """Returns `(resize, float(pad_value))`, or raises a ValueError: `resize` must be one of
+    `RESIZE_MODES` ("stretch", "letterbox") and `pad_value` a number.
+
+    Example:
+    >>> check_resize("letterbox", 114)
+    ('letterbox', 114.0)
+    """
+    if resize not in RESIZE_MODES:
+        raise unknown_name_error("resize mode", resize, RESIZE_MODES)
+    if not isinstance(pad_value, numbers.Real) or isinstance(pad_value, bool):
+        raise ValueError(f"pad_value must be a number (the image value of letterbox bands), "
+                         f"got {pad_value!r}.")
+    return resize, float(pad_value)
 
 
-def decode_image_bytes(image_bytes, model):
-    """Decodes (B,) encoded images one by one; returns model-size float32 images and the
-    (B, 2) original (height, width) of each."""
+def resize_text(resize, pad_value):
+    """How the serving signatures bring images to the model input, in words.
+
+    Example:
+    >>> resize_text("letterbox", 0.0)
+    'images letterboxed to the model input (aspect ratio kept, bands of 0)'
+    """
+    if resize == "stretch":
+        return "images stretched to the model input (aspect ratio not kept)"
+    return f"images letterboxed to the model input (aspect ratio kept, bands of {pad_value:g})"
+
+
+def to_model_input(images, model, resize="stretch", pad_value=0.0):
+    """Any-size 0-255 images to float32 at the model input, exactly as the input pipeline
+    resizes them (`GeometricTransform.resample_image`: bilinear, antialiased when shrinking).
+
+    Args:
+        images: one (H, W, C) image or a (B, H, W, C) batch of same-size images.
+        model: the `MultiTaskModel`.
+        resize: "stretch" (aspect ratio not kept) or "letterbox" (aspect ratio kept,
+            centred between bands of `pad_value`), as `build_pipeline(resize=...)`.
+        pad_value: the value of the letterbox bands.
+
+    Returns:
+        The model-size images and the (4,) normalised window [ymin, xmin, ymax, xmax]
+        of the model input that shows them ([0, 0, 1, 1] when stretched).
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10)], (32, 32, 1))
+    >>> images, window = to_model_input(tf.zeros((1, 16, 32, 1), tf.uint8), model, "letterbox")
+    >>> images.shape, window.numpy().tolist()
+    (TensorShape([1, 32, 32, 1]), [0.25, 0.0, 0.75, 1.0])
+    """
+    transform = GeometricTransform.resize(tf.shape(images)[-3:-1], model.image_shape[:2], resize)
+    window = transform.map_boxes([[0.0, 0.0, 1.0, 1.0]])[0][0]  # where the whole image lands
+    return transform.resample_image(images, pad_value), window
+
+
+def crop_to_window(maps, window):
+    """(..., h, w, C) maps cut to the pixels whose centres lie in the normalised `window`
+    [ymin, xmin, ymax, xmax] (4,): the part of the model input that shows the image,
+    without letterbox bands (at least one pixel each way).
+
+    Example:
+    >>> crop_to_window(tf.zeros((1, 32, 32, 3)), tf.constant([0.25, 0.0, 0.75, 1.0])).shape
+    TensorShape([1, 16, 32, 3])
+    """
+    size = tf.cast(tf.shape(maps)[-3:-1], tf.float32)
+    corners = tf.cast(tf.round(window * tf.tile(size, [2])), tf.int32)
+    start = corners[:2]
+    end = tf.maximum(corners[2:], start + 1)
+    return maps[..., start[0]:end[0], start[1]:end[1], :]
+
+
+def decode_image_bytes(image_bytes, model, resize="stretch", pad_value=0.0):
+    """Decodes (B,) encoded images one by one; returns model-size float32 images (see
+    `to_model_input`), the (B, 2) original (height, width) of each and their (B, 4) windows."""
     rank_ok = tf.equal(tf.rank(image_bytes), 1)
     checks = [require([(rank_ok, "image_bytes must be a (batch,) string tensor of encoded images"),
                        (tf.size(image_bytes) > 0, "the batch of image bytes is empty")])]
@@ -88,43 +158,58 @@ def decode_image_bytes(image_bytes, model):
         if channels == 1:
             image = tf.image.rgb_to_grayscale(image)
         image = tf.ensure_shape(image, [None, None, channels])
-        return resize_to_model(image[None], model)[0], tf.shape(image)[:2]
+        return (*to_model_input(image, model, resize, pad_value), tf.shape(image)[:2])
 
     with tf.control_dependencies(checks):
         image_bytes = tf.reshape(image_bytes, [-1])
-    return tf.map_fn(decode_one, image_bytes, fn_output_signature=(
-        tf.TensorSpec([height, width, channels], tf.float32), tf.TensorSpec([2], tf.int32)))
+    images, windows, sizes = tf.map_fn(decode_one, image_bytes, fn_output_signature=(
+        tf.TensorSpec([height, width, channels], tf.float32), tf.TensorSpec([4], tf.float32),
+        tf.TensorSpec([2], tf.int32)))
+    return images, sizes, windows
 
 
-def resize_maps_to(sizes):
-    """A function resizing (B, h, w, C) maps to each image's (height, width) in `sizes`
-    (B, 2), zero-padded at the bottom and right to the largest image of the batch."""
+def resize_maps_to(sizes, windows):
+    """A function resizing the `windows` (B, 4) of (B, h, w, C) maps (`crop_to_window`) to
+    each image's (height, width) in `sizes` (B, 2), zero-padded at the bottom and right to
+    the largest image of the batch."""
     largest = tf.reduce_max(sizes, axis=0)
 
     def resize_maps(maps):
         def resize_one(args):
-            one_map, size = args
-            resized = tf.image.resize(one_map, size)
+            one_map, size, window = args
+            resized = tf.image.resize(crop_to_window(one_map, window), size)
             return tf.image.pad_to_bounding_box(resized, 0, 0, largest[0], largest[1])
 
-        return tf.map_fn(resize_one, (maps, sizes),
+        return tf.map_fn(resize_one, (maps, sizes, windows),
                          fn_output_signature=tf.TensorSpec([None, None, maps.shape[-1]], maps.dtype))
 
     return resize_maps
 
 
-def decoded_outputs(model, images, sizes, resize_maps):
+def decoded_outputs(model, images, sizes, windows, resize_maps):
     """Runs the model on model-size images and decodes every task into image pixels.
 
-    Returns the flat dict `{f"{task}_{key}": value}` plus `image_size` (B, 2).
+    Args:
+        model: the `MultiTaskModel`.
+        images: (B, h, w, C) float32 images at the model input (`to_model_input`).
+        sizes: (B, 2) int32 (height, width) of the images as given.
+        windows: (B, 4) normalised [ymin, xmin, ymax, xmax] of the model input that shows
+            each image ([0, 0, 1, 1] stretched; letterbox bands lie outside).
+        resize_maps: maps (B, h, w, C) model-input maps to the images' sizes, showing
+            only their windows (`resize_maps_to`).
+
+    Returns:
+        The flat dict `{f"{task}_{key}": value}` plus `image_size` (B, 2): coordinates
+        clipped to the image (a detection in a band ends at its edge).
     """
     raw = model(images, training=False)
     model_size = tf.constant(model.image_shape[:2], tf.float32)
-    scale = tf.cast(sizes, tf.float32) / model_size
+    windows = windows * tf.tile(model_size, [2])  # in model-input pixels
+    scale = tf.cast(sizes, tf.float32) / (windows[:, 2:] - windows[:, :2])
+    mapping = ImageMapping(offset=windows[:, :2], scale=scale, sizes=sizes, resize_maps=resize_maps)
     flat = {IMAGE_SIZE_OUTPUT: sizes}
     for task in model.tasks:
-        decoded = task.decode(task.own_outputs(raw), model.image_shape)
-        decoded = task.decoded_to_image_pixels(decoded, scale, resize_maps)
+        decoded = task.decoded_to_image_pixels(task.decode(task.own_outputs(raw), model.image_shape), mapping)
         for key, value in decoded.items():
             if task.output_name(key) in flat:
                 raise ValueError(f"Serving output name {task.output_name(key)!r} is taken twice; "
@@ -133,23 +218,25 @@ def decoded_outputs(model, images, sizes, resize_maps):
     return flat
 
 
-def serving_functions(model):
-    """The three serving functions of `model`, by signature name (see `SIGNATURES`)."""
+def serving_functions(model, resize="stretch", pad_value=0.0):
+    """The three serving functions of `model`, by signature name (see `SIGNATURES`); images
+    are stretched or letterboxed to the model input (`to_model_input`)."""
     channels = model.image_shape[2]
 
     def serve_images(images):
         images = check_image_batch(images, channels)
         shape = tf.shape(images)
+        images, window = to_model_input(images, model, resize, pad_value)
         sizes = tf.tile(shape[None, 1:3], [shape[0], 1])
-        uniform = lambda maps: tf.image.resize(maps, shape[1:3])  # noqa: E731
-        return decoded_outputs(model, resize_to_model(images, model), sizes, uniform)
+        uniform = lambda maps: tf.image.resize(crop_to_window(maps, window), shape[1:3])  # noqa: E731
+        return decoded_outputs(model, images, sizes, tf.tile(window[None], [shape[0], 1]), uniform)
 
     def serve_bytes(image_bytes):
-        images, sizes = decode_image_bytes(image_bytes, model)
-        return decoded_outputs(model, images, sizes, resize_maps_to(sizes))
+        images, sizes, windows = decode_image_bytes(image_bytes, model, resize, pad_value)
+        return decoded_outputs(model, images, sizes, windows, resize_maps_to(sizes, windows))
 
     def serve_raw(images):
-        images = resize_to_model(check_image_batch(images, channels), model)
+        images, _ = to_model_input(check_image_batch(images, channels), model, resize, pad_value)
         return dict(model(images, training=False))
 
     return {"serving_default": serve_images, "serving_bytes": serve_bytes,

@@ -23,8 +23,11 @@ def tflite_functions(model, decoded):
         [tf.TensorSpec([None, height, width, channels], tf.float32, name="images")])}
     if decoded:
         def serve_decoded(images):
-            sizes = tf.tile([[height, width]], [tf.shape(images)[0], 1])
-            return decoded_outputs(model, tf.cast(images, tf.float32), sizes, lambda maps: maps)
+            batch = tf.shape(images)[0]
+            sizes = tf.tile([[height, width]], [batch, 1])
+            windows = tf.tile([[0.0, 0.0, 1.0, 1.0]], [batch, 1])  # each image fills the input
+            return decoded_outputs(model, tf.cast(images, tf.float32), sizes, windows,
+                                   lambda maps: maps)
 
         functions["serving_default"] = (
             serve_decoded, [tf.TensorSpec([None, height, width, channels], tf.uint8, name="images")])

@@ -7,7 +7,7 @@ Adding a task kind means adding one module here and listing its class in
 import keras
 
 from mtl_zoo.naming import unknown_name_error
-from mtl_zoo.tasks.base import Features, Task
+from mtl_zoo.tasks.base import Features, ImageMapping, Task
 from mtl_zoo.tasks.classification import Classification
 from mtl_zoo.tasks.depth import Depth
 from mtl_zoo.tasks.detection import Detection
@@ -60,5 +60,5 @@ def deserialize_task(config):
     return keras.saving.deserialize_keras_object(config)
 
 
-__all__ = ["Classification", "Depth", "Detection", "Features", "HeatmapFocalLoss", "Keypoints",
-           "Landmarks", "MultiLabel", "Segmentation", "TASK_KINDS", "Task", "get_task"]
+__all__ = ["Classification", "Depth", "Detection", "Features", "HeatmapFocalLoss", "ImageMapping",
+           "Keypoints", "Landmarks", "MultiLabel", "Segmentation", "TASK_KINDS", "Task", "get_task"]

@@ -1,7 +1,7 @@
 """`Task`: everything about one task (head, loss, metrics, encoder, decoder)."""
 
 import dataclasses
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
 import tensorflow as tf
 
@@ -133,6 +133,47 @@ def checked_crowd_flags(label, count, task):
         return tf.cast(flags, tf.bool)
 
 
+
+class ImageMapping(NamedTuple):
+    """From model-input pixels to each original image's pixels, for serving: a value v
+    along an axis becomes (v - offset) * scale there, clipped to the image.
+
+    Fields are (B, 2) float32 in (y, x) order: `offset`, where each image's content
+    starts in the model input (0 when stretched; the band width when letterboxed);
+    `scale`, image pixels per model-input pixel; `sizes`, the images' (height, width).
+    `resize_maps` maps (B, h, w, C) model-input maps to the images' sizes.
+
+    Example:
+    >>> mapping = ImageMapping(tf.constant([[8.0, 0.0]]), tf.constant([[2.0, 2.0]]),
+    ...                        tf.constant([[32.0, 64.0]]), resize_maps=None)
+    >>> mapping.points(tf.constant([[[10.0, 12.0]]])).numpy().tolist()  # (x, y)
+    [[[20.0, 8.0]]]
+    >>> mapping.boxes(tf.constant([[[4.0, 0.0, 30.0, 40.0]]])).numpy().tolist()  # into the bands: clipped
+    [[[0.0, 0.0, 32.0, 64.0]]]
+    """
+
+    offset: tf.Tensor
+    scale: tf.Tensor
+    sizes: tf.Tensor
+    resize_maps: Callable
+
+    def _along(self, values, yx_order):
+        """`values` (B, ..., 2) mapped per axis; `yx_order` False for (x, y) pairs."""
+        shape = [-1] + [1] * (len(values.shape) - 2) + [2]
+        order = (lambda t: t) if yx_order else (lambda t: t[:, ::-1])
+        offset, scale, limit = (tf.reshape(order(tf.cast(t, tf.float32)), shape)
+                                for t in (self.offset, self.scale, self.sizes))
+        return tf.clip_by_value((values - offset) * scale, 0.0, limit)
+
+    def points(self, xy):
+        """(B, ..., 2) (x, y) points in model-input pixels to image pixels."""
+        return self._along(xy, yx_order=False)
+
+    def boxes(self, boxes):
+        """(B, n, 4) [ymin, xmin, ymax, xmax] boxes in model-input pixels to image pixels."""
+        corners = tf.reshape(boxes, tf.concat([tf.shape(boxes)[:-1], [2, 2]], 0))
+        return tf.reshape(self._along(corners, yx_order=True), tf.shape(boxes))
+
 class Task(Configurable):
     """Base class of every task kind.
 
@@ -259,19 +300,18 @@ class Task(Configurable):
         return []
 
     # -- serving ------------------------------------------------------------------------
-    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
+    def decoded_to_image_pixels(self, decoded, mapping):
         """Maps `decode`'s values from model-input pixels to each original image's pixels.
 
-        The serving export resizes images of any size to the model input;
-        this puts coordinates and dense maps back on the images as given.
+        The serving export stretches or letterboxes images of any size to the
+        model input; this puts coordinates (`mapping.points`, `mapping.boxes`)
+        and dense maps (`mapping.resize_maps`) back on the images as given.
         Global outputs (probabilities, labels) need nothing: the default
         returns `decoded` unchanged.
 
         Args:
             decoded: this task's `decode` result.
-            scale: (B, 2) float32 (y, x) factors, image pixels per model-input pixel.
-            resize_maps: maps (B, h, w, C) float maps at the model input size
-                to each image's size (bilinear).
+            mapping: an `ImageMapping` from model-input pixels to the images'.
 
         Returns:
             A dict with the same keys as `decoded`.

@@ -106,8 +106,8 @@ class Depth(Task):
     def decode(self, outputs, image_shape):
         return {"depth": tf.cast(outputs["depth"], tf.float32)[..., 0]}
 
-    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
-        return {"depth": resize_maps(decoded["depth"][..., None])[..., 0]}
+    def decoded_to_image_pixels(self, decoded, mapping):
+        return {"depth": mapping.resize_maps(decoded["depth"][..., None])[..., 0]}
 
     def describe_decoded(self):
         return {"depth": "per-pixel depth (> 0, the training labels' unit), at the input image size"}

@@ -188,8 +188,8 @@ class Detection(Task):
             "num_detections": tf.reduce_sum(tf.cast(keep, tf.int32), axis=-1),
         }
 
-    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
-        return {**decoded, "boxes": decoded["boxes"] * tf.tile(scale, [1, 2])[:, None, :]}
+    def decoded_to_image_pixels(self, decoded, mapping):
+        return {**decoded, "boxes": mapping.boxes(decoded["boxes"])}
 
     def describe_decoded(self):
         return {"boxes": f"[ymin, xmin, ymax, xmax] in input pixels, best {self.max_detections} "

@@ -254,9 +254,9 @@ class Keypoints(Task):
             "num_instances": tf.reduce_sum(tf.cast(keep, tf.int32), axis=-1),
         }
 
-    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
-        factors = tf.concat([scale[:, ::-1], tf.ones_like(scale[:, :1])], axis=-1)  # (x, y, score)
-        return {**decoded, "keypoints": decoded["keypoints"] * factors[:, None, None, :]}
+    def decoded_to_image_pixels(self, decoded, mapping):
+        keypoints = decoded["keypoints"]  # (x, y, score)
+        return {**decoded, "keypoints": tf.concat([mapping.points(keypoints[..., :2]), keypoints[..., 2:]], -1)}
 
     def describe_decoded(self):
         return {"keypoints": f"(x, y, score) of each of the {self.num_keypoints} keypoints per "

@@ -98,8 +98,8 @@ class Landmarks(Task):
         scale = tf.constant([image_shape[1], image_shape[0]], tf.float32)
         return {"landmarks": tf.cast(outputs["coordinates"], tf.float32) * scale}
 
-    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
-        return {"landmarks": decoded["landmarks"] * scale[:, None, ::-1]}
+    def decoded_to_image_pixels(self, decoded, mapping):
+        return {"landmarks": mapping.points(decoded["landmarks"])}
 
     def describe_decoded(self):
         return {"landmarks": f"(x, y) of each of the {self.num_landmarks} landmarks in input pixels"}

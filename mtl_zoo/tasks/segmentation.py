@@ -124,8 +124,8 @@ class Segmentation(Task):
         return {"probabilities": probabilities,
                 "classes": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
 
-    def decoded_to_image_pixels(self, decoded, scale, resize_maps):
-        probabilities = resize_maps(decoded["probabilities"])
+    def decoded_to_image_pixels(self, decoded, mapping):
+        probabilities = mapping.resize_maps(decoded["probabilities"])
         return {"probabilities": probabilities,
                 "classes": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
 
