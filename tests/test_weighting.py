@@ -104,13 +104,41 @@ def test_dynamic_weight_average_follows_the_loss_ratios(shapes):
     np.testing.assert_allclose(list(model.task_weights.values()), expected, rtol=1e-4)
 
 
-def test_dynamic_weight_average_resumes_with_backup_and_restore(shapes, tmp_path, interrupt_at_epoch):
+def _epochs_of(callback, epoch_logs):
+    """Calls `callback`'s hooks as `fit` does, one batch per epoch, with each epoch's logs."""
+    weights = []
+    for epoch, logs in enumerate(epoch_logs):
+        callback.on_epoch_begin(epoch)
+        weights.append(callback.current_weights())
+        callback.on_train_batch_begin(0)
+        callback.on_train_batch_end(0, logs)
+        callback.on_epoch_end(epoch, logs)
+    return weights
+
+
+def test_dynamic_weight_average_counts_a_task_unlabelled_in_an_epoch_with_ratio_one():
+    # epoch 2 has no labelled example of `count`: its logged loss is a placeholder 0
+    model = _model()
+    dwa = W.DynamicWeightAverage(temperature=2.0)
+    dwa.set_model(model)
+    losses = np.array([[1.0, 2.0, 1.0], [0.9, 1.0, 1.0], [0.0, 0.5, 0.9], [0.8, 0.45, 0.9], [0.7, 0.4, 0.9]])
+    weights = _epochs_of(dwa, [dict(zip(["count_loss", "shapes_loss", "extremes_loss"], row)) for row in losses])
+    for epoch, expected_ratios in ((3, [1.0, 0.5, 0.9]), (4, [1.0, 0.9, 1.0])):
+        exponents = np.exp(np.array(expected_ratios) / 2.0)
+        np.testing.assert_allclose(weights[epoch], 3 * exponents / exponents.sum(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("backup_first", [False, True])
+def test_dynamic_weight_average_resumes_with_backup_and_restore(backup_first, shapes, tmp_path,
+                                                               interrupt_at_epoch):
+    # a backup listed before DWA is written before DWA's own epoch-end hook runs
     def run(callbacks, epochs=4):
         keras.utils.set_random_seed(7)
         model = _model()
         model.compile(optimizer="sgd")
+        weighting = [W.DynamicWeightAverage()]
         model.fit(_data(model, shapes), epochs=epochs, verbose=0,
-                  callbacks=[W.DynamicWeightAverage()] + callbacks)
+                  callbacks=callbacks + weighting if backup_first else weighting + callbacks)
         return model
 
     straight = run([])
@@ -162,6 +190,82 @@ def test_gradnorm_lowers_the_weight_of_the_task_with_the_largest_gradients(shape
     weights = model.task_weights
     assert sum(weights.values()) == pytest.approx(3.0, rel=1e-5)
     assert weights[max(norms, key=norms.get)] < 1.0 < weights[min(norms, key=norms.get)]
+
+
+class _StepRecorder(keras.callbacks.Callback):
+    """Listed last: the alphas each step used (read as it begins, after the other callbacks),
+    those the callbacks set after it, and its gradient norms."""
+
+    def __init__(self):
+        super().__init__()
+        self.used, self.after, self.norms = [], [], []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.used.append(self.model.task_weights)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after.append(self.model.task_weights)
+        self.norms.append({key[len("grad_norm_"):]: float(value) for key, value in logs.items()
+                           if key.startswith("grad_norm_")})
+
+
+def test_gradnorm_steps_only_with_the_tasks_labelled_in_the_batch(shapes):
+    # batches of 4: count is labelled in batches 0 and 3, extremes in all but batch 1
+    masks = {"count": np.repeat([1.0, 0.0, 0.0, 1.0], 4).astype("float32"),
+             "extremes": np.repeat([1.0, 0.0, 1.0, 1.0], 4).astype("float32")}
+    model = _model()
+    model.compile(optimizer="sgd")
+    recorder = _StepRecorder()
+    model.fit(_data(model, shapes, masks=masks, batch_size=4), epochs=1, verbose=0,
+              callbacks=[W.GradNorm(), recorder])
+    taking_part = [{name for name, norm in norms.items() if norm > 0} for norms in recorder.norms]
+    assert taking_part == [{"count", "shapes", "extremes"}, {"shapes"}, {"shapes", "extremes"},
+                           {"count", "shapes", "extremes"}]
+    for used, after, part in zip(recorder.used, recorder.after, taking_part):
+        assert all(after[name] == used[name] for name in model.task_names if name not in part)
+        assert sum(after[name] for name in part) == pytest.approx(sum(used[name] for name in part))
+    assert recorder.after[1] == recorder.used[1]  # one task alone: nothing to balance
+    assert recorder.after[2]["shapes"] != recorder.used[2]["shapes"]
+
+
+def test_gradnorm_steps_are_about_the_learning_rate_whatever_the_gradient_scale(shapes):
+    # the paper's gradient, ||grad L_i||, is 10 to 50 here: a raw step of 0.025 times it flips the weights
+    model = _model()
+    model.compile(optimizer="sgd")
+    recorder = _StepRecorder()
+    model.fit(_data(model, shapes), epochs=2, verbose=0, callbacks=[W.GradNorm(learning_rate=0.025), recorder])
+    steps = [abs(after[name] - used[name]) for used, after in zip(recorder.used, recorder.after)
+             for name in model.task_names]
+    assert min(recorder.norms[0].values()) > 5 and 0 < max(steps) < 0.1
+
+
+def test_gradnorm_skips_a_step_whose_gradients_overflowed(shapes):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = _model()
+        model.compile(optimizer="sgd")
+        recorder = _StepRecorder()
+        model.fit(_data(model, shapes), epochs=1, verbose=0, callbacks=[W.GradNorm(), recorder])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    finite = [np.isfinite(list(norms.values())).all() for norms in recorder.norms]
+    assert finite == [False, True]  # the first loss scale, 2^15, overflows (the optimizer skips that step)
+    assert recorder.after[0] == recorder.used[0] and recorder.after[1] != recorder.used[1]
+
+
+@pytest.mark.parametrize("make_callback", [W.GradNorm, lambda: W.RandomLossWeighting(seed=0)])
+def test_monitor_and_history_record_the_alphas_each_step_used(make_callback, shapes):
+    # per-batch methods set the next step's alphas as a step ends; here the monitors come first
+    model = _model()
+    model.compile(optimizer="sgd")
+    monitor, recorder = W.GradientConflictMonitor(every=1), _StepRecorder()
+    history = model.fit(_data(model, shapes), epochs=2, verbose=0,
+                        callbacks=[monitor, W.TaskWeightHistory(), make_callback(), recorder]).history
+    assert [{name: record[f"alpha_{name}"] for name in model.task_names}
+            for record in monitor.records] == recorder.used
+    assert [{name: history[f"alpha_{name}"][epoch] for name in model.task_names}
+            for epoch in range(2)] == [recorder.used[1], recorder.used[3]]
+    assert recorder.used[1] != recorder.used[0]
 
 
 def test_gradnorm_on_one_shared_layer(shapes):
@@ -284,8 +388,7 @@ def test_weighting_callbacks_stop_on_diverged_losses_and_keep_the_weights(callba
     logs = {"count_loss": 1.0, "shapes_loss": float("nan"), "extremes_loss": 2.0}
     with pytest.raises(ValueError, match=rf"{callback.__name__} cannot weight non-finite task losses "
                                          r"\{'count': 1.0, 'shapes': nan, 'extremes': 2.0\}: training diverged"):
-        weighting.on_train_batch_end(0, logs)  # the geometric strategy reweights after each batch,
-        weighting.on_epoch_end(0, logs)  # DWA after each epoch
+        weighting.on_train_batch_end(0, logs)  # both read the losses after each batch
     assert model.task_weights == {"count": 1.0, "shapes": 1.0, "extremes": 1.0}
 
 

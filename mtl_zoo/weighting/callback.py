@@ -64,3 +64,27 @@ class TaskWeightCallback(keras.callbacks.Callback):
 
     def set_history_rows(self, rows):
         self.model.task_loss_history.assign(np.asarray(rows, "float32"))
+
+
+class StepWeightsReporter(TaskWeightCallback):
+    """A `TaskWeightCallback` that reports the alphas a training step used.
+
+    `step_weights` is read as each step begins (once per `steps_per_execution`
+    group), after the `on_train_batch_begin` of the callbacks listed before it.
+    The weighting callbacks that act per batch (GradNorm, RLW, the geometric
+    strategy) set the next step's alphas as a step ends, so reading the alphas
+    then would give those of the next step, not of the step the logs describe.
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> reporter = StepWeightsReporter()
+    >>> reporter.set_model(mz.build_model("tiny", [mz.tasks.Classification("digit", 10)], (32, 32, 1)))
+    >>> reporter.on_train_batch_begin(0)
+    >>> reporter.step_weights
+    {'digit': 1.0}
+    """
+
+    step_weights = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.step_weights = self.model.task_weights

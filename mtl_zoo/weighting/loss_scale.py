@@ -14,6 +14,8 @@ class GeometricLossStrategy(TaskWeightCallback):
     alpha_i = G / L_i after every batch, from the epoch's running mean losses
     (the factor T keeps the total on the scale of a plain sum). A task without a
     labelled example so far this epoch keeps its weight and stays out of the mean.
+    With `compile(steps_per_execution=k)` Keras calls the callback once per k steps:
+    the weights are then updated every k steps.
 
     Example:
     >>> model.fit(ds, callbacks=[GeometricLossStrategy()])  # doctest: +SKIP

@@ -3,15 +3,16 @@
 import keras
 import tensorflow as tf
 
-from mtl_zoo.weighting.callback import TaskWeightCallback
+from mtl_zoo.weighting.callback import StepWeightsReporter
 
 
-class GradientConflictMonitor(TaskWeightCallback):
+class GradientConflictMonitor(StepWeightsReporter):
     """Records, every `every` steps, each task's gradient norm on the shared trunk
     (`grad_norm_<task>`), the pairwise cosine similarities of the task gradients
-    (`grad_cos_<a>_<b>`; negative means conflict) and the task weights
-    (`alpha_<task>`). The latest values go into the epoch logs (so into History),
-    every record into `self.records`, and into TensorBoard when `log_dir` is set.
+    (`grad_cos_<a>_<b>`; negative means conflict) and the task weights that step
+    trained with (`alpha_<task>`). The latest values go into the epoch logs (so
+    into History), every record into `self.records`, and into TensorBoard when
+    `log_dir` is set.
 
     The model computes per-task gradients at every step while this callback is
     attached (one backward pass per task). With a representation-mode
@@ -49,7 +50,7 @@ class GradientConflictMonitor(TaskWeightCallback):
             return
         record = {key: float(value) for key, value in (logs or {}).items()
                   if key.startswith(("grad_norm_", "grad_cos_"))}
-        record.update({f"alpha_{name}": w for name, w in self.model.task_weights.items()})
+        record.update({f"alpha_{name}": w for name, w in self.step_weights.items()})
         record["step"] = step
         self.records.append(record)
         self._latest = record

@@ -7,7 +7,13 @@ from mtl_zoo.weighting.callback import TaskWeightCallback
 
 
 class RandomLossWeighting(TaskWeightCallback):
-    """Draws new task weights before every batch: T * softmax(z), z ~ N(0, 1).
+    """Draws new task weights for every batch: T * softmax(z), z ~ N(0, 1).
+
+    The first step's weights are drawn when training starts and each next step's
+    when a step ends, like the other per-batch methods, so that the monitors read
+    the weights a step used whatever the callbacks' order. With
+    `compile(steps_per_execution=k)` Keras calls the callback once per k steps:
+    one draw then weights k steps.
 
     Args:
         seed: seed of the weight draws.
@@ -20,7 +26,13 @@ class RandomLossWeighting(TaskWeightCallback):
         super().__init__()
         self.rng = np.random.default_rng(seed)
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_begin(self, logs=None):
+        self.draw()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.draw()
+
+    def draw(self):
         z = self.rng.standard_normal(len(self.task_names))
         exponents = np.exp(z - z.max())
         self.assign(len(z) * exponents / exponents.sum())
