@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from mtl_zoo.checks import check_integer
 from mtl_zoo.data.augmentation import Augmentation
-from mtl_zoo.data.transform import RESIZE_MODES, GeometricTransform
+from mtl_zoo.data.transform import GeometricTransform, check_resize_mode
 from mtl_zoo.naming import unknown_name_error
 
 
@@ -83,8 +83,7 @@ class ExamplePreparation:
 
     def __init__(self, model, augmentation=None, resize="stretch", pad_value=0.0,
                  what="the dataset"):
-        if resize not in RESIZE_MODES:
-            raise unknown_name_error("resize mode", resize, RESIZE_MODES)
+        check_resize_mode(resize)
         if augmentation is not None and not isinstance(augmentation, Augmentation):
             raise ValueError(f"augmentation must be a mtl_zoo.data.Augmentation or None, "
                              f"got {augmentation!r}.")

@@ -10,9 +10,22 @@ image is resampled once. Raw labels follow through each task kind's
 
 import tensorflow as tf
 
+from mtl_zoo.naming import unknown_name_error
 from mtl_zoo.tasks.flipping import flip_permutation
 
 RESIZE_MODES = ("stretch", "letterbox")
+
+
+def check_resize_mode(mode):
+    """`mode` if it is one of `RESIZE_MODES`, else a ValueError naming the valid ones.
+
+    Example:
+    >>> check_resize_mode("letterbox")
+    'letterbox'
+    """
+    if mode not in RESIZE_MODES:
+        raise unknown_name_error("resize mode", mode, RESIZE_MODES)
+    return mode
 
 
 class GeometricTransform:
@@ -51,9 +64,7 @@ class GeometricTransform:
         scales by the smaller ratio, keeping the aspect ratio, and centres the
         image between fill bands.
         """
-        if mode not in RESIZE_MODES:
-            raise ValueError(f"Unknown resize mode {mode!r}; use one of {RESIZE_MODES}.")
-        if mode == "stretch":
+        if check_resize_mode(mode) == "stretch":
             return cls(tf.ones([2]), tf.zeros([2]), output_size, min_box_visibility)
         source = tf.cast(tf.reshape(source_size, [2]), tf.float32)
         output = tf.constant(output_size, tf.float32)

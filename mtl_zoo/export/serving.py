@@ -9,8 +9,7 @@ import numbers
 
 import tensorflow as tf
 
-from mtl_zoo.data.transform import RESIZE_MODES, GeometricTransform
-from mtl_zoo.naming import unknown_name_error
+from mtl_zoo.data.transform import GeometricTransform, check_resize_mode
 from mtl_zoo.tasks.base import ImageMapping
 
 # Signature name -> (input name, what the input is).
@@ -69,14 +68,13 @@ def check_image_batch(images, channels):
 
 def check_resize(resize, pad_value):
     """Returns `(resize, float(pad_value))`, or raises a ValueError: `resize` must be one of
-    `RESIZE_MODES` ("stretch", "letterbox") and `pad_value` a number.
+    `RESIZE_MODES` ("stretch", "letterbox", `check_resize_mode`) and `pad_value` a number.
 
     Example:
     >>> check_resize("letterbox", 114)
     ('letterbox', 114.0)
     """
-    if resize not in RESIZE_MODES:
-        raise unknown_name_error("resize mode", resize, RESIZE_MODES)
+    check_resize_mode(resize)
     if not isinstance(pad_value, numbers.Real) or isinstance(pad_value, bool):
         raise ValueError(f"pad_value must be a number (the image value of letterbox bands), "
                          f"got {pad_value!r}.")
