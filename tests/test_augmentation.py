@@ -77,6 +77,27 @@ def test_a_crop_clips_boxes_drops_those_outside_and_hides_keypoints_outside():
                                                                [0.8, 0.2, 1.0]], atol=1e-6)
 
 
+def test_instance_areas_scale_with_the_image_and_shrink_with_their_cut_off_box():
+    boxes, areas = tf.constant([[0.6, 0.6, 0.8, 0.8], [0.4, 0.4, 0.8, 0.8]]), tf.constant([0.02, 0.1])
+    labels = {"objects": {"boxes": boxes, "classes": tf.constant([0, 1]), "areas": areas},
+              "pose": {"keypoints": tf.fill([2, 3, 3], 0.7), "boxes": boxes, "areas": areas}}
+    window = GeometricTransform.window([0.5, 0.5], [0.5, 0.5], SIZE)  # 4x the area
+    moved = _move(labels, window)
+    # the second box keeps 0.4^2 / 0.8^2 of its area in the window
+    for name in ("objects", "pose"):
+        np.testing.assert_allclose(moved[name]["areas"], [0.08, 0.4 * 0.5625],
+                                   rtol=1e-6, err_msg=name)
+    unboxed = POSE.transform_label({"keypoints": labels["pose"]["keypoints"], "areas": areas}, window)
+    np.testing.assert_allclose(unboxed["areas"], [0.08, 0.4], rtol=1e-6)  # scaled only
+    # a 100 x 200 image letterboxed into 64 x 64 covers half of it; a flip changes nothing
+    letterbox = GeometricTransform.resize((100, 200), SIZE, "letterbox").mirrored(True)
+    np.testing.assert_allclose(_move(labels, letterbox)["objects"]["areas"], [0.01, 0.05], rtol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one area per instance"):
+        DETECTION.transform_label({**labels["objects"], "areas": areas[:1]}, window)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="areas must be fractions"):
+        DETECTION.transform_label({**labels["objects"], "areas": -areas}, window)
+
+
 def test_label_maps_are_cropped_like_the_image_and_filled_where_uncovered():
     grid = tf.reshape(tf.range(32 * 32), (32, 32))
     window = GeometricTransform.window([0.5, 0.5], [0.5, 0.5], SIZE)

@@ -113,6 +113,11 @@ def test_coco_bad_inputs_say_what_is_wrong():
         ev.keypoint_sigmas(4, [0.1, 0.1])
     with pytest.raises(ValueError, match=r"Image 0: ground-truth boxes have shape \(1, 3\), expected \(N, 4\)"):
         ev.box_ap([_found([], [])], [{"boxes": [[0.1, 0.1, 0.5]], "classes": [0]}], SIZE)
+    with pytest.raises(ValueError, match="Image 0: 1 ground-truth areas for 2 instances"):
+        ev.box_ap([_found([], [])], [{"boxes": [[0, 0, 1, 1]] * 2, "classes": [0, 0], "areas": [0.5]}], SIZE)
+    with pytest.raises(ValueError, match="areas must be finite fractions of the image area"):
+        ev.keypoint_ap({"keypoints": [np.zeros((1, 1, 3))], "scores": [[0.5]]},
+                       {"keypoints": [[[[0.5, 0.5, 2]]]], "areas": [[-0.1]]}, SIZE)
     with pytest.raises(ValueError, match=r"Image 0: ground-truth boxes have shape \(1, 3\)"):
         ev.keypoint_ap({"keypoints": [np.zeros((1, 1, 3))], "scores": [[0.5]]},
                        {"keypoints": [[[[0.5, 0.5, 2]]]], "boxes": [[[0.3, 0.3, 0.7]]]}, SIZE)
@@ -264,15 +269,18 @@ def test_box_ap_matches_pycocotools_on_json_files(tmp_path):
         wh = _quarter_pixels(rng, 4, 48, (count, 2))
         classes = rng.integers(0, num_classes, count)
         crowd = (rng.random(count) < 0.15).astype(int)
-        for (x, y), (w, h), c, k in zip(xy, wh, classes, crowd):
+        # segment areas: 3/8 .. 8/8 of the box's (exact in binary, as are their fractions of 128^2)
+        areas = wh.prod(axis=1) * rng.integers(3, 9, count) / 8
+        for (x, y), (w, h), c, k, a in zip(xy, wh, classes, crowd, areas):
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(c) + 1,
-                                "bbox": [x, y, w, h], "area": w * h, "iscrowd": int(k)})
+                                "bbox": [x, y, w, h], "area": a, "iscrowd": int(k)})
         # padded raw labels for this library: normalised [ymin, xmin, ymax, xmax], class -1 padding
         boxes = np.zeros((5, 4))
         boxes[:count] = np.concatenate([xy[:, ::-1], (xy + wh)[:, ::-1]], axis=1) / size
         padded = np.full(5, -1)
         padded[:count] = classes
-        truths.append({"boxes": boxes, "classes": padded, "iscrowd": np.r_[crowd, np.zeros(5 - count, int)]})
+        truths.append({"boxes": boxes, "classes": padded, "iscrowd": np.r_[crowd, np.zeros(5 - count, int)],
+                       "areas": np.r_[areas, np.zeros(5 - count)] / size ** 2})
         # predictions: jittered copies of some objects plus random boxes
         found_xy = np.concatenate([xy + _quarter_pixels(rng, -3, 3, xy.shape),
                                    _quarter_pixels(rng, 0, 80, (2, 2))])
@@ -297,6 +305,10 @@ def test_box_ap_matches_pycocotools_on_json_files(tmp_path):
     ours = ev.box_ap(founds, truths, (size, size), num_classes=num_classes)
     assert list(ours) == list(ev.BOX_STATS)
     np.testing.assert_array_equal(np.array(list(ours.values())), evaluator.stats)
+    # without the segment areas, the size ranges sort by box area and differ here
+    by_box = ev.box_ap(founds, [{k: v for k, v in t.items() if k != "areas"} for t in truths],
+                       (size, size), num_classes=num_classes)
+    assert [by_box[k] for k in ("APs", "APm", "APl")] != [ours[k] for k in ("APs", "APm", "APl")]
 
 
 @pytest.mark.parametrize("num_keypoints, sigmas", [(17, None), (4, [0.03, 0.05, 0.08, 0.1])])
@@ -312,7 +324,7 @@ def test_keypoint_ap_matches_pycocotools_on_json_files(tmp_path, num_keypoints, 
         images.append({"id": image_id, "height": size, "width": size})
         count = int(rng.integers(0, max_instances + 1))
         raw = np.zeros((max_instances, num_keypoints, 3))
-        boxes = np.zeros((max_instances, 4))
+        boxes, areas = np.zeros((max_instances, 4)), np.zeros(max_instances)
         for n in range(count):
             x, y = _quarter_pixels(rng, 0, 70, 2)
             w, h = _quarter_pixels(rng, 16, 56, 2)
@@ -321,10 +333,11 @@ def test_keypoint_ap_matches_pycocotools_on_json_files(tmp_path, num_keypoints, 
                                rng.integers(0, 3, num_keypoints)], -1)
             points[0, 2] = 2  # at least one labelled keypoint
             points[points[:, 2] == 0, :2] = 0
+            areas[n] = w * h * rng.integers(3, 9) / 8  # a segment area: 3/8 .. 8/8 of the box's
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
                                 "keypoints": points.reshape(-1).tolist(),
                                 "num_keypoints": int((points[:, 2] > 0).sum()),
-                                "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+                                "bbox": [x, y, w, h], "area": areas[n], "iscrowd": 0})
             raw[n] = points / [size, size, 1]
             boxes[n] = [y / size, x / size, (y + h) / size, (x + w) / size]
             # a prediction near the truth, its score random
@@ -338,7 +351,7 @@ def test_keypoint_ap_matches_pycocotools_on_json_files(tmp_path, num_keypoints, 
         for n in range(count + extra):
             results.append({"image_id": image_id, "category_id": 1, "score": found_scores[image_id - 1, n],
                             "keypoints": found_points[image_id - 1, n].reshape(-1).tolist()})
-        truths.append({"keypoints": raw, "boxes": boxes})
+        truths.append({"keypoints": raw, "boxes": boxes, "areas": areas / size ** 2})
     (tmp_path / "gt.json").write_text(json.dumps({
         "images": images, "annotations": annotations, "categories": [{"id": 1, "name": "instance"}]}))
     (tmp_path / "dt.json").write_text(json.dumps(results))
@@ -353,6 +366,10 @@ def test_keypoint_ap_matches_pycocotools_on_json_files(tmp_path, num_keypoints, 
     ours = ev.keypoint_ap(decoded, truths, (size, size), sigmas=sigmas)
     assert list(ours) == list(ev.KEYPOINT_STATS)
     np.testing.assert_array_equal(np.array(list(ours.values())), evaluator.stats)
+    # OKS on box areas, the larger scale, forgives more
+    by_box = ev.keypoint_ap(decoded, [{k: v for k, v in t.items() if k != "areas"} for t in truths],
+                            (size, size), sigmas=sigmas)
+    assert by_box["AP"] > ours["AP"]
 
 
 # -- PCK, classification, dense, delta_m: worked by hand --------------------------------------

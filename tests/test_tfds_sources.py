@@ -88,9 +88,11 @@ def test_detection_sources_keep_difficult_and_crowd_objects_as_ignore_regions(na
     boxes = [[0.1, 0.1, 0.5, 0.5], [0.2, 0.2, 0.9, 0.9]]
     features = {"image": tf.zeros((4, 4, 3), tf.uint8),
                 "objects": {"bbox": tf.constant(boxes), "label": tf.constant([4, 7], tf.int64),
-                            flag: tf.constant([False, True])}}
+                            flag: tf.constant([False, True]), "area": tf.constant([3, 8], tf.int64)}}
     _, labels = get_source(name).to_example(features)
     np.testing.assert_allclose(labels["objects"]["boxes"], boxes)
+    if name == "coco":  # segment areas in pixels become fractions of the 4 x 4 image
+        np.testing.assert_allclose(labels["objects"]["areas"], [3 / 16, 8 / 16])
     assert labels["objects"]["classes"].numpy().tolist() == [4, 7]
     assert labels["objects"]["iscrowd"].numpy().tolist() == [False, True]
     assert labels["labels"].numpy()[[4, 7, 0]].tolist() == [1, -1, 0]
@@ -104,12 +106,14 @@ def test_coco_keypoints_keeps_crowds_and_people_without_keypoints_flagged():
                 "objects": {"id": tf.constant([5, 6, 7], tf.int64), "bbox": tf.constant(boxes),
                             "keypoints": tf.constant(keypoints),
                             "num_keypoints": tf.constant([2, 0, 0], tf.int64),
-                            "is_crowd": tf.constant([False, False, True])}}
+                            "is_crowd": tf.constant([False, False, True]),
+                            "area": tf.constant([2.5, 0.0, 8.0])}}
     _, labels = coco_keypoints.to_example(features)
     np.testing.assert_array_equal(labels["people"]["keypoints"], keypoints)
     for key in ("people", "persons"):
         np.testing.assert_allclose(labels[key]["boxes"], boxes)
         assert labels[key]["iscrowd"].numpy().tolist() == [False, False, True], key
+        np.testing.assert_allclose(labels[key]["areas"], [2.5 / 16, 0.0, 0.5])  # of the 4 x 4 image
     assert labels["persons"]["classes"].numpy().tolist() == [0, 0, 0]
     assert labels["people_count"] == 3  # a crowd: three or more
     two_people = {**features, "objects": {key: value[:2] for key, value in features["objects"].items()}}

@@ -15,7 +15,9 @@ Inputs are what the model's decoders return and the raw labels the tasks take:
     visibility), optionally `"boxes"` and `"iscrowd"`, or a list of per-image
     dicts (`[]` for an image without instances); an instance without a
     labelled keypoint is an ignore region when it has a box of positive area
-    (a COCO annotation with num_keypoints 0), else padding.
+    (a COCO annotation with num_keypoints 0), else padding;
+  * either ground truth may carry `"areas": (B, N)` (or (N,) per image):
+    each instance's segment area as a fraction of the image area.
 
 Ignore regions follow pycocotools: a detection or pose matched to one (crowd
 boxes by intersection over the detection's area, IoA; poses by OKS, or by
@@ -24,11 +26,13 @@ positive, and the region is not counted as missed. VOC's difficult objects,
 evaluated as crowd boxes, are thus matched by IoA rather than VOC's IoU: an
 approximation of VOC's rule.
 
-The COCO ground truth is built in memory (no files). Object areas are box areas
-in input pixels (COCO uses segment areas; keypoint instances without a box use
-the square on the longer side of their labelled keypoints' extent), so the
-small / medium / large ranges (32^2 and 96^2 pixels) refer to the model's input
-resolution. Statistics that pycocotools cannot define (no ground truth in an area
+The COCO ground truth is built in memory (no files). Object areas, OKS's object
+scale and what the small / medium / large ranges (32^2 and 96^2 pixels) sort,
+are in input pixels, so the ranges refer to the model's input resolution.
+They are the ground truth's `"areas"` when given (segment areas as fractions
+of the image area, as the coco and coco_keypoints sources give them: COCO's
+rule), else box areas; a keypoint instance with neither uses the square on the
+longer side of its labelled keypoints' extent. Statistics that pycocotools cannot define (no ground truth in an area
 range) are -1, as in its `stats` array.
 """
 
@@ -123,29 +127,46 @@ def crowd_flags(truth, count):
     return flags
 
 
+def _truth_areas(truth, count, image_size, image_id):
+    """The (count,) areas in input pixels of one image's ground truth from its `"areas"`
+    (fractions of the image area), or None without; a ValueError for bad ones."""
+    if "areas" not in truth:
+        return None
+    areas = np.asarray(truth["areas"], np.float64).reshape(-1)
+    if len(areas) != count:
+        raise ValueError(f"Image {image_id - 1}: {len(areas)} ground-truth areas for {count} instances.")
+    if not np.isfinite(areas).all() or (areas < 0).any():
+        raise ValueError(f"Image {image_id - 1}: ground-truth areas must be finite fractions of the "
+                         f"image area, >= 0; got {areas.tolist()}.")
+    return areas * float(image_size[0]) * float(image_size[1])
+
+
 def _has_area(box_xywh):
     return bool(np.isfinite(box_xywh).all() and box_xywh[2] > 0 and box_xywh[3] > 0)
 
 
-def _keypoint_annotation(instance, box, is_crowd):
+def _keypoint_annotation(instance, box, is_crowd, area=None):
     """pycocotools' fields of one ground-truth instance: its (K, 3) `instance` keypoints in
-    pixels, its [x, y, width, height] `box` (None without) and its crowd flag; None for
-    padding (no labelled keypoint and no box of positive area).
+    pixels, its [x, y, width, height] `box` (None without), its crowd flag and its `area`
+    in pixels (None without); None for padding (no labelled keypoint and no box of
+    positive area).
 
-    The area, OKS's object scale, is the box's; without a box, the square on the longer side
-    of the labelled keypoints' extent, and an instance without that extent (one labelled
-    keypoint, or coincident ones) has no scale: it becomes an ignore region (crowd).
+    The area, OKS's object scale, is `area` when given and positive, else the box's;
+    without either, the square on the longer side of the labelled keypoints' extent, and
+    an instance without that extent (one labelled keypoint, or coincident ones) has no
+    scale: it becomes an ignore region (crowd).
     """
     labelled = instance[instance[:, 2] > 0, :2]
     if box is not None and (len(labelled) or _has_area(box)):
-        area = box[2] * box[3]
+        box_area = box[2] * box[3]
     elif not len(labelled):
         return None
     else:
         low, high = labelled.min(0), labelled.max(0)
         box = np.concatenate([low, high - low])
-        area = np.max(high - low) ** 2
-        is_crowd = is_crowd or area == 0
+        box_area = np.max(high - low) ** 2
+    area = area if area is not None and area > 0 else box_area
+    is_crowd = is_crowd or area == 0
     return {"keypoints": instance.reshape(-1).tolist(), "num_keypoints": len(labelled),
             "bbox": box.tolist(), "area": float(area), "iscrowd": int(is_crowd)}
 
@@ -198,7 +219,8 @@ def box_ap(predictions, ground_truth, image_size, num_classes=None):
     Args:
         predictions: decoded detections (module docstring), boxes in pixels.
         ground_truth: raw box labels (normalised), class -1 = padding,
-            optional `iscrowd` flags.
+            optional `iscrowd` flags and `areas` (segment areas as fractions
+            of the image area: they decide APs/m/l, ARs/m/l; box areas without).
         image_size: (height, width) of the model input, in pixels.
         num_classes: the number of classes (category ids 0..C-1); default:
             the classes seen in the ground truth and predictions. Classes
@@ -224,13 +246,15 @@ def box_ap(predictions, ground_truth, image_size, num_classes=None):
             raise ValueError(f"Image {image_id - 1}: {len(boxes)} ground-truth boxes for "
                              f"{len(classes)} classes.")
         crowd = crowd_flags(truth, len(classes))
-        for box, cls, is_crowd in zip(boxes, classes, crowd):
+        areas = _truth_areas(truth, len(classes), image_size, image_id)
+        for n, (box, cls, is_crowd) in enumerate(zip(boxes, classes, crowd)):
             if cls < 0:
                 continue
             seen.add(int(cls))
+            area = box[2] * box[3] if areas is None else areas[n]
             annotations.append({"id": len(annotations) + 1, "image_id": image_id,
                                 "category_id": int(cls) + 1, "bbox": box.tolist(),
-                                "area": float(box[2] * box[3]), "iscrowd": int(is_crowd)})
+                                "area": float(area), "iscrowd": int(is_crowd)})
         rows = _kept_rows(found, "num_detections")
         found_classes = np.asarray(found["classes"], int).reshape(-1)[rows]
         found_boxes = _xywh(found["boxes"])[rows]
@@ -274,19 +298,20 @@ def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
     """COCO keypoint AP / AR by object keypoint similarity (OKS) of decoded poses.
 
     OKS = mean over labelled keypoints of exp(-d^2 / (2 s^2 (2 sigma)^2)) with s^2
-    the instance area in input pixels: the ground-truth box area when `"boxes"`
-    are given, else max(w, h)^2 for the w x h extent of the labelled keypoints
-    (positive whenever two of them differ; w * h is 0 for keypoints on one
-    vertical or horizontal line). An instance without a box whose labelled
-    keypoints have no extent (one labelled keypoint, or coincident ones) has
-    no scale: it is an ignore region (a crowd), not counted as missed, but
-    OKS to it is 0 unless a pose hits its keypoints exactly, so a pose on it
-    still counts as a false positive. Give boxes to score such instances.
+    the instance area in input pixels: the ground truth's `"areas"` when given
+    (segment areas, COCO's rule), else the box area when `"boxes"` are given,
+    else max(w, h)^2 for the w x h extent of the labelled keypoints (positive
+    whenever two of them differ; w * h is 0 for keypoints on one vertical or
+    horizontal line). An instance whose area is 0 (no area, box or extent: one
+    labelled keypoint, or coincident ones) has no scale: it is an ignore
+    region (a crowd), not counted as missed, but OKS to it is 0 unless a pose
+    hits its keypoints exactly, so a pose on it still counts as a false
+    positive. Give areas or boxes to score such instances.
 
     Args:
         predictions: decoded poses (module docstring), keypoints in pixels.
         ground_truth: raw keypoint labels (normalised (x, y, visibility)),
-            optional `boxes` and `iscrowd`; an instance with a box but no
+            optional `boxes`, `iscrowd` and `areas`; an instance with a box but no
             labelled keypoint is an ignore region (num_keypoints 0). An image
             without instances may come as `{"keypoints": []}`.
         image_size: (height, width) of the model input, in pixels.
@@ -310,10 +335,12 @@ def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
             zip(predictions, ground_truth, found_points, truth_points), start=1):
         points = points * [width, height, 1.0]
         crowd = crowd_flags(truth, len(points))
+        areas = _truth_areas(truth, len(points), image_size, image_id)
         boxes = (_xywh(_truth_boxes(truth, image_id) * _pixel_scale(image_size))
                  if "boxes" in truth else None)
         for n, instance in enumerate(points):
-            annotation = _keypoint_annotation(instance, None if boxes is None else boxes[n], crowd[n])
+            annotation = _keypoint_annotation(instance, None if boxes is None else boxes[n], crowd[n],
+                                              None if areas is None else areas[n])
             if annotation is not None:
                 annotations.append({"id": len(annotations) + 1, "image_id": image_id,
                                     "category_id": 1, **annotation})

@@ -126,11 +126,55 @@ def checked_crowd_flags(label, count, task):
     """
     if "iscrowd" not in label:
         return tf.zeros([count], tf.bool)
-    flags = tf.reshape(tf.convert_to_tensor(label["iscrowd"]), [-1])
-    check = tf.debugging.assert_equal(tf.size(flags), tf.cast(count, tf.int32),
-                                      message=f"Task {task.name!r}: one iscrowd flag per instance")
+    return tf.cast(_one_per_instance(label, "iscrowd", count, task, "iscrowd flag"), tf.bool)
+
+
+def checked_areas(label, count, task):
+    """The (N,) float32 `"areas"` of a raw label of `count` instances (None when the label
+    has none), after a run-time check that there is one non-negative area per instance.
+
+    An area is the instance's segment area as a fraction of the image's area (COCO's
+    `area` / (height * width)); the evaluation uses it as COCO does, for OKS's object
+    scale and the small / medium / large ranges.
+
+    Example:
+    >>> checked_areas({"areas": [0.02, 0.5]}, 2, Task("objects")).numpy().round(2).tolist()
+    [0.02, 0.5]
+    """
+    if "areas" not in label:
+        return None
+    areas = tf.cast(_one_per_instance(label, "areas", count, task, "area"), tf.float32)
+    check = tf.debugging.assert_greater_equal(
+        areas, 0.0, message=f"Task {task.name!r}: areas must be fractions of the image area, >= 0")
     with tf.control_dependencies([check]):
-        return tf.cast(flags, tf.bool)
+        return tf.identity(areas)
+
+
+def map_instance_areas(label, boxes, transform, task, count=None):
+    """`{"areas": ...}` of a raw label moved by a `GeometricTransform` (see `map_areas`),
+    or `{}` when the label has no areas. `boxes` are the (N, 4) instance boxes before the
+    transform (None without); `count` is N, by default the number of boxes.
+
+    Example:
+    >>> from mtl_zoo.data.transform import GeometricTransform
+    >>> zoom = GeometricTransform.window([0.0, 0.0], [0.5, 0.5], (32, 32))
+    >>> moved = map_instance_areas({"areas": [0.01]}, tf.constant([[0.1, 0.1, 0.2, 0.2]]), zoom, Task("objects"))
+    >>> moved["areas"].numpy().round(4).tolist()
+    [0.04]
+    """
+    if "areas" not in label:
+        return {}
+    count = tf.shape(boxes)[0] if count is None else count
+    return {"areas": transform.map_areas(checked_areas(label, count, task), boxes)}
+
+
+def _one_per_instance(label, key, count, task, what):
+    """`label[key]` flattened, after a run-time check that it has `count` values."""
+    values = tf.reshape(tf.convert_to_tensor(label[key]), [-1])
+    check = tf.debugging.assert_equal(tf.size(values), tf.cast(count, tf.int32),
+                                      message=f"Task {task.name!r}: one {what} per instance")
+    with tf.control_dependencies([check]):
+        return tf.identity(values)
 
 
 

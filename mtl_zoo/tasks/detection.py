@@ -6,7 +6,8 @@ import tensorflow as tf
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
-                                checked_crowd_flags, checked_label, sized_like_output)
+                                checked_crowd_flags, checked_label, map_instance_areas,
+                                sized_like_output)
 from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
 
 
@@ -28,7 +29,9 @@ class Detection(Task):
     `"iscrowd": (N,)` bool or 0/1 marks ignore regions (COCO crowd boxes, VOC
     difficult objects): they give no target (no heatmap peak, no regression),
     but stay in the label for the evaluation, which ignores detections on them
-    (`mtl_zoo.evaluation.box_ap`). Decoded: peaks of
+    (`mtl_zoo.evaluation.box_ap`). An optional `"areas": (N,)` gives each
+    object's segment area as a fraction of the image area, for the
+    evaluation's size ranges (COCO's rule; box areas without it). Decoded: peaks of
     the heatmap (3x3 max-pool suppression), top `max_detections` by score,
     kept when score >= score_threshold: `boxes` (B, k, 4) in input pixels
     [ymin, xmin, ymax, xmax], `classes` (B, k; -1 where empty), `scores`
@@ -118,10 +121,12 @@ class Detection(Task):
 
     def transform_label(self, label, transform):
         """Boxes follow the image and are clipped to it; a box left mostly outside gets class -1
-        (its row, and its `iscrowd` flag, stay in place)."""
+        (its row, and its `iscrowd` flag, stay in place); `areas` scale with the image and
+        shrink with the share of their box cut off."""
         boxes, classes = self._checked_boxes_and_classes(label)
+        moved = {**label, **map_instance_areas(label, boxes, transform, self)}
         boxes, keep = transform.map_boxes(boxes)
-        return {**label, "boxes": boxes, "classes": tf.where(keep, classes, tf.cast(-1, classes.dtype))}
+        return {**moved, "boxes": boxes, "classes": tf.where(keep, classes, tf.cast(-1, classes.dtype))}
 
     def _checked_boxes_and_classes(self, label):
         """The (N, 4) boxes and (N,) classes of a raw label, after run-time checks of their

@@ -6,7 +6,8 @@ import tensorflow as tf
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
-                                checked_crowd_flags, checked_label, sized_like_output)
+                                checked_crowd_flags, checked_label, map_instance_areas,
+                                sized_like_output)
 from mtl_zoo.tasks.flipping import check_flip_pairs
 from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
 
@@ -36,7 +37,9 @@ class Keypoints(Task):
     normalised [ymin, xmin, ymax, xmax] whose centres are the instance centres
     (otherwise the centre of the labelled keypoints' bounding box), and
     optionally `"iscrowd": (N,)` bool or 0/1 for ignore regions (COCO crowd
-    annotations). Labelled keypoints outside the image (coordinates outside
+    annotations), and optionally `"areas": (N,)`, each instance's segment area
+    as a fraction of the image area: the evaluation's object scale (COCO's
+    rule; box areas without it). Labelled keypoints outside the image (coordinates outside
     [0, 1]) are encoded as unlabelled. The targets are the instances with a
     labelled keypoint in the image that are not crowd; the others give no
     target. For the evaluation (`mtl_zoo.evaluation.keypoint_ap`), crowd
@@ -114,9 +117,11 @@ class Keypoints(Task):
 
     def transform_label(self, label, transform):
         """Keypoints follow the image (pairs swap on a flip; those leaving it get visibility 0);
-        instance boxes are clipped to the image; `iscrowd` flags stay with their instances."""
+        instance boxes are clipped to the image; `iscrowd` flags stay with their instances;
+        `areas` scale with the image and shrink with the share of their box cut off."""
         keypoints, boxes = self._checked_keypoints_and_boxes(label)
-        moved = {**label, "keypoints": transform.map_keypoints(keypoints, self.flip_pairs)}
+        moved = {**label, **map_instance_areas(label, boxes, transform, self, tf.shape(keypoints)[0]),
+                 "keypoints": transform.map_keypoints(keypoints, self.flip_pairs)}
         if boxes is not None:
             moved["boxes"] = transform.map_boxes(boxes)[0]
         return moved

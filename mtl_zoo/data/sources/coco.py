@@ -2,7 +2,9 @@
 
 Labels: `objects` (Detection, 80 classes) holds the boxes of all objects,
 the crowd regions with `"iscrowd"` True: they are ignore regions, not boxes
-to find (no training target; COCO's evaluation ignores detections on them);
+to find (no training target; COCO's evaluation ignores detections on them),
+and `"areas"`, the segment areas as fractions of the image area (COCO's
+size ranges use them);
 `labels` (MultiLabel, 80) is 1 for the classes with a non-crowd object, -1
 (unknown) for classes present only as crowd regions, 0 otherwise. Splits:
 "train", "validation" (TFDS's test split has no annotations).
@@ -15,7 +17,8 @@ Example:
 import tensorflow as tf
 
 from mtl_zoo import tasks as mtl_tasks
-from mtl_zoo.data.sources.tfds_labels import classes_present, detection_labels, load_tfds
+from mtl_zoo.data.sources.tfds_labels import (classes_present, detection_labels, image_area_fractions,
+                                             load_tfds)
 
 TFDS_NAME = "coco/2017"
 
@@ -39,7 +42,8 @@ def to_example(features):
     objects = features["objects"]
     crowd = objects["is_crowd"]
     return features["image"], {
-        "objects": detection_labels(objects["bbox"], objects["label"], iscrowd=crowd),
+        "objects": detection_labels(objects["bbox"], objects["label"], iscrowd=crowd,
+                                    areas=image_area_fractions(objects["area"], features["image"])),
         "labels": classes_present(objects["label"], len(CLASS_NAMES), ignored=crowd),
     }
 

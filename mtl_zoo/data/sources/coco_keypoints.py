@@ -2,13 +2,16 @@
 
 Labels:
   * `people` (Keypoints, 17 COCO keypoints with their flip pairs):
-    `{"keypoints": (N, 17, 3), "boxes": (N, 4), "iscrowd": (N,)}` of every
+    `{"keypoints": (N, 17, 3), "boxes": (N, 4), "iscrowd": (N,), "areas": (N,)}` of every
     person annotation: people with labelled keypoints, people without any
     (all visibilities 0) and crowd regions (`iscrowd` True, no keypoints).
-  * `persons` (Detection, 1 class): `{"boxes", "classes", "iscrowd"}` of every
-    person annotation, crowd regions with `iscrowd` True.
+  * `persons` (Detection, 1 class): `{"boxes", "classes", "iscrowd", "areas"}` of
+    every person annotation, crowd regions with `iscrowd` True.
   * `people_count` (Classification, 4): "none", "one", "two", "three_or_more"
     non-crowd people; an image with a crowd region counts as three or more.
+
+`areas` are COCO's segment areas as fractions of the image area: the
+evaluation's object scale (OKS) and size ranges, as in COCO's evaluation.
 
 Crowd regions, and people without keypoints in `people`, are ignore regions:
 they give no training target, and the evaluation ignores the boxes and poses
@@ -25,7 +28,7 @@ Example:
 import tensorflow as tf
 
 from mtl_zoo import tasks as mtl_tasks
-from mtl_zoo.data.sources.tfds_labels import detection_labels, load_tfds
+from mtl_zoo.data.sources.tfds_labels import detection_labels, image_area_fractions, load_tfds
 from mtl_zoo.dataset_builders.coco_keypoints import FLIP_PAIRS, KEYPOINT_NAMES
 
 TFDS_NAME = "coco_keypoints"
@@ -36,13 +39,14 @@ def to_example(features):
     """`(image, {"people", "persons", "people_count"})` from one coco_keypoints example."""
     objects = features["objects"]
     crowd = objects["is_crowd"]
-    persons = detection_labels(objects["bbox"], tf.zeros_like(objects["id"]), iscrowd=crowd)
+    persons = detection_labels(objects["bbox"], tf.zeros_like(objects["id"]), iscrowd=crowd,
+                               areas=image_area_fractions(objects["area"], features["image"]))
     count = tf.minimum(tf.reduce_sum(tf.cast(tf.logical_not(crowd), tf.int32)),
                        len(PEOPLE_COUNT_CLASSES) - 1)
     has_crowd = tf.reduce_any(crowd)
     return features["image"], {
         "people": {"keypoints": objects["keypoints"], "boxes": persons["boxes"],
-                   "iscrowd": persons["iscrowd"]},
+                   "iscrowd": persons["iscrowd"], "areas": persons["areas"]},
         "persons": persons,
         "people_count": tf.where(has_crowd, len(PEOPLE_COUNT_CLASSES) - 1, count),
     }

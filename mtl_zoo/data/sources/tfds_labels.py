@@ -30,9 +30,10 @@ def tfds_features(name):
     return tfds.builder(name).info.features
 
 
-def detection_labels(boxes, classes, keep=None, iscrowd=None):
+def detection_labels(boxes, classes, keep=None, iscrowd=None, areas=None):
     """A Detection raw label `{"boxes": (N, 4) float32, "classes": (N,) int32}` from TFDS
-    objects, with `"iscrowd": (N,) bool` when `iscrowd` is given.
+    objects, with `"iscrowd": (N,) bool` when `iscrowd` is given and `"areas": (N,)
+    float32` when `areas` is.
 
     Args:
         boxes: (M, 4) normalised [ymin, xmin, ymax, xmax] (a TFDS `BBoxFeature` sequence).
@@ -41,6 +42,8 @@ def detection_labels(boxes, classes, keep=None, iscrowd=None):
         iscrowd: optional (M,) bool: the objects that are ignore regions (crowd or
             difficult objects): kept as boxes, flagged for the evaluation, no
             training target (see `mtl_zoo.tasks.Detection`).
+        areas: optional (M,) segment areas as fractions of the image area
+            (`image_area_fractions`).
 
     Example:
     >>> labels = detection_labels([[0.1, 0.2, 0.5, 0.6]], [3])
@@ -53,9 +56,22 @@ def detection_labels(boxes, classes, keep=None, iscrowd=None):
               "classes": tf.reshape(tf.cast(classes, tf.int32), [-1])}
     if iscrowd is not None:
         labels["iscrowd"] = tf.reshape(tf.cast(iscrowd, tf.bool), [-1])
+    if areas is not None:
+        labels["areas"] = tf.reshape(tf.cast(areas, tf.float32), [-1])
     if keep is not None:
         labels = {key: tf.boolean_mask(value, keep) for key, value in labels.items()}
     return labels
+
+
+def image_area_fractions(areas, image):
+    """Areas in an image's pixels (COCO's segment `area`) as fractions of its area.
+
+    Example:
+    >>> image_area_fractions([50, 200], tf.zeros((10, 20, 3), tf.uint8)).numpy().tolist()
+    [0.25, 1.0]
+    """
+    size = tf.cast(tf.shape(image)[0] * tf.shape(image)[1], tf.float32)
+    return tf.math.divide_no_nan(tf.reshape(tf.cast(areas, tf.float32), [-1]), size)
 
 
 def classes_present(classes, num_classes, ignored=None):
