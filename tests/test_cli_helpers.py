@@ -143,6 +143,14 @@ def test_sharing_options_from_the_command_line():
         train_cli.FLAGS.unparse_flags()
 
 
+def test_a_learning_rate_that_is_not_finite_is_refused():
+    # a learning rate of nan trained a model of NaN weights whose decoding then crashed
+    for value in ("nan", "inf"):
+        with pytest.raises(flags.IllegalFlagValueError, match="--learning_rate must be a finite number"):
+            train_cli.FLAGS(["train", f"--learning_rate={value}", "--model_dir=unused"])
+        train_cli.FLAGS.unparse_flags()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--tasks=action,posture"], r"Unknown task of dataset 'mtl_shapes' 'posture'. Did you mean 'pose'"),
     (["--dataset=mnist"], r"Unknown dataset 'mnist'. Did you mean 'multi_mnist'"),

@@ -135,8 +135,8 @@ class GeometricTransform:
 
         Example:
         >>> t = GeometricTransform.window([0.0, 0.0], [0.5, 0.5], (32, 32))
-        >>> t.map_areas([0.04, 0.04], [[0.1, 0.1, 0.3, 0.3], [0.4, 0.4, 0.6, 0.6]]).numpy().round(4).tolist()
-        [0.16, 0.04]
+        >>> t.map_areas([0.0625, 0.0625], [[0.1, 0.1, 0.3, 0.3], [0.25, 0.25, 0.75, 0.75]]).numpy().tolist()
+        [0.25, 0.0625]
         """
         areas = tf.reshape(tf.cast(areas, tf.float32), [-1]) * tf.abs(self.scale[0] * self.scale[1])
         if boxes is None:

@@ -17,7 +17,8 @@ Inputs are what the model's decoders return and the raw labels the tasks take:
     labelled keypoint is an ignore region when it has a box of positive area
     (a COCO annotation with num_keypoints 0), else padding;
   * either ground truth may carry `"areas": (B, N)` (or (N,) per image):
-    each instance's segment area as a fraction of the image area.
+    each instance's segment area as a fraction of the image area (0: unknown,
+    as padding has it; the box's area then stands in).
 
 Ignore regions follow pycocotools: a detection or pose matched to one (crowd
 boxes by intersection over the detection's area, IoA; poses by OKS, or by
@@ -251,7 +252,7 @@ def box_ap(predictions, ground_truth, image_size, num_classes=None):
             if cls < 0:
                 continue
             seen.add(int(cls))
-            area = box[2] * box[3] if areas is None else areas[n]
+            area = areas[n] if areas is not None and areas[n] > 0 else box[2] * box[3]
             annotations.append({"id": len(annotations) + 1, "image_id": image_id,
                                 "category_id": int(cls) + 1, "bbox": box.tolist(),
                                 "area": float(area), "iscrowd": int(is_crowd)})

@@ -138,8 +138,8 @@ def checked_areas(label, count, task):
     scale and the small / medium / large ranges.
 
     Example:
-    >>> checked_areas({"areas": [0.02, 0.5]}, 2, Task("objects")).numpy().round(2).tolist()
-    [0.02, 0.5]
+    >>> checked_areas({"areas": [0.25, 0.5]}, 2, Task("objects")).numpy().tolist()
+    [0.25, 0.5]
     """
     if "areas" not in label:
         return None
@@ -158,9 +158,9 @@ def map_instance_areas(label, boxes, transform, task, count=None):
     Example:
     >>> from mtl_zoo.data.transform import GeometricTransform
     >>> zoom = GeometricTransform.window([0.0, 0.0], [0.5, 0.5], (32, 32))
-    >>> moved = map_instance_areas({"areas": [0.01]}, tf.constant([[0.1, 0.1, 0.2, 0.2]]), zoom, Task("objects"))
-    >>> moved["areas"].numpy().round(4).tolist()
-    [0.04]
+    >>> moved = map_instance_areas({"areas": [0.0625]}, tf.constant([[0.1, 0.1, 0.3, 0.3]]), zoom, Task("objects"))
+    >>> moved["areas"].numpy().tolist()  # 4x, its box wholly inside the window
+    [0.25]
     """
     if "areas" not in label:
         return {}
