@@ -49,6 +49,25 @@ def _trainable_backbone_variables(model):
     return sum(len(backbone.trainable_variables) for backbone in _backbones(model))
 
 
+def test_a_mixed_precision_backbone_reloads_mixed_under_a_float32_policy(tmp_path):
+    tasks = [mz.tasks.Classification("a", 2), mz.tasks.Classification("b", 3)]
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = mz.build_model("tiny", tasks, (32, 32, 3), sharing="soft")  # towers copy the backbone
+        model.save(tmp_path / "mixed.keras")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    reloaded = mz.load_model(tmp_path / "mixed.keras")  # it came back float32 before, heads mixed
+    trunk_policies = {layer.dtype_policy.name for backbone in _backbones(reloaded)
+                      for layer in backbone.get_layer("tiny_trunk").layers}
+    assert len(_backbones(reloaded)) == 2 and trunk_policies == {"mixed_float16"}
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype("float32")
+    for name, expected in model(images, training=False).items():
+        np.testing.assert_array_equal(reloaded(images, training=False)[name], expected, err_msg=name)
+    assert Backbone("tiny", (32, 32, 3)).get_layer("tiny_trunk").dtype_policy.name == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # building restores the global policy
+
+
 @pytest.mark.parametrize("sharing", ["hard", "soft"])
 def test_a_frozen_backbone_stays_frozen_in_towers_and_after_reloading(sharing, tmp_path):
     # Keras's Layer(trainable=False) freezes the outer model only: the trunk's layers

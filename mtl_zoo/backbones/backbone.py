@@ -1,5 +1,6 @@
 """`Backbone`: a trunk that maps raw images to pyramid features keyed by stride."""
 
+import contextlib
 import os
 
 import keras
@@ -18,6 +19,27 @@ def level_stride(level):
             f"Unknown pyramid level {level!r}; backbones expose {sorted(PYRAMID_STRIDES)}."
         )
     return PYRAMID_STRIDES[level]
+
+
+@contextlib.contextmanager
+def global_dtype_policy(policy):
+    """Sets Keras's global dtype policy to `policy` (a name, a policy, or None to leave it)
+    for the duration of the block, then restores the previous one.
+
+    Example:
+    >>> with global_dtype_policy("mixed_float16"):
+    ...     keras.layers.Dense(2).dtype_policy.name
+    'mixed_float16'
+    >>> keras.config.dtype_policy().name
+    'float32'
+    """
+    previous = keras.config.dtype_policy()
+    if policy is not None:
+        keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def check_input_shape(input_shape, rgb_only=True, backbone="this backbone"):
@@ -117,6 +139,10 @@ class Backbone(keras.Model):
             the early stages of a pretrained trunk; `trainable=False` freezes it
             all. Both are kept in the config, so they survive saving and the
             copies that soft sharing makes.
+        dtype: the dtype policy of the trunk's layers (e.g. "mixed_float16");
+            default: Keras's global policy when the backbone is built. Kept in
+            the config, so a mixed-precision backbone reloads mixed whatever the
+            global policy at loading.
 
     Example:
     >>> backbone = Backbone("tiny", input_shape=(64, 64, 3))
@@ -133,6 +159,15 @@ class Backbone(keras.Model):
         # Keras's Layer.__init__(trainable=False) sets the flag of the model alone; the
         # setter, below, also freezes every inner layer and its variables.
         trainable = kwargs.pop("trainable", True)
+        with global_dtype_policy(kwargs.pop("dtype", None)):
+            self._build_graph(family, input_shape, weights, batch_norm_momentum, kwargs)
+        self._freeze_trunk_layers(frozen_layers or [])
+        if not trainable:
+            self.trainable = False
+
+    def _build_graph(self, family, input_shape, weights, batch_norm_momentum, kwargs):
+        """Builds the functional graph (image -> preprocessing -> trunk -> pyramid taps) under
+        the current global dtype policy."""
         spec = get_family(family)
         height, width, channels = check_input_shape(
             input_shape, rgb_only=spec.rgb_only, backbone=f"backbone {family!r}")
@@ -159,9 +194,6 @@ class Backbone(keras.Model):
         self.image_shape = (height, width, channels)
         self.strides = dict(PYRAMID_STRIDES)
         self.channels = {level: int(f.shape[-1]) for level, f in features.items()}
-        self._freeze_trunk_layers(frozen_layers or [])
-        if not trainable:
-            self.trainable = False
 
     def _freeze_trunk_layers(self, names):
         trunk = self.get_layer(f"{self.family}_trunk")
@@ -211,7 +243,8 @@ class Backbone(keras.Model):
         # Weights travel with the saved model, so a reloaded backbone starts from None.
         return {"family": self.family, "input_shape": list(self.image_shape),
                 "batch_norm_momentum": self.batch_norm_momentum, "frozen_layers": self.frozen_layers,
-                "name": self.name, "trainable": self.trainable}
+                "name": self.name, "trainable": self.trainable,
+                "dtype": self.get_layer(f"{self.family}_trunk").dtype_policy.name}
 
     @classmethod
     def from_config(cls, config):
