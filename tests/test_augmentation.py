@@ -92,6 +92,11 @@ def test_instance_areas_scale_with_the_image_and_shrink_with_their_cut_off_box()
     # a 100 x 200 image letterboxed into 64 x 64 covers half of it; a flip changes nothing
     letterbox = GeometricTransform.resize((100, 200), SIZE, "letterbox").mirrored(True)
     np.testing.assert_allclose(_move(labels, letterbox)["objects"]["areas"], [0.01, 0.05], rtol=1e-6)
+    # padding rows (class -1) may hold anything and come out 0; a box without area keeps its area
+    padded = DETECTION.transform_label({"boxes": tf.constant([[0.6, 0.6, 0.6, 0.8], [np.nan] * 4]),
+                                        "classes": tf.constant([0, -1]), "areas": tf.constant([0.01, -1.0])},
+                                       window)
+    np.testing.assert_allclose(padded["areas"], [0.04, 0.0], rtol=1e-6)
     with pytest.raises(tf.errors.InvalidArgumentError, match="one area per instance"):
         DETECTION.transform_label({**labels["objects"], "areas": areas[:1]}, window)
     with pytest.raises(tf.errors.InvalidArgumentError, match="areas must be fractions"):

@@ -54,6 +54,13 @@ def test_segment_areas_decide_the_size_ranges_and_the_oks_scale():
     found = {"keypoints": [[[[50 + distance, 50, 1]]]], "scores": [[0.7]]}
     assert ev.keypoint_ap(found, truth, SIZE)["AP"] == pytest.approx(1 / 10)
     assert ev.keypoint_ap(found, {**truth, "areas": [[0.0]]}, SIZE)["AP"] == pytest.approx(5 / 10)  # box's
+    # padding rows may hold anything
+    padded = {"keypoints": [[[[0.5, 0.5, 2]], [[0.0, 0.0, 0]]]], "boxes": [[[0.3, 0.3, 0.7, 0.7], [0] * 4]],
+              "areas": [[0.08, np.nan]]}
+    assert ev.keypoint_ap(found, padded, SIZE)["AP"] == pytest.approx(1 / 10)
+    assert ev.box_ap([_found([[10, 20, 50, 60]], [0.9])], [{**segment, "boxes": segment["boxes"].tolist() + [[0] * 4],
+                                                             "classes": [0, -1], "areas": [0.08, -1.0]}],
+                     SIZE)["APs"] == pytest.approx(1.0)
 
 
 def test_box_with_iou_062_counts_at_050_055_060_only():

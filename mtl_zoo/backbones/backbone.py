@@ -35,7 +35,7 @@ def global_dtype_policy(policy):
     """
     previous = keras.config.dtype_policy()
     if policy is not None:
-        keras.config.set_dtype_policy(policy)
+        keras.config.set_dtype_policy(keras.dtype_policies.get(policy))  # a name or a serialised policy
     try:
         yield
     finally:

@@ -109,12 +109,12 @@ class GeometricTransform:
         less than `min_box_visibility` of their area left inside the output
         (outside it, or cut to a sliver) and for empty boxes.
         """
-        clipped, visible = self._clipped_and_visible(boxes)
-        return clipped, visible >= max(self.min_box_visibility, 1e-6)
+        clipped, inside_area, mapped_area = self._clipped_box_areas(boxes)
+        return clipped, tf.math.divide_no_nan(inside_area, mapped_area) >= max(self.min_box_visibility, 1e-6)
 
-    def _clipped_and_visible(self, boxes):
-        """The mapped (N, 4) boxes clipped to the output, and the (N,) fraction of each
-        mapped box's area inside it (0 for an empty box)."""
+    def _clipped_box_areas(self, boxes):
+        """The mapped (N, 4) boxes clipped to the output, the (N,) areas of the clipped boxes
+        and those of the mapped boxes before clipping."""
         boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
         corners = self.map_yx(tf.reshape(boxes, [-1, 2, 2]))
         mapped = tf.concat([tf.reduce_min(corners, axis=1), tf.reduce_max(corners, axis=1)], axis=-1)
@@ -123,7 +123,7 @@ class GeometricTransform:
         def area(b):
             return tf.maximum(b[:, 2] - b[:, 0], 0.0) * tf.maximum(b[:, 3] - b[:, 1], 0.0)
 
-        return clipped, tf.math.divide_no_nan(area(clipped), area(mapped))
+        return clipped, area(clipped), area(mapped)
 
     def map_areas(self, areas, boxes=None):
         """Maps (N,) instance areas (segment areas as fractions of the image's area).
@@ -131,7 +131,7 @@ class GeometricTransform:
         An area scales with the transform's two factors; with the instances'
         (N, 4) `boxes`, it also shrinks by the fraction of its box left inside the
         output (a crop keeps that share of the segment, assumed spread evenly over
-        its box).
+        its box; a box without area gives no such fraction and leaves it whole).
 
         Example:
         >>> t = GeometricTransform.window([0.0, 0.0], [0.5, 0.5], (32, 32))
@@ -141,7 +141,8 @@ class GeometricTransform:
         areas = tf.reshape(tf.cast(areas, tf.float32), [-1]) * tf.abs(self.scale[0] * self.scale[1])
         if boxes is None:
             return areas
-        return areas * self._clipped_and_visible(boxes)[1]
+        _, inside_area, mapped_area = self._clipped_box_areas(boxes)
+        return areas * tf.where(mapped_area > 0, tf.math.divide_no_nan(inside_area, mapped_area), 1.0)
 
     def map_keypoints(self, keypoints, flip_pairs):
         """Maps (..., K, 3) normalised (x, y, visibility) points.

@@ -128,14 +128,17 @@ def crowd_flags(truth, count):
     return flags
 
 
-def _truth_areas(truth, count, image_size, image_id):
-    """The (count,) areas in input pixels of one image's ground truth from its `"areas"`
-    (fractions of the image area), or None without; a ValueError for bad ones."""
+def _truth_areas(truth, instances, image_size, image_id):
+    """The areas in input pixels of one image's ground truth from its `"areas"` (fractions
+    of the image area), or None without; `instances`, a bool per row, marks the rows that
+    are instances (padding rows may hold anything and get 0); a ValueError for bad ones."""
     if "areas" not in truth:
         return None
     areas = np.asarray(truth["areas"], np.float64).reshape(-1)
-    if len(areas) != count:
-        raise ValueError(f"Image {image_id - 1}: {len(areas)} ground-truth areas for {count} instances.")
+    if len(areas) != len(instances):
+        raise ValueError(f"Image {image_id - 1}: {len(areas)} ground-truth areas for "
+                         f"{len(instances)} instances.")
+    areas = np.where(instances, areas, 0.0)
     if not np.isfinite(areas).all() or (areas < 0).any():
         raise ValueError(f"Image {image_id - 1}: ground-truth areas must be finite fractions of the "
                          f"image area, >= 0; got {areas.tolist()}.")
@@ -247,7 +250,7 @@ def box_ap(predictions, ground_truth, image_size, num_classes=None):
             raise ValueError(f"Image {image_id - 1}: {len(boxes)} ground-truth boxes for "
                              f"{len(classes)} classes.")
         crowd = crowd_flags(truth, len(classes))
-        areas = _truth_areas(truth, len(classes), image_size, image_id)
+        areas = _truth_areas(truth, classes >= 0, image_size, image_id)
         for n, (box, cls, is_crowd) in enumerate(zip(boxes, classes, crowd)):
             if cls < 0:
                 continue
@@ -336,9 +339,12 @@ def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
             zip(predictions, ground_truth, found_points, truth_points), start=1):
         points = points * [width, height, 1.0]
         crowd = crowd_flags(truth, len(points))
-        areas = _truth_areas(truth, len(points), image_size, image_id)
         boxes = (_xywh(_truth_boxes(truth, image_id) * _pixel_scale(image_size))
                  if "boxes" in truth else None)
+        instances = (points[:, :, 2] > 0).any(axis=1)
+        if boxes is not None and len(boxes) == len(points):
+            instances |= np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+        areas = _truth_areas(truth, instances, image_size, image_id)
         for n, instance in enumerate(points):
             annotation = _keypoint_annotation(instance, None if boxes is None else boxes[n], crowd[n],
                                               None if areas is None else areas[n])

@@ -129,43 +129,47 @@ def checked_crowd_flags(label, count, task):
     return tf.cast(_one_per_instance(label, "iscrowd", count, task, "iscrowd flag"), tf.bool)
 
 
-def checked_areas(label, count, task):
-    """The (N,) float32 `"areas"` of a raw label of `count` instances (None when the label
-    has none), after a run-time check that there is one non-negative area per instance.
+def checked_areas(label, instances, task):
+    """The (N,) float32 `"areas"` of a raw label (None when it has none), after run-time
+    checks that there is one per row and that those of the rows `instances` ((N,) bool:
+    the instances, not padding) are >= 0; padding rows get 0, whatever they held.
 
     An area is the instance's segment area as a fraction of the image's area (COCO's
     `area` / (height * width)); the evaluation uses it as COCO does, for OKS's object
-    scale and the small / medium / large ranges.
+    scale and the small / medium / large ranges. 0 means unknown.
 
     Example:
-    >>> checked_areas({"areas": [0.25, 0.5]}, 2, Task("objects")).numpy().tolist()
-    [0.25, 0.5]
+    >>> checked_areas({"areas": [0.25, -1.0]}, tf.constant([True, False]), Task("objects")).numpy().tolist()
+    [0.25, 0.0]
     """
     if "areas" not in label:
         return None
-    areas = tf.cast(_one_per_instance(label, "areas", count, task, "area"), tf.float32)
-    check = tf.debugging.assert_greater_equal(
-        areas, 0.0, message=f"Task {task.name!r}: areas must be fractions of the image area, >= 0")
+    areas = tf.cast(_one_per_instance(label, "areas", tf.size(instances), task, "area"), tf.float32)
+    check = tf.debugging.assert_equal(
+        tf.reduce_all((areas >= 0.0) | ~instances), True,
+        message=f"Task {task.name!r}: areas must be fractions of the image area, >= 0")
     with tf.control_dependencies([check]):
-        return tf.identity(areas)
+        return tf.where(instances, areas, 0.0)
 
 
-def map_instance_areas(label, boxes, transform, task, count=None):
+def map_instance_areas(label, boxes, instances, transform, task):
     """`{"areas": ...}` of a raw label moved by a `GeometricTransform` (see `map_areas`),
     or `{}` when the label has no areas. `boxes` are the (N, 4) instance boxes before the
-    transform (None without); `count` is N, by default the number of boxes.
+    transform (None without); `instances` (N,) bool marks the rows that are instances,
+    not padding (see `checked_areas`).
 
     Example:
     >>> from mtl_zoo.data.transform import GeometricTransform
     >>> zoom = GeometricTransform.window([0.0, 0.0], [0.5, 0.5], (32, 32))
-    >>> moved = map_instance_areas({"areas": [0.0625]}, tf.constant([[0.1, 0.1, 0.3, 0.3]]), zoom, Task("objects"))
+    >>> moved = map_instance_areas({"areas": [0.0625]}, tf.constant([[0.1, 0.1, 0.3, 0.3]]),
+    ...                            tf.constant([True]), zoom, Task("objects"))
     >>> moved["areas"].numpy().tolist()  # 4x, its box wholly inside the window
     [0.25]
     """
     if "areas" not in label:
         return {}
-    count = tf.shape(boxes)[0] if count is None else count
-    return {"areas": transform.map_areas(checked_areas(label, count, task), boxes)}
+    moved = transform.map_areas(checked_areas(label, instances, task), boxes)
+    return {"areas": tf.where(instances, moved, 0.0)}  # padding boxes may be anything, NaN included
 
 
 def _one_per_instance(label, key, count, task, what):

@@ -124,7 +124,7 @@ class Detection(Task):
         (its row, and its `iscrowd` flag, stay in place); `areas` scale with the image and
         shrink with the share of their box cut off."""
         boxes, classes = self._checked_boxes_and_classes(label)
-        moved = {**label, **map_instance_areas(label, boxes, transform, self)}
+        moved = {**label, **map_instance_areas(label, boxes, classes >= 0, transform, self)}
         boxes, keep = transform.map_boxes(boxes)
         return {**moved, "boxes": boxes, "classes": tf.where(keep, classes, tf.cast(-1, classes.dtype))}
 

@@ -38,8 +38,9 @@ class Keypoints(Task):
     (otherwise the centre of the labelled keypoints' bounding box), and
     optionally `"iscrowd": (N,)` bool or 0/1 for ignore regions (COCO crowd
     annotations), and optionally `"areas": (N,)`, each instance's segment area
-    as a fraction of the image area: the evaluation's object scale (COCO's
-    rule; box areas without it). Labelled keypoints outside the image (coordinates outside
+    as a fraction of the image area (0: unknown): the evaluation's object scale
+    for OKS and its APm / APl ranges, as in COCO's evaluation (without areas,
+    box areas, or the labelled keypoints' extent). Labelled keypoints outside the image (coordinates outside
     [0, 1]) are encoded as unlabelled. The targets are the instances with a
     labelled keypoint in the image that are not crowd; the others give no
     target. For the evaluation (`mtl_zoo.evaluation.keypoint_ap`), crowd
@@ -118,9 +119,13 @@ class Keypoints(Task):
     def transform_label(self, label, transform):
         """Keypoints follow the image (pairs swap on a flip; those leaving it get visibility 0);
         instance boxes are clipped to the image; `iscrowd` flags stay with their instances;
-        `areas` scale with the image and shrink with the share of their box cut off."""
+        `areas` scale with the image and, with boxes, shrink with the share of their box cut off."""
         keypoints, boxes = self._checked_keypoints_and_boxes(label)
-        moved = {**label, **map_instance_areas(label, boxes, transform, self, tf.shape(keypoints)[0]),
+        # instances: rows with a labelled keypoint or a box of positive area (ignore regions)
+        instances = tf.reduce_any(keypoints[..., 2] > 0, axis=-1)
+        if boxes is not None:
+            instances |= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        moved = {**label, **map_instance_areas(label, boxes, instances, transform, self),
                  "keypoints": transform.map_keypoints(keypoints, self.flip_pairs)}
         if boxes is not None:
             moved["boxes"] = transform.map_boxes(boxes)[0]

@@ -4,7 +4,7 @@ Labels: `objects` (Detection, 80 classes) holds the boxes of all objects,
 the crowd regions with `"iscrowd"` True: they are ignore regions, not boxes
 to find (no training target; COCO's evaluation ignores detections on them),
 and `"areas"`, the segment areas as fractions of the image area (COCO's
-size ranges use them);
+size ranges use them; TFDS stores COCO's areas as whole pixels);
 `labels` (MultiLabel, 80) is 1 for the classes with a non-crowd object, -1
 (unknown) for classes present only as crowd regions, 0 otherwise. Splits:
 "train", "validation" (TFDS's test split has no annotations).
