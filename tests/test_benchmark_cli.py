@@ -1,5 +1,6 @@
 """The benchmark runner: BENCHMARKS.md sections, tables, plots, machine line, bad names; smoke runs."""
 
+import importlib
 import pathlib
 
 import numpy as np
@@ -116,7 +117,17 @@ def test_round_ratios_pair_the_steps_of_each_round():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tasks", "aggregators", "workers"])
-def test_benchmark_smoke_runs(name):
+def test_benchmark_smoke_runs(name, monkeypatch):
+    # the single-device measurements in this process (a fresh one costs ~5 s of TensorFlow
+    # start-up); the mirrored and multi-worker ones need their own processes
+    from mtl_zoo.benchmarks import measure, workers
+
+    isolated, separate_workers = measure.run_isolated, workers.run_workers
+    monkeypatch.setattr(measure, "run_isolated", lambda module, function, **kwargs: (
+        getattr(importlib.import_module(module), function)(**kwargs) if kwargs.get("strategy") == "one_device"
+        else isolated(module, function, **kwargs)))
+    monkeypatch.setattr(workers, "run_workers", lambda count, **settings: (
+        workers.measure_training(**settings) if count == 1 else separate_workers(count, **settings)))
     table = run_benchmark(name, quick=True)
     assert table.rows and all(len(row) == len(table.columns) for row in table.rows)
     ratios = [cell for row in table.rows for cell in row if isinstance(cell, float)]
