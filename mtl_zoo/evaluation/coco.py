@@ -33,8 +33,9 @@ are in input pixels, so the ranges refer to the model's input resolution.
 They are the ground truth's `"areas"` when given (segment areas as fractions
 of the image area, as the coco and coco_keypoints sources give them: COCO's
 rule), else box areas; a keypoint instance with neither uses the square on the
-longer side of its labelled keypoints' extent. Statistics that pycocotools cannot define (no ground truth in an area
-range) are -1, as in its `stats` array.
+longer side of its labelled keypoints' extent. Statistics that pycocotools
+cannot define (no ground truth in an area range) are -1, as in its `stats`
+array.
 """
 
 import contextlib
