@@ -31,8 +31,8 @@ class Detection(Task):
     but stay in the label for the evaluation, which ignores detections on them
     (`mtl_zoo.evaluation.box_ap`). An optional `"areas": (N,)` gives each
     object's segment area as a fraction of the image area, for the
-    evaluation's size ranges (COCO's rule; box areas without it). Decoded: peaks of
-    the heatmap (3x3 max-pool suppression), top `max_detections` by score,
+    evaluation's size ranges (COCO's rule; box areas without it). Decoded:
+    peaks of the heatmap (3x3 max-pool suppression), top `max_detections` by score,
     kept when score >= score_threshold: `boxes` (B, k, 4) in input pixels
     [ymin, xmin, ymax, xmax], `classes` (B, k; -1 where empty), `scores`
     (B, k; 0 where empty) and `num_detections` (B,).

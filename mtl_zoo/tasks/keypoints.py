@@ -40,8 +40,8 @@ class Keypoints(Task):
     annotations), and optionally `"areas": (N,)`, each instance's segment area
     as a fraction of the image area (0: unknown): the evaluation's object scale
     for OKS and its APm / APl ranges, as in COCO's evaluation (without areas,
-    box areas, or the labelled keypoints' extent). Labelled keypoints outside the image (coordinates outside
-    [0, 1]) are encoded as unlabelled. The targets are the instances with a
+    box areas, or the labelled keypoints' extent). Labelled keypoints outside
+    the image (coordinates outside [0, 1]) are encoded as unlabelled. The targets are the instances with a
     labelled keypoint in the image that are not crowd; the others give no
     target. For the evaluation (`mtl_zoo.evaluation.keypoint_ap`), crowd
     instances with a labelled keypoint or a box, and instances with a box but
