@@ -12,8 +12,8 @@ import pytest
 import mtl_zoo as mz
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
-TINY = ["--dataset_config=small", "--tasks=action,objects", "--max_train_examples=64", "--max_val_examples=16",
-        "--image_size=64", "--batch_size=16", "--epochs=2", "--plots=false", "--export=false"]
+TINY = ["--dataset_config=small", "--tasks=action", "--max_train_examples=32", "--max_val_examples=8",
+        "--image_size=32", "--batch_size=16", "--epochs=2", "--plots=false", "--export=false"]
 
 
 @pytest.mark.slow
@@ -30,7 +30,7 @@ def test_two_local_workers_train_and_only_the_chief_writes(tmp_path):
     history = json.loads((run / "metrics.json").read_text())["history"]
     assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"]))
     assert run.joinpath("run.json").exists()
-    fresh = mz.build_model("tiny", mz.load_model(run / "model.keras").tasks, (64, 64, 3))
+    fresh = mz.build_model("tiny", mz.load_model(run / "model.keras").tasks, (32, 32, 3))
     trained = mz.load_model(run / "model.keras")
     assert any(not np.allclose(a, b) for a, b in zip(trained.get_weights(), fresh.get_weights()))
 

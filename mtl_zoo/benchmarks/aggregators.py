@@ -47,13 +47,13 @@ def measure_aggregators(strategy, image_size, batch_size, steps, names=None, tas
 
 def run(quick=False):
     """Times every aggregator on one device and under MirroredStrategy (`quick`, the smoke run of
-    the tests: MGDA alone, on the action and objects tasks, 64 px)."""
+    the tests: MGDA alone, on the action and objects tasks, 32 px)."""
     import numpy as np
 
     from mtl_zoo.benchmarks.default_model import benchmark_tasks
     from mtl_zoo.benchmarks.measure import round_ratios, run_isolated
 
-    image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 20)
+    image_size, batch_size, steps = (32, 8, 2) if quick else (128, 32, 20)
     names, tasks = ["MGDA"] if quick else None, benchmark_tasks(quick)
     results = {strategy: run_isolated(__name__, "measure_aggregators", strategy=strategy, image_size=image_size,
                                       batch_size=batch_size, steps=steps, names=names, tasks=tasks)

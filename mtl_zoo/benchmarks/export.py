@@ -20,12 +20,12 @@ def run(quick=False):
     """Median latency per batch, as ratios to the Keras model's forward pass `model(x)`.
 
     The default model of `scripts/train.py` (tiny backbone; mtl_shapes action,
-    objects, pose) at 128 px (64 px with `quick`), batches 1 and 32 (1 and 4).
+    objects, pose) at 128 px (32 px with `quick`), batches 1 and 32 (1 and 4).
     """
     import mtl_zoo as mz
     from mtl_zoo.cli.train import build_job_model
 
-    size, batches, repeats = (64, (1, 4), 2) if quick else (128, (1, 32), 20)
+    size, batches, repeats = (32, (1, 4), 2) if quick else (128, (1, 32), 20)
     model = build_job_model(image_size=size)
     singles = [mz.build_model("tiny", [task], (size, size, 3), name=f"only_{task.name}")
                for task in model.tasks]

@@ -34,7 +34,7 @@ def run(quick=False):
     """Measures every sharing scheme; rows are relative to hard sharing."""
     from mtl_zoo.builders import SHARING_SCHEMES
 
-    image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 20)
+    image_size, batch_size, steps = (32, 8, 2) if quick else (128, 32, 20)
     measured = [(label, sharing, options) for sharing in SHARING_SCHEMES
                 for label, options in [(sharing, None)] + VARIANTS.get(sharing, [])]
     results = {label: run_isolated(__name__, "measure_scheme", sharing=sharing, sharing_options=options,

@@ -44,7 +44,7 @@ def _verdict(ratio):
 def settings(quick):
     """(backbone, dense heads' convs, batch size, rounds) per measurement, and the image size."""
     if quick:
-        return [("tiny", "separable", 8, 2)], 64
+        return [("tiny", "separable", 8, 2)], 32
     return [("tiny", "standard", 32, 40), ("tiny", "separable", 32, 40),
             ("mobilenet_v3_small", "standard", 32, 40), ("mobilenet_v3_small", "separable", 32, 40),
             ("resnet50", "standard", 16, 16)], 128

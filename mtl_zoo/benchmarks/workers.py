@@ -76,10 +76,10 @@ def run_workers(count, **settings):
 
 def run(quick=False):
     """One process against 2 local workers on the same global batches (`quick`, the smoke run
-    of the tests: the action and objects tasks, 64 px)."""
+    of the tests: the action and objects tasks, 32 px)."""
     from mtl_zoo.benchmarks.default_model import benchmark_tasks
 
-    image_size, batch_size, steps = (64, 8, 2) if quick else (128, 32, 8)
+    image_size, batch_size, steps = (32, 8, 2) if quick else (128, 32, 8)
     tasks = benchmark_tasks(quick)
     single = run_workers(1, image_size=image_size, batch_size=batch_size, steps=steps, tasks=tasks)
     double = run_workers(2, image_size=image_size, batch_size=batch_size, steps=steps, tasks=tasks)
