@@ -3,6 +3,7 @@
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import types
@@ -227,17 +228,13 @@ def test_a_worker_that_never_comes_up_is_a_timeout_error():
 
 
 
-def _train_exit(capsys, *argv):
+def _train_exit(capsys, monkeypatch, *argv):
     """Runs train.py's entry point in this process; returns its exit code and last stderr line."""
-    import sys
-
-    saved_argv = sys.argv
-    sys.argv = ["train.py", *argv]
+    monkeypatch.setattr(sys, "argv", ["train.py", *argv])
     try:
         with pytest.raises(SystemExit) as exited:
             train_cli.run()
     finally:
-        sys.argv = saved_argv
         train_cli.FLAGS.unparse_flags()
     err = capsys.readouterr().err
     assert "Traceback" not in err, err[-3000:]
@@ -250,10 +247,10 @@ def test_train_reports_bad_input_in_one_line_wherever_it_is_found(tmp_path, monk
     nothing behind; test_train_script checks the same line in a process of its own."""
     monkeypatch.chdir(tmp_path)
     tfds_dir = f"--data_dir={tmp_path / 'tfds'}"
-    code, line = _train_exit(capsys, "--backbone=resnet5", "--model_dir=x")
+    code, line = _train_exit(capsys, monkeypatch, "--backbone=resnet5", "--model_dir=x")
     assert code == 2 and line.startswith("error: Unknown backbone 'resnet5'") and "resnet50" in line
     (tmp_path / "empty").mkdir()
-    code, line = _train_exit(capsys, "--dataset=multi_mnist", "--dataset_config=test_set_only",
+    code, line = _train_exit(capsys, monkeypatch, "--dataset=multi_mnist", "--dataset_config=test_set_only",
                              f"--manual_dir={tmp_path / 'empty'}", tfds_dir, "--model_dir=m")
     assert code == 2 and line.startswith("error: ") and "t10k-images-idx3-ubyte.gz" in line
     other = tmp_path / "other"
@@ -261,17 +258,18 @@ def test_train_reports_bad_input_in_one_line_wherever_it_is_found(tmp_path, monk
     (other / "run.json").write_text(json.dumps({"dataset": "mtl_shapes", "dataset_config": None,
                                                 "preset": None, "architecture": {"backbone": "resnet50"},
                                                 "uncertainty_weighting": False}))
-    code, line = _train_exit(capsys, f"--model_dir={other}")
+    code, line = _train_exit(capsys, monkeypatch, f"--model_dir={other}")
     assert code == 2 and "holds the checkpoint of another model" in line and "architecture" in line
     # found only while building the model: the folder it had claimed is released
-    code, line = _train_exit(capsys, "--sharing=mmoe", "--sharing_option=task_experts=-1",
+    code, line = _train_exit(capsys, monkeypatch, "--sharing=mmoe", "--sharing_option=task_experts=-1",
                              "--dataset_config=small", "--max_train_examples=16", "--max_val_examples=8",
                              "--image_size=32", tfds_dir, "--model_dir=built")
     assert code == 2 and "task_experts must be an integer >= 0" in line
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": workers},
                                                 "task": {"type": "worker", "index": 0}}))
-    code, line = _train_exit(capsys, "--strategy=multi_worker", "--worker_timeout=1", "--model_dir=mw")
+    code, line = _train_exit(capsys, monkeypatch, "--strategy=multi_worker", "--worker_timeout=1",
+                             "--model_dir=mw")
     assert code == 2 and "did not come up within 1 s" in line and "--worker_timeout" in line
     assert sorted(path.name for path in tmp_path.iterdir()) == ["empty", "other", "tfds"]
     assert [path.name for path in other.iterdir()] == ["run.json"]

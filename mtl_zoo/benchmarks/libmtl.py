@@ -128,7 +128,7 @@ def run(quick=False):
     with tempfile.TemporaryDirectory() as folder:
         data = write_digit_arrays(os.path.join(folder, "digits.npz"), setup["max_train"], setup["max_test"])
         libmtl_runs, zoo_runs = [], {}
-        for method in setup["methods"]:  # the libraries take turns, so both see the same machine load
+        for method in setup["methods"]:  # in turns, method by method
             libmtl = run_libmtl(python, data, [method], setup["seeds"], setup["epochs"],
                                 os.path.join(folder, "libmtl.json"))
             libmtl_runs += libmtl["runs"]
@@ -151,7 +151,9 @@ def run(quick=False):
         "METHODS`). Step time in both: the training time of each epoch after the first, divided "
         "by its steps; the median over epochs and seeds. `mtl_zoo / LibMTL` below 1 means "
         f"mtl_zoo is faster; over the methods it ranges {min(ratios):.2f}-{max(ratios):.2f}x "
-        f"(median {float(np.median(ratios)):.2f}x). Accuracies: mean ± sd over the seeds.\n\n"
+        f"(median {float(np.median(ratios)):.2f}x). Accuracies: mean ± sd over the seeds. Run "
+        "it on an otherwise idle machine: taking turns does not cancel other work's load, which "
+        "slows torch's threads more than TensorFlow's.\n\n"
         "Where the methods differ: LibMTL's MGDA-UB and GradDrop sum the representation "
         "gradient over the batch before solving; mtl_zoo's use every example's gradient "
         "(Sener & Koltun's formulation). LibMTL's IMTL also learns loss scales (IMTL-L); "
