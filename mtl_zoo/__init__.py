@@ -5,6 +5,10 @@ Example:
 >>> model = mz.build_model("tiny", [mz.tasks.Classification("action", 4)], (64, 64, 3))
 """
 
+from mtl_zoo.cpu_kernels import prefer_onednn
+
+prefer_onednn()  # before TensorFlow is imported, which the imports below do
+
 from mtl_zoo import backbones, data, evaluation, export, layers, sharing, tasks, weighting
 from mtl_zoo.backbones import Backbone, list_backbones
 from mtl_zoo.backup import SharedBackupAndRestore

@@ -81,6 +81,7 @@ def test_measurements_are_positive():
 
 def test_run_isolated_returns_the_result_of_a_fresh_process_and_reports_failures():
     assert run_isolated("mtl_zoo.naming", "closest_names", name="tny", choices=["tiny", "resnet50"]) == ["tiny"]
+    assert run_isolated("os", "getenv", environment={"MTL_ZOO_PROBE": "set"}, key="MTL_ZOO_PROBE") == "set"
     with pytest.raises(RuntimeError, match="closest_names.*failed"):
         run_isolated("mtl_zoo.naming", "closest_names", nme="tny")
 

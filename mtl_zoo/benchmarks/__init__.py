@@ -18,7 +18,7 @@ from mtl_zoo.naming import unknown_name_error
 # name -> module under mtl_zoo.benchmarks; the order is the order of BENCHMARKS.md.
 BENCHMARK_MODULES = {"tasks": "tasks", "aggregators": "aggregators", "sharing": "sharing",
                      "pipeline": "pipeline", "export": "export", "multi_mnist": "multi_mnist",
-                     "libmtl": "libmtl", "workers": "workers"}
+                     "libmtl": "libmtl", "cpu_kernels": "cpu_kernels", "workers": "workers"}
 
 
 def list_benchmarks():

@@ -132,12 +132,13 @@ def peak_resident_mb():
     return max(peak, resident_mb())
 
 
-def run_isolated(module, function, **kwargs):
+def run_isolated(module, function, environment=None, **kwargs):
     """Runs `module.function(**kwargs)` in a fresh Python process; returns its JSON result.
 
     Used to measure peak memory of one configuration without the others'
     allocations: the function should return `peak_resident_mb() - baseline`
     among its results, with `baseline = resident_mb()` taken after imports.
+    `environment` adds or replaces variables of the process's environment.
     """
     # Run from the temporary folder, so that a source checkout in the working directory
     # cannot shadow the installed package.
@@ -145,7 +146,7 @@ def run_isolated(module, function, **kwargs):
             "print('RESULT ' + json.dumps(f(**json.loads(sys.argv[1]))))")
     completed = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)],
                                capture_output=True, text=True, cwd=tempfile.gettempdir(),
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(environment or {})})
     results = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
     if completed.returncode or not results:
         raise RuntimeError(f"{module}.{function}({kwargs}) failed (exit {completed.returncode}):\n"
@@ -159,6 +160,7 @@ def machine_description():
     import tensorflow as tf
 
     import mtl_zoo
+    from mtl_zoo.cpu_kernels import onednn_setting
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -170,4 +172,5 @@ def machine_description():
     gpus = tf.config.list_physical_devices("GPU")
     return (f"{cpu}, {os.cpu_count()} cores{f', {len(gpus)} GPU' if gpus else ', no GPU'}; "
             f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
-            f"TensorFlow {tf.__version__}, Keras {keras.__version__}, mtl_zoo {mtl_zoo.__version__}")
+            f"TensorFlow {tf.__version__} ({onednn_setting()}), Keras {keras.__version__}, "
+            f"mtl_zoo {mtl_zoo.__version__}")
