@@ -43,7 +43,10 @@ def existing_sections(text):
 def render(sections, order):
     header = ("# Benchmarks\n\nWritten by `python scripts/benchmark.py` (`--only=NAME` reruns one "
               "section). Each section names the machine and command it was measured with; speed "
-              "and memory are ratios measured within one run, since this machine is shared.\n")
+              "and memory are ratios measured within one run, since this machine is shared. "
+              "Sections whose machine line does not name TF_ENABLE_ONEDNN_OPTS were measured "
+              "before `import mtl_zoo` turned TensorFlow's oneDNN kernels on (2026-12-04), "
+              "with its Eigen kernels on this CPU (section `cpu_kernels`).\n")
     return header + "\n" + "\n\n".join(_section(name, sections[name]) for name in order
                                        if name in sections) + "\n"
 
