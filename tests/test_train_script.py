@@ -1,6 +1,7 @@
 """The command lines end to end on tiny settings: train, evaluate, export, resume, bad input."""
 
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -33,9 +34,11 @@ def _assert_one_line_error(result, *fragments):
 
 @pytest.mark.slow
 def test_train_evaluate_and_export_scripts_end_to_end(tmp_path):
+    # as users run them: without the conftest's TF_ENABLE_ONEDNN_OPTS=0, so on oneDNN kernels
+    users_env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
     data_dir, run = f"--data_dir={tmp_path / 'tfds'}", tmp_path / "run"
     result = _run("train.py", *TINY, "--epochs=2", "--weighting=dwa", data_dir,
-                  f"--model_dir={run}", cwd=tmp_path)
+                  f"--model_dir={run}", cwd=tmp_path, env=users_env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| objects | AP50 |" in result.stdout
     assert "I1202" not in result.stderr and "Assets written" not in result.stderr  # no INFO noise
@@ -65,7 +68,7 @@ def test_train_evaluate_and_export_scripts_end_to_end(tmp_path):
     result = subprocess.run([str(mtl_zoo_command), "evaluate", f"--model={run}", *TINY[:1],
                              "--max_examples=16", "--batch_size=16", data_dir,
                              f"--output={tmp_path / 'eval.json'}"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=900)
+                            capture_output=True, text=True, timeout=900, env=users_env)
     assert result.returncode == 0, result.stderr[-3000:]
     evaluation = json.loads((tmp_path / "eval.json").read_text())
     assert evaluation["split"] == "validation" and evaluation["examples"] == 16
