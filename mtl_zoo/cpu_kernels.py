@@ -4,15 +4,15 @@ TensorFlow's Linux x86 builds use oneDNN (Intel's deep-learning kernels, as
 PyTorch does on the CPU) by default only on CPUs with AVX-512 neural-network
 extensions. On others, AVX2 CPUs such as the AMD EPYC that BENCHMARKS.md was
 measured on, convolutions then run on TensorFlow's older Eigen kernels, and a
-training step takes about twice as long (section `cpu_kernels` of
+training step takes two to three times as long (section `cpu_kernels` of
 BENCHMARKS.md). `import mtl_zoo` therefore sets `TF_ENABLE_ONEDNN_OPTS=1`
 before it imports TensorFlow, when the variable is unset.
 
 TensorFlow reads the variable once, as it is imported: setting it after
 `import tensorflow` changes nothing. So it takes effect when `mtl_zoo` is
 imported first (the command lines, the benchmarks); otherwise set it in the
-shell. `TF_ENABLE_ONEDNN_OPTS=0` keeps TensorFlow's own kernels. oneDNN
-changes floating-point round-off, not results beyond it.
+shell. `TF_ENABLE_ONEDNN_OPTS=0` keeps TensorFlow's own kernels. The two
+compute in different orders, so their floating-point round-off differs.
 
 Example:
 >>> env = {}

@@ -18,7 +18,7 @@ import numpy as np
 from mtl_zoo.benchmarks.table import Table
 from mtl_zoo.cpu_kernels import ONEDNN_ENV
 
-KERNELS = {"0": "Eigen", "1": "oneDNN"}  # TF_ENABLE_ONEDNN_OPTS value -> kernels
+SETTINGS = ("0", "1")  # TF_ENABLE_ONEDNN_OPTS: Eigen, oneDNN
 
 
 def default_model_step_ms(image_size, batch_size, steps):
@@ -51,10 +51,10 @@ def measure(setup, data):
         options = setup["default_model"]
         runs[f"default 3-task model, {options['image_size']} px, batch {options['batch_size']}"] = (
             "mtl_zoo.benchmarks.cpu_kernels", "default_model_step_ms", options)
-    steps = {label: {value: [] for value in KERNELS} for label in runs}
+    steps = {label: {value: [] for value in SETTINGS} for label in runs}
     for _ in range(setup["rounds"]):
         for label, (module, function, kwargs) in runs.items():
-            for value in KERNELS:
+            for value in SETTINGS:
                 result = run_isolated(module, function, environment={ONEDNN_ENV: value}, **kwargs)
                 steps[label][value].append(result["step_ms"])
     return steps
