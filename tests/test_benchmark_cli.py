@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from mtl_zoo.benchmarks import Table, run_benchmark
-from mtl_zoo.benchmarks.measure import (interleaved_median_seconds, interleaved_seconds, median_seconds,
-                                        peak_resident_mb, reset_peak_resident, resident_mb, round_ratios,
-                                        run_isolated)
+from mtl_zoo.benchmarks.measure import (cpu_info, interleaved_median_seconds, interleaved_seconds,
+                                        machine_description, median_seconds, peak_resident_mb,
+                                        reset_peak_resident, resident_mb, round_ratios, run_isolated,
+                                        vector_extensions)
 from mtl_zoo.cli import benchmark as cli
 
 
@@ -114,6 +115,21 @@ def test_round_ratios_pair_the_steps_of_each_round():
     # A slow spell that doubles both steps of round 3 leaves that round's ratio at 2.
     assert round_ratios([2.0, 2.0, 4.0, 2.0], [1.0, 1.0, 2.0, 1.0]) == (2.0, 2.0, 2.0)
     assert round_ratios([1.0, 3.0, 2.0, 4.0], [1.0, 1.0, 1.0, 1.0]) == (2.5, 1.75, 3.25)
+
+
+def test_the_machine_line_names_the_cpu_and_its_vector_extensions(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx avx2 avx512f avx512_vnni\n\n"
+                       "processor\t: 1\nmodel name\t: Other CPU\n")
+    info = cpu_info(str(cpuinfo))
+    assert info["model name"] == "Some CPU"  # the first processor's block only
+    assert vector_extensions(info["flags"]) == "AVX2, AVX-512F, AVX-512 VNNI"
+    assert vector_extensions("fpu sse2") == ""  # neither: nothing claimed
+    line = machine_description()
+    assert "cores" in line and "TF_ENABLE_ONEDNN_OPTS" in line
+    flags = cpu_info().get("flags", "")
+    if "avx2" in flags.split():  # this machine's own extensions are named in the line
+        assert vector_extensions(flags) in line
 
 
 @pytest.mark.slow

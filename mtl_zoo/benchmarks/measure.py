@@ -154,23 +154,65 @@ def run_isolated(module, function, environment=None, **kwargs):
     return json.loads(results[-1][len("RESULT "):])
 
 
+# CPU flags (as /proc/cpuinfo spells them) that decide TensorFlow's kernels on x86:
+# TensorFlow turns its oneDNN kernels on by default only with the AVX-512 neural-network
+# extensions or AMX, so two hosts that both say "AMD EPYC" may run different kernels.
+VECTOR_EXTENSIONS = {"avx2": "AVX2", "avx512f": "AVX-512F", "avx512_vnni": "AVX-512 VNNI",
+                     "avx512_bf16": "AVX-512 BF16", "amx_tile": "AMX"}
+
+
+def cpu_info(path="/proc/cpuinfo"):
+    """`{field: value}` of the first processor in `path` (empty where the file is missing,
+    as on macOS or Windows).
+
+    Example:
+    >>> isinstance(cpu_info("/no/such/file"), dict)
+    True
+    """
+    fields = {}
+    try:
+        with open(path) as lines:
+            for line in lines:
+                if not line.strip():
+                    break  # the end of the first processor's block
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def vector_extensions(flags):
+    """The names of `VECTOR_EXTENSIONS` in a cpuinfo `flags` string, AVX-512 named absent
+    when AVX2 is there without it.
+
+    Example:
+    >>> vector_extensions("fpu sse avx avx2 fma")
+    'AVX2, no AVX-512'
+    >>> vector_extensions("avx2 avx512f avx512_vnni")
+    'AVX2, AVX-512F, AVX-512 VNNI'
+    """
+    present = set(flags.split())
+    names = [name for flag, name in VECTOR_EXTENSIONS.items() if flag in present]
+    if "avx2" in present and "avx512f" not in present:
+        names.append("no AVX-512")
+    return ", ".join(names)
+
+
 def machine_description():
-    """One line naming the CPU, core count, OS and library versions."""
+    """One line naming the CPU and its vector extensions, core count, OS and library versions."""
     import keras
     import tensorflow as tf
 
     import mtl_zoo
     from mtl_zoo.cpu_kernels import onednn_setting
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    info = cpu_info()
+    cpu = info.get("model name") or platform.processor() or platform.machine()
+    extensions = vector_extensions(info.get("flags", ""))
     gpus = tf.config.list_physical_devices("GPU")
-    return (f"{cpu}, {os.cpu_count()} cores{f', {len(gpus)} GPU' if gpus else ', no GPU'}; "
+    return (f"{cpu}{f' ({extensions})' if extensions else ''}, {os.cpu_count()} cores"
+            f"{f', {len(gpus)} GPU' if gpus else ', no GPU'}; "
             f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
             f"TensorFlow {tf.__version__} ({onednn_setting()}), Keras {keras.__version__}, "
             f"mtl_zoo {mtl_zoo.__version__}")

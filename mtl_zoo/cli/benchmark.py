@@ -44,9 +44,11 @@ def render(sections, order):
     header = ("# Benchmarks\n\nWritten by `python scripts/benchmark.py` (`--only=NAME` reruns one "
               "section). Each section names the machine and command it was measured with; speed "
               "and memory are ratios measured within one run, since this machine is shared. "
-              "Sections whose machine line does not name TF_ENABLE_ONEDNN_OPTS were measured "
-              "before `import mtl_zoo` turned TensorFlow's oneDNN kernels on (2026-12-04), "
-              "with its Eigen kernels on this CPU (section `cpu_kernels`).\n")
+              "Absolute times differ between hosts (the Linux release names the host's image; the "
+              "CPU's vector extensions decide TensorFlow's default kernels) and between kernels: "
+              "TensorFlow's oneDNN kernels, which `import mtl_zoo` turns on since 2026-12-04, are "
+              "2-3x faster than its Eigen kernels on an AVX2 CPU (section `cpu_kernels`). Machine "
+              "lines that do not name TF_ENABLE_ONEDNN_OPTS predate that change.\n")
     return header + "\n" + "\n\n".join(_section(name, sections[name]) for name in order
                                        if name in sections) + "\n"
 
