@@ -3,8 +3,10 @@
 import keras
 
 from mtl_zoo.backbones import Backbone
+from mtl_zoo.convs import checked_conv_kind
 from mtl_zoo.model import MultiTaskModel, check_task_names
 from mtl_zoo.naming import unknown_name_error
+from mtl_zoo.pyramid import PyramidSpec
 from mtl_zoo.sharing import SCHEMES, resolve_options, task_features
 from mtl_zoo.tasks import Task, get_task
 
@@ -26,7 +28,7 @@ def resolve_backbone(backbone, input_shape, weights=None):
 
 def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weights=None,
                 pyramid_channels=64, task_weights=None, uncertainty_weighting=None,
-                name="multi_task_model", sharing_options=None):
+                name="multi_task_model", sharing_options=None, pyramid_conv="standard"):
     """Builds a multi-task model: a trunk shared as `sharing` says, one head per task.
 
     Args:
@@ -43,6 +45,10 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
         backbone_weights: None, "imagenet" or a weights file, for a named backbone.
         pyramid_channels: width of the shared feature pyramid (built only
             when a task reads it: detection, keypoints, segmentation, depth).
+        pyramid_conv: the pyramid's 3x3 convs, "standard" or "separable"
+            (depthwise-separable, the FPNLite pyramid for mobile backbones,
+            with about 8x fewer multiply-adds; pair it with the tasks'
+            `head_conv="separable"`).
         task_weights: initial loss weights (alphas), a dict by task name.
         uncertainty_weighting: learned task weights (Kendall et al. 2018): True,
             or `{task: "classification" | "regression"}`; see `MultiTaskModel`.
@@ -66,6 +72,7 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
     if sharing not in SHARING_SCHEMES:
         raise unknown_name_error("sharing scheme", sharing, SHARING_SCHEMES)
     options = resolve_options(sharing, sharing_options)  # fails before any building
+    pyramid = PyramidSpec(pyramid_channels, checked_conv_kind("pyramid_conv", pyramid_conv))
     if isinstance(tasks, (Task, dict)):
         raise ValueError(f"tasks must be a list of tasks, got one {type(tasks).__name__}: "
                          "wrap it in a list, e.g. [task].")
@@ -73,7 +80,7 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
     check_task_names(tasks)
     trunk = resolve_backbone(backbone, input_shape, backbone_weights)
     image = keras.Input(trunk.image_shape, name="image")
-    features = task_features(sharing, image, trunk, tasks, pyramid_channels, options)
+    features = task_features(sharing, image, trunk, tasks, pyramid, options)
     outputs = {}
     for task in tasks:
         outputs.update(task.build_head(features[task.name]))

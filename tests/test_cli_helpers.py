@@ -131,13 +131,14 @@ def test_sharing_options_from_the_command_line():
         parse_sharing_options(["levels=[P3"])
     try:
         train_cli.FLAGS(["train", "--sharing=mmoe", "--sharing_option=task_experts=1",
-                         "--head_conv=separable", "--model_dir=unused"])
+                         "--head_conv=separable", "--pyramid_conv=separable", "--model_dir=unused"])
         config = train_cli.architecture()
-        assert config["sharing_options"] == {"task_experts": 1}
+        assert config["sharing_options"] == {"task_experts": 1} and config["pyramid_conv"] == "separable"
         assert {task["name"]: task.get("head_conv") for task in config["tasks"]} == \
             {"action": None, "objects": "separable", "pose": "separable"}
         train_cli.FLAGS.unparse_flags()
         train_cli.FLAGS(["train", "--sharing=soft", "--sharing_option=task_experts=1"])
+        assert train_cli.FLAGS.pyramid_conv == "standard"  # independent of --head_conv
         with pytest.raises(ValueError, match=r"Unknown sharing_options \['task_experts'\] for scheme 'soft'"):
             train_cli.architecture()
     finally:

@@ -256,6 +256,30 @@ def test_separable_heads_replace_each_tower_conv_and_cost_fewer_weights():
         assert light.count_params() < full.count_params() / 5
 
 
+@pytest.mark.parametrize("sharing", ["hard", "soft"])
+def test_a_separable_pyramid_replaces_its_smoothing_convs(sharing, tmp_path):
+    def smoothing_convs(pyramid_conv):
+        tasks = [mz.tasks.Detection("det", 2), mz.tasks.Classification("cls", 3)]
+        model = mz.build_model("tiny", tasks, input_shape=(32, 32, 3), sharing=sharing,
+                               pyramid_conv=pyramid_conv)
+        return model, [layer for layer in model.layers if layer.name.endswith("_smooth")]
+
+    (_, standard), (light_model, separable) = smoothing_convs("standard"), smoothing_convs("separable")
+    assert [layer.name for layer in standard] == [layer.name for layer in separable]
+    assert len(separable) == 1  # the head reads P3: the coarser levels' smoothing is pruned
+    assert all(type(layer) is keras.layers.Conv2D for layer in standard)
+    assert all(isinstance(layer, keras.layers.SeparableConv2D) for layer in separable)
+    assert separable[0].count_params() < standard[0].count_params() / 5
+    light_model.save(tmp_path / "light.keras")
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    reloaded = mz.load_model(tmp_path / "light.keras")
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0)["det_heatmap"],
+                               light_model.predict(images, verbose=0)["det_heatmap"], atol=1e-6)
+    with pytest.raises(ValueError, match="pyramid_conv .*Did you mean 'separable'"):
+        mz.build_model("tiny", [mz.tasks.Detection("det", 2)], input_shape=(32, 32, 3),
+                       pyramid_conv="seperable")
+
+
 def test_target_checks_reject_bad_values_of_labelled_examples_only():
     mask = tf.constant([1.0, 0.0])  # the second example is not labelled: placeholders pass
     cases = [(mz.tasks.Segmentation("parts", num_classes=3), [[[0, 255]], [[7, 7]]], [[[0, 3]], [[0, 0]]],

@@ -124,7 +124,8 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
 def test_config_file_flags_and_single_task_baselines(tmp_path):
     config = tmp_path / "recipe.yaml"
     config.write_text("tasks: [action, objects]\nepochs: 3\nlearning_rate: 0.003\n"
-                      "task_weights: [objects=0.5]\nstrategy: mirrored\nhead_conv: separable\n")
+                      "task_weights: [objects=0.5]\nstrategy: mirrored\nhead_conv: separable\n"
+                      "pyramid_conv: separable\n")
     result = _run("train.py", f"--config={config}", "--epochs=1", *TINY, "--plots=false",
                   "--export=false", "--single_task_baselines", f"--data_dir={tmp_path / 'tfds'}",
                   f"--model_dir={tmp_path / 'run'}", cwd=tmp_path)
@@ -138,6 +139,7 @@ def test_config_file_flags_and_single_task_baselines(tmp_path):
     assert "accuracy" in metrics["baselines"]["action"] and "AP" in metrics["baselines"]["objects"]
     single = mz.load_model(tmp_path / "run" / "baselines" / "objects" / "model.keras")
     assert single.task_names == ["objects"]
+    assert isinstance(single.get_layer("pyramid_P3_smooth"), keras.layers.SeparableConv2D)
     assert not list(tmp_path.glob("run/**/backup"))
     assert isinstance(single.get_layer("objects_tower_conv1"), keras.layers.SeparableConv2D)
     # delta_m recomputed by hand from the recorded headline metrics

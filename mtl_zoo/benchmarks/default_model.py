@@ -24,7 +24,7 @@ def benchmark_tasks(quick):
 
 
 def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=None, backbone="tiny",
-               head_conv="standard", sharing_options=None):
+               head_conv="standard", sharing_options=None, pyramid_conv="standard"):
     """`(model, step)`: the default model compiled with Adam (and `aggregator`),
     and a function that runs one `train_on_batch` on a fixed batch.
 
@@ -37,6 +37,7 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
         aggregator: a gradient aggregator for `compile`, or None.
         backbone: a backbone name (random weights).
         head_conv: the dense heads' 3x3 convs ("standard" or "separable").
+        pyramid_conv: the feature pyramid's 3x3 convs ("standard" or "separable").
     """
     import keras
 
@@ -46,7 +47,8 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
 
     keras.utils.set_random_seed(0)
     model = build_job_model(tasks=tasks, backbone=backbone, image_size=image_size, sharing=sharing,
-                            head_conv=head_conv, sharing_options=sharing_options)
+                            head_conv=head_conv, sharing_options=sharing_options,
+                            pyramid_conv=pyramid_conv)
     model.compile(optimizer="adam", aggregator=aggregator)
     examples = only_tasks(mtl_shapes.generate(batch_size, image_size, seed=0), model.task_names)
     images, targets, masks = next(iter(build_pipeline(model, examples, batch_size)))

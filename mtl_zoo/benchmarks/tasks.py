@@ -2,8 +2,9 @@
 
 The default CPU model (`scripts/train.py`: tiny backbone, mtl_shapes action +
 objects + pose) and, for each of its tasks, the same backbone with that task's
-head alone, with the standard dense heads and, on the small backbones, with
-depthwise-separable ones (`head_conv="separable"`). The four models of a
+head alone, with standard dense convs and, on the small backbones, with
+depthwise-separable ones in the heads (`head_conv="separable"`) and in the
+feature pyramid too (`pyramid_conv="separable"`). The four models of a
 backbone and head kind are timed in turns in one process, and each ratio is
 the median of the round-by-round ratios, so it is fair on a shared machine.
 Target: a 3-task step costs at most 1.2x a step of one single-task model.
@@ -14,18 +15,26 @@ from mtl_zoo.benchmarks.table import Table
 TARGET_RATIO = 1.2
 
 
-def measure_models(backbone, head_conv, image_size, batch_size, steps):
+# The kinds of the dense parts' 3x3 convs measured: label -> (head_conv, pyramid_conv).
+DENSE_CONVS = {"standard": ("standard", "standard"),
+               "separable heads": ("separable", "standard"),
+               "separable heads and pyramid": ("separable", "separable")}
+
+
+def measure_models(backbone, dense_convs, image_size, batch_size, steps):
     """`{"seconds": {label: [train_on_batch seconds of each round]}, "flops": {label: forward
     FLOPs per image}}` for the 3-task and the single-task models."""
     from mtl_zoo.benchmarks.default_model import train_step
     from mtl_zoo.benchmarks.measure import forward_flops, interleaved_seconds
     from mtl_zoo.cli.train import DEFAULT_TASKS
 
+    head_conv, pyramid_conv = DENSE_CONVS[dense_convs]
     models, steps_by_label = {}, {}
     for names in [list(DEFAULT_TASKS)] + [[name] for name in DEFAULT_TASKS]:
         label = " + ".join(names)
-        models[label], steps_by_label[label] = train_step(image_size, batch_size, tasks=names,
-                                                          backbone=backbone, head_conv=head_conv)
+        models[label], steps_by_label[label] = train_step(
+            image_size, batch_size, tasks=names, backbone=backbone, head_conv=head_conv,
+            pyramid_conv=pyramid_conv)
     return {"seconds": interleaved_seconds(steps_by_label, repeats=steps, warmup=2),
             "flops": {label: forward_flops(model) for label, model in models.items()}}
 
@@ -42,19 +51,21 @@ def _verdict(ratio):
 
 
 def settings(quick):
-    """(backbone, dense heads' convs, batch size, rounds) per measurement, and the image size."""
+    """(backbone, dense convs (a `DENSE_CONVS` label), batch size, rounds) per measurement, and
+    the image size."""
     if quick:
-        return [("tiny", "separable", 8, 2)], 32
-    return [("tiny", "standard", 32, 40), ("tiny", "separable", 32, 40),
-            ("mobilenet_v3_small", "standard", 32, 40), ("mobilenet_v3_small", "separable", 32, 40),
+        return [("tiny", "separable heads and pyramid", 8, 2)], 32
+    return [("tiny", "standard", 32, 40), ("tiny", "separable heads and pyramid", 32, 40),
+            ("mobilenet_v3_small", "standard", 32, 40), ("mobilenet_v3_small", "separable heads", 32, 40),
+            ("mobilenet_v3_small", "separable heads and pyramid", 32, 40),
             ("resnet50", "standard", 16, 16)], 128
 
 
-def _summary(backbone, head_conv, ratios, flops, multi):
+def _summary(backbone, dense_convs, ratios, flops, multi):
     """One sentence: the 3-task step against the costliest and the cheapest single-task step."""
     by_ratio = sorted(ratios, key=lambda label: ratios[label][0])
     costliest, cheapest = by_ratio[0], by_ratio[-1]
-    return (f"{backbone} with {head_conv} heads: {ratios[costliest][0]:.2f}x the costliest "
+    return (f"{backbone} with {dense_convs} convs: {ratios[costliest][0]:.2f}x the costliest "
             f"single-task step ({costliest}; {_verdict(ratios[costliest])}), "
             f"{ratios[cheapest][0]:.2f}x the cheapest ({cheapest}; {_verdict(ratios[cheapest])}), "
             f"whose forward pass does {flops[cheapest] / flops[multi]:.0%} of the 3-task model's FLOPs")
@@ -74,30 +85,33 @@ def run(quick=False):
     measurements, image_size = settings(quick)
     multi = " + ".join(DEFAULT_TASKS)
     rows, summaries = [], []
-    for backbone, head_conv, batch_size, rounds in measurements:
-        measured = run_isolated(__name__, "measure_models", backbone=backbone, head_conv=head_conv,
+    for backbone, dense_convs, batch_size, rounds in measurements:
+        measured = run_isolated(__name__, "measure_models", backbone=backbone, dense_convs=dense_convs,
                                 image_size=image_size, batch_size=batch_size, steps=rounds)
         seconds, flops = measured["seconds"], measured["flops"]
         singles = [label for label in seconds if label != multi]
         ratios = {label: round_ratios(seconds[multi], seconds[label]) for label in singles}
-        rows.append([backbone, head_conv, batch_size, f"3-task ({multi})",
+        rows.append([backbone, dense_convs, batch_size, f"3-task ({multi})",
                      np.median(seconds[multi]) * 1000, "-", "-", flops[multi] / 1e9, "-"])
         for label in singles:
-            rows.append([backbone, head_conv, batch_size, f"single-task ({label})",
+            rows.append([backbone, dense_convs, batch_size, f"single-task ({label})",
                          np.median(seconds[label]) * 1000, ratios[label][0], _quartiles(ratios[label]),
                          flops[label] / 1e9, flops[multi] / flops[label]])
         all_singles = np.sum([seconds[label] for label in singles], axis=0)
         together = round_ratios(seconds[multi], all_singles)
-        rows.append([backbone, head_conv, batch_size, "the three single-task models, one step each",
+        rows.append([backbone, dense_convs, batch_size, "the three single-task models, one step each",
                      np.median(all_singles) * 1000, together[0], _quartiles(together), "-", "-"])
-        summaries.append(_summary(backbone, head_conv, ratios, flops, multi))
+        summaries.append(_summary(backbone, dense_convs, ratios, flops, multi))
     description = (
         f"The default model's 3 tasks (`scripts/train.py`: mtl_shapes action + objects + pose, "
         f"{image_size} px, Adam, random weights) on each backbone, and the same backbone with each "
-        f"task's head alone. Heads: the detection and pose heads are two-conv towers on the shared "
-        f"feature pyramid (stride 8); `standard` towers use full 3x3 convs, `separable` ones "
-        f"depthwise-separable 3x3 convs (`--head_conv=separable`, the light heads of a mobile "
-        f"backbone). The four models of a backbone and head kind are timed in turns in one fresh "
+        f"task's head alone. Dense convs: the detection and pose heads are two-conv towers on the "
+        f"shared feature pyramid (stride 8), whose levels end in a 3x3 conv; `standard` uses full "
+        f"3x3 convs there, `separable heads` depthwise-separable ones in the heads "
+        f"(`--head_conv=separable`, the SSDLite heads of a mobile backbone), and `separable heads "
+        f"and pyramid` in the pyramid too (`--pyramid_conv=separable`, FPNLite). The single-task "
+        f"action model reads no pyramid. The four models of a backbone and conv kind are timed in "
+        f"turns in one fresh "
         f"process, one `train_on_batch` each per round, over the rounds given after 2 warm-up "
         f"steps; `ms per step` is the median. `3-task step / this` is what one step of the 3-task "
         f"model costs in steps of that model: the median of the round-by-round ratios (each round's "
@@ -111,5 +125,5 @@ def run(quick=False):
         "classification model's step: sharing saves trunks, not heads. The tiny backbone (the "
         "CPU test trunk, 0.02 GFLOPs) is smaller than one standard head.")
     return Table("Training throughput: one 3-task model vs single-task models", description,
-                 ["backbone", "heads", "batch", "model", "ms per step", "3-task step / this",
+                 ["backbone", "dense convs", "batch", "model", "ms per step", "3-task step / this",
                   "middle half of rounds", "GFLOPs per image", "3-task FLOPs / this"], rows)

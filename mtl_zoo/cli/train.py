@@ -35,7 +35,8 @@ FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
 WEIGHTINGS = ("equal", "dwa", "gradnorm", "rlw", "geometric", "uncertainty")
 BACKUP_FOLDER = "backup"
-ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "sharing_option", "image_size", "head_conv")
+ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "sharing_option", "image_size", "head_conv",
+                      "pyramid_conv")
 # The flags of how a model is trained: a run resumed from its backup must keep them.
 RECIPE_FLAGS = ("pretrained", "aggregator", "weighting", "task_weights", "epochs", "batch_size",
                 "learning_rate", "augment", "max_train_examples", "seed")
@@ -54,7 +55,10 @@ flags.DEFINE_multi_string("sharing_option", None, "An option of the sharing sche
                           "repeat the flag for more (mtl_zoo.sharing.SCHEMES[scheme].OPTIONS).")
 flags.DEFINE_enum("head_conv", "standard", ["standard", "separable"], "3x3 convs of the dense "
                   "heads (detection, pose, segmentation, depth): full, or depthwise-separable "
-                  "(light heads for mobile backbones; mtl_zoo.tasks.heads.HEAD_CONVS).")
+                  "(light heads for mobile backbones; mtl_zoo.convs.CONV_KINDS).")
+flags.DEFINE_enum("pyramid_conv", "standard", ["standard", "separable"], "3x3 convs of the "
+                  "shared feature pyramid that the dense heads read: full, or depthwise-separable "
+                  "(the FPNLite pyramid; with --head_conv=separable, the lightest dense parts).")
 flags.DEFINE_integer("image_size", 128, "Square input size in pixels, a multiple of 32.")
 flags.DEFINE_string("aggregator", None, "Gradient aggregator, e.g. PCGrad (mtl_zoo.weighting.AGGREGATORS).")
 flags.DEFINE_enum("weighting", "equal", WEIGHTINGS, "Loss weighting: equal alphas, dwa (Liu et al. "
@@ -88,9 +92,11 @@ PREDICTION_IMAGES = 8
 
 
 def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_size=128,
-                    sharing="hard", head_conv="standard", sharing_options=None):
+                    sharing="hard", head_conv="standard", sharing_options=None,
+                    pyramid_conv="standard"):
     """The model the job trains: `dataset`'s `tasks` on `backbone` with `sharing` (and its
-    `sharing_options`), the dense heads' 3x3 convs of kind `head_conv`.
+    `sharing_options`), the dense heads' 3x3 convs of kind `head_conv` and the feature
+    pyramid's of kind `pyramid_conv`.
 
     With the defaults, the main job's model (mtl_shapes action + object
     detection + pose, T = 3), also the "default CPU model" of the benchmarks.
@@ -103,7 +109,7 @@ def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_siz
 
     return mz.build_model(backbone, selected_tasks(dataset, tasks, head_conv),
                           input_shape=(image_size, image_size, 3), sharing=sharing,
-                          sharing_options=sharing_options)
+                          sharing_options=sharing_options, pyramid_conv=pyramid_conv)
 
 
 def selected_tasks(dataset, names=None, head_conv="standard"):
@@ -196,7 +202,7 @@ def architecture():
     if FLAGS.sharing not in SHARING_SCHEMES:
         raise mz.naming.unknown_name_error("sharing scheme", FLAGS.sharing, SHARING_SCHEMES)
     config = {"backbone": FLAGS.backbone, "input_shape": [FLAGS.image_size, FLAGS.image_size, 3],
-              "sharing": FLAGS.sharing,
+              "sharing": FLAGS.sharing, "pyramid_conv": FLAGS.pyramid_conv,
               "tasks": [{"kind": task.kind, **task.get_config()}
                         for task in selected_tasks(FLAGS.dataset, FLAGS.tasks, FLAGS.head_conv)]}
     if FLAGS.sharing_option:

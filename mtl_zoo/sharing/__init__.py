@@ -1,9 +1,10 @@
 """Sharing schemes: how the task heads share the trunk.
 
 Each scheme is a module here with `OPTIONS` (its option names and defaults)
-and `task_features(image, backbone, tasks, pyramid_channels, **options)`,
-which builds the trunk part of the functional graph and returns one
-`Features` record per task for the task heads.
+and `task_features(image, backbone, tasks, pyramid_spec, **options)`, which
+builds the trunk part of the functional graph (its feature pyramids as the
+`mtl_zoo.pyramid.PyramidSpec` says) and returns one `Features` record per
+task for the task heads.
 
   * "hard": one trunk and one feature pyramid for every task.
   * "soft": one tower per task, coupled by `SoftSharingRegularizer`.
@@ -43,9 +44,9 @@ def resolve_options(scheme, options):
     return {**defaults, **options}
 
 
-def task_features(scheme, image, backbone, tasks, pyramid_channels, options=None):
+def task_features(scheme, image, backbone, tasks, pyramid_spec, options=None):
     """Builds scheme `scheme`'s trunk on `image`; returns `{task_name: Features}`."""
-    return SCHEMES[scheme].task_features(image, backbone, tasks, pyramid_channels,
+    return SCHEMES[scheme].task_features(image, backbone, tasks, pyramid_spec,
                                          **resolve_options(scheme, options))
 
 

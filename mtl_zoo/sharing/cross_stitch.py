@@ -7,7 +7,7 @@ from mtl_zoo.sharing.towers import check_stages, features_for_task, task_towers
 OPTIONS = {"stages": tuple(PYRAMID_STRIDES), "per_channel": False, "self_weight": 0.9}
 
 
-def task_features(image, backbone, tasks, pyramid_channels, stages, per_channel, self_weight):
+def task_features(image, backbone, tasks, pyramid_spec, stages, per_channel, self_weight):
     """Runs one backbone copy per task, stage by stage, with a `CrossStitch` unit after
     each stage in `stages`; each task reads its own tower's (mixed) features.
 
@@ -31,4 +31,4 @@ def task_features(image, backbone, tasks, pyramid_channels, stages, per_channel,
         for task, x in zip(tasks, current):
             levels[task.name][level] = x
     return {task.name: features_for_task(task, levels[task.name], backbone.image_shape,
-                                         pyramid_channels) for task in tasks}
+                                         pyramid_spec) for task in tasks}

@@ -1,16 +1,15 @@
 """Hard parameter sharing: one trunk and one feature pyramid for every task (Caruana 1997)."""
 
-from mtl_zoo.pyramid import feature_pyramid
 from mtl_zoo.tasks import Features
 
 OPTIONS = {}
 
 
-def task_features(image, backbone, tasks, pyramid_channels):
+def task_features(image, backbone, tasks, pyramid_spec):
     """Every task reads the same backbone features and the same pyramid."""
     backbone_features = backbone(image)
     pyramid = None
     if any(task.uses_pyramid for task in tasks):
-        pyramid = feature_pyramid(backbone_features, pyramid_channels)
+        pyramid = pyramid_spec.build(backbone_features)
     shared = Features(backbone=backbone_features, pyramid=pyramid, image_shape=backbone.image_shape)
     return {task.name: shared for task in tasks}

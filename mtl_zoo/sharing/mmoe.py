@@ -50,7 +50,7 @@ def _extraction_layer(shared_inputs, task_inputs, summaries, mixed_levels, optio
     return shared, own, mixed
 
 
-def task_features(image, backbone, tasks, pyramid_channels, num_experts, expert_channels, levels,
+def task_features(image, backbone, tasks, pyramid_spec, num_experts, expert_channels, levels,
                   task_experts, extraction_layers):
     """A shared backbone, then `num_experts` shared experts at each level in `levels`
     (a 3x3 conv + ReLU to `expert_channels`); each task's `ExpertGate` (a softmax over
@@ -114,5 +114,5 @@ def task_features(image, backbone, tasks, pyramid_channels, num_experts, expert_
         summaries = {name: layers.GlobalAveragePooling2D(name=f"{name}_summary{next_suffix}")(inputs[pool])
                      for name, inputs in task_inputs.items()}
     return {task.name: features_for_task(task, {**backbone_features, **task_inputs[task.name]},
-                                         backbone.image_shape, pyramid_channels)
+                                         backbone.image_shape, pyramid_spec)
             for task in tasks}

@@ -77,7 +77,7 @@ def shared_extractor(previous_level, level, input_shape, channels, kind="conv"):
     return keras.Model(inputs, x, name=name)
 
 
-def task_features(image, backbone, tasks, pyramid_channels, stages, bottleneck, extractor):
+def task_features(image, backbone, tasks, pyramid_spec, stages, bottleneck, extractor):
     """Runs the backbone once; each task reads, at each level in `stages`, the shared
     features masked by its own `TaskAttention` chain (and the shared ones elsewhere).
 
@@ -116,5 +116,5 @@ def task_features(image, backbone, tasks, pyramid_channels, stages, bottleneck, 
             attention = TaskAttention(backbone.channels[level], bottleneck,
                                       name=f"{task.name}_attention_{level}")
             previous = levels[level] = attention(shared[level], previous=previous)
-        features[task.name] = features_for_task(task, levels, backbone.image_shape, pyramid_channels)
+        features[task.name] = features_for_task(task, levels, backbone.image_shape, pyramid_spec)
     return features

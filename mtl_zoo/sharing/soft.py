@@ -6,7 +6,7 @@ from mtl_zoo.sharing.towers import features_for_task, task_towers
 OPTIONS = {"beta": 1e-3, "coupled_layers": None}
 
 
-def task_features(image, backbone, tasks, pyramid_channels, beta, coupled_layers):
+def task_features(image, backbone, tasks, pyramid_spec, beta, coupled_layers):
     """Each task gets its own copy of the backbone (and pyramid); see `SoftSharingRegularizer`.
 
     Options:
@@ -18,5 +18,5 @@ def task_features(image, backbone, tasks, pyramid_channels, beta, coupled_layers
                          "use sharing='hard' for a single task.")
     regularizer = SoftSharingRegularizer(task_towers(backbone, tasks), beta=beta,
                                          coupled_layers=coupled_layers, name="soft_sharing")
-    return {task.name: features_for_task(task, tower_features, backbone.image_shape, pyramid_channels)
+    return {task.name: features_for_task(task, tower_features, backbone.image_shape, pyramid_spec)
             for task, tower_features in zip(tasks, regularizer(image))}

@@ -1,7 +1,6 @@
 """Helpers the sharing schemes have in common: per-task towers, features and stage names."""
 
 from mtl_zoo.backbones import PYRAMID_STRIDES, Backbone, level_stride
-from mtl_zoo.pyramid import feature_pyramid
 from mtl_zoo.tasks import Features
 
 
@@ -24,11 +23,11 @@ def task_towers(backbone, tasks):
     return towers
 
 
-def features_for_task(task, backbone_features, image_shape, pyramid_channels):
+def features_for_task(task, backbone_features, image_shape, pyramid_spec):
     """A task's own `Features`, with its own feature pyramid when its head reads one."""
     pyramid = None
     if task.uses_pyramid:
-        pyramid = feature_pyramid(backbone_features, pyramid_channels, name=f"{task.name}_pyramid")
+        pyramid = pyramid_spec.build(backbone_features, name=f"{task.name}_pyramid")
     return Features(backbone=dict(backbone_features), pyramid=pyramid, image_shape=image_shape)
 
 

@@ -5,12 +5,7 @@ import math
 import keras
 from keras import layers
 
-from mtl_zoo.naming import unknown_name_error
-
-# 3x3 convolutions of the dense heads' towers: a full convolution, or a depthwise
-# 3x3 then a pointwise 1x1 (the "SSDLite" heads of MobileNetV2, Sandler et al. 2018),
-# about 8x fewer multiply-adds at 64 channels.
-HEAD_CONVS = {"standard": layers.Conv2D, "separable": layers.SeparableConv2D}
+from mtl_zoo.convs import CONV_KINDS, checked_conv_kind
 
 
 def pooled_trunk_features(features, task_name):
@@ -19,15 +14,13 @@ def pooled_trunk_features(features, task_name):
 
 
 def checked_head_conv(task_name, head_conv):
-    """`head_conv` if it names one of `HEAD_CONVS`, else a ValueError listing them."""
-    if head_conv not in HEAD_CONVS:
-        raise unknown_name_error(f"head_conv of task {task_name!r}", head_conv, HEAD_CONVS)
-    return head_conv
+    """`head_conv` if it names one of `mtl_zoo.convs.CONV_KINDS`, else a ValueError listing them."""
+    return checked_conv_kind(f"head_conv of task {task_name!r}", head_conv)
 
 
 def conv_tower(x, channels, depth, task_name, head_conv="standard", tag="tower"):
     """`depth` 3x3 conv + ReLU layers of kind `head_conv`: the task-specific part of a dense head."""
-    conv = HEAD_CONVS[head_conv]
+    conv = CONV_KINDS[head_conv]
     for i in range(depth):
         x = conv(channels, 3, padding="same", activation="relu",
                  name=f"{task_name}_{tag}_conv{i + 1}")(x)
