@@ -65,7 +65,7 @@ def _summary(backbone, dense_convs, ratios, flops, multi):
     """One sentence: the 3-task step against the costliest and the cheapest single-task step."""
     by_ratio = sorted(ratios, key=lambda label: ratios[label][0])
     costliest, cheapest = by_ratio[0], by_ratio[-1]
-    return (f"{backbone} with {dense_convs} convs: {ratios[costliest][0]:.2f}x the costliest "
+    return (f"{backbone} ({dense_convs}): {ratios[costliest][0]:.2f}x the costliest "
             f"single-task step ({costliest}; {_verdict(ratios[costliest])}), "
             f"{ratios[cheapest][0]:.2f}x the cheapest ({cheapest}; {_verdict(ratios[cheapest])}), "
             f"whose forward pass does {flops[cheapest] / flops[multi]:.0%} of the 3-task model's FLOPs")
