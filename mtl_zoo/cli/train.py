@@ -30,6 +30,7 @@ from absl import flags
 from mtl_zoo.cli import absl_main, dataset_flags, run_command
 from mtl_zoo.progress import progress_verbosity
 from mtl_zoo.cli.strategies import STRATEGIES
+from mtl_zoo.convs import CONV_KINDS
 
 FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
@@ -53,10 +54,10 @@ flags.DEFINE_string("sharing", "hard", "Sharing scheme (mtl_zoo.builders.SHARING
 flags.DEFINE_multi_string("sharing_option", None, "An option of the sharing scheme as name=value, "
                           "the value in YAML (e.g. beta=0.001, task_experts=1, 'levels=[P3, P4]'); "
                           "repeat the flag for more (mtl_zoo.sharing.SCHEMES[scheme].OPTIONS).")
-flags.DEFINE_enum("head_conv", "standard", ["standard", "separable"], "3x3 convs of the dense "
+flags.DEFINE_enum("head_conv", "standard", list(CONV_KINDS), "3x3 convs of the dense "
                   "heads (detection, pose, segmentation, depth): full, or depthwise-separable "
                   "(light heads for mobile backbones; mtl_zoo.convs.CONV_KINDS).")
-flags.DEFINE_enum("pyramid_conv", "standard", ["standard", "separable"], "3x3 convs of the "
+flags.DEFINE_enum("pyramid_conv", "standard", list(CONV_KINDS), "3x3 convs of the "
                   "shared feature pyramid that the dense heads read: full, or depthwise-separable "
                   "(the FPNLite pyramid; with --head_conv=separable, the lightest dense parts).")
 flags.DEFINE_integer("image_size", 128, "Square input size in pixels, a multiple of 32.")
