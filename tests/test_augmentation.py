@@ -150,7 +150,8 @@ def test_colour_changes_only_the_image_and_stays_in_range():
     augmentation = Augmentation(horizontal_flip=False, brightness=0.3, contrast=0.5,
                                 saturation=0.5, hue=0.1)
     image = tf.constant(np.random.default_rng(3).uniform(0, 255, SIZE + (3,)), tf.float32)
-    changed = augmentation.adjust_colour(image, tf.constant([1, 2])).numpy()
+    factors = augmentation.colour_factors(tf.constant([1, 2]))
+    changed = augmentation.adjust_colours(image[None], factors[None])[0].numpy()
     assert not np.allclose(changed, image) and changed.min() >= 0 and changed.max() <= 255
     view = augmentation.view(tf.constant([1, 2]), SIZE)
     labels = _labels()
@@ -195,3 +196,38 @@ def test_a_batch_of_images_is_resampled_as_each_image():
     for image, resampled in zip(images, batch):
         np.testing.assert_allclose(resampled, transform.resample_image(image, fill_value=9.0),
                                    atol=1e-4)
+
+
+def test_brightness_and_contrast_change_each_image_as_tf_image_does():
+    augmentation = Augmentation(brightness=0.2, contrast=0.3)
+    images = tf.constant(np.random.default_rng(5).uniform(60, 190, (3,) + SIZE + (3,)), tf.float32)
+    factors = tf.stack([augmentation.colour_factors(tf.constant([seed, 0])) for seed in range(3)])
+    for brightness, contrast, saturation, hue in factors.numpy():
+        assert abs(brightness) <= 0.2 and abs(contrast - 1) <= 0.3 and (saturation, hue) == (1, 0)
+    batched = augmentation.adjust_colours(images, factors).numpy()
+    for image, (brightness, contrast, _, _), changed in zip(images, factors.numpy(), batched):
+        expected = tf.image.adjust_contrast(tf.image.adjust_brightness(image / 255.0, brightness), contrast)
+        np.testing.assert_allclose(changed, tf.clip_by_value(expected, 0.0, 1.0).numpy() * 255.0, atol=0.01)
+    assert not np.allclose(batched[0], batched[1])
+
+
+def test_saturation_and_hue_blend_with_and_turn_about_the_luminance():
+    augmentation = Augmentation(saturation=1.0, hue=0.5)
+    colours = tf.constant(np.random.default_rng(6).uniform(100, 150, (4, 2, 2, 3)), tf.float32)  # none clip
+    luminance = colours.numpy() @ np.array([0.213, 0.715, 0.072])
+    no_change, grey, turned = (tf.constant([[0.0, 1.0, saturation, hue]] * 4)
+                               for saturation, hue in [(1.0, 0.0), (0.0, 0.0), (1.0, 0.3)])
+    np.testing.assert_allclose(augmentation.adjust_colours(colours, no_change), colours, atol=1e-3)
+    greyed = augmentation.adjust_colours(colours, grey).numpy()
+    np.testing.assert_allclose(greyed, np.repeat(luminance[..., None], 3, -1), atol=1e-3)
+    rotated = augmentation.adjust_colours(colours, turned).numpy()
+    assert not np.allclose(rotated, colours, atol=5.0)
+    np.testing.assert_allclose(rotated @ np.array([0.213, 0.715, 0.072]), luminance, atol=0.5)
+    red = tf.constant([[[[200.0, 30.0, 30.0]]]])
+    green = augmentation.adjust_colours(red, tf.constant([[0.0, 1.0, 1.0, 1 / 3]]))[0, 0, 0].numpy()
+    assert green[1] > 2 * max(green[0], green[2])  # a third of a turn: red to green, as in HSV
+    mixed = tf.constant([[0.0, 1.0, 0.5, 0.1], [0.0, 1.0, 1.5, -0.2]])
+    batched = augmentation.adjust_colours(colours[:2], mixed).numpy()
+    for index in range(2):  # each image by its own factors
+        alone = augmentation.adjust_colours(colours[index:index + 1], mixed[index:index + 1])
+        np.testing.assert_allclose(batched[index], alone[0], atol=1e-3)

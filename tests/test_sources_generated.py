@@ -80,3 +80,11 @@ def test_mtl_shapes_generate_matches_the_built_train_split(tmp_path):
         tf.nest.map_structure(np.testing.assert_array_equal, labels, built_labels)
     with pytest.raises(ValueError, match="num_examples must be >= 1"):
         mtl_shapes.generate(0)
+
+
+def test_mtl_shapes_generate_builds_no_generator_dataset():
+    # A generator dataset would lower glibc's malloc thresholds for the whole process.
+    graph = mtl_shapes.generate(3, image_size=48)._as_serialized_graph().numpy()
+    assert b"RangeDataset" in graph and b"GeneratorDataset" not in graph
+    assert b"GeneratorDataset" in tf.data.Dataset.from_generator(
+        lambda: iter([1]), output_signature=tf.TensorSpec([], tf.int32))._as_serialized_graph().numpy()

@@ -372,3 +372,13 @@ def test_task_configs_round_trip():
     for task in TASKS:
         clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(task))
         assert type(clone) is type(task) and clone.get_config() == task.get_config()
+
+
+@pytest.mark.parametrize("source", [(7, 9), (33, 17), (100, 64), (5, 128)])
+def test_label_maps_resize_to_the_pixels_tf_image_resize_picks(source):
+    from mtl_zoo.tasks.dense import resize_label_map
+
+    label_map = np.random.default_rng(0).integers(0, 255, (*source, 1)).astype(np.int32)
+    for size in [(32, 32), (64, 48), (7, 129)]:
+        expected = tf.image.resize(label_map, size, method="nearest").numpy()
+        np.testing.assert_array_equal(resize_label_map(label_map, size, tf.int32).numpy(), expected)

@@ -21,6 +21,29 @@ def _number(name, value):
         raise ValueError(f"Augmentation {name} must be a number, got {value!r}.") from None
 
 
+# Luminance weights of linear RGB (Rec. 709, as the W3C Filter Effects spec rounds them).
+LUMINANCE = (0.213, 0.715, 0.072)
+# The part of the W3C "hueRotate" matrix that scales with the sine of the angle.
+_HUE_SINE = ((-0.213, -0.715, 0.928), (0.143, 0.140, -0.283), (-0.787, 0.715, 0.072))
+
+
+def colour_matrices(saturation, hue):
+    """(B, 3, 3) RGB matrices: W3C `feColorMatrix` "saturate" by each `saturation` factor,
+    then "hueRotate" by each `hue` (in turns of the colour circle); (B,) inputs.
+
+    Example:
+    >>> matrix = colour_matrices(tf.constant([0.0]), tf.constant([0.0]))[0]
+    >>> (matrix @ tf.constant([[255.0], [0.0], [0.0]]))[:, 0].numpy()  # red without saturation: grey
+    array([54.315, 54.315, 54.315], dtype=float32)
+    """
+    grey = tf.ones([3, 1]) * tf.constant([LUMINANCE])  # each row: the luminance
+    chroma = tf.eye(3) - grey
+    angle = 2.0 * 3.141592653589793 * hue
+    rotate = (grey + tf.cos(angle)[:, None, None] * chroma
+              + tf.sin(angle)[:, None, None] * tf.constant(_HUE_SINE))
+    return rotate @ (grey + saturation[:, None, None] * chroma)
+
+
 @keras.saving.register_keras_serializable(package="mtl_zoo")
 class Augmentation(Configurable):
     """Random flip, scale-and-crop and colour changes, applied jointly to images and labels.
@@ -103,23 +126,48 @@ class Augmentation(Configurable):
             transform = transform.mirrored(tf.random.stateless_uniform([], flip_seed) < 0.5)
         return transform
 
-    def adjust_colour(self, image, seed):
-        """Random brightness, contrast, saturation and hue of a float 0-255 (H, W, C) image."""
-        if not self.changes_colour:
-            return image
+    def colour_factors(self, seed):
+        """One example's random colour changes, a (4,) float32 tensor: the brightness delta
+        (in 0-1 units), the contrast and saturation factors and the hue shift (0, 1, 1, 0
+        where disabled), each uniform in its range. `adjust_colours` applies them."""
         seeds = tf.unstack(tf.random.split(seed, 4))
-        image = image / 255.0
-        if self.brightness:
-            image = tf.image.stateless_random_brightness(image, self.brightness, seeds[0])
-        if self.contrast:
-            image = tf.image.stateless_random_contrast(image, 1.0 - self.contrast,
-                                                       1.0 + self.contrast, seeds[1])
-        if self.saturation:
-            image = tf.image.stateless_random_saturation(image, 1.0 - self.saturation,
-                                                         1.0 + self.saturation, seeds[2])
-        if self.hue:
-            image = tf.image.stateless_random_hue(image, self.hue, seeds[3])
-        return tf.clip_by_value(image, 0.0, 1.0) * 255.0
+        ranges = [(-self.brightness, self.brightness), (1.0 - self.contrast, 1.0 + self.contrast),
+                  (1.0 - self.saturation, 1.0 + self.saturation), (-self.hue, self.hue)]
+        return tf.stack([tf.random.stateless_uniform([], part, low, high)
+                         for part, (low, high) in zip(seeds, ranges)])
+
+    def adjust_colours(self, images, factors):
+        """(B, H, W, C) float 0-255 images, each changed by its row of `factors` ((B, 4), from
+        `colour_factors`), clipped to 0-255.
+
+        Brightness adds its delta (as `tf.image.adjust_brightness`), contrast
+        scales about each image's channel means (as `tf.image.adjust_contrast`);
+        saturation and hue are the linear colour matrices of the W3C Filter
+        Effects spec (`feColorMatrix` "saturate" and "hueRotate", the CSS
+        `saturate()` and `hue-rotate()` filters): a blend with the luminance, and
+        a rotation about the grey axis by `hue` turns that keeps the luminance.
+        They shift colours as HSV's saturation and hue do, not to the same
+        values. All four compose to one affine map per image, applied to the
+        whole batch at once.
+
+        Example:
+        >>> augmentation = Augmentation(brightness=0.5)
+        >>> images = tf.fill([2, 1, 1, 1], 100.0)
+        >>> augmentation.adjust_colours(images, tf.constant([[0.1, 1, 1, 0], [-0.5, 1, 1, 0]]))[:, 0, 0, 0].numpy()
+        array([125.5,   0. ], dtype=float32)
+        """
+        if not self.changes_colour:
+            return images
+        brightness, contrast, saturation, hue = tf.unstack(tf.cast(factors, tf.float32), axis=-1)
+        # brightness, then contrast: contrast * images + offsets, per image and channel
+        offsets = (1.0 - contrast)[:, None] * tf.reduce_mean(images, axis=[1, 2]) + 255.0 * brightness[:, None]
+        if self.saturation or self.hue:
+            matrices = colour_matrices(saturation, hue)
+            images = tf.einsum("bhwc,bdc->bhwd", images, matrices * contrast[:, None, None])
+            images += tf.einsum("bc,bdc->bd", offsets, matrices)[:, None, None, :]
+        else:
+            images = images * contrast[:, None, None, None] + offsets[:, None, None, :]
+        return tf.clip_by_value(images, 0.0, 255.0)
 
     def get_config(self):
         return {"horizontal_flip": self.horizontal_flip, "scale_range": self.scale_range,

@@ -67,7 +67,8 @@ def _as_model_image(image, channels, what):
 
 
 class ExamplePreparation:
-    """Moves one example to the model input: resize/letterbox, augmentation, label transforms.
+    """Moves examples to the model input (resize/letterbox, augmentation, label transforms)
+    and encodes batches of them for the model's tasks.
 
     Args:
         model: the `MultiTaskModel` whose input size and tasks are used.
@@ -79,6 +80,9 @@ class ExamplePreparation:
     Example:
     >>> prepare = ExamplePreparation(model, resize="letterbox")  # doctest: +SKIP
     >>> dataset = examples.map(prepare)  # (image, raw labels) at the model's input size  # doctest: +SKIP
+    >>> moved = examples.map(prepare.move)  # (image, raw labels, masks, colours)  # doctest: +SKIP
+    >>> batches = moved.padded_batch(8, padding_values=prepare.padding(moved.element_spec))  # doctest: +SKIP
+    >>> batches = batches.map(prepare.encode_batch)  # (images, targets, masks)  # doctest: +SKIP
     """
 
     def __init__(self, model, augmentation=None, resize="stretch", pad_value=0.0,
@@ -99,13 +103,23 @@ class ExamplePreparation:
     @tf.autograph.experimental.do_not_convert
     def __call__(self, image, labels, seed=None):
         """Returns the float32 model-size image and the moved raw labels of one example."""
+        image, moved, colours = self._moved(image, labels, seed)
+        if self.augmentation is not None:
+            image = self.augmentation.adjust_colours(image[None], colours[None])[0]
+        return image, moved
+
+    def _moved(self, image, labels, seed):
+        """The resampled image, the moved raw labels and the (4,) colour factors (neutral
+        without augmentation) of one example; the colours are not applied yet."""
         image = _as_model_image(image, self.model.image_shape[-1], self.what)
         output_size = self.model.image_shape[:2]
         visibility = 0.25 if self.augmentation is None else self.augmentation.min_box_visibility
         transform = GeometricTransform.resize(tf.shape(image)[:2], output_size, self.resize, visibility)
+        colours = tf.constant([0.0, 1.0, 1.0, 0.0])
         if self.augmentation is not None:
             view_seed, colour_seed = tf.unstack(tf.random.split(seed, 2))
             transform = self.augmentation.view(view_seed, output_size).then(transform)
+            colours = self.augmentation.colour_factors(colour_seed)
         image = transform.resample_image(image, self.pad_value)
         moved = {}
         for name, label in labels.items():
@@ -114,31 +128,52 @@ class ExamplePreparation:
                 moved[name] = task.transform_label(label, transform)
             except (KeyError, TypeError, ValueError, IndexError) as error:
                 raise _label_error(self.what, task, label, error) from None
-        if self.augmentation is not None:
-            image = self.augmentation.adjust_colour(image, colour_seed)
-        return image, moved
+        return image, moved, colours
 
     @tf.autograph.experimental.do_not_convert
-    def encode(self, image, labels, seed=None, masks=None):
-        """`(image, {task: targets}, {task: mask})` for every model task (mask 0 if unlabelled).
+    def move(self, image, labels, seed=None, masks=None):
+        """`(image, {task: moved raw label}, {task: mask}, colour factors)` of one example, the
+        image resampled but its colours not changed yet, masks for every model task (0 where
+        unlabelled); batch these with `padding`, then `encode_batch`.
 
         The label of a task whose mask is 0 may hold any placeholder (an out-of-range
-        class id, NaN coordinates): it is replaced by the task's padding before encoding."""
+        class id, NaN coordinates): it is replaced by the task's padding."""
         given = masks or {}
         labels = {name: self._placeholder_where_masked(name, label, given.get(name))
                   for name, label in labels.items()}
-        image, labels = self(image, labels, seed)
+        image, labels, colours = self._moved(image, labels, seed)
+        example_masks = {name: tf.cast(given.get(name, 1.0), tf.float32) * float(name in labels)
+                         for name in self.model.task_names}
+        return image, labels, example_masks, colours
+
+    def padding(self, moved_spec):
+        """`padded_batch` padding values of `move`'s elements: each task's `label_padding`
+        for the labels (padding rows encode to nothing)."""
+        image, labels, masks, colours = moved_spec
+        return (tf.zeros([], image.dtype),
+                {name: self.model.get_task(name).label_padding(spec) for name, spec in labels.items()},
+                tf.nest.map_structure(lambda spec: tf.zeros([], spec.dtype), masks),
+                tf.zeros([], colours.dtype))
+
+    @tf.autograph.experimental.do_not_convert
+    def encode_batch(self, images, labels, masks, colours):
+        """`(images, {task: targets}, masks)` of a padded batch of `move` results: the images'
+        colours changed (`Augmentation.adjust_colours`), the labels encoded.
+
+        Each task's per-example `Task.encode` runs on the whole batch at once
+        through `tf.vectorized_map`, so its many small ops run once per batch,
+        not once per example; ops it cannot vectorise fall back to a loop."""
+        if self.augmentation is not None:
+            images = self.augmentation.adjust_colours(images, colours)
         targets = {}
         for name, label in labels.items():
             task = self.model.get_task(name)
             try:
-                targets[name] = task.encode(label, self.model.image_shape)
+                targets[name] = tf.vectorized_map(lambda one, task=task: task.encode(one, self.model.image_shape),
+                                                  label, fallback_to_while_loop=True)
             except (KeyError, TypeError, ValueError, IndexError) as error:
                 raise _label_error(self.what, task, label, error) from None
-        example_masks = {name: tf.cast(given.get(name, 1.0), tf.float32) * float(name in labels)
-                         for name in self.model.task_names}
-        return image, targets, example_masks
-
+        return images, targets, masks
 
     def _placeholder_where_masked(self, name, label, mask):
         """`label`, or the task's padding values in its shapes when `mask` is 0."""
@@ -165,32 +200,48 @@ def with_example_seeds(examples, seed):
     return tf.data.Dataset.zip((examples, seeds))
 
 
+# Examples whose labels the tasks encode at once (`ExamplePreparation.encode_batch`).
+ENCODING_CHUNK = 32
+
+
 def encoded_examples(model, examples, augmentation=None, resize="stretch", pad_value=0.0,
                      shuffle_buffer=0, seed=None, what="the dataset"):
     """Unbatched `(image, {task: targets}, {task: mask})` examples (see `build_pipeline`).
 
     Targets cover the tasks `examples` labels; masks cover all the model's tasks.
     """
+    moved, prepare = moved_examples(model, examples, augmentation, resize, pad_value,
+                                    shuffle_buffer, seed, what)
+    return (moved.padded_batch(ENCODING_CHUNK, padding_values=prepare.padding(moved.element_spec))
+            .map(prepare.encode_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch())
+
+
+def moved_examples(model, examples, augmentation=None, resize="stretch", pad_value=0.0,
+                   shuffle_buffer=0, seed=None, what="the dataset"):
+    """`(dataset of ExamplePreparation.move results, the ExamplePreparation)`, the examples
+    checked, shuffled and given seeds."""
     check_examples(model, examples, what)
     check_not_empty(examples, what)
     prepare = ExamplePreparation(model, augmentation, resize, pad_value, what)
     if shuffle_buffer:
         examples = examples.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     if augmentation is None:
-        return examples.map(lambda image, labels, *masks: prepare.encode(
-            image, labels, None, *masks), num_parallel_calls=tf.data.AUTOTUNE)
+        return examples.map(lambda image, labels, *masks: prepare.move(
+            image, labels, None, *masks), num_parallel_calls=tf.data.AUTOTUNE), prepare
     return with_example_seeds(examples, seed).map(
-        lambda example, seed_pair: prepare.encode(example[0], example[1], seed_pair, *example[2:]),
-        num_parallel_calls=tf.data.AUTOTUNE)
+        lambda example, seed_pair: prepare.move(example[0], example[1], seed_pair, *example[2:]),
+        num_parallel_calls=tf.data.AUTOTUNE), prepare
 
 
-def deterministic_options(deterministic, seed):
-    """`tf.data.Options` for the pipeline; deterministic order needs a seed."""
+def deterministic_options(deterministic, seed, shuffled=True):
+    """`tf.data.Options` for the pipeline; deterministic order needs a seed. Unshuffled
+    examples keep their order whatever `deterministic` says (parallel maps may otherwise
+    hand them on out of order)."""
     if deterministic and seed is None:
         raise ValueError("deterministic=True needs a seed (e.g. seed=0) so that augmentation and "
                          "shuffling repeat across runs.")
     options = tf.data.Options()
-    options.deterministic = bool(deterministic)
+    options.deterministic = bool(deterministic) or not shuffled
     return options
 
 
@@ -218,6 +269,8 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
         seed: seed of the shuffling and of the augmentation.
         deterministic: same seed -> identical batches across runs (stateless
             per-example randomness, `options.deterministic`); needs a seed.
+            When False, shuffled examples may come in a different order each
+            run (parallel maps hand on whichever is ready first).
         pad_value: image value of letterbox bands and zoomed-out borders.
         drop_remainder: drop the last, smaller batch.
 
@@ -229,9 +282,11 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
     >>> model.fit(data, epochs=2)  # doctest: +SKIP
     """
     batch_size = check_batch_size(batch_size)
-    options = deterministic_options(deterministic, seed)
-    encoded = encoded_examples(model, examples, augmentation, resize, pad_value, shuffle_buffer, seed)
-    return (encoded.batch(batch_size, drop_remainder=drop_remainder)
+    options = deterministic_options(deterministic, seed, shuffled=bool(shuffle_buffer))
+    moved, prepare = moved_examples(model, examples, augmentation, resize, pad_value, shuffle_buffer, seed)
+    return (moved.padded_batch(batch_size, padding_values=prepare.padding(moved.element_spec),
+                               drop_remainder=drop_remainder)
+            .map(prepare.encode_batch, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE).with_options(options))
 
 

@@ -77,9 +77,10 @@ def checked_coordinates(values, labelled, task, what):
     image are clipped or marked invisible there.
     """
     values = tf.convert_to_tensor(values)
-    picked = tf.cast(tf.boolean_mask(values, labelled), tf.float32)
+    coordinates = tf.cast(values, tf.float32)
+    plausible = tf.math.is_finite(coordinates) & (coordinates >= -1.0) & (coordinates <= 2.0)
     check = tf.debugging.assert_equal(
-        tf.reduce_all(tf.math.is_finite(picked) & (picked >= -1.0) & (picked <= 2.0)), True,
+        tf.reduce_all(plausible | tf.logical_not(labelled[..., None])), True,
         message=f"Task {task.name!r}: {what} must be finite, normalised image coordinates (0 to 1 "
                 "across the image); divide pixel coordinates by the image height and width.")
     with tf.control_dependencies([check]):
@@ -231,7 +232,11 @@ class Task(Configurable):
       * `build_head(features)`: Keras layers on `Features`, returning a dict of
         outputs named `f"{name}_{key}"`;
       * `encode(labels, image_shape)`: raw labels of ONE example to training
-        targets (TensorFlow ops, usable inside `tf.data.Dataset.map`);
+        targets (TensorFlow ops, usable inside `tf.data.Dataset.map`). The
+        input pipeline runs it on padded batches through `tf.vectorized_map`:
+        fixed-shape ops (masks and `tf.where`, not `tf.boolean_mask`) batch,
+        others fall back to a per-example loop; padding rows (`label_padding`)
+        must encode to nothing;
       * `per_example_loss(targets, outputs)`: a (batch,) loss;
       * `build_metrics()` and `update_metrics(metrics, targets, outputs, weights)`;
       * `decode(outputs, image_shape)`: raw head outputs to user-facing values;

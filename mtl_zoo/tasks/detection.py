@@ -106,14 +106,15 @@ class Detection(Task):
         boxes = tf.clip_by_value(boxes, 0.0, 1.0) * scale
         valid = ((classes >= 0) & tf.logical_not(crowd)  # a target needs area inside the image
                  & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
-        heatmap = self._heatmap(tf.boolean_mask(boxes, valid), tf.boolean_mask(classes, valid), grid)
+        heatmap = self._heatmap(boxes, tf.where(valid, classes, -1), grid)
         boxes, classes, weights = hm.keep_first(valid, self.max_objects, boxes, classes)
         _, indices, offsets = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
         return {"heatmap": heatmap, "indices": indices, "size": boxes[:, 2:] - boxes[:, :2],
                 "offset": offsets, "weights": weights}
 
     def _heatmap(self, boxes, classes, grid):
-        """The (h, w, num_classes) centre heatmap of (M, 4) grid-unit boxes of `classes`."""
+        """The (h, w, num_classes) centre heatmap of (M, 4) grid-unit boxes of `classes`
+        (rows of class -1 add nothing)."""
         sizes = boxes[:, 2:] - boxes[:, :2]
         cells, _, _ = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
         gaussians = hm.render_gaussians(cells, hm.gaussian_sigma(sizes[:, 0], sizes[:, 1]), grid)

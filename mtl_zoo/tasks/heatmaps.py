@@ -67,17 +67,26 @@ def keep_first(valid, max_count, *values):
     """Keeps the rows of each value where `valid`, then truncates or zero-pads to `max_count`.
 
     Returns the kept values followed by a (max_count,) float weight that is 1
-    for real rows and 0 for padding.
+    for real rows and 0 for padding. Written with fixed-shape ops (a stable
+    sort puts the valid rows first), so that `tf.vectorized_map` runs it on a
+    batch at once.
+
+    Example:
+    >>> rows, weights = keep_first(tf.constant([False, True, True]), 4, tf.constant([1, 2, 3]))
+    >>> rows.numpy().tolist(), weights.numpy().tolist()
+    ([2, 3, 0, 0], [1.0, 1.0, 0.0, 0.0])
     """
-    kept = [tf.boolean_mask(value, valid)[:max_count] for value in values]
-    count = tf.shape(kept[0])[0]
+    order = tf.argsort(tf.cast(tf.logical_not(valid), tf.int32), stable=True)[:max_count]
+    kept = tf.gather(valid, order)
+    padding = max_count - tf.shape(order)[0]
     padded = []
-    for value in kept:
-        padding = [[0, max_count - count]] + [[0, 0]] * (len(value.shape) - 1)
+    for value in values:
+        rows = tf.gather(value, order)
+        rows = tf.where(tf.reshape(kept, [-1] + [1] * (len(value.shape) - 1)), rows, tf.zeros_like(rows))
         # a static leading size, so encoded targets have fully known shapes in tf.data
-        padded.append(tf.ensure_shape(tf.pad(value, padding), [max_count, *value.shape[1:]]))
-    weights = tf.ensure_shape(tf.pad(tf.ones([count], tf.float32), [[0, max_count - count]]),
-                              [max_count])
+        padded.append(tf.ensure_shape(tf.pad(rows, [[0, padding]] + [[0, 0]] * (len(value.shape) - 1)),
+                                      [max_count, *value.shape[1:]]))
+    weights = tf.ensure_shape(tf.pad(tf.cast(kept, tf.float32), [[0, padding]]), [max_count])
     return (*padded, weights)
 
 
@@ -99,11 +108,10 @@ def encode_centers(centers, grid):
 
 
 def scatter_classes(gaussians, classes, num_classes):
-    """(M, h, w) Gaussians and (M,) class ids to an (h, w, num_classes) heatmap (max over M)."""
+    """(M, h, w) Gaussians and (M,) class ids to an (h, w, num_classes) heatmap (max over M;
+    a class id outside [0, num_classes) adds nothing)."""
     one_hot = tf.one_hot(classes, num_classes, dtype=tf.float32)
-    heatmap = tf.reduce_max(gaussians[..., None] * one_hot[:, None, None, :], axis=0)
-    shape = tf.concat([tf.shape(gaussians)[1:], [num_classes]], axis=0)
-    return tf.cond(tf.shape(gaussians)[0] > 0, lambda: heatmap, lambda: tf.zeros(shape))
+    return max_over_instances(gaussians[..., None] * one_hot[:, None, None, :])
 
 
 @keras.saving.register_keras_serializable(package="mtl_zoo")

@@ -168,8 +168,7 @@ class Keypoints(Task):
             boxes = tf.concat([low, high], axis=-1)
         valid = tf.reduce_any(labelled, axis=-1) & tf.logical_not(
             checked_crowd_flags(labels, tf.shape(keypoints)[0], self))
-        center_heatmap, keypoint_heatmap = self._heatmaps(
-            *(tf.boolean_mask(t, valid) for t in (points, labelled, boxes)), grid)
+        center_heatmap, keypoint_heatmap = self._heatmaps(points, labelled, boxes, valid, grid)
         points, labelled, boxes, weights = hm.keep_first(
             valid, self.max_instances, points, labelled, boxes)
         cells, indices, center_offsets = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
@@ -184,17 +183,20 @@ class Keypoints(Task):
             "weights": weights,
         }
 
-    def _heatmaps(self, points, labelled, boxes, grid):
-        """The (h, w, 1) centre and (h, w, K) keypoint heatmaps of M instances: (M, K, yx)
-        grid-unit `points`, (M, K) `labelled` flags and (M, 4) grid-unit `boxes`."""
+    def _heatmaps(self, points, labelled, boxes, valid, grid):
+        """The (h, w, 1) centre and (h, w, K) keypoint heatmaps of the `valid` ((M,) bool) of M
+        instances: (M, K, yx) grid-unit `points`, (M, K) `labelled` flags and (M, 4) grid-unit
+        `boxes`."""
         sizes = tf.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
         cells, _, _ = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
         sigmas = hm.gaussian_sigma(sizes[:, 0], sizes[:, 1])
         keypoint_cells, _, _ = hm.encode_centers(tf.reshape(points, [-1, 2]), grid)
         keypoint_maps = hm.render_gaussians(keypoint_cells, tf.repeat(sigmas, self.num_keypoints), grid)
         keypoint_maps = tf.reshape(keypoint_maps, [-1, self.num_keypoints, grid[0], grid[1]])
-        keypoint_maps *= tf.cast(labelled, tf.float32)[..., None, None]
-        return (hm.max_over_instances(hm.render_gaussians(cells, sigmas, grid))[..., None],
+        shown = labelled & valid[:, None]
+        keypoint_maps = tf.where(shown[..., None, None], keypoint_maps, 0.0)
+        center_maps = tf.where(valid[:, None, None], hm.render_gaussians(cells, sigmas, grid), 0.0)
+        return (hm.max_over_instances(center_maps)[..., None],
                 tf.transpose(hm.max_over_instances(keypoint_maps), [1, 2, 0]))
 
     def validate_targets(self, targets):

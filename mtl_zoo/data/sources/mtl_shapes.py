@@ -74,20 +74,34 @@ def generate(num_examples, image_size=128, seed=0):
 
     Example i equals the builder's train example i for a config with the same
     `image_size` and `seed`; handy for benchmarks and quick experiments.
+    Examples are drawn as they are read (`Dataset.range` mapped through
+    `tf.numpy_function`), not with `Dataset.from_generator`: TensorFlow's
+    generator dataset lowers glibc's malloc thresholds for the whole process
+    (its "Memory patch applied: M_TRIM_THRESHOLD" log line), after which every
+    image-sized tensor is a fresh `mmap`, and the input pipeline ran 1.4x
+    slower in that process (BENCHMARKS.md, input pipeline section).
 
     Example:
-    >>> image, labels = next(iter(generate(1, image_size=64)))  # doctest: +SKIP
-    >>> sorted(labels)  # doctest: +SKIP
+    >>> image, labels = next(iter(generate(1, image_size=64)))
+    >>> sorted(labels)
     ['action', 'objects', 'pose', 'segmentation']
     """
     if num_examples < 1:
         raise ValueError(f"num_examples must be >= 1, got {num_examples}.")
     MtlShapesConfig(name="generated", image_size=image_size, seed=seed)  # validates the size
 
-    def example(i):
-        arrays = tfds_example(scene.generate_example(np.random.default_rng([seed, 0, i]), image_size))
-        return to_example(tf.nest.map_structure(tf.convert_to_tensor, arrays))
+    def features(i):
+        arrays = tfds_example(scene.generate_example(np.random.default_rng([seed, 0, int(i)]), image_size))
+        return tf.nest.map_structure(np.asarray, arrays)
 
-    spec = tf.nest.map_structure(lambda t: tf.TensorSpec([None] * t.shape.rank, t.dtype), example(0))
-    return tf.data.Dataset.from_generator(lambda: (example(i) for i in range(num_examples)),
-                                          output_signature=spec)
+    template = features(0)  # the structure, dtypes and ranks of every example
+    first = tf.nest.flatten(template)
+
+    def drawn(i):
+        flat = tf.numpy_function(lambda index: tf.nest.flatten(features(index)), [i],
+                                 [array.dtype for array in first], stateful=False)
+        for tensor, array in zip(flat, first):
+            tensor.set_shape([None] * array.ndim)
+        return to_example(tf.nest.pack_sequence_as(template, flat))
+
+    return tf.data.Dataset.range(num_examples).map(drawn, num_parallel_calls=tf.data.AUTOTUNE)
