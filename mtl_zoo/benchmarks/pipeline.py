@@ -60,10 +60,15 @@ def _verdict(ratio):
             f"middle half of its rounds spanning it")
 
 
-def measure_rounds(quick, after_generator=False):
-    """`{"images": {name: images per call}, "seconds": {name: [seconds of each round]}}` of the
-    training steps and of a pass of each pipeline (only the fullest augmentation when
-    `after_generator`: then a `from_generator` dataset is iterated first), timed in turns."""
+PHASES = ("plain", "after_generator")
+
+
+def measure_rounds(quick, phases=PHASES):
+    """`{phase: {"images": {name: images per call}, "seconds": {name: [seconds of each round]}}}`
+    of the training steps and of a pass of each pipeline, timed in turns, for each of
+    `phases` in order: "plain", then "after_generator" (only the fullest augmentation, after
+    iterating a `from_generator` dataset, which changes the process for good: first of all
+    when it is the first phase)."""
     import tensorflow as tf
 
     from mtl_zoo.benchmarks.measure import interleaved_seconds
@@ -71,8 +76,11 @@ def measure_rounds(quick, after_generator=False):
     from mtl_zoo.data import build_pipeline
     from mtl_zoo.data.sources import mtl_shapes
 
-    if after_generator:
+    def iterate_a_generator_dataset():
         list(tf.data.Dataset.from_generator(lambda: iter([0]), output_signature=tf.TensorSpec([], tf.int32)))
+
+    if phases[0] == "after_generator":  # first of all, as a user's generator input would be
+        iterate_a_generator_dataset()
     keras.utils.set_random_seed(0)
     batches, steps, rounds = settings(quick)
     model = build_job_model(image_size=IMAGE_SIZE)
@@ -80,19 +88,24 @@ def measure_rounds(quick, after_generator=False):
                           model.task_names).cache()
     for _ in examples:  # fill the cache: the job trains on decoded examples held in memory
         pass
-    functions = {"training": training_steps(
-        model, next(iter(build_pipeline(model, examples, BATCH_SIZE))), steps)}
-    names = [FULLEST] if after_generator else list(AUGMENTATIONS)
-    functions.update({name: pipeline_pass(model, examples, AUGMENTATIONS[name], batches) for name in names})
-    return {"images": {name: function() for name, function in functions.items()},
-            "seconds": interleaved_seconds(functions, repeats=rounds, warmup=1)}
+    training = training_steps(model, next(iter(build_pipeline(model, examples, BATCH_SIZE))), steps)
+    measured = {}
+    for phase in phases:
+        if phase == "after_generator" and phase != phases[0]:
+            iterate_a_generator_dataset()
+        names = [FULLEST] if phase == "after_generator" else list(AUGMENTATIONS)
+        functions = {"training": training, **{name: pipeline_pass(model, examples, AUGMENTATIONS[name], batches)
+                                              for name in names}}
+        measured[phase] = {"images": {name: function() for name, function in functions.items()},
+                           "seconds": interleaved_seconds(functions, repeats=rounds, warmup=1)}
+    return measured
 
 
 def settings(quick):
     """(batches per pipeline pass, training steps per round, rounds). A pass reads about as
     many examples as an epoch of the main job (mtl_shapes' 3,000 training images): each
     epoch starts a new iterator, whose map functions are set up again."""
-    return (2, 1, 2) if quick else (94, 8, 9)
+    return (1, 1, 1) if quick else (94, 8, 9)
 
 
 def _rows(measured, label=""):
@@ -115,12 +128,15 @@ def _rows(measured, label=""):
 
 def run(quick=False):
     """Measures, each in a fresh process, the pipelines against training, then the fullest
-    augmentation in a process that had iterated a `from_generator` dataset."""
+    augmentation in a process that has iterated a `from_generator` dataset."""
     from mtl_zoo.benchmarks.measure import run_isolated
 
-    rows = _rows(run_isolated(__name__, "measure_rounds", quick=quick))
-    rows += _rows(run_isolated(__name__, "measure_rounds", quick=quick, after_generator=True),
-                  ", after a from_generator dataset")
+    if quick:  # a smoke test of the code and the table: both phases in one process
+        measured = run_isolated(__name__, "measure_rounds", quick=True)
+    else:  # the generator's change outlives it: a fresh process each
+        measured = {phase: run_isolated(__name__, "measure_rounds", quick=False, phases=[phase])[phase]
+                    for phase in PHASES}
+    rows = _rows(measured["plain"]) + _rows(measured["after_generator"], ", after a from_generator dataset")
     batches, steps, rounds = settings(quick)
     description = (
         f"Images/s of `mtl_zoo.data.build_pipeline` (a pass over {batches} batches of {BATCH_SIZE} "

@@ -8,6 +8,8 @@ resampled once), each raw label follows through its task's
 labels the task, 0 where it does not (the model then adds no loss for it).
 """
 
+import json
+
 import tensorflow as tf
 
 from mtl_zoo.checks import check_integer
@@ -169,8 +171,7 @@ class ExamplePreparation:
         for name, label in labels.items():
             task = self.model.get_task(name)
             try:
-                targets[name] = tf.vectorized_map(lambda one, task=task: task.encode(one, self.model.image_shape),
-                                                  label, fallback_to_while_loop=True)
+                targets[name] = batch_encoder(task, self.model.image_shape)(label)
             except (KeyError, TypeError, ValueError, IndexError) as error:
                 raise _label_error(self.what, task, label, error) from None
         return images, targets, masks
@@ -185,6 +186,25 @@ class ExamplePreparation:
         labelled = tf.cast(mask, tf.float32) > 0
         return tf.nest.map_structure(
             lambda value, pad: tf.where(labelled, value, tf.fill(tf.shape(value), pad)), label, padding)
+
+
+# (task class, task config, input shape) -> the tf.function that encodes batches alike.
+_BATCH_ENCODERS = {}
+
+
+def batch_encoder(task, image_shape):
+    """A `tf.function` that encodes a padded batch of `task`'s raw labels for `image_shape`
+    (`Task.encode` through `tf.vectorized_map`).
+
+    One per task class, configuration and input shape in a process (tasks with equal
+    `get_config()` encode alike): converting `encode` for a batch takes a second or more,
+    and every later pipeline for such a task reuses it.
+    """
+    key = (type(task), json.dumps(task.get_config(), sort_keys=True, default=str), tuple(image_shape))
+    if key not in _BATCH_ENCODERS:
+        _BATCH_ENCODERS[key] = tf.function(lambda labels: tf.vectorized_map(
+            lambda one: task.encode(one, image_shape), labels, fallback_to_while_loop=True))
+    return _BATCH_ENCODERS[key]
 
 
 def _label_error(what, task, label, error):
