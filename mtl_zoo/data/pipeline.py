@@ -232,8 +232,15 @@ def encoded_examples(model, examples, augmentation=None, resize="stretch", pad_v
     """
     moved, prepare = moved_examples(model, examples, augmentation, resize, pad_value,
                                     shuffle_buffer, seed, what)
-    return (moved.padded_batch(ENCODING_CHUNK, padding_values=prepare.padding(moved.element_spec))
-            .map(prepare.encode_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch())
+    return encoded_batches(moved, prepare, ENCODING_CHUNK).unbatch()
+
+
+def encoded_batches(moved, prepare, batch_size, drop_remainder=False):
+    """`(images, {task: targets}, {task: mask})` batches of `moved_examples`' dataset: padded,
+    then encoded a batch at once (`ExamplePreparation.encode_batch`)."""
+    return (moved.padded_batch(batch_size, padding_values=prepare.padding(moved.element_spec),
+                               drop_remainder=drop_remainder)
+            .map(prepare.encode_batch, num_parallel_calls=tf.data.AUTOTUNE))
 
 
 def moved_examples(model, examples, augmentation=None, resize="stretch", pad_value=0.0,
@@ -304,9 +311,7 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
     batch_size = check_batch_size(batch_size)
     options = deterministic_options(deterministic, seed, shuffled=bool(shuffle_buffer))
     moved, prepare = moved_examples(model, examples, augmentation, resize, pad_value, shuffle_buffer, seed)
-    return (moved.padded_batch(batch_size, padding_values=prepare.padding(moved.element_spec),
-                               drop_remainder=drop_remainder)
-            .map(prepare.encode_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    return (encoded_batches(moved, prepare, batch_size, drop_remainder)
             .prefetch(tf.data.AUTOTUNE).with_options(options))
 
 
