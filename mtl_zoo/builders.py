@@ -46,9 +46,10 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
         pyramid_channels: width of the shared feature pyramid (built only
             when a task reads it: detection, keypoints, segmentation, depth).
         pyramid_conv: the pyramid's 3x3 convs, "standard" or "separable"
-            (depthwise-separable, the FPNLite pyramid for mobile backbones,
-            with about 8x fewer multiply-adds; pair it with the tasks'
-            `head_conv="separable"`).
+            (depthwise then pointwise, each with batch norm and ReLU: the
+            FPNLite pyramid for mobile backbones, with about 8x fewer
+            multiply-adds, at some cost in detection and pose accuracy; pair
+            it with the tasks' `head_conv="separable"`).
         task_weights: initial loss weights (alphas), a dict by task name.
         uncertainty_weighting: learned task weights (Kendall et al. 2018): True,
             or `{task: "classification" | "regression"}`; see `MultiTaskModel`.

@@ -268,10 +268,18 @@ def test_a_separable_pyramid_replaces_its_smoothing_convs(sharing, tmp_path):
     assert [layer.name for layer in standard] == [layer.name for layer in separable]
     assert len(separable) == 1  # the head reads P3: the coarser levels' smoothing is pruned
     assert all(type(layer) is keras.layers.Conv2D for layer in standard)
-    assert all(isinstance(layer, keras.layers.SeparableConv2D) for layer in separable)
-    assert separable[0].count_params() < standard[0].count_params() / 5
-    light_model.save(tmp_path / "light.keras")
+    # the light smoothing: depthwise 3x3, then pointwise 1x1, each with batch norm and ReLU
+    name = separable[0].name
+    block = [light_model.get_layer(f"{name}{part}") for part in (
+        "_depthwise", "_depthwise_bn", "_depthwise_relu", "_pointwise", "_pointwise_bn", "")]
+    assert [type(layer).__name__ for layer in block] == [
+        "DepthwiseConv2D", "BatchNormalization", "ReLU", "Conv2D", "BatchNormalization", "ReLU"]
+    assert block[0].kernel.shape[:2] == (3, 3) and block[3].kernel.shape[:2] == (1, 1)
+    assert sum(layer.count_params() for layer in block) < standard[0].count_params() / 5
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    light_model(images, training=True)  # batch norm statistics move in training
+    assert not np.allclose(block[1].moving_mean.numpy(), 0.0)
+    light_model.save(tmp_path / "light.keras")
     reloaded = mz.load_model(tmp_path / "light.keras")
     np.testing.assert_allclose(reloaded.predict(images, verbose=0)["det_heatmap"],
                                light_model.predict(images, verbose=0)["det_heatmap"], atol=1e-6)

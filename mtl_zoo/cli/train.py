@@ -59,7 +59,8 @@ flags.DEFINE_enum("head_conv", "standard", list(CONV_KINDS), "3x3 convs of the d
                   "(light heads for mobile backbones; mtl_zoo.convs.CONV_KINDS).")
 flags.DEFINE_enum("pyramid_conv", "standard", list(CONV_KINDS), "3x3 convs of the "
                   "shared feature pyramid that the dense heads read: full, or depthwise-separable "
-                  "(the FPNLite pyramid; with --head_conv=separable, the lightest dense parts).")
+                  "with batch norm (the FPNLite pyramid; with --head_conv=separable, the "
+                  "lightest dense parts).")
 flags.DEFINE_integer("image_size", 128, "Square input size in pixels, a multiple of 32.")
 flags.DEFINE_string("aggregator", None, "Gradient aggregator, e.g. PCGrad (mtl_zoo.weighting.AGGREGATORS).")
 flags.DEFINE_enum("weighting", "equal", WEIGHTINGS, "Loss weighting: equal alphas, dwa (Liu et al. "
