@@ -164,6 +164,27 @@ def test_gaussian_radius_grows_with_object_size():
     assert np.all(np.diff(radii) > 0) and radii[0] > 0
 
 
+@pytest.mark.parametrize("instances", [0, 3])
+def test_peak_heatmaps_are_the_maximum_of_each_channels_gaussians(instances):
+    rng = np.random.default_rng(instances)
+    batch, points, channels, grid = 2, 2, 3, (5, 6)
+    centers = rng.uniform(-1.0, 7.0, (batch, instances, points, 2)).astype("float32")
+    sigmas = rng.uniform(0.3, 2.0, (batch, instances, points)).astype("float32")
+    ids = rng.integers(-1, channels, (batch, instances, points)).astype("int32")
+    maps = hm.peak_heatmaps(tf.constant(centers), tf.constant(sigmas), tf.constant(ids), channels, grid)
+    # by hand: every point's Gaussian at its (clipped) cell, the maximum per channel
+    cells = np.clip(np.floor(centers), 0, [grid[0] - 1, grid[1] - 1])
+    ys, xs = np.mgrid[:grid[0], :grid[1]]
+    expected = np.zeros((batch, *grid, channels), "float32")
+    for b, m, p in np.ndindex(batch, instances, points):
+        if ids[b, m, p] >= 0:
+            gaussian = np.exp(-((ys - cells[b, m, p, 0]) ** 2 + (xs - cells[b, m, p, 1]) ** 2)
+                              / (2 * sigmas[b, m, p] ** 2))
+            expected[b, ..., ids[b, m, p]] = np.maximum(expected[b, ..., ids[b, m, p]], gaussian)
+    np.testing.assert_allclose(maps.numpy(), expected, atol=1e-6)
+    assert (maps.numpy().max() == 1.0) == bool((ids >= 0).any())
+
+
 def _task_batch(task, rng, n=8):
     """Raw labels for `n` images, encoded."""
     raw = []

@@ -162,9 +162,10 @@ class ExamplePreparation:
         """`(images, {task: targets}, masks)` of a padded batch of `move` results: the images'
         colours changed (`Augmentation.adjust_colours`), the labels encoded.
 
-        Each task's per-example `Task.encode` runs on the whole batch at once
-        through `tf.vectorized_map`, so its many small ops run once per batch,
-        not once per example; ops it cannot vectorise fall back to a loop."""
+        Each task encodes the whole batch at once (`Task.encode_batch`: the
+        per-example `Task.encode` through `tf.vectorized_map`, unless the task
+        kind writes its encoding for batches), so its many small ops run once
+        per batch, not once per example."""
         if self.augmentation is not None:
             images = self.augmentation.adjust_colours(images, colours)
         targets = {}
@@ -194,16 +195,17 @@ _BATCH_ENCODERS = {}
 
 def batch_encoder(task, image_shape):
     """A `tf.function` that encodes a padded batch of `task`'s raw labels for `image_shape`
-    (`Task.encode` through `tf.vectorized_map`).
+    (`Task.encode_batch`).
 
     One per task class, configuration and input shape in a process (tasks with equal
-    `get_config()` encode alike): converting `encode` for a batch takes a second or more,
-    and every later pipeline for such a task reuses it.
+    `get_config()` encode alike), so that later pipelines for such a task reuse its trace.
     """
     key = (type(task), json.dumps(task.get_config(), sort_keys=True, default=str), tuple(image_shape))
     if key not in _BATCH_ENCODERS:
-        _BATCH_ENCODERS[key] = tf.function(lambda labels: tf.vectorized_map(
-            lambda one: task.encode(one, image_shape), labels, fallback_to_while_loop=True))
+        # Task code is plain graph code, as in `move`: autograph's conversion of it took
+        # most of the first trace (1.3 of 1.5 s for detection).
+        _BATCH_ENCODERS[key] = tf.function(lambda labels: task.encode_batch(labels, image_shape),
+                                           autograph=False)
     return _BATCH_ENCODERS[key]
 
 

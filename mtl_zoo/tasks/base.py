@@ -113,21 +113,23 @@ def checked_label(value, trailing_shape, message):
         return tf.identity(value)
 
 
-def checked_crowd_flags(label, count, task):
-    """The (N,) bool `"iscrowd"` flags of a raw label of `count` instances (all False when the
-    label has none), after a run-time check that there is one flag per instance.
+def checked_crowd_flags(label, shape, task):
+    """The bool `"iscrowd"` flags of a raw label, one per instance, in the instances' `shape`
+    ((N,), or (B, N) for a batch; all False when the label has none), after a run-time check
+    that there is one flag per instance.
 
     Crowd instances are ignore regions (COCO's crowd annotations, VOC's difficult objects):
     they give no training target, and the evaluation neither counts them as missed nor the
     detections on them as false positives.
 
     Example:
-    >>> checked_crowd_flags({"iscrowd": [0, 1]}, 2, Task("objects")).numpy().tolist()
+    >>> checked_crowd_flags({"iscrowd": [0, 1]}, [2], Task("objects")).numpy().tolist()
     [False, True]
     """
     if "iscrowd" not in label:
-        return tf.zeros([count], tf.bool)
-    return tf.cast(_one_per_instance(label, "iscrowd", count, task, "iscrowd flag"), tf.bool)
+        return tf.zeros(shape, tf.bool)
+    flags = _one_per_instance(label, "iscrowd", tf.reduce_prod(shape), task, "iscrowd flag")
+    return tf.reshape(tf.cast(flags, tf.bool), shape)
 
 
 def checked_areas(label, instances, task):
@@ -182,6 +184,25 @@ def _one_per_instance(label, key, count, task, what):
         return tf.identity(values)
 
 
+def encoded_alone(task, labels, image_shape):
+    """`task.encode_batch` of ONE example's raw labels: the `encode` of a task kind whose
+    encoding is written for batches.
+
+    Example:
+    >>> from mtl_zoo.tasks import Detection
+    >>> targets = encoded_alone(Detection("objects", 2), {"boxes": [[0.1, 0.1, 0.5, 0.5]], "classes": [1]},
+    ...                         (32, 32, 3))
+    >>> targets["heatmap"].shape, targets["weights"].shape
+    (TensorShape([4, 4, 2]), TensorShape([32]))
+    """
+    def batch_of_one(value):
+        return tf.convert_to_tensor(value)[None]
+
+    # a raw label is a dict of arrays or one array, whose nested lists are values, not structure
+    batch = ({key: batch_of_one(value) for key, value in labels.items()} if isinstance(labels, dict)
+             else batch_of_one(labels))
+    return tf.nest.map_structure(lambda value: value[0], task.encode_batch(batch, image_shape))
+
 
 class ImageMapping(NamedTuple):
     """From model-input pixels to each original image's pixels, for serving: a value v
@@ -232,11 +253,14 @@ class Task(Configurable):
       * `build_head(features)`: Keras layers on `Features`, returning a dict of
         outputs named `f"{name}_{key}"`;
       * `encode(labels, image_shape)`: raw labels of ONE example to training
-        targets (TensorFlow ops, usable inside `tf.data.Dataset.map`). The
-        input pipeline runs it on padded batches through `tf.vectorized_map`:
-        fixed-shape ops (masks and `tf.where`, not `tf.boolean_mask`) batch,
-        others fall back to a per-example loop; padding rows (`label_padding`)
-        must encode to nothing;
+        targets (TensorFlow ops, traced without autograph, as `transform_label`
+        is: Python `if` and `for` may test shapes and settings, not tensor
+        values). The input pipeline encodes padded batches with `encode_batch`,
+        which by default runs `encode` through `tf.vectorized_map`: fixed-shape
+        ops (masks and `tf.where`, not `tf.boolean_mask`) batch, others fall
+        back to a per-example loop; padding rows (`label_padding`) must encode
+        to nothing. A kind may instead write `encode_batch` for batches and
+        derive `encode` from it (`encoded_alone`), as detection and keypoints do;
       * `per_example_loss(targets, outputs)`: a (batch,) loss;
       * `build_metrics()` and `update_metrics(metrics, targets, outputs, weights)`;
       * `decode(outputs, image_shape)`: raw head outputs to user-facing values;
@@ -306,6 +330,14 @@ class Task(Configurable):
 
     def encode(self, labels, image_shape):
         raise NotImplementedError
+
+    def encode_batch(self, labels, image_shape):
+        """Raw labels of a padded batch (each leaf with a leading batch axis, padded with
+        `label_padding`) to a batch of targets: `encode` on each example at once, through
+        `tf.vectorized_map`. Kinds whose per-example intermediates grow large when
+        vectorised (one heatmap per instance) write this method for batches instead."""
+        return tf.vectorized_map(lambda one: self.encode(one, image_shape), labels,
+                                 fallback_to_while_loop=True)
 
     def transform_label(self, label, transform):
         """ONE example's raw label, moved with its image by a geometric transform.

@@ -6,8 +6,8 @@ import tensorflow as tf
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
-                                checked_crowd_flags, checked_label, map_instance_areas,
-                                sized_like_output)
+                                checked_crowd_flags, checked_label, encoded_alone,
+                                map_instance_areas, sized_like_output)
 from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
 
 
@@ -96,29 +96,26 @@ class Detection(Task):
 
     # -- targets ----------------------------------------------------------------------
     def encode(self, labels, image_shape):
+        return encoded_alone(self, labels, image_shape)
+
+    def encode_batch(self, labels, image_shape):
         grid = hm.grid_shape(image_shape, self.stride)
-        boxes, classes = self._checked_boxes_and_classes(labels)
+        boxes, classes = self._checked_boxes_and_classes(labels, batch_dims=1)
         boxes, classes = tf.cast(boxes, tf.float32), tf.cast(classes, tf.int32)
         tf.debugging.assert_less(classes, self.num_classes,
                                  f"Task {self.name!r}: a box class id >= num_classes={self.num_classes}")
-        crowd = checked_crowd_flags(labels, tf.size(classes), self)
+        crowd = checked_crowd_flags(labels, tf.shape(classes), self)
         scale = tf.constant([grid[0], grid[1], grid[0], grid[1]], tf.float32)
         boxes = tf.clip_by_value(boxes, 0.0, 1.0) * scale
         valid = ((classes >= 0) & tf.logical_not(crowd)  # a target needs area inside the image
-                 & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
-        heatmap = self._heatmap(boxes, tf.where(valid, classes, -1), grid)
-        boxes, classes, weights = hm.keep_first(valid, self.max_objects, boxes, classes)
-        _, indices, offsets = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
-        return {"heatmap": heatmap, "indices": indices, "size": boxes[:, 2:] - boxes[:, :2],
-                "offset": offsets, "weights": weights}
-
-    def _heatmap(self, boxes, classes, grid):
-        """The (h, w, num_classes) centre heatmap of (M, 4) grid-unit boxes of `classes`
-        (rows of class -1 add nothing)."""
-        sizes = boxes[:, 2:] - boxes[:, :2]
-        cells, _, _ = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
-        gaussians = hm.render_gaussians(cells, hm.gaussian_sigma(sizes[:, 0], sizes[:, 1]), grid)
-        return hm.scatter_classes(gaussians, classes, self.num_classes)
+                 & (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1]))
+        centers, sizes = (boxes[..., :2] + boxes[..., 2:]) / 2.0, boxes[..., 2:] - boxes[..., :2]
+        heatmap = hm.peak_heatmaps(centers[:, :, None], hm.gaussian_sigma(sizes[..., :1], sizes[..., 1:]),
+                                   tf.where(valid, classes, -1)[..., None], self.num_classes, grid)
+        centers, sizes, weights = hm.keep_first(valid, self.max_objects, centers, sizes)
+        _, indices, offsets = hm.encode_centers(centers, grid)
+        return {"heatmap": heatmap, "indices": indices, "size": sizes, "offset": offsets,
+                "weights": weights}
 
     def transform_label(self, label, transform):
         """Boxes follow the image and are clipped to it; a box left mostly outside gets class -1
@@ -129,12 +126,16 @@ class Detection(Task):
         boxes, keep = transform.map_boxes(boxes)
         return {**moved, "boxes": boxes, "classes": tf.where(keep, classes, tf.cast(-1, classes.dtype))}
 
-    def _checked_boxes_and_classes(self, label):
-        """The (N, 4) boxes and (N,) classes of a raw label, after run-time checks of their
-        shapes and of the coordinates of the boxes with a class (not padding)."""
-        boxes = tf.reshape(checked_label(label["boxes"], [4], f"Task {self.name!r}: boxes must be "
-                                         "(N, 4) normalised [ymin, xmin, ymax, xmax]"), [-1, 4])
-        classes = checked_label(tf.reshape(label["classes"], [-1]), tf.shape(boxes)[:1],
+    def _checked_boxes_and_classes(self, label, batch_dims=0):
+        """The (N, 4) boxes and (N,) classes of a raw label (with `batch_dims` 1, (B, N, 4) and
+        (B, N) of a batch's), after run-time checks of their shapes and of the coordinates of
+        the boxes with a class (not padding)."""
+        boxes = checked_label(label["boxes"], [4], f"Task {self.name!r}: boxes must be "
+                              "(N, 4) normalised [ymin, xmin, ymax, xmax]")
+        leading = tf.shape(boxes)[:batch_dims]
+        boxes = tf.reshape(boxes, tf.concat([leading, [-1, 4]], 0))
+        classes = checked_label(tf.reshape(label["classes"], tf.concat([leading, [-1]], 0)),
+                                tf.shape(boxes)[batch_dims:batch_dims + 1],
                                 f"Task {self.name!r}: one class per box")
         return checked_coordinates(boxes, classes >= 0, self, "box coordinates"), classes
 

@@ -42,51 +42,86 @@ def render_gaussians(centers, sigmas, grid):
     """One unnormalised Gaussian map per point.
 
     Args:
-        centers: (M, 2) integer grid positions (y, x), as floats.
-        sigmas: (M,) standard deviations in grid cells.
+        centers: (..., 2) integer grid positions (y, x), as floats.
+        sigmas: (...) standard deviations in grid cells.
         grid: (height, width).
 
     Returns:
-        (M, height, width) maps with value 1 at each centre.
+        (..., height, width) maps with value 1 at each centre.
     """
-    ys = tf.range(grid[0], dtype=tf.float32)[None, :, None]
-    xs = tf.range(grid[1], dtype=tf.float32)[None, None, :]
-    dy = ys - centers[:, 0, None, None]
-    dx = xs - centers[:, 1, None, None]
-    variance = 2.0 * tf.square(sigmas)[:, None, None]
+    ys = tf.range(grid[0], dtype=tf.float32)[:, None]
+    xs = tf.range(grid[1], dtype=tf.float32)[None, :]
+    dy = ys - centers[..., 0, None, None]
+    dx = xs - centers[..., 1, None, None]
+    variance = 2.0 * tf.square(sigmas)[..., None, None]
     return tf.exp(-(dy ** 2 + dx ** 2) / variance)
 
 
-def max_over_instances(maps):
-    """The max of (M, ...) per-instance maps over M; zeros when M is 0 (no instance)."""
-    zeros = tf.zeros(tf.concat([[1], tf.shape(maps)[1:]], axis=0), maps.dtype)
-    return tf.reduce_max(tf.concat([zeros, maps], axis=0), axis=0)
+def peak_heatmaps(centers, sigmas, channels, num_channels, grid):
+    """CenterNet heatmap targets: the maximum over instances of Gaussian peaks.
+
+    Args:
+        centers: (B, M, P, 2) float grid positions (y, x) of P points of each of M instances
+            (rounded down to their cell).
+        sigmas: (B, M, P) the Gaussians' standard deviations in grid cells.
+        channels: (B, M, P) int: the heatmap channel of each point; -1 leaves a point out.
+        num_channels: the heatmaps' channels C.
+        grid: (height, width).
+
+    Returns:
+        (B, height, width, C) float32 heatmaps, 1 at each point's cell, 0 without points.
+
+    The instances are drawn one at a time (a loop over M), so memory holds one
+    batch of heatmaps, not one map per instance.
+
+    Example:
+    >>> maps = peak_heatmaps(tf.constant([[[[1.0, 2.0]], [[3.0, 0.0]]]]), tf.ones([1, 2, 1]),
+    ...                      tf.constant([[[1], [-1]]]), 2, (4, 4))
+    >>> maps.shape, float(maps[0, 1, 2, 1]), float(tf.reduce_max(maps[..., 0]))
+    (TensorShape([1, 4, 4, 2]), 1.0, 0.0)
+    """
+    cells, _, _ = encode_centers(centers, grid)
+    batch = tf.shape(centers)[0]
+    # each point's channel among all the batch's: example b's channel c is b * C + c; -1 drops it
+    targets = tf.where(channels >= 0, channels + num_channels * tf.range(batch)[:, None, None], -1)
+
+    def draw(instance, heatmaps):
+        maps = render_gaussians(cells[:, instance], sigmas[:, instance], grid)  # (B, P, h, w)
+        drawn = tf.math.unsorted_segment_max(tf.reshape(maps, [-1, grid[0], grid[1]]),
+                                             tf.reshape(targets[:, instance], [-1]), batch * num_channels)
+        # channels without a point get the float minimum; the shape stays the loop's
+        return instance + 1, tf.ensure_shape(tf.maximum(heatmaps, drawn), heatmaps.shape)
+
+    empty = tf.zeros([batch * num_channels, grid[0], grid[1]], tf.float32)
+    _, heatmaps = tf.while_loop(lambda instance, _: instance < tf.shape(centers)[1], draw, (0, empty))
+    return tf.transpose(tf.reshape(heatmaps, [batch, num_channels, grid[0], grid[1]]), [0, 2, 3, 1])
 
 
 def keep_first(valid, max_count, *values):
-    """Keeps the rows of each value where `valid`, then truncates or zero-pads to `max_count`.
+    """Keeps the rows of each value where `valid`, then truncates or zero-pads to `max_count`,
+    in each example of a batch.
 
-    Returns the kept values followed by a (max_count,) float weight that is 1
-    for real rows and 0 for padding. Written with fixed-shape ops (a stable
-    sort puts the valid rows first), so that `tf.vectorized_map` runs it on a
-    batch at once.
+    `valid` is (B, N) bool, each value (B, N, ...). Returns the kept values,
+    (B, max_count, ...), followed by a (B, max_count) float weight that is 1
+    for real rows and 0 for padding.
 
     Example:
-    >>> rows, weights = keep_first(tf.constant([False, True, True]), 4, tf.constant([1, 2, 3]))
+    >>> rows, weights = keep_first(tf.constant([[False, True, True]]), 4, tf.constant([[1, 2, 3]]))
     >>> rows.numpy().tolist(), weights.numpy().tolist()
-    ([2, 3, 0, 0], [1.0, 1.0, 0.0, 0.0])
+    ([[2, 3, 0, 0]], [[1.0, 1.0, 0.0, 0.0]])
     """
-    order = tf.argsort(tf.cast(tf.logical_not(valid), tf.int32), stable=True)[:max_count]
-    kept = tf.gather(valid, order)
-    padding = max_count - tf.shape(order)[0]
+    order = tf.argsort(tf.cast(tf.logical_not(valid), tf.int32), axis=-1, stable=True)[:, :max_count]
+    kept = tf.gather(valid, order, batch_dims=1)
+    padding = max_count - tf.shape(order)[1]
     padded = []
     for value in values:
-        rows = tf.gather(value, order)
-        rows = tf.where(tf.reshape(kept, [-1] + [1] * (len(value.shape) - 1)), rows, tf.zeros_like(rows))
-        # a static leading size, so encoded targets have fully known shapes in tf.data
-        padded.append(tf.ensure_shape(tf.pad(rows, [[0, padding]] + [[0, 0]] * (len(value.shape) - 1)),
-                                      [max_count, *value.shape[1:]]))
-    weights = tf.ensure_shape(tf.pad(tf.cast(kept, tf.float32), [[0, padding]]), [max_count])
+        rows = tf.gather(value, order, batch_dims=1)
+        trailing = len(value.shape) - 2
+        rows = tf.where(kept[(Ellipsis,) + (None,) * trailing], rows, tf.zeros_like(rows))
+        # a static size, so encoded targets have fully known shapes in tf.data
+        padded.append(tf.ensure_shape(tf.pad(rows, [[0, 0], [0, padding]] + [[0, 0]] * trailing),
+                                      [None, max_count, *value.shape[2:]]))
+    weights = tf.ensure_shape(tf.pad(tf.cast(kept, tf.float32), [[0, 0], [0, padding]]), [None, max_count])
     return (*padded, weights)
 
 
@@ -94,24 +129,17 @@ def encode_centers(centers, grid):
     """Integer cell, flat index and sub-cell offset of continuous grid positions.
 
     Args:
-        centers: (M, 2) float (y, x) positions in grid units.
+        centers: (..., 2) float (y, x) positions in grid units.
         grid: (height, width).
 
     Returns:
-        cells (M, 2) float integer positions, indices (M,) int32 flat
-        positions y * width + x, offsets (M, 2) = centers - cells.
+        cells (..., 2) float integer positions, indices (...) int32 flat
+        positions y * width + x, offsets (..., 2) = centers - cells.
     """
     limits = tf.constant([grid[0] - 1, grid[1] - 1], tf.float32)
     cells = tf.clip_by_value(tf.floor(centers), 0.0, limits)
-    indices = tf.cast(cells[:, 0] * grid[1] + cells[:, 1], tf.int32)
+    indices = tf.cast(cells[..., 0] * grid[1] + cells[..., 1], tf.int32)
     return cells, indices, centers - cells
-
-
-def scatter_classes(gaussians, classes, num_classes):
-    """(M, h, w) Gaussians and (M,) class ids to an (h, w, num_classes) heatmap (max over M;
-    a class id outside [0, num_classes) adds nothing)."""
-    one_hot = tf.one_hot(classes, num_classes, dtype=tf.float32)
-    return max_over_instances(gaussians[..., None] * one_hot[:, None, None, :])
 
 
 @keras.saving.register_keras_serializable(package="mtl_zoo")

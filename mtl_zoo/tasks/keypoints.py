@@ -6,8 +6,8 @@ import tensorflow as tf
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
-                                checked_crowd_flags, checked_label, map_instance_areas,
-                                sized_like_output)
+                                checked_crowd_flags, checked_label, encoded_alone,
+                                map_instance_areas, sized_like_output)
 from mtl_zoo.tasks.flipping import check_flip_pairs
 from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
 
@@ -131,73 +131,77 @@ class Keypoints(Task):
             moved["boxes"] = transform.map_boxes(boxes)[0]
         return moved
 
-    def _checked_keypoints_and_boxes(self, label):
-        """The (N, K, 3) keypoints of a raw label and its (N, 4) boxes (None without), after
-        run-time checks of their shapes and of the coordinates of the labelled keypoints and of
-        the boxes of instances with any."""
+    def _checked_keypoints_and_boxes(self, label, batch_dims=0):
+        """The (N, K, 3) keypoints of a raw label and its (N, 4) boxes (None without; with
+        `batch_dims` 1, a batch's (B, N, K, 3) and (B, N, 4)), after run-time checks of their
+        shapes and of the coordinates of the labelled keypoints and of the boxes of instances
+        with any."""
         keypoints = checked_label(label["keypoints"], [self.num_keypoints, 3],
                                   f"Task {self.name!r}: keypoints must be (N, {self.num_keypoints}, 3) "
                                   "normalised (x, y, visibility)")
-        keypoints = tf.reshape(keypoints, [-1, self.num_keypoints, 3])
+        leading = tf.shape(keypoints)[:batch_dims]
+        keypoints = tf.reshape(keypoints, tf.concat([leading, [-1, self.num_keypoints, 3]], 0))
         labelled = keypoints[..., 2] > 0
         keypoints = tf.concat([checked_coordinates(keypoints[..., :2], labelled, self, "keypoint coordinates"),
                                keypoints[..., 2:]], axis=-1)
         if "boxes" not in label:
             return keypoints, None
         message = f"Task {self.name!r}: boxes must be (N, 4), one per instance of keypoints"
-        boxes = tf.reshape(checked_label(label["boxes"], [4], message), [-1, 4])
-        with tf.control_dependencies([tf.debugging.assert_equal(tf.shape(boxes)[0], tf.shape(keypoints)[0],
-                                                                message)]):
+        boxes = tf.reshape(checked_label(label["boxes"], [4], message), tf.concat([leading, [-1, 4]], 0))
+        with tf.control_dependencies([tf.debugging.assert_equal(tf.shape(boxes)[:-1],
+                                                                tf.shape(keypoints)[:-2], message)]):
             boxes = tf.identity(boxes)
         return keypoints, checked_coordinates(boxes, tf.reduce_any(labelled, axis=-1), self, "box coordinates")
 
     # -- targets ----------------------------------------------------------------------
     def encode(self, labels, image_shape):
+        return encoded_alone(self, labels, image_shape)
+
+    def encode_batch(self, labels, image_shape):
         grid = hm.grid_shape(image_shape, self.stride)
-        keypoints, boxes = self._checked_keypoints_and_boxes(labels)
+        keypoints, boxes = self._checked_keypoints_and_boxes(labels, batch_dims=1)
         keypoints = tf.cast(keypoints, tf.float32)
         inside = tf.reduce_all((keypoints[..., :2] >= 0.0) & (keypoints[..., :2] <= 1.0), axis=-1)
         labelled = (keypoints[..., 2] > 0) & inside  # points outside the image count as unlabelled
-        points = tf.stack([keypoints[..., 1] * grid[0], keypoints[..., 0] * grid[1]], -1)  # (N, K, yx)
+        points = tf.stack([keypoints[..., 1] * grid[0], keypoints[..., 0] * grid[1]], -1)  # (B, N, K, yx)
         if boxes is not None:
             scale = tf.constant([grid[0], grid[1], grid[0], grid[1]], tf.float32)
             boxes = tf.cast(boxes, tf.float32) * scale
         else:
-            low = tf.reduce_min(tf.where(labelled[..., None], points, _FAR), axis=1)
-            high = tf.reduce_max(tf.where(labelled[..., None], points, -_FAR), axis=1)
+            low = tf.reduce_min(tf.where(labelled[..., None], points, _FAR), axis=-2)
+            high = tf.reduce_max(tf.where(labelled[..., None], points, -_FAR), axis=-2)
             boxes = tf.concat([low, high], axis=-1)
         valid = tf.reduce_any(labelled, axis=-1) & tf.logical_not(
-            checked_crowd_flags(labels, tf.shape(keypoints)[0], self))
-        center_heatmap, keypoint_heatmap = self._heatmaps(points, labelled, boxes, valid, grid)
-        points, labelled, boxes, weights = hm.keep_first(
-            valid, self.max_instances, points, labelled, boxes)
-        cells, indices, center_offsets = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
-        keypoint_weights = tf.cast(labelled, tf.float32) * weights[:, None]
+            checked_crowd_flags(labels, tf.shape(keypoints)[:2], self))
+        centers = (boxes[..., :2] + boxes[..., 2:]) / 2.0
+        center_heatmap, keypoint_heatmap = self._heatmaps(points, labelled, centers, boxes, valid, grid)
+        points, labelled, centers, weights = hm.keep_first(
+            valid, self.max_instances, points, labelled, centers)
+        cells, indices, center_offsets = hm.encode_centers(centers, grid)
+        keypoint_weights = tf.cast(labelled, tf.float32) * weights[..., None]
         return {
             "center_heatmap": center_heatmap,
             "keypoint_heatmap": keypoint_heatmap,
             "indices": indices,
             "center_offset": center_offsets,
-            "keypoint_offsets": (points - cells[:, None, :]) * keypoint_weights[..., None],
+            "keypoint_offsets": (points - cells[..., None, :]) * keypoint_weights[..., None],
             "keypoint_weights": keypoint_weights,
             "weights": weights,
         }
 
-    def _heatmaps(self, points, labelled, boxes, valid, grid):
-        """The (h, w, 1) centre and (h, w, K) keypoint heatmaps of the `valid` ((M,) bool) of M
-        instances: (M, K, yx) grid-unit `points`, (M, K) `labelled` flags and (M, 4) grid-unit
-        `boxes`."""
-        sizes = tf.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
-        cells, _, _ = hm.encode_centers((boxes[:, :2] + boxes[:, 2:]) / 2.0, grid)
-        sigmas = hm.gaussian_sigma(sizes[:, 0], sizes[:, 1])
-        keypoint_cells, _, _ = hm.encode_centers(tf.reshape(points, [-1, 2]), grid)
-        keypoint_maps = hm.render_gaussians(keypoint_cells, tf.repeat(sigmas, self.num_keypoints), grid)
-        keypoint_maps = tf.reshape(keypoint_maps, [-1, self.num_keypoints, grid[0], grid[1]])
-        shown = labelled & valid[:, None]
-        keypoint_maps = tf.where(shown[..., None, None], keypoint_maps, 0.0)
-        center_maps = tf.where(valid[:, None, None], hm.render_gaussians(cells, sigmas, grid), 0.0)
-        return (hm.max_over_instances(center_maps)[..., None],
-                tf.transpose(hm.max_over_instances(keypoint_maps), [1, 2, 0]))
+    def _heatmaps(self, points, labelled, centers, boxes, valid, grid):
+        """The (B, h, w, 1) centre and (B, h, w, K) keypoint heatmaps of the `valid` ((B, M)
+        bool) of M instances: (B, M, K, yx) grid-unit `points`, (B, M, K) `labelled` flags,
+        (B, M, yx) `centers` and (B, M, 4) grid-unit `boxes`, whose size sets the Gaussians'."""
+        sizes = tf.maximum(boxes[..., 2:] - boxes[..., :2], 1.0)
+        sigmas = hm.gaussian_sigma(sizes[..., :1], sizes[..., 1:])  # (B, M, 1)
+        center_heatmap = hm.peak_heatmaps(centers[..., None, :], sigmas,
+                                          tf.where(valid, 0, -1)[..., None], 1, grid)
+        shown = labelled & valid[..., None]
+        keypoint_ids = tf.broadcast_to(tf.range(self.num_keypoints), tf.shape(shown))
+        keypoint_heatmap = hm.peak_heatmaps(points, tf.broadcast_to(sigmas, tf.shape(shown)),
+                                            tf.where(shown, keypoint_ids, -1), self.num_keypoints, grid)
+        return center_heatmap, keypoint_heatmap
 
     def validate_targets(self, targets):
         self._require_keys(targets, ("center_heatmap", "keypoint_heatmap", "indices", "center_offset",
