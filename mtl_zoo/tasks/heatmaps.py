@@ -71,8 +71,9 @@ def peak_heatmaps(centers, sigmas, channels, num_channels, grid):
     Returns:
         (B, height, width, C) float32 heatmaps, 1 at each point's cell, 0 without points.
 
-    The instances are drawn one at a time (a loop over M), so memory holds one
-    batch of heatmaps, not one map per instance.
+    Each point's Gaussian goes straight to its channel (a segment maximum), so
+    memory holds one map per point, B * M * P maps, and never one per point and
+    channel.
 
     Example:
     >>> maps = peak_heatmaps(tf.constant([[[[1.0, 2.0]], [[3.0, 0.0]]]]), tf.ones([1, 2, 1]),
@@ -84,16 +85,10 @@ def peak_heatmaps(centers, sigmas, channels, num_channels, grid):
     batch = tf.shape(centers)[0]
     # each point's channel among all the batch's: example b's channel c is b * C + c; -1 drops it
     targets = tf.where(channels >= 0, channels + num_channels * tf.range(batch)[:, None, None], -1)
-
-    def draw(instance, heatmaps):
-        maps = render_gaussians(cells[:, instance], sigmas[:, instance], grid)  # (B, P, h, w)
-        drawn = tf.math.unsorted_segment_max(tf.reshape(maps, [-1, grid[0], grid[1]]),
-                                             tf.reshape(targets[:, instance], [-1]), batch * num_channels)
-        # channels without a point get the float minimum; the shape stays the loop's
-        return instance + 1, tf.ensure_shape(tf.maximum(heatmaps, drawn), heatmaps.shape)
-
-    empty = tf.zeros([batch * num_channels, grid[0], grid[1]], tf.float32)
-    _, heatmaps = tf.while_loop(lambda instance, _: instance < tf.shape(centers)[1], draw, (0, empty))
+    maps = render_gaussians(cells, sigmas, grid)  # (B, M, P, h, w)
+    heatmaps = tf.math.unsorted_segment_max(tf.reshape(maps, [-1, grid[0], grid[1]]),
+                                            tf.reshape(targets, [-1]), batch * num_channels)
+    heatmaps = tf.maximum(heatmaps, 0.0)  # a channel without a point holds the float minimum
     return tf.transpose(tf.reshape(heatmaps, [batch, num_channels, grid[0], grid[1]]), [0, 2, 3, 1])
 
 
