@@ -113,6 +113,21 @@ def checked_label(value, trailing_shape, message):
         return tf.identity(value)
 
 
+def checked_rows(value, row_shape, message, batch_dims=0):
+    """`checked_label(value, row_shape, message)` as (N, *row_shape) rows, or with
+    `batch_dims` 1 as a batch's (B, N, *row_shape) (empty labels give N = 0).
+
+    Example:
+    >>> checked_rows([], [4], "boxes must be (N, 4)").shape
+    TensorShape([0, 4])
+    >>> checked_rows(tf.zeros([2, 3, 4]), [4], "boxes must be (N, 4)", batch_dims=1).shape
+    TensorShape([2, 3, 4])
+    """
+    value = checked_label(value, row_shape, message)
+    row_shape = tf.constant(row_shape, tf.int32, shape=[len(row_shape)])
+    return tf.reshape(value, tf.concat([tf.shape(value)[:batch_dims], [-1], row_shape], 0))
+
+
 def checked_crowd_flags(label, shape, task):
     """The bool `"iscrowd"` flags of a raw label, one per instance, in the instances' `shape`
     ((N,), or (B, N) for a batch; all False when the label has none), after a run-time check

@@ -6,8 +6,8 @@ import tensorflow as tf
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
-                                checked_crowd_flags, checked_label, encoded_alone,
-                                map_instance_areas, sized_like_output)
+                                checked_crowd_flags, checked_label, checked_rows,
+                                encoded_alone, map_instance_areas, sized_like_output)
 from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
 
 
@@ -130,12 +130,10 @@ class Detection(Task):
         """The (N, 4) boxes and (N,) classes of a raw label (with `batch_dims` 1, (B, N, 4) and
         (B, N) of a batch's), after run-time checks of their shapes and of the coordinates of
         the boxes with a class (not padding)."""
-        boxes = checked_label(label["boxes"], [4], f"Task {self.name!r}: boxes must be "
-                              "(N, 4) normalised [ymin, xmin, ymax, xmax]")
-        leading = tf.shape(boxes)[:batch_dims]
-        boxes = tf.reshape(boxes, tf.concat([leading, [-1, 4]], 0))
-        classes = checked_label(tf.reshape(label["classes"], tf.concat([leading, [-1]], 0)),
-                                tf.shape(boxes)[batch_dims:batch_dims + 1],
+        boxes = checked_rows(label["boxes"], [4], f"Task {self.name!r}: boxes must be "
+                             "(N, 4) normalised [ymin, xmin, ymax, xmax]", batch_dims)
+        classes = tf.reshape(label["classes"], tf.concat([tf.shape(boxes)[:batch_dims], [-1]], 0))
+        classes = checked_label(classes, tf.shape(boxes)[batch_dims:batch_dims + 1],
                                 f"Task {self.name!r}: one class per box")
         return checked_coordinates(boxes, classes >= 0, self, "box coordinates"), classes
 

@@ -6,7 +6,7 @@ import tensorflow as tf
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
-                                checked_crowd_flags, checked_label, encoded_alone,
+                                checked_crowd_flags, checked_rows, encoded_alone,
                                 map_instance_areas, sized_like_output)
 from mtl_zoo.tasks.flipping import check_flip_pairs
 from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
@@ -136,18 +136,16 @@ class Keypoints(Task):
         `batch_dims` 1, a batch's (B, N, K, 3) and (B, N, 4)), after run-time checks of their
         shapes and of the coordinates of the labelled keypoints and of the boxes of instances
         with any."""
-        keypoints = checked_label(label["keypoints"], [self.num_keypoints, 3],
-                                  f"Task {self.name!r}: keypoints must be (N, {self.num_keypoints}, 3) "
-                                  "normalised (x, y, visibility)")
-        leading = tf.shape(keypoints)[:batch_dims]
-        keypoints = tf.reshape(keypoints, tf.concat([leading, [-1, self.num_keypoints, 3]], 0))
+        keypoints = checked_rows(label["keypoints"], [self.num_keypoints, 3],
+                                 f"Task {self.name!r}: keypoints must be (N, {self.num_keypoints}, 3) "
+                                 "normalised (x, y, visibility)", batch_dims)
         labelled = keypoints[..., 2] > 0
         keypoints = tf.concat([checked_coordinates(keypoints[..., :2], labelled, self, "keypoint coordinates"),
                                keypoints[..., 2:]], axis=-1)
         if "boxes" not in label:
             return keypoints, None
         message = f"Task {self.name!r}: boxes must be (N, 4), one per instance of keypoints"
-        boxes = tf.reshape(checked_label(label["boxes"], [4], message), tf.concat([leading, [-1, 4]], 0))
+        boxes = checked_rows(label["boxes"], [4], message, batch_dims)
         with tf.control_dependencies([tf.debugging.assert_equal(tf.shape(boxes)[:-1],
                                                                 tf.shape(keypoints)[:-2], message)]):
             boxes = tf.identity(boxes)
