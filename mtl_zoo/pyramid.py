@@ -5,6 +5,7 @@ from typing import NamedTuple
 from keras import layers
 
 from mtl_zoo.convs import CONV_KINDS, checked_conv_kind
+from mtl_zoo.layers.batch_norm import BatchNormalization
 
 
 def feature_pyramid(backbone_features, channels, conv="standard", name="pyramid"):
@@ -65,7 +66,7 @@ def separable_smoothing(x, channels, name):
                        ("pointwise", layers.Conv2D(channels, 1, use_bias=False,
                                                    name=f"{name}_pointwise"))):
         x = conv(x)
-        x = layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_{part}_bn")(x)
+        x = BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_{part}_bn")(x)
         x = layers.ReLU(name=name if part == "pointwise" else f"{name}_{part}_relu")(x)
     return x
 

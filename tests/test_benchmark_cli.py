@@ -133,7 +133,7 @@ def test_the_machine_line_names_the_cpu_and_its_vector_extensions(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["tasks", "aggregators", "workers"])
+@pytest.mark.parametrize("name", ["tasks", "batch_norm", "aggregators", "workers"])
 def test_benchmark_smoke_runs(name, monkeypatch):
     # the single-device measurements in this process (a fresh one costs ~5 s of TensorFlow
     # start-up); the mirrored and multi-worker ones need their own processes

@@ -6,6 +6,7 @@ from typing import Callable
 import keras
 
 from mtl_zoo.backbones.tiny import build_tiny_convnet
+from mtl_zoo.layers.batch_norm import with_fused_batch_norm
 from mtl_zoo.naming import unknown_name_error
 
 
@@ -30,7 +31,8 @@ class BackboneFamily:
 
 def _application(constructor, **extra):
     def build(input_shape, weights):
-        return constructor(include_top=False, weights=weights, input_shape=input_shape, **extra)
+        return with_fused_batch_norm(
+            constructor(include_top=False, weights=weights, input_shape=input_shape, **extra))
     return build
 
 

@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from mtl_zoo.layers.batch_norm import BatchNormalization
+
 TINY_WIDTHS = (16, 24, 32, 48, 64)  # channels at strides 2, 4, 8, 16, 32
 
 
@@ -25,11 +27,11 @@ def build_tiny_convnet(input_shape, weights=None):
     for stage, width in enumerate(TINY_WIDTHS, start=1):
         x = layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False,
                           name=f"stage{stage}_down_conv")(x)
-        x = layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"stage{stage}_down_bn")(x)
+        x = BatchNormalization(momentum=0.9, synchronized=True, name=f"stage{stage}_down_bn")(x)
         x = layers.ReLU(name=f"stage{stage}_down_relu")(x)
         x = layers.SeparableConv2D(width, 3, padding="same", use_bias=False,
                                    name=f"stage{stage}_sep_conv")(x)
-        x = layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"stage{stage}_sep_bn")(x)
+        x = BatchNormalization(momentum=0.9, synchronized=True, name=f"stage{stage}_sep_bn")(x)
         x = layers.ReLU(name=f"stage{stage}_out")(x)
     trunk = keras.Model(image, x, name="tiny_convnet")
     if weights is not None:

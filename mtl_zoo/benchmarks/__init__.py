@@ -16,9 +16,10 @@ from mtl_zoo.benchmarks.table import Table
 from mtl_zoo.naming import unknown_name_error
 
 # name -> module under mtl_zoo.benchmarks; the order is the order of BENCHMARKS.md.
-BENCHMARK_MODULES = {"tasks": "tasks", "aggregators": "aggregators", "sharing": "sharing",
-                     "pipeline": "pipeline", "export": "export", "multi_mnist": "multi_mnist",
-                     "libmtl": "libmtl", "cpu_kernels": "cpu_kernels", "workers": "workers"}
+BENCHMARK_MODULES = {"tasks": "tasks", "batch_norm": "batch_norm", "aggregators": "aggregators",
+                     "sharing": "sharing", "pipeline": "pipeline", "export": "export",
+                     "multi_mnist": "multi_mnist", "libmtl": "libmtl", "cpu_kernels": "cpu_kernels",
+                     "workers": "workers"}
 
 
 def list_benchmarks():

@@ -1,8 +1,11 @@
-"""Layers of the sharing schemes: soft sharing, cross-stitch, MTAN attention, expert gating."""
+"""Layers of the sharing schemes (soft sharing, cross-stitch, MTAN attention, expert gating) and
+the fused batch norm of every trunk."""
 
+from mtl_zoo.layers.batch_norm import BatchNormalization, set_fused_batch_norm, with_fused_batch_norm
 from mtl_zoo.layers.cross_stitch import CrossStitch
 from mtl_zoo.layers.expert_gate import ExpertGate
 from mtl_zoo.layers.soft_sharing import SoftSharingRegularizer
 from mtl_zoo.layers.task_attention import TaskAttention
 
-__all__ = ["CrossStitch", "ExpertGate", "SoftSharingRegularizer", "TaskAttention"]
+__all__ = ["BatchNormalization", "CrossStitch", "ExpertGate", "SoftSharingRegularizer",
+           "TaskAttention", "set_fused_batch_norm", "with_fused_batch_norm"]

@@ -4,6 +4,7 @@ import keras
 from keras import layers
 
 from mtl_zoo.checks import check_integer
+from mtl_zoo.layers.batch_norm import BatchNormalization
 
 
 def check_bottleneck(bottleneck, owner="TaskAttention"):
@@ -50,9 +51,9 @@ class TaskAttention(keras.layers.Layer):
         bottleneck = check_bottleneck(bottleneck)
         self.bottleneck = bottleneck if bottleneck is not None else max(8, self.channels // 4)
         self.hidden = layers.Conv2D(self.bottleneck, 1, use_bias=False, name="mask_hidden")
-        self.hidden_norm = layers.BatchNormalization(synchronized=True, name="mask_hidden_bn")
+        self.hidden_norm = BatchNormalization(synchronized=True, name="mask_hidden_bn")
         self.mask = layers.Conv2D(self.channels, 1, use_bias=False, name="mask")
-        self.mask_norm = layers.BatchNormalization(synchronized=True, name="mask_bn")
+        self.mask_norm = BatchNormalization(synchronized=True, name="mask_bn")
 
     def build(self, shared_shape, previous_shape=None):
         if shared_shape[-1] != self.channels:

@@ -15,7 +15,7 @@ import keras
 from keras import layers
 
 from mtl_zoo.backbones import PYRAMID_STRIDES, level_stride
-from mtl_zoo.layers import TaskAttention
+from mtl_zoo.layers import BatchNormalization, TaskAttention
 from mtl_zoo.layers.task_attention import check_bottleneck
 from mtl_zoo.sharing.towers import check_stages, features_for_task
 
@@ -32,7 +32,7 @@ def check_extractor(kind):
 
 def _conv_bn(x, channels, kernel, name, relu=True):
     x = layers.Conv2D(channels, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
+    x = BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
