@@ -62,7 +62,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         beta = tf.cast(self.beta, "float32") if self.center else tf.zeros([channels])
         outputs, mean, unbiased_variance = tf.compat.v1.nn.fused_batch_norm(
             x, gamma, beta, epsilon=self.epsilon, is_training=True)[:3]
-        count = tf.cast(tf.size(x) // channels, "float32")
+        count = tf.cast(tf.size(x, out_type=tf.int64) // channels, "float32")
         variance = unbiased_variance * (count - 1.0) / tf.maximum(count, 1.0)
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(
