@@ -49,7 +49,7 @@ def test_the_fused_kernel_matches_keras_outputs_gradients_and_moving_statistics(
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
     # the moving variance is the batches' population variance, as Keras keeps it (the kernel's
-    # own is unbiased, n / (n - 1) larger: 1.14x for the smaller shape)
+    # own is unbiased, n / (n - 1) larger: 1.04x for the smaller shape, 24 values per channel)
     np.testing.assert_allclose(fused.moving_mean, plain.moving_mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fused.moving_variance, plain.moving_variance, rtol=1e-5)
     assert not np.allclose(fused.moving_variance, 1.0)  # the statistics did move
@@ -66,7 +66,16 @@ def test_the_fused_kernel_runs_exactly_where_it_applies():
     assert fused_op not in _op_types(BatchNormalization(), (4, 3))  # rank 2
     assert fused_op not in _op_types(BatchNormalization(axis=1), (4, 3, 6, 6))  # channels first
     assert fused_op not in _op_types(BatchNormalization(renorm=True), (4, 6, 6, 3))
-    assert fused_op not in _op_types(BatchNormalization(epsilon=1e-6), (4, 6, 6, 3))
+    assert fused_op in _op_types(BatchNormalization(epsilon=1.001e-5), (4, 6, 6, 3))  # ResNet's
+    for dtype in ("float16", "bfloat16", "float64"):  # variables not float32: Keras's ops
+        layer = BatchNormalization(dtype=dtype)
+        assert fused_op not in _op_types(layer, (4, 6, 6, 3)), dtype
+        assert layer(tf.ones((4, 6, 6, 3), dtype), training=True).dtype == dtype
+    masked = BatchNormalization()
+    masked.build((4, 6, 6, 3))
+    with_mask = tf.function(lambda x, m: masked(x, training=True, mask=m)).get_concrete_function(
+        tf.TensorSpec((4, 6, 6, 3)), tf.TensorSpec((4, 6, 6), tf.bool))
+    assert fused_op not in {op.type for op in with_mask.graph.get_operations()}
     frozen = BatchNormalization()
     frozen.trainable = False  # a frozen batch norm normalises with its moving statistics
     assert fused_op not in _op_types(frozen, (4, 6, 6, 3))
@@ -169,3 +178,15 @@ def test_set_fused_batch_norm_switches_every_layer_of_a_model():
     assert sum(op.type == "FusedBatchNormV3" for op in step().graph.get_operations()) == 2
     assert set_fused_batch_norm(model, False) == 2
     assert not any(op.type == "FusedBatchNormV3" for op in step().graph.get_operations())
+
+
+def test_it_takes_keras_positional_arguments_and_converts_nested_models():
+    assert BatchNormalization(1).axis == 1 and BatchNormalization(-1, 0.5).momentum == 0.5
+    inner_input = keras.Input((8, 8, 3))
+    inner = keras.Model(inner_input, keras.layers.BatchNormalization(name="inner_bn")(inner_input),
+                        name="inner")
+    outer_input = keras.Input((8, 8, 3))
+    outer = keras.Model(outer_input, keras.layers.BatchNormalization(name="outer_bn")(inner(outer_input)))
+    converted = with_fused_batch_norm(outer)
+    assert type(converted.get_layer("outer_bn")) is BatchNormalization
+    assert type(converted.get_layer("inner").get_layer("inner_bn")) is BatchNormalization

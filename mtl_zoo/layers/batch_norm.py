@@ -3,12 +3,6 @@
 import keras
 import tensorflow as tf
 
-# The smallest epsilon TensorFlow's fused kernel accepts (tf.compat.v1.nn.fused_batch_norm raises
-# smaller ones to it); a layer with a smaller epsilon keeps Keras's path, so that it computes
-# what it says.
-MIN_FUSED_EPSILON = 1.001e-5
-
-
 def _replicas_in_sync():
     """How many replicas a tf.distribute strategy runs this step on (1 outside any)."""
     context = tf.distribute.get_replica_context()
@@ -32,14 +26,19 @@ class BatchNormalization(keras.layers.BatchNormalization):
     class name, which `.weights.h5` files key their layers by, so weights
     saved from a model with either layer load into the other. It falls back to Keras's own ops where the kernel does not apply: in
     inference, with a mask, on inputs not of rank 4 with channels last, with
-    batch renormalisation, with an epsilon below `MIN_FUSED_EPSILON`, and
-    where `synchronized=True` must average the statistics over several
-    replicas of a tf.distribute strategy.
+    batch renormalisation, with variables that are not float32 (the dtype
+    policies "float16", "bfloat16" and "float64"; the mixed policies keep
+    float32 variables and take the kernel), and where `synchronized=True`
+    must average the statistics over several replicas of a tf.distribute
+    strategy.
 
     Args:
+        *args: the arguments of `keras.layers.BatchNormalization`, in its
+            order (`axis`, `momentum`, ...).
         fused: use the fused kernel where it applies (default); False gives
             Keras's ops everywhere, e.g. to measure the difference.
-        **kwargs: the arguments of `keras.layers.BatchNormalization`.
+            Keyword-only.
+        **kwargs: the keyword arguments of `keras.layers.BatchNormalization`.
 
     Example:
     >>> layer = BatchNormalization(momentum=0.9)
@@ -49,8 +48,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     [1.0, 1.0, 1.0]
     """
 
-    def __init__(self, fused=True, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, *args, fused=True, **kwargs):
+        super().__init__(*args, **kwargs)
         self.fused = bool(fused)
 
     def call(self, inputs, training=None, mask=None):
@@ -73,7 +72,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         """Whether this training call can run as one fused op (see the class docstring)."""
         channels_last = self.axis in (-1, len(inputs.shape) - 1)
         return (self.fused and mask is None and len(inputs.shape) == 4 and channels_last
-                and not self.renorm and self.epsilon >= MIN_FUSED_EPSILON
+                and not self.renorm and self.variable_dtype == "float32"
                 and not (self.synchronized and _replicas_in_sync() > 1))
 
     def get_config(self):
@@ -84,8 +83,9 @@ def with_fused_batch_norm(model):
     """A copy of the functional `model` whose `keras.layers.BatchNormalization` layers are
     `BatchNormalization`, with the same names, configs and weights.
 
-    For trunks built by others, such as keras.applications; the copy shares no
-    layer with `model`.
+    For trunks built by others, such as keras.applications; nested functional
+    and sequential models are converted too, and the copy shares no layer
+    with `model`.
 
     Example:
     >>> inputs = keras.Input((8, 8, 3))
@@ -98,7 +98,7 @@ def with_fused_batch_norm(model):
             return BatchNormalization.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
     copy.set_weights(model.get_weights())
     return copy
 
@@ -109,6 +109,8 @@ def set_fused_batch_norm(model, fused):
     Takes effect where a training step is traced next: call it before the first
     `fit` or `train_on_batch` (or compile again). False gives Keras's own ops,
     e.g. to measure what the fused kernel saves (BENCHMARKS.md, "Batch norm").
+    It holds for this model object: a backbone's trunk is rebuilt from its
+    family when a saved model loads, so call it again after loading.
 
     Example:
     >>> import mtl_zoo as mz
