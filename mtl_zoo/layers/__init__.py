@@ -1,5 +1,5 @@
 """Layers of the sharing schemes (soft sharing, cross-stitch, MTAN attention, expert gating) and
-the fused batch norm of every trunk."""
+the batch norm that every model of mtl_zoo uses (trained with TensorFlow's fused kernel)."""
 
 from mtl_zoo.layers.batch_norm import BatchNormalization, set_fused_batch_norm, with_fused_batch_norm
 from mtl_zoo.layers.cross_stitch import CrossStitch

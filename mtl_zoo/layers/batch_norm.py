@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+
 def _replicas_in_sync():
     """How many replicas a tf.distribute strategy runs this step on (1 outside any)."""
     context = tf.distribute.get_replica_context()
@@ -24,7 +25,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     same moving statistics (the population variance of the batch, not the
     kernel's unbiased one), the same weights and config. It shares Keras's
     class name, which `.weights.h5` files key their layers by, so weights
-    saved from a model with either layer load into the other. It falls back to Keras's own ops where the kernel does not apply: in
+    saved from a model with either layer load into the other.
+
+    It falls back to Keras's own ops where the kernel does not apply: in
     inference, with a mask, on inputs not of rank 4 with channels last, with
     batch renormalisation, with variables that are not float32 (the dtype
     policies "float16", "bfloat16" and "float64"; the mixed policies keep
