@@ -18,6 +18,8 @@ from mtl_zoo.weighting.aggregator import GradientAggregator
 from mtl_zoo.weighting.task_gradients import TaskGradients
 from mtl_zoo.weighting.uncertainty import uncertainty_forms, uncertainty_weighted_loss
 
+AGGREGATOR_STATE_KEY = "aggregator_state_"  # weight-file keys of the aggregator's state
+
 
 def check_task_names(tasks):
     """A ValueError unless `tasks` is non-empty and every task has its own name.
@@ -317,6 +319,35 @@ class MultiTaskModel(keras.Model):
         if aggregator is not None:
             config["aggregator"] = keras.saving.deserialize_keras_object(aggregator)
         self.compile(**config)
+
+    # -- saving: the aggregator's state travels with the model's own variables ----------
+    def _aggregator_state(self):
+        return list(self.aggregator.state_variables) if self.aggregator is not None else []
+
+    def save_own_variables(self, store):
+        """The model's own variables (alphas, log-variances, loss history), then the
+        aggregator's state (GradVac's targets) under `aggregator_state_<i>`, so that
+        `.keras` files, `save_weights` and training backups keep it."""
+        super().save_own_variables(store)
+        for i, variable in enumerate(self._aggregator_state()):
+            store[f"{AGGREGATOR_STATE_KEY}{i}"] = variable
+
+    def load_own_variables(self, store):
+        """Loads what `save_own_variables` wrote. A file without aggregator state (saved
+        before 2026-12-05, or by a model compiled otherwise) leaves the aggregator's state
+        as compiling made it, with a warning when this aggregator keeps state."""
+        keys = list(store.keys())
+        super().load_own_variables({key: store[key] for key in keys
+                                    if not key.startswith(AGGREGATOR_STATE_KEY)})
+        saved = [store[f"{AGGREGATOR_STATE_KEY}{i}"] for i in range(
+            sum(key.startswith(AGGREGATOR_STATE_KEY) for key in keys))]
+        state = self._aggregator_state()
+        if [tuple(v.shape) for v in state] == [tuple(np.shape(value)) for value in saved]:
+            for variable, value in zip(state, saved):
+                variable.assign(value)
+        elif state:
+            warnings.warn(f"The weights hold no state of {type(self.aggregator).__name__} (saved "
+                          f"without it, or from another aggregator): it starts afresh.", stacklevel=2)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         """Builds the model from one batch's shapes before `fit` / `evaluate` starts.

@@ -19,6 +19,13 @@ whose initial weights differ by a relative 1e-7 (Gaussian): how far round-off al
 this model and method, the yardstick for the mirrored difference. Each model trains 3 epochs of 2 steps (global batch 16), so that
 epoch-level methods (DWA) act too.
 
+Both runs normalise with Keras's batch-norm ops (`mz.layers.set_fused_batch_norm(model,
+False)`): synchronised batch norm over 2 replicas cannot use TensorFlow's fused kernel, and a
+one-device run with the kernel differs from Keras's ops by round-off, which here is enough to
+move a pre-activation across 0 and give one ReLU the other gradient (seen: 1.4e-4 with the
+plain sum under oneDNN). This script checks the distribution logic; tests/test_batch_norm.py
+checks the kernel against Keras's ops.
+
 With --two_pass_batch_norm, synchronised batch norm (the tiny backbone's, MTAN's) computes the
 batch variance as the mean of (x - mean)^2 over all replicas instead of Keras's
 E[x^2] - E[x]^2 from all-reduced sums, whose rounding depends on the reduction order and is
@@ -50,9 +57,12 @@ LEARNING_RATE = 5e-4  # larger steps make this small model chaotic: float round-
 
 
 def build(scheme, method):
+    """The model of a pair, with Keras's batch-norm ops on one device too (see the module doc)."""
     tasks = [mz.tasks.Classification("count", 3), mz.tasks.Detection("shapes", 2)]
-    return mz.build_model("tiny", tasks, (IMAGE_SIZE, IMAGE_SIZE, 3), sharing=scheme,
-                          uncertainty_weighting=method == "uncertainty")
+    model = mz.build_model("tiny", tasks, (IMAGE_SIZE, IMAGE_SIZE, 3), sharing=scheme,
+                           uncertainty_weighting=method == "uncertainty")
+    mz.layers.set_fused_batch_norm(model, False)
+    return model
 
 
 def aggregator_of(method):

@@ -51,6 +51,7 @@ def main(argv):
         with strategy.scope():
             model = mz.build_model("tiny", [mz.tasks.Classification("a", 3),
                                             mz.tasks.Classification("b", 2)], (32, 32, 3))
+            mz.layers.set_fused_batch_norm(model, False)  # as the workers must: tests/distributed_run.py
             initial = model.get_weights()
             # a learning rate read from optimizer.iterations, so that a step counted twice shows
             # in the weights (small enough that fp32 rounding is not amplified, unlike 0.05 with

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import mtl_zoo as mz
 
@@ -112,6 +113,63 @@ def test_graddrop_keeps_one_sign_per_coordinate():
     direction = W.GradDrop()(g, step=3).numpy()
     assert direction[0] in (1.0, -3.0)          # conflicting coordinate: one sign survives
     np.testing.assert_allclose(direction[1:], [3.0, -3.0])   # agreeing coordinates: the sum
+
+
+def _batch_activations(values, num_features):
+    """`Activations` of batch-major `values`: column c holds feature c % num_features."""
+    values = tf.constant(values, tf.float32)
+    return W.Activations(values, tf.range(tf.size(values)) % num_features, tf.constant(num_features))
+
+
+def test_graddrop_decides_per_feature_from_the_sign_weighted_batch_sums():
+    # one feature in two examples with activations +1 and -1: G_first = 1 - 1 = 0 and
+    # G_second = 1 + 1 = 2, so P = 1 and only `second` (G > 0) keeps its gradient, in both
+    # examples; taken per column without sign(A), the first column would keep the sum [2, .]
+    g = np.array([[1.0, 1.0], [1.0, -1.0]], "float32")
+    activations = _batch_activations([1.0, -1.0], num_features=1)
+    for step in range(5):
+        np.testing.assert_allclose(W.GradDrop()(g, step=step, activations=activations).numpy(), [1.0, -1.0])
+    assert W.GradDrop()(g, step=0).numpy()[0] == 2.0
+
+
+def test_graddrop_keeps_or_drops_a_task_in_every_example_of_a_feature():
+    # feature 0: tasks disagree (G = +2 and -4, P = 1/3); feature 1: both positive (kept)
+    g = np.array([[1.0, 1.0, 1.0, 2.0], [-2.0, 3.0, -2.0, 1.0]], "float32")
+    activations = _batch_activations([0.5, 2.0, 0.1, 1.0], num_features=2)
+    outcomes = {tuple(W.GradDrop()(g, step=step, activations=activations).numpy()) for step in range(40)}
+    assert outcomes == {(1.0, 4.0, 1.0, 3.0), (-2.0, 4.0, -2.0, 3.0)}  # each sign drawn, never mixed
+
+
+def test_graddrop_activations_of_zero_do_not_vote():
+    g = np.array([[5.0, -1.0], [-1.0, -1.0]], "float32")
+    # the first example's activation is 0 (a ReLU that is off): only the second one counts,
+    # where both tasks are negative, so both keep their gradients everywhere
+    activations = _batch_activations([0.0, 1.0], num_features=1)
+    np.testing.assert_allclose(W.GradDrop()(g, step=1, activations=activations).numpy(), [4.0, -2.0])
+
+
+def test_graddrop_leak_passes_dropped_gradients():
+    g = np.array([[1.0, -2.0], [-3.0, 1.0]], "float32")
+    np.testing.assert_allclose(W.GradDrop(leak=1.0)(g).numpy(), g.sum(0))
+    # `first` leaks fully: it is always there, `second` only where its sign wins
+    for step in range(10):
+        direction = W.GradDrop(leak=[1.0, 0.0])(g, step=step).numpy()
+        assert all(value in (first, first + second) for value, first, second in zip(direction, g[0], g[1]))
+    with pytest.raises(ValueError, match="leak must be"):
+        W.GradDrop(leak=1.5)
+    with pytest.raises(ValueError, match="3 values for 2 tasks"):
+        W.GradDrop(leak=[0.0, 0.5, 1.0])(g)
+
+
+def test_representation_activations_number_the_features_of_each_tensor():
+    from mtl_zoo.weighting.task_gradients import representation_activations
+
+    a = tf.reshape(tf.range(12, dtype=tf.float32), [2, 3, 2])
+    b = -tf.ones([2, 1])
+    activations = representation_activations([a, b])
+    assert int(activations.num_features) == 7
+    assert activations.features.numpy().tolist() == [0, 1, 2, 3, 4, 5] * 2 + [6, 6]
+    np.testing.assert_array_equal(activations.values.numpy(), list(range(12)) + [-1, -1])
 
 
 def test_randomised_aggregators_are_repeatable_for_a_step():

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import keras
+import tensorflow as tf
 import numpy as np
 import pytest
 
@@ -73,6 +74,31 @@ def test_model_with_an_aggregator_saves_and_loads_it(shapes, tmp_path):
     assert isinstance(loaded.aggregator, W.CAGrad)
     assert loaded.aggregator.get_config() == {"mode": "representation", "c": 0.3, "iterations": 20}
     loaded.fit(_data(loaded, shapes), epochs=1, verbose=0)
+
+
+def test_gradvac_targets_are_saved_with_the_model(shapes, tmp_path):
+    model = _model()
+    model.compile(optimizer="sgd", aggregator=W.GradVac(beta=0.5))
+    model.fit(_data(model, shapes), epochs=1, verbose=0)
+    targets = model.aggregator.targets.numpy()
+    assert np.abs(targets).max() > 0.01  # the steps moved them off 0
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_array_equal(mz.load_model(tmp_path / "m.keras").aggregator.targets.numpy(), targets)
+    resumed = _model()  # as a backup restores: the same model compiled alike, then its weights
+    resumed.compile(optimizer="sgd", aggregator=W.GradVac(beta=0.5))
+    resumed.load_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_array_equal(resumed.aggregator.targets.numpy(), targets)
+    np.testing.assert_array_equal(resumed.alpha("count").numpy(), 1.0)  # the model's own variables too
+    for other in (None, W.PCGrad()):  # aggregators without state ignore GradVac's
+        plain = _model()
+        plain.compile(optimizer="sgd", aggregator=other)
+        plain.load_weights(tmp_path / "m.weights.h5")
+    model.compile(optimizer="sgd")
+    model.save_weights(tmp_path / "plain.weights.h5")
+    with pytest.warns(UserWarning, match="no state of GradVac"):
+        resumed.load_weights(tmp_path / "plain.weights.h5")
+    np.testing.assert_array_equal(resumed.aggregator.targets.numpy(), targets)  # left as it was
 
 
 def test_aggregators_need_shared_parameters():
@@ -362,6 +388,40 @@ def test_per_task_gradient_step_without_aggregator_equals_the_plain_step(shapes)
     for plain, per_task, representation in zip(*results):
         np.testing.assert_allclose(per_task, plain, atol=1e-6)
         np.testing.assert_allclose(representation, plain, atol=1e-6)
+
+
+class _RecordsActivations(W.GradientAggregator):
+    """The plain sum; keeps the `Activations` that the train step hands over."""
+
+    default_mode = "representation"
+    uses_activations = True
+
+    def build(self, num_tasks):
+        super().build(num_tasks)
+        self.values = tf.Variable(tf.zeros([0]), shape=tf.TensorShape([None]))
+        self.features = tf.Variable(tf.zeros([0], tf.int32), shape=tf.TensorShape([None]))
+
+    def aggregate(self, gradients, losses, step, activations):
+        tf.debugging.assert_equal(tf.size(activations.values), tf.shape(gradients)[1])
+        self.values.assign(activations.values)
+        self.features.assign(activations.features)
+        return tf.reduce_sum(gradients, axis=0)
+
+
+def test_representation_mode_hands_the_representation_to_methods_that_read_it(shapes):
+    model = _model()
+    aggregator = _RecordsActivations()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), aggregator=aggregator)
+    images, labels = next(iter(_data(model, shapes, batch_size=8)))
+    model.train_on_batch(images, labels)
+    trunk = model._task_gradients.split_models()[0]
+    representation = [np.asarray(t) for t in trunk(images, training=True)]
+    per_example = [t[0].size for t in representation]  # (1, 1, 64) and (4, 4, 64)
+    np.testing.assert_allclose(aggregator.values.numpy(),
+                               np.concatenate([t.reshape(-1) for t in representation]), atol=1e-5)
+    expected = np.concatenate([np.tile(np.arange(size), 8) + sum(per_example[:i])
+                               for i, size in enumerate(per_example)])
+    np.testing.assert_array_equal(aggregator.features.numpy(), expected)
 
 
 def test_weighting_callbacks_need_a_multi_task_model():

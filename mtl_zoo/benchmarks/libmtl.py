@@ -154,9 +154,10 @@ def run(quick=False):
         f"(median {float(np.median(ratios)):.2f}x). Accuracies: mean ± sd over the seeds. Run "
         "it on an otherwise idle machine: taking turns does not cancel other work's load, which "
         "slows torch's threads more than TensorFlow's.\n\n"
-        "Where the methods differ: LibMTL's MGDA-UB and GradDrop sum the representation "
-        "gradient over the batch before solving; mtl_zoo's use every example's gradient "
-        "(Sener & Koltun's formulation). LibMTL's IMTL also learns loss scales (IMTL-L); "
+        "Where the methods differ: LibMTL's MGDA-UB sums the representation gradient over the "
+        "batch before solving; mtl_zoo's uses every example's gradient (Sener & Koltun's "
+        "formulation). Both GradDrops follow the paper's batch-separated Algorithm 1 (sign(A)-"
+        "weighted gradients summed over the batch, leak 0). LibMTL's IMTL also learns loss scales (IMTL-L); "
         "mtl_zoo's IMTL-G does not. LibMTL 1.1.5's CAGrad reshapes to 3 tasks and fails with 2. "
         "The two libraries initialise weights differently (Keras Glorot-uniform, torch "
         "Kaiming-uniform).")

@@ -5,7 +5,7 @@ is a `build_model(uncertainty_weighting=...)` option; aggregators are given to
 `model.compile(aggregator=...)`.
 """
 
-from mtl_zoo.weighting.aggregator import GradientAggregator
+from mtl_zoo.weighting.aggregator import Activations, GradientAggregator
 from mtl_zoo.weighting.aligned_mtl import AlignedMTL
 from mtl_zoo.weighting.cagrad import CAGrad
 from mtl_zoo.weighting.callback import TaskWeightCallback
@@ -27,7 +27,7 @@ from mtl_zoo.weighting.upgrad import UPGrad
 AGGREGATORS = {cls.__name__: cls for cls in
                (PCGrad, MGDA, CAGrad, IMTLG, NashMTL, AlignedMTL, UPGrad, GradVac, GradDrop)}
 
-__all__ = ["AGGREGATORS", "AlignedMTL", "CAGrad", "DynamicWeightAverage", "GeometricLossStrategy",
+__all__ = ["AGGREGATORS", "Activations", "AlignedMTL", "CAGrad", "DynamicWeightAverage", "GeometricLossStrategy",
            "GradDrop", "GradNorm", "GradVac", "GradientAggregator", "GradientConflictMonitor",
            "IMTLG", "MGDA", "NashMTL", "PCGrad", "RandomLossWeighting", "ScheduledWeights",
            "StaticWeights", "TaskWeightCallback", "TaskWeightHistory", "UPGrad", "linear_ramp"]

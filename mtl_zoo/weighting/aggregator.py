@@ -1,5 +1,7 @@
 """`GradientAggregator`: the base of the methods that combine per-task gradients."""
 
+from typing import NamedTuple
+
 import keras
 import tensorflow as tf
 
@@ -7,6 +9,31 @@ from mtl_zoo.configurable import Configurable
 
 MODES = ("parameters", "representation")
 EPSILON = 1e-8
+
+
+class Activations(NamedTuple):
+    """The shared representation beside the gradient columns of representation mode.
+
+    What a method that reads the activations (`uses_activations`, e.g. GradDrop's
+    sign(A)) gets besides the (T, N) gradient matrix; `representation_activations`
+    in `mtl_zoo.weighting.task_gradients` builds it from the representation tensors.
+
+    Attributes:
+        values: (N,) the representation's values, in the order of the gradient columns.
+        features: (N,) int32, which feature of one example each column holds: the columns
+            of one feature in the examples of the batch share it.
+        num_features: how many features one example has (a scalar int32 tensor).
+
+    Example, two examples of three features:
+    >>> a = Activations(tf.constant([1.0, -2.0, 0.5, 3.0, 0.0, -1.0]),
+    ...                 tf.constant([0, 1, 2, 0, 1, 2]), tf.constant(3))
+    >>> tf.math.unsorted_segment_sum(a.values, a.features, a.num_features).numpy()
+    array([ 4. , -2. , -0.5], dtype=float32)
+    """
+
+    values: tf.Tensor
+    features: tf.Tensor
+    num_features: tf.Tensor
 
 
 class GradientAggregator(Configurable):
@@ -21,7 +48,10 @@ class GradientAggregator(Configurable):
     every method returns (close to) the plain sum of the rows.
 
     Subclasses implement `aggregate(gradients, losses, step) -> (N,)` in
-    TensorFlow ops, and `build(num_tasks)` when they keep state. Randomised
+    TensorFlow ops, and `build(num_tasks)` when they keep state. A method
+    that also reads the representation's values sets `uses_activations` and
+    takes a fourth argument, the `Activations` of representation mode (None
+    in parameter mode and when called on a bare matrix). Randomised
     methods draw from stateless generators seeded by the training step
     (`random_permutation`, `random_uniform`), so that every replica of a
     distributed run, and a single-device run, make the same draws.
@@ -41,6 +71,7 @@ class GradientAggregator(Configurable):
     default_mode = "parameters"
     modes = MODES  # the modes the method is defined for
     unsupported_modes_reason = ""  # why a method leaves a mode out
+    uses_activations = False  # whether `aggregate` takes the representation's `Activations`
 
     def __init__(self, mode=None):
         mode = mode or self.default_mode
@@ -61,14 +92,25 @@ class GradientAggregator(Configurable):
     def aggregate(self, gradients, losses, step):
         raise NotImplementedError
 
-    def __call__(self, gradients, losses=None, step=0):
+    @property
+    def state_variables(self):
+        """The variables a stateful method keeps across steps (made by `build`); the model
+        saves and restores them with its weights. None here."""
+        return []
+
+    def __call__(self, gradients, losses=None, step=0, activations=None):
         """Combines (T, N) `gradients`; `losses` (T,) is used by loss-normalised
-        variants, `step` (the training step) seeds the random ones."""
+        variants, `step` (the training step) seeds the random ones, and
+        `activations` (an `Activations` of the N columns, or None) goes to the
+        methods that read them."""
         gradients = tf.convert_to_tensor(gradients, tf.float32)
         if self.num_tasks is None:
             self.build(gradients.shape[0])
         losses = tf.ones([gradients.shape[0]]) if losses is None else tf.cast(losses, tf.float32)
-        return self.aggregate(gradients, losses, tf.cast(step, tf.int64))
+        step = tf.cast(step, tf.int64)
+        if self.uses_activations:
+            return self.aggregate(gradients, losses, step, activations)
+        return self.aggregate(gradients, losses, step)
 
     @staticmethod
     def random_permutation(size, step, salt):

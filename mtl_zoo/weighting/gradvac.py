@@ -11,8 +11,9 @@ class GradVac(GradientAggregator):
     """Like PCGrad, but instead of only removing conflicts it pulls each pair's cosine
     similarity up to a target: an exponential moving average (rate `beta`) of the
     similarities seen so far. Applied to the whole gradient vector (the paper also
-    shows a per-layer variant). The targets live on the aggregator, not in the model's
-    weights: a reloaded or resumed model starts them at 0 again, the paper's start.
+    shows a per-layer variant). The targets start at 0, the paper's start, and are
+    saved with the model's weights (`.keras` files, `save_weights`, training backups):
+    a reloaded or resumed model compiled with GradVac goes on from them.
 
     Args:
         beta: EMA rate of the target similarities.
@@ -34,6 +35,10 @@ class GradVac(GradientAggregator):
         super().build(num_tasks)
         self.targets = tf.Variable(tf.zeros([num_tasks, num_tasks]), trainable=False,
                                    name="gradvac_targets")
+
+    @property
+    def state_variables(self):
+        return [self.targets] if self.targets is not None else []
 
     def aggregate(self, gradients, losses, step):
         num_tasks = gradients.shape[0]

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from mtl_zoo.graph import analyse_sharing
 from mtl_zoo.distribution import gather_over_replicas, sum_over_replicas
+from mtl_zoo.weighting.aggregator import Activations
 
 
 def _flatten(gradients, like):
@@ -32,6 +33,24 @@ def _flatten(gradients, like):
 def _unflatten(vector, like):
     sizes = [tf.size(v) for v in like]
     return [tf.reshape(part, tf.shape(v)) for part, v in zip(tf.split(vector, tf.stack(sizes)), like)]
+
+
+def representation_activations(tensors):
+    """The `Activations` of batch-major representation `tensors`, in the column order of
+    their flattened gradients (`_flatten`): each tensor's features follow the last one's.
+
+    Example:
+    >>> a = representation_activations([tf.ones([2, 3]), tf.zeros([2, 1, 2])])
+    >>> a.features.numpy().tolist(), int(a.num_features)
+    ([0, 1, 2, 0, 1, 2, 3, 4, 3, 4], 5)
+    """
+    features, offset = [], tf.constant(0)
+    for tensor in tensors:
+        shape = tf.shape(tensor)
+        per_example = tf.reduce_prod(shape[1:])
+        features.append(tf.tile(tf.range(per_example), shape[:1]) + offset)
+        offset += per_example
+    return Activations(_flatten(tensors, tensors), tf.concat(features, axis=0), offset)
 
 
 def gradient_statistics(task_names, matrix):
@@ -148,12 +167,15 @@ class TaskGradients:
                               if model.losses else None)
         shared = self.sharing.shared_variables
         other_gradients = tape.gradient(scaled_total, self.other_variables)
+        activations = None
         if self.uses_representation:
             # each replica holds its own examples' gradients: gather every tensor along the
             # batch, so that the matrix has the columns (and their order) of one device
             global_representation = [gather_over_replicas(t, axis=0)[0] for t in representation]
             start = gather_over_replicas(representation[0], axis=0)[1]
             targets, like = read_by_heads, global_representation
+            if model.aggregator.uses_activations:
+                activations = representation_activations(global_representation)
         else:
             targets, like = shared, shared
         rows = []
@@ -168,7 +190,7 @@ class TaskGradients:
             matrix = sum_over_replicas(matrix)
         loss_scale = optimizer.scale_loss(tf.constant(1.0))
         matrix = matrix / loss_scale
-        direction = self._combine(matrix, task_losses, labelled) * loss_scale
+        direction = self._combine(matrix, task_losses, labelled, activations) * loss_scale
         if self.uses_representation:
             own = [tf.cast(t[start:start + tf.shape(local)[0]], local.dtype)
                    for t, local in zip(_unflatten(direction, like), representation)]
@@ -191,9 +213,10 @@ class TaskGradients:
             logs.update(gradient_statistics(model.task_names, selected))
         return logs
 
-    def _combine(self, matrix, task_losses, labelled):
-        """The aggregated direction of the (T, N) gradient `matrix`, or its plain sum when
-        the aggregator has nothing to balance.
+    def _combine(self, matrix, task_losses, labelled, activations=None):
+        """The aggregated direction of the (T, N) gradient `matrix` (with the representation's
+        `activations` in representation mode, for the methods that read them), or its plain
+        sum when the aggregator has nothing to balance.
 
         A task with no labelled example in the global batch, or with alpha 0, has a
         zero row, which would wreck most aggregators (MGDA's min-norm point becomes 0,
@@ -215,4 +238,4 @@ class TaskGradients:
         losses = sum_over_replicas(tf.stack([tf.cast(task_losses.get(name, 0.0), tf.float32)
                                              for name in self.model.task_names])) / replicas
         step = self.model.optimizer.iterations
-        return tf.cond(usable, lambda: aggregator(matrix, losses, step), lambda: plain_sum)
+        return tf.cond(usable, lambda: aggregator(matrix, losses, step, activations), lambda: plain_sum)
