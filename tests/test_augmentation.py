@@ -159,8 +159,19 @@ def test_colour_changes_only_the_image_and_stays_in_range():
     np.testing.assert_allclose(moved["objects"]["boxes"], labels["objects"]["boxes"], atol=1e-6)
 
 
+def test_a_transform_knows_whether_it_shows_the_whole_image():
+    letterbox = GeometricTransform.resize((100, 200), SIZE, "letterbox")
+    assert bool(letterbox.shows_whole_source) and bool(letterbox.mirrored().shows_whole_source)
+    crop = GeometricTransform.window([0.1, 0.1], [0.8, 0.8], SIZE)
+    assert not bool(crop.shows_whole_source) and not bool(crop.then(letterbox).shows_whole_source)
+    shrink = GeometricTransform.window([-0.2, -0.1], [1.3, 1.3], SIZE)
+    assert bool(shrink.mirrored().shows_whole_source)
+    assert not bool(GeometricTransform.window([-0.2, 0.0], [1.3, 0.9], SIZE).shows_whole_source)
+
+
 def test_augmentation_config_round_trips_and_rejects_bad_values():
-    augmentation = Augmentation(horizontal_flip=False, scale_range=(0.5, 1.5), contrast=0.2)
+    augmentation = Augmentation(horizontal_flip=False, scale_range=(0.5, 1.5), contrast=0.2,
+                                crop_sensitive_tasks=["count"])
     config = augmentation.get_config()
     assert Augmentation.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="scale_range"):

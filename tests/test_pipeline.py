@@ -225,6 +225,29 @@ def test_batches_hold_model_size_images_encoded_targets_and_masks(model, example
     assert all(np.isfinite(float(loss)) and float(loss) > 0 for loss in logs.values())
 
 
+def test_crops_mask_the_crop_sensitive_tasks_of_their_examples(model, examples):
+    from mtl_zoo.data.pipeline import ExamplePreparation
+
+    def masks(augmentation):
+        data = build_pipeline(model, examples.take(16), 16, augmentation, seed=2, deterministic=True)
+        return {name: m.numpy() for name, m in next(iter(data))[2].items()}
+
+    cropped = masks(Augmentation(scale_range=(1.2, 1.5), crop_sensitive_tasks=["count"]))
+    assert cropped["count"].tolist() == [0.0] * 16  # every view is a crop
+    assert cropped["shapes"].tolist() == cropped["extremes"].tolist() == [1.0] * 16
+    shrunk = masks(Augmentation(scale_range=(0.7, 1.0), crop_sensitive_tasks=["count"]))
+    assert shrunk["count"].tolist() == [1.0] * 16  # the whole image stays in view
+    mixed = masks(Augmentation(scale_range=(0.8, 1.25), crop_sensitive_tasks=["count"]))["count"]
+    assert 0 < mixed.sum() < 16
+    with pytest.raises(ValueError, match="Unknown task 'people'"):
+        build_pipeline(model, examples, 4, Augmentation(crop_sensitive_tasks=["people"]))
+    with pytest.raises(ValueError, match="crop_sensitive_tasks must be a list of task names"):
+        Augmentation(crop_sensitive_tasks="count")
+    prepare = ExamplePreparation(model, Augmentation(crop_sensitive_tasks=["count"]))
+    with pytest.raises(ValueError, match="returns no masks: use `move`"):
+        examples.map(lambda image, labels: prepare(image, labels, tf.constant([1, 2], tf.int64)))
+
+
 def test_encoded_images_and_other_sizes_are_decoded_and_resized(model):
     image = tf.io.encode_png(tf.fill((20, 30, 1), tf.constant(200, tf.uint8)))
     examples = tf.data.Dataset.from_tensors((image, {"count": 2}))

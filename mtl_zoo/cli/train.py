@@ -72,8 +72,9 @@ flags.DEFINE_integer("max_train_examples", None, "Train on the first N training 
                      lower_bound=1)
 flags.DEFINE_integer("max_val_examples", None, "Validate on the first N validation examples only.",
                      lower_bound=1)
-flags.DEFINE_bool("augment", True, "Random scale jitter of the training images, and horizontal "
-                  "flips where the dataset allows them (not multi_mnist).")
+flags.DEFINE_bool("augment", True, "Random scale jitter (0.8-1.2) of the training images, and "
+                  "horizontal flips where the dataset allows them (not multi_mnist); cropped "
+                  "views mask the dataset's crop-sensitive tasks (class presence, people_count).")
 flags.DEFINE_float("learning_rate", 2e-3, "Peak Adam learning rate (cosine decay to 0).",
                    lower_bound=0.0)
 flags.register_validator("learning_rate", math.isfinite, "--learning_rate must be a finite number.")
@@ -278,7 +279,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     import mtl_zoo as mz
     from mtl_zoo.cli.strategies import writes_run_files
     from mtl_zoo.data import Augmentation, build_pipeline, raw_batches
-    from mtl_zoo.data.sources import allows_horizontal_flips
+    from mtl_zoo.data.sources import allows_horizontal_flips, crop_sensitive_tasks
     from mtl_zoo.distribution import distribute_global_batches, is_multi_worker
     from mtl_zoo.evaluation import evaluate_model
     from mtl_zoo.files import staged_file
@@ -293,8 +294,9 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     train_examples, val_examples = only_tasks(data["train"], names), only_tasks(data["validation"], names)
     augmentation = None
     if FLAGS.augment:
-        augmentation = Augmentation(horizontal_flip=allows_horizontal_flips(FLAGS.dataset),
-                                    scale_range=(0.8, 1.2))
+        augmentation = Augmentation(
+            horizontal_flip=allows_horizontal_flips(FLAGS.dataset), scale_range=(0.8, 1.2),
+            crop_sensitive_tasks=[name for name in crop_sensitive_tasks(FLAGS.dataset) if name in names])
     train_data = distribute_global_batches(strategy, build_pipeline(
         model, train_examples, FLAGS.batch_size, augmentation=augmentation,
         shuffle_buffer=data["num_train"], seed=FLAGS.seed), FLAGS.batch_size)

@@ -56,11 +56,14 @@ class Augmentation(Configurable):
     keypoints and landmarks are mirrored with their left/right pairs swapped
     and lose their visibility when they leave the view, segmentation and depth
     maps are cropped and flipped with nearest-neighbour sampling. Image-level
-    labels (classification, multi-label) are left as they are, so a crop that
-    cuts out an object they count (COCO's class presence, a people count) makes
-    them wrong for that view: keep the zoom at most 1 for such tasks. The colour
-    part changes the image only. All randomness is stateless, drawn from a
-    per-example seed, so a seeded pipeline repeats exactly.
+    labels (classification, multi-label) are left as they are, which suits labels
+    that a crop keeps true (a scene, a digit); a crop that cuts out an object that
+    a label counts (COCO's class presence, a people count) makes it wrong for that
+    view, so name such tasks in `crop_sensitive_tasks`: an example whose view
+    leaves part of its image out then has those tasks' masks set to 0, and trains
+    the other tasks only. The colour part changes the image only. All randomness
+    is stateless, drawn from a per-example seed, so a seeded pipeline repeats
+    exactly.
 
     Args:
         horizontal_flip: mirror left/right with probability 1/2.
@@ -73,6 +76,8 @@ class Augmentation(Configurable):
         hue: maximum hue shift, as a fraction of the colour circle (<= 0.5).
         min_box_visibility: the fraction of a box's area that must stay in
             view for it to keep its label.
+        crop_sensitive_tasks: names of tasks whose labels hold only for the
+            whole image: masked (0) in the examples whose view is cropped.
 
     Example:
     >>> augmentation = Augmentation(scale_range=(0.8, 1.25), brightness=0.1, hue=0.02)
@@ -81,8 +86,13 @@ class Augmentation(Configurable):
     """
 
     def __init__(self, horizontal_flip=True, scale_range=(1.0, 1.0), brightness=0.0, contrast=0.0,
-                 saturation=0.0, hue=0.0, min_box_visibility=0.25):
+                 saturation=0.0, hue=0.0, min_box_visibility=0.25, crop_sensitive_tasks=()):
         self.horizontal_flip = bool(horizontal_flip)
+        if isinstance(crop_sensitive_tasks, str) or not all(
+                isinstance(name, str) for name in crop_sensitive_tasks):
+            raise ValueError(f"Augmentation crop_sensitive_tasks must be a list of task names such as "
+                             f"['people_count'], got {crop_sensitive_tasks!r}.")
+        self.crop_sensitive_tasks = tuple(crop_sensitive_tasks)
         try:
             low, high = scale_range
         except (TypeError, ValueError):
@@ -173,4 +183,5 @@ class Augmentation(Configurable):
         return {"horizontal_flip": self.horizontal_flip, "scale_range": self.scale_range,
                 "brightness": self.brightness, "contrast": self.contrast,
                 "saturation": self.saturation, "hue": self.hue,
-                "min_box_visibility": self.min_box_visibility}
+                "min_box_visibility": self.min_box_visibility,
+                "crop_sensitive_tasks": list(self.crop_sensitive_tasks)}

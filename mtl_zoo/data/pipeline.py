@@ -97,6 +97,8 @@ class ExamplePreparation:
         self.augmentation = augmentation
         if augmentation is not None:
             augmentation.check_channels(model.image_shape[-1])
+            for name in augmentation.crop_sensitive_tasks:
+                model.get_task(name)  # an unknown name is an error naming the model's tasks
         self.resize = resize
         self.pad_value = float(pad_value)
         self.what = what
@@ -105,14 +107,18 @@ class ExamplePreparation:
     @tf.autograph.experimental.do_not_convert
     def __call__(self, image, labels, seed=None):
         """Returns the float32 model-size image and the moved raw labels of one example."""
-        image, moved, colours = self._moved(image, labels, seed)
+        if self.augmentation is not None and self.augmentation.crop_sensitive_tasks:
+            raise ValueError("The augmentation masks crop-sensitive tasks, and this call returns "
+                             "no masks: use `move` (as build_pipeline does).")
+        image, moved, colours, _ = self._moved(image, labels, seed)
         if self.augmentation is not None:
             image = self.augmentation.adjust_colours(image[None], colours[None])[0]
         return image, moved
 
     def _moved(self, image, labels, seed):
-        """The resampled image, the moved raw labels and the (4,) colour factors (neutral
-        without augmentation) of one example; the colours are not applied yet."""
+        """The resampled image, the moved raw labels, the (4,) colour factors (neutral
+        without augmentation; not applied yet) and whether the whole image stays in view,
+        of one example."""
         image = _as_model_image(image, self.model.image_shape[-1], self.what)
         output_size = self.model.image_shape[:2]
         visibility = 0.25 if self.augmentation is None else self.augmentation.min_box_visibility
@@ -130,22 +136,28 @@ class ExamplePreparation:
                 moved[name] = task.transform_label(label, transform)
             except (KeyError, TypeError, ValueError, IndexError) as error:
                 raise _label_error(self.what, task, label, error) from None
-        return image, moved, colours
+        return image, moved, colours, transform.shows_whole_source
 
     @tf.autograph.experimental.do_not_convert
     def move(self, image, labels, seed=None, masks=None):
         """`(image, {task: moved raw label}, {task: mask}, colour factors)` of one example, the
         image resampled but its colours not changed yet, masks for every model task (0 where
-        unlabelled); batch these with `padding`, then `encode_batch`.
+        unlabelled, and for the augmentation's crop-sensitive tasks where the view is
+        cropped); batch these with `padding`, then `encode_batch`.
 
         The label of a task whose mask is 0 may hold any placeholder (an out-of-range
         class id, NaN coordinates): it is replaced by the task's padding."""
         given = masks or {}
         labels = {name: self._placeholder_where_masked(name, label, given.get(name))
                   for name, label in labels.items()}
-        image, labels, colours = self._moved(image, labels, seed)
-        example_masks = {name: tf.cast(given.get(name, 1.0), tf.float32) * float(name in labels)
-                         for name in self.model.task_names}
+        image, labels, colours, whole_view = self._moved(image, labels, seed)
+        crop_sensitive = self.augmentation.crop_sensitive_tasks if self.augmentation is not None else ()
+        example_masks = {}
+        for name in self.model.task_names:
+            mask = tf.cast(given.get(name, 1.0), tf.float32) * float(name in labels)
+            if name in crop_sensitive:
+                mask *= tf.cast(whole_view, tf.float32)
+            example_masks[name] = mask
         return image, labels, example_masks, colours
 
     def padding(self, moved_spec):

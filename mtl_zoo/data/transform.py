@@ -97,6 +97,21 @@ class GeometricTransform:
         """A bool tensor: whether the transform mirrors left and right."""
         return self.scale[1] < 0
 
+    @property
+    def shows_whole_source(self):
+        """A bool tensor: whether all of the source image lands inside the output (no crop).
+
+        Example:
+        >>> bool(GeometricTransform.window([0.1, 0.0], [0.8, 1.0], (32, 32)).shows_whole_source)
+        False
+        >>> bool(GeometricTransform.window([-0.1, -0.1], [1.2, 1.2], (32, 32)).shows_whole_source)
+        True
+        """
+        ends = tf.stack([self.offset, self.offset + self.scale])  # where source 0 and 1 land
+        tolerance = 1e-5
+        return tf.reduce_all((tf.reduce_min(ends, axis=0) >= -tolerance)
+                             & (tf.reduce_max(ends, axis=0) <= 1.0 + tolerance))
+
     # -- labels -------------------------------------------------------------------------------
     def map_yx(self, points):
         """Normalised (..., 2) (y, x) points to output-normalised coordinates."""

@@ -13,7 +13,8 @@ class GradVac(GradientAggregator):
     similarities seen so far. Applied to the whole gradient vector (the paper also
     shows a per-layer variant). The targets start at 0, the paper's start, and are
     saved with the model's weights (`.keras` files, `save_weights`, training backups):
-    a reloaded or resumed model compiled with GradVac goes on from them.
+    a model compiled with GradVac before its weights load (`mz.load_model`, a resumed
+    run) goes on from them.
 
     Args:
         beta: EMA rate of the target similarities.

@@ -82,6 +82,17 @@ def allows_horizontal_flips(name):
     return getattr(get_source(name), "HORIZONTAL_FLIPS", True)
 
 
+def crop_sensitive_tasks(name):
+    """The tasks of source `name` whose labels a crop can make wrong (counts, class presence):
+    `Augmentation(crop_sensitive_tasks=...)` masks them in cropped views.
+
+    Example:
+    >>> crop_sensitive_tasks("coco_keypoints"), crop_sensitive_tasks("mtl_shapes")
+    (('people_count',), ())
+    """
+    return tuple(getattr(get_source(name), "CROP_SENSITIVE_TASKS", ()))
+
+
 def source_tasks(name):
     """The tasks matching source `name`'s labels, named like its label keys.
 
@@ -92,4 +103,4 @@ def source_tasks(name):
     return get_source(name).tasks()
 
 
-__all__ = ["SOURCE_MODULES", "allows_horizontal_flips", "evaluation_split", "get_source", "list_sources", "load_examples", "source_tasks"]
+__all__ = ["SOURCE_MODULES", "allows_horizontal_flips", "crop_sensitive_tasks", "evaluation_split", "get_source", "list_sources", "load_examples", "source_tasks"]

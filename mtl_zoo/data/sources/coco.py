@@ -21,6 +21,7 @@ from mtl_zoo.data.sources.tfds_labels import (classes_present, detection_labels,
                                              load_tfds)
 
 TFDS_NAME = "coco/2017"
+CROP_SENSITIVE_TASKS = ("labels",)  # class presence: a crop can leave an object out
 
 # TFDS's class ids 0..79 are COCO's categories sorted by category id; the TFDS
 # code does not name them (the names come from the downloaded annotations).

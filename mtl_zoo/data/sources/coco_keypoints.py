@@ -32,6 +32,7 @@ from mtl_zoo.data.sources.tfds_labels import detection_labels, image_area_fracti
 from mtl_zoo.dataset_builders.coco_keypoints import FLIP_PAIRS, KEYPOINT_NAMES
 
 TFDS_NAME = "coco_keypoints"
+CROP_SENSITIVE_TASKS = ("people_count",)  # a crop can leave a person out
 PEOPLE_COUNT_CLASSES = ("none", "one", "two", "three_or_more")
 
 

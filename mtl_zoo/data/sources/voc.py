@@ -23,6 +23,7 @@ from mtl_zoo import tasks as mtl_tasks
 from mtl_zoo.data.sources.tfds_labels import classes_present, detection_labels, load_tfds, tfds_features
 
 TFDS_NAME = "voc/2012"
+CROP_SENSITIVE_TASKS = ("labels",)  # class presence: a crop can leave an object out
 
 
 @functools.cache
