@@ -16,7 +16,7 @@ weight during training, and both runs' losses; or "not_applicable" for a method
 that needs parameters shared by the tasks (GradNorm) on soft sharing's separate
 towers. With --sensitivity, also the largest weight difference between two one-device runs
 whose initial weights differ by a relative 1e-7 (Gaussian): how far round-off alone carries
-this model and method, the yardstick for the mirrored difference. Each model trains 3 epochs of 2 steps (global batch 16), so that
+this model and method, the yardstick for the mirrored difference (and the perturbed run's losses). Each model trains 3 epochs of 2 steps (global batch 16), so that
 epoch-level methods (DWA) act too.
 
 Both runs normalise with Keras's batch-norm ops (`mz.layers.set_fused_batch_norm(model,
@@ -101,9 +101,11 @@ def compare(scheme, method, strategies, data_arrays, sensitivity=False):
     result = {"max_weight_difference": max(differences), "most_different": paths[int(np.argmax(differences))],
               "max_trainable_change": change, "losses": losses}
     if sensitivity:
-        reference = train(scheme, method, strategies["single"], perturbed(initial), data_arrays)[0]
+        reference, _, _, reference_losses = train(scheme, method, strategies["single"], perturbed(initial),
+                                                  data_arrays)
         result["perturbed_single_difference"] = max(
             float(np.max(np.abs(a - b))) for a, b in zip(weights["single"], reference))
+        result["perturbed_single_losses"] = reference_losses
     return result
 
 

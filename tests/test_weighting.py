@@ -467,14 +467,27 @@ MIRRORED_PAIRS = ["hard/GradDrop", "soft/rlw", "cross_stitch/dwa", "mtan/uncerta
 
 @pytest.mark.slow
 def test_mirrored_strategy_matches_one_device_for_each_scheme_and_method():
-    # one process for all pairs: each process spends about 5 s starting TensorFlow
+    """The mirrored run's weights and epoch losses agree with the one-device run's to 1e-4 (losses:
+    relative), or, where round-off alone carries one-device runs further apart, to that yardstick: `--sensitivity` trains each pair once more
+    on one device from weights perturbed by a relative 1e-7. Round-off parts such runs by up
+    to 3e-4 here (with the Eigen kernels, hard sharing with GradDrop: the one-device run lands
+    1.4e-4 from the mirrored run and, to 4 digits, as far from the perturbed one); a
+    distribution error (a gradient scaled or summed twice, a replica's examples left out)
+    moves the weights by the order of their change, 3e-3."""
     script = pathlib.Path(__file__).with_name("distributed_run.py")
-    result = subprocess.run([sys.executable, str(script), ",".join(MIRRORED_PAIRS)], capture_output=True,
-                            text=True, timeout=1800)
+    # one process for all pairs: each process spends about 5 s starting TensorFlow
+    result = subprocess.run([sys.executable, str(script), ",".join(MIRRORED_PAIRS), "--sensitivity"],
+                            capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert list(outcome) == MIRRORED_PAIRS
     for pair, run in outcome.items():
-        assert run["max_trainable_change"] > 1e-3, pair  # training really moved the weights
-        assert run["max_weight_difference"] < 1e-4, pair  # and both runs agree
-        np.testing.assert_allclose(run["losses"]["single"], run["losses"]["mirrored"], rtol=1e-4, err_msg=pair)
+        change, round_off = run["max_trainable_change"], run["perturbed_single_difference"]
+        assert change > 1e-3, pair  # training really moved the weights
+        assert round_off < change / 5, pair  # and round-off alone did not move them as much
+        tolerance = max(1e-4, 1.5 * round_off)
+        assert run["max_weight_difference"] < tolerance, (pair, run["max_weight_difference"], round_off)
+        single, mirrored, perturbed = (np.array(run["losses"]["single"]), np.array(run["losses"]["mirrored"]),
+                                       np.array(run["perturbed_single_losses"]))
+        loss_tolerance = np.maximum(1e-4 * single, 1.5 * np.abs(perturbed - single))
+        assert np.all(np.abs(mirrored - single) <= loss_tolerance), (pair, single, mirrored, perturbed)
