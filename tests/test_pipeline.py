@@ -241,11 +241,17 @@ def test_crops_mask_the_crop_sensitive_tasks_of_their_examples(model, examples):
     assert 0 < mixed.sum() < 16
     with pytest.raises(ValueError, match="Unknown task 'people'"):
         build_pipeline(model, examples, 4, Augmentation(crop_sensitive_tasks=["people"]))
-    with pytest.raises(ValueError, match="crop_sensitive_tasks must be a list of task names"):
-        Augmentation(crop_sensitive_tasks="count")
-    prepare = ExamplePreparation(model, Augmentation(crop_sensitive_tasks=["count"]))
+    for not_a_list in ("count", None, (name for name in ["count"])):
+        with pytest.raises(ValueError, match="crop_sensitive_tasks must be a list of task names"):
+            Augmentation(crop_sensitive_tasks=not_a_list)
+    prepare = ExamplePreparation(model, Augmentation(scale_range=(0.8, 1.2), crop_sensitive_tasks=["count"]))
     with pytest.raises(ValueError, match="returns no masks: use `move`"):
         examples.map(lambda image, labels: prepare(image, labels, tf.constant([1, 2], tf.int64)))
+    # in-memory arrays keep the masks that cropped views set
+    images, labels = generate_shapes(8, image_size=48, seed=4)
+    batch = next(iter(dataset_from_arrays(model, images, labels, batch_size=8, seed=0, augmentation=Augmentation(
+        scale_range=(1.2, 1.5), crop_sensitive_tasks=["count"]))))
+    assert batch[2]["count"].numpy().tolist() == [0.0] * 8
 
 
 def test_encoded_images_and_other_sizes_are_decoded_and_resized(model):

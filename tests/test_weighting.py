@@ -489,5 +489,5 @@ def test_mirrored_strategy_matches_one_device_for_each_scheme_and_method():
         assert run["max_weight_difference"] < tolerance, (pair, run["max_weight_difference"], round_off)
         single, mirrored, perturbed = (np.array(run["losses"]["single"]), np.array(run["losses"]["mirrored"]),
                                        np.array(run["perturbed_single_losses"]))
-        loss_tolerance = np.maximum(1e-4 * single, 1.5 * np.abs(perturbed - single))
+        loss_tolerance = np.maximum(1e-4 * np.abs(single), 1.5 * np.abs(perturbed - single))
         assert np.all(np.abs(mirrored - single) <= loss_tolerance), (pair, single, mirrored, perturbed)

@@ -22,7 +22,8 @@ def dataset_from_arrays(model, images, labels, batch_size=32, shuffle=False, see
         shuffle: shuffle each epoch (seeded by `seed`).
         seed: shuffle and augmentation seed.
         masks: optional `{task_name: (N,) 0/1}` per-example task masks; when
-            given (or when the labels leave out some of the model's tasks),
+            given (or when the labels leave out some of the model's tasks, or
+            the augmentation masks crop-sensitive tasks in cropped views),
             batches carry `{task: (batch,) mask}` as a third element.
         augmentation: an optional `Augmentation`.
 
@@ -42,7 +43,8 @@ def dataset_from_arrays(model, images, labels, batch_size=32, shuffle=False, see
     dataset = build_pipeline(model, tf.data.Dataset.from_tensor_slices(elements), batch_size,
                              augmentation=augmentation, shuffle_buffer=count if shuffle else 0,
                              seed=seed)
-    if masks is None and set(labels) >= set(model.task_names):
+    masks_crops = augmentation is not None and augmentation.masks_cropped_views
+    if masks is None and set(labels) >= set(model.task_names) and not masks_crops:
         return dataset.map(lambda images, targets, masks: (images, targets))
     return dataset
 

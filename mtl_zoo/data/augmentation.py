@@ -21,6 +21,14 @@ def _number(name, value):
         raise ValueError(f"Augmentation {name} must be a number, got {value!r}.") from None
 
 
+def _task_names(name, value):
+    names = tuple(value) if isinstance(value, (list, tuple)) else None
+    if names is None or not all(isinstance(task, str) for task in names):
+        raise ValueError(f"Augmentation {name} must be a list of task names such as "
+                         f"['people_count'], got {value!r}.")
+    return names
+
+
 # Luminance weights of linear RGB (Rec. 709, as the W3C Filter Effects spec rounds them).
 LUMINANCE = (0.213, 0.715, 0.072)
 # The part of the W3C "hueRotate" matrix that scales with the sine of the angle.
@@ -88,11 +96,7 @@ class Augmentation(Configurable):
     def __init__(self, horizontal_flip=True, scale_range=(1.0, 1.0), brightness=0.0, contrast=0.0,
                  saturation=0.0, hue=0.0, min_box_visibility=0.25, crop_sensitive_tasks=()):
         self.horizontal_flip = bool(horizontal_flip)
-        if isinstance(crop_sensitive_tasks, str) or not all(
-                isinstance(name, str) for name in crop_sensitive_tasks):
-            raise ValueError(f"Augmentation crop_sensitive_tasks must be a list of task names such as "
-                             f"['people_count'], got {crop_sensitive_tasks!r}.")
-        self.crop_sensitive_tasks = tuple(crop_sensitive_tasks)
+        self.crop_sensitive_tasks = _task_names("crop_sensitive_tasks", crop_sensitive_tasks)
         try:
             low, high = scale_range
         except (TypeError, ValueError):
@@ -108,6 +112,11 @@ class Augmentation(Configurable):
         self.saturation = _check_range("saturation", saturation, 0.0, 1.0)
         self.hue = _check_range("hue", hue, 0.0, 0.5)
         self.min_box_visibility = _check_range("min_box_visibility", min_box_visibility, 0.0, 1.0)
+
+    @property
+    def masks_cropped_views(self):
+        """Whether some views can be crops that mask `crop_sensitive_tasks`."""
+        return bool(self.crop_sensitive_tasks) and self.scale_range[1] > 1.0
 
     @property
     def changes_colour(self):

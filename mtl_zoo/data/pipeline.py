@@ -107,7 +107,7 @@ class ExamplePreparation:
     @tf.autograph.experimental.do_not_convert
     def __call__(self, image, labels, seed=None):
         """Returns the float32 model-size image and the moved raw labels of one example."""
-        if self.augmentation is not None and self.augmentation.crop_sensitive_tasks:
+        if self.augmentation is not None and self.augmentation.masks_cropped_views:
             raise ValueError("The augmentation masks crop-sensitive tasks, and this call returns "
                              "no masks: use `move` (as build_pipeline does).")
         image, moved, colours, _ = self._moved(image, labels, seed)
