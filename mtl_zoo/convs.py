@@ -1,4 +1,6 @@
-"""The kinds of 3x3 convolution of the dense parts: the feature pyramid and the heads' towers."""
+"""The dense parts' convolutions (the feature pyramid and the heads' towers): their kinds and widths."""
+
+from typing import NamedTuple, Optional
 
 from keras import layers
 
@@ -19,3 +21,52 @@ def checked_conv_kind(what, kind):
     if kind not in CONV_KINDS:
         raise unknown_name_error(what, kind, CONV_KINDS)
     return kind
+
+
+def checked_channels(what, channels):
+    """`channels` as an int if it is a whole number >= 1, else a ValueError naming `what`.
+
+    Example:
+    >>> checked_channels("pyramid_channels", 32)
+    32
+    """
+    if isinstance(channels, bool) or not isinstance(channels, (int, float)) or channels < 1 \
+            or channels != int(channels):
+        raise ValueError(f"{what} must be a whole number of channels >= 1, got {channels!r}.")
+    return int(channels)
+
+
+class DenseParts(NamedTuple):
+    """How a model's dense parts are built: the heads' 3x3 convs and width, and the pyramid's.
+
+    The heads are those with a conv tower (detection, keypoints, segmentation,
+    depth); `head_channels` None keeps each task's own width (64 by default).
+    `head_conv` and `pyramid_conv` name `CONV_KINDS`. The command lines'
+    `--head_conv`, `--head_channels`, `--pyramid_conv` and `--pyramid_channels`.
+
+    Example:
+    >>> light = DenseParts(head_conv="separable", head_channels=32, pyramid_channels=32)
+    >>> light.task_config({"kind": "Detection", "name": "objects", "head_conv": "standard",
+    ...                    "head_channels": 64})["head_channels"]
+    32
+    >>> light.pyramid_arguments()
+    {'pyramid_conv': 'standard', 'pyramid_channels': 32}
+    """
+
+    head_conv: str = "standard"
+    head_channels: Optional[int] = None
+    pyramid_conv: str = "standard"
+    pyramid_channels: int = 64
+
+    def task_config(self, config):
+        """`config` (a task's `{"kind": ..., **get_config()}`) with these heads' conv kind and
+        width when its head has a conv tower; other tasks' configs unchanged."""
+        if "head_conv" not in config:
+            return config
+        if self.head_channels is None:
+            return dict(config, head_conv=self.head_conv)
+        return dict(config, head_conv=self.head_conv, head_channels=self.head_channels)
+
+    def pyramid_arguments(self):
+        """The feature pyramid's `build_model` arguments."""
+        return {"pyramid_conv": self.pyramid_conv, "pyramid_channels": self.pyramid_channels}

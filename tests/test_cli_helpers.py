@@ -11,6 +11,7 @@ import types
 import pytest
 from absl import flags
 
+import mtl_zoo as mz
 from mtl_zoo.cli.config_file import apply_config_file, read_config_file
 from mtl_zoo.cli.model_dir import claim_model_dir, claimed_model_dir
 from mtl_zoo.cli.local_workers import free_ports
@@ -131,11 +132,21 @@ def test_sharing_options_from_the_command_line():
         parse_sharing_options(["levels=[P3"])
     try:
         train_cli.FLAGS(["train", "--sharing=mmoe", "--sharing_option=task_experts=1",
-                         "--head_conv=separable", "--pyramid_conv=separable", "--model_dir=unused"])
+                         "--head_conv=separable", "--pyramid_conv=separable", "--head_channels=32",
+                         "--pyramid_channels=48", "--model_dir=unused"])
         config = train_cli.architecture()
         assert config["sharing_options"] == {"task_experts": 1} and config["pyramid_conv"] == "separable"
-        assert {task["name"]: task.get("head_conv") for task in config["tasks"]} == \
-            {"action": None, "objects": "separable", "pose": "separable"}
+        assert config["pyramid_channels"] == 48
+        assert {task["name"]: (task.get("head_conv"), task.get("head_channels")) for task in config["tasks"]} \
+            == {"action": (None, None), "objects": ("separable", 32), "pose": ("separable", 32)}
+        model = mz.build_model(**config)  # what run.json and a preset hold builds the flagged model
+        assert model.get_layer("pose_tower_conv1").filters == 32
+        assert model.get_layer("pose_tower_conv1").input.shape[-1] == 48  # the pyramid's width
+        train_cli.FLAGS.unparse_flags()
+        train_cli.FLAGS(["train", "--model_dir=unused"])  # each task keeps its own width
+        config = train_cli.architecture()
+        assert config["pyramid_channels"] == 64
+        assert [task.get("head_channels") for task in config["tasks"]] == [None, 64, 64]
         train_cli.FLAGS.unparse_flags()
         train_cli.FLAGS(["train", "--sharing=soft", "--sharing_option=task_experts=1"])
         assert train_cli.FLAGS.pyramid_conv == "standard"  # independent of --head_conv

@@ -252,6 +252,11 @@ def test_every_task_head_trains_and_its_loss_falls(task, rng):
     (lambda: mz.tasks.Detection("a", num_classes=2, level="P7"), "Unknown pyramid level"),
     (lambda: mz.tasks.Depth("a", loss="l3"), "unknown depth loss"),
     (lambda: mz.tasks.Keypoints("a", 3, head_conv="seperable"), "head_conv .* Did you mean 'separable'"),
+    (lambda: mz.tasks.Detection("a", 2, head_channels=0), "head_channels of task 'a' .* >= 1, got 0"),
+    (lambda: mz.tasks.Depth("a", head_channels=31.5), "head_channels of task 'a' .* got 31.5"),
+    (lambda: mz.tasks.Segmentation("a", 2, head_channels="32"), "head_channels of task 'a' .* got '32'"),
+    (lambda: mz.build_model("tiny", [mz.tasks.Detection("a", 2)], (32, 32, 3), pyramid_channels=-8),
+     "pyramid_channels must be a whole number of channels >= 1, got -8"),
     (lambda: mz.tasks.Classification("my task", num_classes=2), "Invalid task name"),
     (lambda: mz.tasks.get_task({"kind": "clasification", "name": "a"}), "Did you mean 'classification'"),
     (lambda: mz.tasks.get_task({"kind": "classification", "name": "a", "classes": 3}), "Bad options"),
@@ -275,6 +280,20 @@ def test_separable_heads_replace_each_tower_conv_and_cost_fewer_weights():
     assert all(isinstance(layer, keras.layers.SeparableConv2D) for layer in separable)
     for full, light in zip(standard, separable):
         assert light.count_params() < full.count_params() / 5
+
+
+def test_head_and_pyramid_channels_set_the_dense_parts_widths():
+    tasks = [mz.tasks.Detection("det", 2, head_channels=16, head_conv="separable"),
+             mz.tasks.Keypoints("pose", 3, head_channels=24), mz.tasks.Classification("cls", 3)]
+    model = mz.build_model("tiny", tasks, input_shape=(32, 32, 3), pyramid_channels=8)
+    widths = {layer.name: layer.filters for layer in model.layers if "_tower_conv" in layer.name}
+    assert widths == {"det_tower_conv1": 16, "det_tower_conv2": 16,
+                      "pose_tower_conv1": 24, "pose_tower_conv2": 24}
+    pyramid = [layer for layer in model.layers if layer.name.startswith("pyramid_")
+               and isinstance(layer, keras.layers.Conv2D)]
+    assert pyramid and all(layer.filters == 8 for layer in pyramid)
+    assert model.get_layer("det_tower_conv1").input.shape[-1] == 8
+    assert mz.tasks.get_task({"kind": "detection", **tasks[0].get_config()}).head_channels == 16
 
 
 @pytest.mark.parametrize("sharing", ["hard", "soft"])

@@ -24,8 +24,7 @@ def benchmark_tasks(quick):
 
 
 def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=None, backbone="tiny",
-               head_conv="standard", sharing_options=None, pyramid_conv="standard",
-               fused_batch_norm=True):
+               dense=None, sharing_options=None, fused_batch_norm=True):
     """`(model, step)`: the default model compiled with Adam (and `aggregator`),
     and a function that runs one `train_on_batch` on a fixed batch.
 
@@ -37,22 +36,22 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
         sharing_options: that scheme's options (None: its defaults).
         aggregator: a gradient aggregator for `compile`, or None.
         backbone: a backbone name (random weights).
-        head_conv: the dense heads' 3x3 convs ("standard" or "separable").
-        pyramid_conv: the feature pyramid's 3x3 convs ("standard" or "separable").
+        dense: how the heads and feature pyramid are built, a `mtl_zoo.convs.DenseParts`
+            (None: the default, standard 3x3 convs 64 channels wide).
         fused_batch_norm: False trains the batch norms with Keras's ops instead of
             TensorFlow's fused kernel (`mtl_zoo.layers.set_fused_batch_norm`).
     """
     import keras
 
     from mtl_zoo.cli.train import build_job_model, only_tasks
+    from mtl_zoo.convs import DenseParts
     from mtl_zoo.data import build_pipeline
     from mtl_zoo.data.sources import mtl_shapes
     from mtl_zoo.layers import set_fused_batch_norm
 
     keras.utils.set_random_seed(0)
     model = build_job_model(tasks=tasks, backbone=backbone, image_size=image_size, sharing=sharing,
-                            head_conv=head_conv, sharing_options=sharing_options,
-                            pyramid_conv=pyramid_conv)
+                            sharing_options=sharing_options, dense=dense or DenseParts())
     set_fused_batch_norm(model, fused_batch_norm)
     model.compile(optimizer="adam", aggregator=aggregator)
     examples = only_tasks(mtl_shapes.generate(batch_size, image_size, seed=0), model.task_names)

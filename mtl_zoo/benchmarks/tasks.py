@@ -4,8 +4,9 @@ The default CPU model (`scripts/train.py`: tiny backbone, mtl_shapes action +
 objects + pose) and, for each of its tasks, the same backbone with that task's
 head alone, with standard dense convs and, on the small backbones, with
 depthwise-separable ones in the heads (`head_conv="separable"`) and in the
-feature pyramid too (`pyramid_conv="separable"`). The four models of a
-backbone and head kind are timed in turns in one process, and each ratio is
+feature pyramid too (`pyramid_conv="separable"`), and with separable heads
+on a pyramid and heads 32 channels wide instead of 64. The four models of a
+backbone and dense parts are timed in turns in one process, and each ratio is
 the median of the round-by-round ratios, so it is fair on a shared machine.
 Target: a 3-task step costs at most 1.2x a step of one single-task model.
 """
@@ -15,26 +16,38 @@ from mtl_zoo.benchmarks.table import Table
 TARGET_RATIO = 1.2
 
 
-# The kinds of the dense parts' 3x3 convs measured: label -> (head_conv, pyramid_conv).
-DENSE_CONVS = {"standard": ("standard", "standard"),
-               "separable heads": ("separable", "standard"),
-               "separable heads and pyramid": ("separable", "separable")}
+# The dense parts measured: label -> (head_conv, pyramid_conv, heads' and pyramid's channels).
+DENSE_PARTS = {"standard": ("standard", "standard", 64),
+               "separable heads": ("separable", "standard", 64),
+               "separable heads and pyramid": ("separable", "separable", 64),
+               "separable heads, 32 channels": ("separable", "standard", 32)}
 
 
-def measure_models(backbone, dense_convs, image_size, batch_size, steps):
+def dense_parts(label):
+    """The `mtl_zoo.convs.DenseParts` of a `DENSE_PARTS` label.
+
+    Example:
+    >>> dense_parts("separable heads, 32 channels").pyramid_channels
+    32
+    """
+    from mtl_zoo.convs import DenseParts
+
+    head_conv, pyramid_conv, channels = DENSE_PARTS[label]
+    return DenseParts(head_conv, channels, pyramid_conv, channels)
+
+
+def measure_models(backbone, dense, image_size, batch_size, steps):
     """`{"seconds": {label: [train_on_batch seconds of each round]}, "flops": {label: forward
     FLOPs per image}}` for the 3-task and the single-task models."""
     from mtl_zoo.benchmarks.default_model import train_step
     from mtl_zoo.benchmarks.measure import forward_flops, interleaved_seconds
     from mtl_zoo.cli.train import DEFAULT_TASKS
 
-    head_conv, pyramid_conv = DENSE_CONVS[dense_convs]
     models, steps_by_label = {}, {}
     for names in [list(DEFAULT_TASKS)] + [[name] for name in DEFAULT_TASKS]:
         label = " + ".join(names)
         models[label], steps_by_label[label] = train_step(
-            image_size, batch_size, tasks=names, backbone=backbone, head_conv=head_conv,
-            pyramid_conv=pyramid_conv)
+            image_size, batch_size, tasks=names, backbone=backbone, dense=dense_parts(dense))
     return {"seconds": interleaved_seconds(steps_by_label, repeats=steps, warmup=2),
             "flops": {label: forward_flops(model) for label, model in models.items()}}
 
@@ -51,21 +64,23 @@ def _verdict(ratio):
 
 
 def settings(quick):
-    """(backbone, dense convs (a `DENSE_CONVS` label), batch size, rounds) per measurement, and
+    """(backbone, dense parts (a `DENSE_PARTS` label), batch size, rounds) per measurement, and
     the image size."""
     if quick:
         return [("tiny", "separable heads and pyramid", 8, 2)], 32
     return [("tiny", "standard", 32, 40), ("tiny", "separable heads and pyramid", 32, 40),
+            ("tiny", "separable heads, 32 channels", 32, 40),
             ("mobilenet_v3_small", "standard", 32, 40), ("mobilenet_v3_small", "separable heads", 32, 40),
             ("mobilenet_v3_small", "separable heads and pyramid", 32, 40),
+            ("mobilenet_v3_small", "separable heads, 32 channels", 32, 40),
             ("resnet50", "standard", 16, 16)], 128
 
 
-def _summary(backbone, dense_convs, ratios, flops, multi):
+def _summary(backbone, dense, ratios, flops, multi):
     """One sentence: the 3-task step against the costliest and the cheapest single-task step."""
     by_ratio = sorted(ratios, key=lambda label: ratios[label][0])
     costliest, cheapest = by_ratio[0], by_ratio[-1]
-    return (f"{backbone} ({dense_convs}): {ratios[costliest][0]:.2f}x the costliest "
+    return (f"{backbone} ({dense}): {ratios[costliest][0]:.2f}x the costliest "
             f"single-task step ({costliest}; {_verdict(ratios[costliest])}), "
             f"{ratios[cheapest][0]:.2f}x the cheapest ({cheapest}; {_verdict(ratios[cheapest])}), "
             f"whose forward pass does {flops[cheapest] / flops[multi]:.0%} of the 3-task model's FLOPs")
@@ -85,23 +100,23 @@ def run(quick=False):
     measurements, image_size = settings(quick)
     multi = " + ".join(DEFAULT_TASKS)
     rows, summaries = [], []
-    for backbone, dense_convs, batch_size, rounds in measurements:
-        measured = run_isolated(__name__, "measure_models", backbone=backbone, dense_convs=dense_convs,
+    for backbone, dense, batch_size, rounds in measurements:
+        measured = run_isolated(__name__, "measure_models", backbone=backbone, dense=dense,
                                 image_size=image_size, batch_size=batch_size, steps=rounds)
         seconds, flops = measured["seconds"], measured["flops"]
         singles = [label for label in seconds if label != multi]
         ratios = {label: round_ratios(seconds[multi], seconds[label]) for label in singles}
-        rows.append([backbone, dense_convs, batch_size, f"3-task ({multi})",
+        rows.append([backbone, dense, batch_size, f"3-task ({multi})",
                      np.median(seconds[multi]) * 1000, "-", "-", flops[multi] / 1e9, "-"])
         for label in singles:
-            rows.append([backbone, dense_convs, batch_size, f"single-task ({label})",
+            rows.append([backbone, dense, batch_size, f"single-task ({label})",
                          np.median(seconds[label]) * 1000, ratios[label][0], _quartiles(ratios[label]),
                          flops[label] / 1e9, flops[multi] / flops[label]])
         all_singles = np.sum([seconds[label] for label in singles], axis=0)
         together = round_ratios(seconds[multi], all_singles)
-        rows.append([backbone, dense_convs, batch_size, "the three single-task models, one step each",
+        rows.append([backbone, dense, batch_size, "the three single-task models, one step each",
                      np.median(all_singles) * 1000, together[0], _quartiles(together), "-", "-"])
-        summaries.append(_summary(backbone, dense_convs, ratios, flops, multi))
+        summaries.append(_summary(backbone, dense, ratios, flops, multi))
     description = (
         f"The default model's 3 tasks (`scripts/train.py`: mtl_shapes action + objects + pose, "
         f"{image_size} px, Adam, random weights) on each backbone, and the same backbone with each "
@@ -109,8 +124,11 @@ def run(quick=False):
         f"shared feature pyramid (stride 8), whose levels end in a 3x3 conv; `standard` uses full "
         f"3x3 convs there, `separable heads` depthwise-separable ones in the heads "
         f"(`--head_conv=separable`, the SSDLite heads of a mobile backbone), and `separable heads "
-        f"and pyramid` in the pyramid too (`--pyramid_conv=separable`, FPNLite). The single-task "
-        f"action model reads no pyramid. The four models of a backbone and conv kind are timed in "
+        f"and pyramid` in the pyramid too (`--pyramid_conv=separable`, FPNLite); `separable heads, "
+        f"32 channels` narrows the separable heads and the standard pyramid from 64 to 32 channels "
+        f"(`--head_conv=separable --head_channels=32 --pyramid_channels=32`; it costs detection "
+        f"and pose accuracy: README, Tasks). The single-task "
+        f"action model reads no pyramid. The four models of a backbone and dense parts are timed in "
         f"turns in one fresh "
         f"process, one `train_on_batch` each per round, over the rounds given after 2 warm-up "
         f"steps; `ms per step` is the median. `3-task step / this` is what one step of the 3-task "
@@ -125,5 +143,5 @@ def run(quick=False):
         "classification model's step: sharing saves trunks, not heads. The tiny backbone (the "
         "CPU test trunk, 0.02 GFLOPs) is smaller than one standard head.")
     return Table("Training throughput: one 3-task model vs single-task models", description,
-                 ["backbone", "dense convs", "batch", "model", "ms per step", "3-task step / this",
+                 ["backbone", "dense parts", "batch", "model", "ms per step", "3-task step / this",
                   "middle half of rounds", "GFLOPs per image", "3-task FLOPs / this"], rows)

@@ -30,14 +30,14 @@ from absl import flags
 from mtl_zoo.cli import absl_main, dataset_flags, run_command
 from mtl_zoo.progress import progress_verbosity
 from mtl_zoo.cli.strategies import STRATEGIES
-from mtl_zoo.convs import CONV_KINDS
+from mtl_zoo.convs import CONV_KINDS, DenseParts
 
 FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
 WEIGHTINGS = ("equal", "dwa", "gradnorm", "rlw", "geometric", "uncertainty")
 BACKUP_FOLDER = "backup"
 ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "sharing_option", "image_size", "head_conv",
-                      "pyramid_conv")
+                      "head_channels", "pyramid_conv", "pyramid_channels")
 # The flags of how a model is trained: a run resumed from its backup must keep them.
 RECIPE_FLAGS = ("pretrained", "aggregator", "weighting", "task_weights", "epochs", "batch_size",
                 "learning_rate", "augment", "max_train_examples", "seed")
@@ -61,6 +61,10 @@ flags.DEFINE_enum("pyramid_conv", "standard", list(CONV_KINDS), "3x3 convs of th
                   "shared feature pyramid that the dense heads read: full, or depthwise-separable "
                   "with batch norm (the FPNLite pyramid; with --head_conv=separable, the "
                   "lightest dense parts).")
+flags.DEFINE_integer("head_channels", None, "Width of the dense heads' conv towers (default: each "
+                     "task's own, 64); 32 with --head_conv=separable and --pyramid_channels=32 makes "
+                     "light heads for a mobile backbone.", lower_bound=1)
+flags.DEFINE_integer("pyramid_channels", 64, "Width of the shared feature pyramid.", lower_bound=1)
 flags.DEFINE_integer("image_size", 128, "Square input size in pixels, a multiple of 32.")
 flags.DEFINE_string("aggregator", None, "Gradient aggregator, e.g. PCGrad (mtl_zoo.weighting.AGGREGATORS).")
 flags.DEFINE_enum("weighting", "equal", WEIGHTINGS, "Loss weighting: equal alphas, dwa (Liu et al. "
@@ -95,11 +99,10 @@ PREDICTION_IMAGES = 8
 
 
 def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_size=128,
-                    sharing="hard", head_conv="standard", sharing_options=None,
-                    pyramid_conv="standard"):
+                    sharing="hard", sharing_options=None, dense=DenseParts()):
     """The model the job trains: `dataset`'s `tasks` on `backbone` with `sharing` (and its
-    `sharing_options`), the dense heads' 3x3 convs of kind `head_conv` and the feature
-    pyramid's of kind `pyramid_conv`.
+    `sharing_options`), the heads and feature pyramid built as `dense` says (a
+    `mtl_zoo.convs.DenseParts`).
 
     With the defaults, the main job's model (mtl_shapes action + object
     detection + pose, T = 3), also the "default CPU model" of the benchmarks.
@@ -110,14 +113,14 @@ def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_siz
     """
     import mtl_zoo as mz
 
-    return mz.build_model(backbone, selected_tasks(dataset, tasks, head_conv),
+    return mz.build_model(backbone, selected_tasks(dataset, tasks, dense),
                           input_shape=(image_size, image_size, 3), sharing=sharing,
-                          sharing_options=sharing_options, pyramid_conv=pyramid_conv)
+                          sharing_options=sharing_options, **dense.pyramid_arguments())
 
 
-def selected_tasks(dataset, names=None, head_conv="standard"):
+def selected_tasks(dataset, names=None, dense=DenseParts()):
     """The tasks called `names` among `dataset`'s tasks, in that order (None: the defaults),
-    with `head_conv` 3x3 convs in the heads that have a conv tower."""
+    their heads' conv towers built as `dense` says."""
     from mtl_zoo.data.sources import source_tasks
     from mtl_zoo.tasks import get_task
     from mtl_zoo.naming import unknown_name_error
@@ -128,9 +131,13 @@ def selected_tasks(dataset, names=None, head_conv="standard"):
     for name in names:
         if name not in available:
             raise unknown_name_error(f"task of dataset {dataset!r}", name, available)
-    configs = [{"kind": available[name].kind, **available[name].get_config()} for name in names]
-    return [get_task({**config, "head_conv": head_conv} if "head_conv" in config else config)
-            for config in configs]
+    return [get_task(dense.task_config({"kind": available[name].kind, **available[name].get_config()}))
+            for name in names]
+
+
+def flagged_dense_parts():
+    """The `DenseParts` of --head_conv, --head_channels, --pyramid_conv and --pyramid_channels."""
+    return DenseParts(FLAGS.head_conv, FLAGS.head_channels, FLAGS.pyramid_conv, FLAGS.pyramid_channels)
 
 
 def only_tasks(examples, names):
@@ -204,10 +211,11 @@ def architecture():
         raise mz.naming.unknown_name_error("backbone", FLAGS.backbone, mz.list_backbones())
     if FLAGS.sharing not in SHARING_SCHEMES:
         raise mz.naming.unknown_name_error("sharing scheme", FLAGS.sharing, SHARING_SCHEMES)
+    dense = flagged_dense_parts()
     config = {"backbone": FLAGS.backbone, "input_shape": [FLAGS.image_size, FLAGS.image_size, 3],
-              "sharing": FLAGS.sharing, "pyramid_conv": FLAGS.pyramid_conv,
+              "sharing": FLAGS.sharing, **dense.pyramid_arguments(),
               "tasks": [{"kind": task.kind, **task.get_config()}
-                        for task in selected_tasks(FLAGS.dataset, FLAGS.tasks, FLAGS.head_conv)]}
+                        for task in selected_tasks(FLAGS.dataset, FLAGS.tasks, dense)]}
     if FLAGS.sharing_option:
         from mtl_zoo.sharing import resolve_options
 

@@ -7,7 +7,7 @@ from keras import layers, ops
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, sized_like_output
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
-from mtl_zoo.tasks.heads import checked_head_conv
+from mtl_zoo.tasks.heads import checked_head_channels, checked_head_conv
 
 LOSSES = ("l1", "silog")
 
@@ -52,7 +52,7 @@ class Depth(Task):
         self.loss = loss
         self.level = level
         level_stride(level)
-        self.head_channels = int(head_channels)
+        self.head_channels = checked_head_channels(name, head_channels)
         self.head_conv = checked_head_conv(name, head_conv)
 
     def build_head(self, features):

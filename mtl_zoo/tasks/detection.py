@@ -8,7 +8,7 @@ from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
                                 checked_crowd_flags, checked_label, checked_rows,
                                 encoded_alone, map_instance_areas, sized_like_output)
-from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
+from mtl_zoo.tasks.heads import checked_head_channels, checked_head_conv, conv_tower, prediction_conv
 
 
 @keras.saving.register_keras_serializable(package="mtl_zoo")
@@ -80,7 +80,7 @@ class Detection(Task):
         self.max_objects = int(max_objects)
         self.max_detections = int(max_detections)
         self.score_threshold = float(score_threshold)
-        self.head_channels = int(head_channels)
+        self.head_channels = checked_head_channels(name, head_channels)
         self.head_conv = checked_head_conv(name, head_conv)
         self.class_names = list(class_names) if class_names is not None else None
 

@@ -5,7 +5,7 @@ import math
 import keras
 from keras import layers
 
-from mtl_zoo.convs import CONV_KINDS, checked_conv_kind
+from mtl_zoo.convs import CONV_KINDS, checked_channels, checked_conv_kind
 
 
 def pooled_trunk_features(features, task_name):
@@ -16,6 +16,11 @@ def pooled_trunk_features(features, task_name):
 def checked_head_conv(task_name, head_conv):
     """`head_conv` if it names one of `mtl_zoo.convs.CONV_KINDS`, else a ValueError listing them."""
     return checked_conv_kind(f"head_conv of task {task_name!r}", head_conv)
+
+
+def checked_head_channels(task_name, head_channels):
+    """`head_channels` as an int if it is a whole number >= 1, else a ValueError naming the task."""
+    return checked_channels(f"head_channels of task {task_name!r}", head_channels)
 
 
 def conv_tower(x, channels, depth, task_name, head_conv="standard", tag="tower"):

@@ -9,7 +9,7 @@ from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordi
                                 checked_crowd_flags, checked_rows, encoded_alone,
                                 map_instance_areas, sized_like_output)
 from mtl_zoo.tasks.flipping import check_flip_pairs
-from mtl_zoo.tasks.heads import checked_head_conv, conv_tower, prediction_conv
+from mtl_zoo.tasks.heads import checked_head_channels, checked_head_conv, conv_tower, prediction_conv
 
 _FAR = 1e9
 
@@ -98,7 +98,7 @@ class Keypoints(Task):
         self.max_instances = int(max_instances)
         self.max_detections = int(max_detections)
         self.score_threshold = float(score_threshold)
-        self.head_channels = int(head_channels)
+        self.head_channels = checked_head_channels(name, head_channels)
         self.head_conv = checked_head_conv(name, head_conv)
         self.keypoint_names = list(keypoint_names) if keypoint_names is not None else None
 

@@ -7,7 +7,7 @@ from keras import ops
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, labelled_values_check, sized_like_output
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
-from mtl_zoo.tasks.heads import checked_head_conv
+from mtl_zoo.tasks.heads import checked_head_channels, checked_head_conv
 
 
 @keras.saving.register_keras_serializable(package="mtl_zoo")
@@ -61,7 +61,7 @@ class Segmentation(Task):
                 "(e.g. 255, the default) and number the classes from 0.")
         self.level = level
         level_stride(level)
-        self.head_channels = int(head_channels)
+        self.head_channels = checked_head_channels(name, head_channels)
         self.head_conv = checked_head_conv(name, head_conv)
         self.class_names = list(class_names) if class_names is not None else None
 
