@@ -3,7 +3,8 @@
 import keras
 
 from mtl_zoo.backbones import Backbone
-from mtl_zoo.convs import checked_channels, checked_conv_kind
+from mtl_zoo.checks import check_integer
+from mtl_zoo.convs import checked_conv_kind
 from mtl_zoo.model import MultiTaskModel, check_task_names
 from mtl_zoo.naming import unknown_name_error
 from mtl_zoo.pyramid import PyramidSpec
@@ -73,7 +74,7 @@ def build_model(backbone, tasks, input_shape=None, sharing="hard", backbone_weig
     if sharing not in SHARING_SCHEMES:
         raise unknown_name_error("sharing scheme", sharing, SHARING_SCHEMES)
     options = resolve_options(sharing, sharing_options)  # fails before any building
-    pyramid = PyramidSpec(checked_channels("pyramid_channels", pyramid_channels),
+    pyramid = PyramidSpec(check_integer(pyramid_channels, "pyramid_channels"),
                           checked_conv_kind("pyramid_conv", pyramid_conv))
     if isinstance(tasks, (Task, dict)):
         raise ValueError(f"tasks must be a list of tasks, got one {type(tasks).__name__}: "

@@ -23,19 +23,6 @@ def checked_conv_kind(what, kind):
     return kind
 
 
-def checked_channels(what, channels):
-    """`channels` as an int if it is a whole number >= 1, else a ValueError naming `what`.
-
-    Example:
-    >>> checked_channels("pyramid_channels", 32)
-    32
-    """
-    if isinstance(channels, bool) or not isinstance(channels, (int, float)) or channels < 1 \
-            or channels != int(channels):
-        raise ValueError(f"{what} must be a whole number of channels >= 1, got {channels!r}.")
-    return int(channels)
-
-
 class DenseParts(NamedTuple):
     """How a model's dense parts are built: the heads' 3x3 convs and width, and the pyramid's.
 

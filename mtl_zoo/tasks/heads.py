@@ -5,7 +5,8 @@ import math
 import keras
 from keras import layers
 
-from mtl_zoo.convs import CONV_KINDS, checked_channels, checked_conv_kind
+from mtl_zoo.checks import check_integer
+from mtl_zoo.convs import CONV_KINDS, checked_conv_kind
 
 
 def pooled_trunk_features(features, task_name):
@@ -19,8 +20,8 @@ def checked_head_conv(task_name, head_conv):
 
 
 def checked_head_channels(task_name, head_channels):
-    """`head_channels` as an int if it is a whole number >= 1, else a ValueError naming the task."""
-    return checked_channels(f"head_channels of task {task_name!r}", head_channels)
+    """`head_channels` as an int if it is an integer >= 1, else a ValueError naming the task."""
+    return check_integer(head_channels, "head_channels", owner=f"Task {task_name!r}")
 
 
 def conv_tower(x, channels, depth, task_name, head_conv="standard", tag="tower"):
