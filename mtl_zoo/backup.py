@@ -33,6 +33,9 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
     as epoch n's after a crash between the two files). The per-epoch logs are
     backed up too: after a resumed `fit`, `history` holds every epoch of the
     run, where Keras's `History` holds only those trained since the restart.
+    A pipeline built with `build_pipeline(..., epochs=E,
+    first_epoch=backup.backed_up_epoch())` resumes the data too: the resumed
+    epochs get the order and augmentation an uninterrupted run would have had.
 
     Args:
         backup_dir: the folder of the backups.
@@ -43,7 +46,9 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     Example:
     >>> backup = mz.SharedBackupAndRestore("/tmp/run/backup")  # doctest: +SKIP
-    >>> model.fit(data, epochs=10, callbacks=[backup])  # doctest: +SKIP
+    >>> data = build_pipeline(model, examples, 32, shuffle_buffer=1000, seed=0, epochs=10,
+    ...                       first_epoch=backup.backed_up_epoch())  # doctest: +SKIP
+    >>> model.fit(data, epochs=10, steps_per_epoch=32, callbacks=[backup])  # doctest: +SKIP
     >>> len(backup.history["loss"])  # doctest: +SKIP
     10
     """
@@ -63,7 +68,7 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
         return self.model.distribute_strategy.extended.should_checkpoint
 
     def on_train_begin(self, logs=None):
-        epoch = self._backed_up_epoch()
+        epoch = self.backed_up_epoch()
         self._check_same_epoch_on_every_worker(epoch)
         if self._latest_metadata_is_cut_short():
             self._restore_the_previous_backup(logs)
@@ -126,8 +131,11 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
         if self._is_chief():
             super().on_train_end(logs)
 
-    def _backed_up_epoch(self):
-        """The number of epochs the latest backup holds (0 without one)."""
+    def backed_up_epoch(self):
+        """The number of epochs the latest backup holds (0 without one): the epoch a `fit` with
+        this callback resumes at. An epoch-indexed pipeline built from it before `fit`
+        (`build_pipeline(..., epochs=E, first_epoch=backup.backed_up_epoch())`) gives the
+        resumed epochs the batches an uninterrupted run would have trained on."""
         for path in (self._training_metadata_path, self._prev_training_metadata_path):
             try:
                 with tf.io.gfile.GFile(path) as f:

@@ -213,6 +213,37 @@ def test_epochs_draw_new_augmentations(model, examples):
     assert not np.array_equal(epoch_1, epoch_2)
 
 
+def _flat(batches):
+    return [[x.numpy() for x in tf.nest.flatten(batch)] for batch in batches]
+
+
+def test_epoch_indexed_batches_resume_where_an_uninterrupted_run_would_be(model, examples):
+    def stream(first_epoch, seed=3):
+        return build_pipeline(model, examples, 10, Augmentation(scale_range=(0.5, 2.0)),
+                              shuffle_buffer=24, seed=seed, deterministic=True, epochs=3,
+                              first_epoch=first_epoch)
+
+    whole, resumed = stream(0), stream(1)
+    assert int(whole.cardinality()) == 9 and int(resumed.cardinality()) == 6  # 3 batches an epoch
+    whole_batches, resumed_batches = _flat(whole), _flat(resumed)
+    assert [len(batch[0]) for batch in whole_batches] == [10, 10, 4] * 3  # epochs never share a batch
+    for a, b in zip(whole_batches[3:], resumed_batches, strict=True):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    for a, b in zip(_flat(stream(0)), whole_batches):  # each iterator replays the same epochs
+        np.testing.assert_array_equal(a[0], b[0])
+    epochs = [np.concatenate([batch[0] for batch in whole_batches[i:i + 3]]) for i in (0, 3, 6)]
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+    # each epoch holds every example once: the images' sums are one permutation apart
+    raw = _flat(build_pipeline(model, examples, 24, epochs=2, shuffle_buffer=24, seed=3))
+    assert [len(batch[0]) for batch in raw] == [24, 24]
+    np.testing.assert_allclose(np.sort(raw[0][0].sum(axis=(1, 2, 3))), np.sort(raw[1][0].sum(axis=(1, 2, 3))),
+                               rtol=1e-5)
+    assert not np.array_equal(raw[0][0], raw[1][0])
+    assert not np.array_equal(_flat(stream(1, seed=4))[0][0], resumed_batches[0][0])
+    assert int(stream(3).cardinality()) == 0  # resumed after the last epoch: nothing left
+
+
 def test_batches_hold_model_size_images_encoded_targets_and_masks(model, examples):
     data = build_pipeline(model, examples, 8, Augmentation(), shuffle_buffer=8, seed=0)
     images, targets, masks = next(iter(data))
@@ -298,6 +329,11 @@ def test_a_malformed_label_raises_naming_the_task(model):
     (lambda e: e.map(lambda i, l: (i, l["count"])), {}, "labels must be a dict"),
     (lambda e: e, {"deterministic": True}, "needs a seed"),
     (lambda e: e, {"resize": "crop"}, "Unknown resize mode"),
+    (lambda e: e, {"epochs": 2}, "epochs=... draws each epoch's order .* give a seed"),
+    (lambda e: e, {"epochs": 0, "seed": 0}, "epochs must be an integer >= 1, got 0"),
+    (lambda e: e, {"epochs": 2, "first_epoch": -1, "seed": 0}, "first_epoch must be an integer >= 0"),
+    (lambda e: e, {"epochs": 2, "first_epoch": 3, "seed": 0}, "first_epoch=3 is past the last of epochs=2"),
+    (lambda e: e, {"first_epoch": 2, "seed": 0}, "first_epoch=2 needs epochs="),
 ])
 def test_bad_input_is_rejected_with_the_fix(model, examples, make, kwargs, message):
     with pytest.raises(ValueError, match=message):

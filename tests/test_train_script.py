@@ -119,6 +119,12 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]
     assert len(history["loss"]) == 3  # epoch 1 from the backup, then the two this run trained
 
+    # the resumed epochs trained on the batches of an uninterrupted run (epoch-indexed data)
+    whole = _run("train.py", *flags[:-1], f"--model_dir={tmp_path / 'whole'}", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    uninterrupted = json.loads((tmp_path / "whole" / "metrics.json").read_text())["history"]
+    np.testing.assert_allclose(history["loss"], uninterrupted["loss"], rtol=1e-4)
+
 
 @pytest.mark.slow
 def test_config_file_flags_and_single_task_baselines(tmp_path):

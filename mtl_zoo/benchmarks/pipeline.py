@@ -25,13 +25,14 @@ FULLEST = "flip + scale/crop + colour"
 
 
 def pipeline_pass(model, examples, augmentation, batches):
-    """A callable that reads `batches` batches of `build_pipeline` (a new iterator each call,
-    as each epoch of `model.fit` makes) and returns how many images it read."""
+    """A callable that reads an epoch (`batches` batches) of `build_pipeline` as the main job
+    builds it (epoch-indexed, deterministic), through a new iterator each call, so that no
+    prefetching runs between calls, and returns how many images it read."""
     from mtl_zoo.data import Augmentation, build_pipeline
 
     data = build_pipeline(model, examples, BATCH_SIZE,
                           None if augmentation is None else Augmentation(**augmentation),
-                          shuffle_buffer=batches * BATCH_SIZE, seed=0).take(batches)
+                          shuffle_buffer=batches * BATCH_SIZE, seed=0, deterministic=True, epochs=1)
     return lambda: sum(int(images.shape[0]) for images, _, _ in data)
 
 
@@ -104,7 +105,7 @@ def measure_rounds(quick, phases=PHASES):
 def settings(quick):
     """(batches per pipeline pass, training steps per round, rounds). A pass reads about as
     many examples as an epoch of the main job (mtl_shapes' 3,000 training images): each
-    epoch starts a new iterator, whose map functions are set up again."""
+    epoch sets up its shuffle and map functions again."""
     return (1, 1, 1) if quick else (94, 8, 9)
 
 
@@ -140,8 +141,9 @@ def run(quick=False):
     batches, steps, rounds = settings(quick)
     description = (
         f"Images/s of `mtl_zoo.data.build_pipeline` (a pass over {batches} batches of {BATCH_SIZE} "
-        f"mtl_shapes {IMAGE_SIZE} px examples, about one epoch of the main job, with a new "
-        f"iterator as each epoch of `model.fit` makes; decoded in memory as the main job caches them; "
+        f"mtl_shapes {IMAGE_SIZE} px examples, about one epoch of the main job, built as the "
+        f"main job builds it: `epochs=...` and `deterministic=True`; a new iterator each pass, "
+        f"so no prefetching runs between passes; decoded in memory as the main job caches them; "
         f"each example resampled and its labels moved, then each batch's colours changed and labels "
         f"encoded at once; AUTOTUNE parallelism) against the training rate of the default model (`scripts/train.py`: "
         f"tiny backbone, {IMAGE_SIZE} px, action + objects + pose, batch {BATCH_SIZE}, "

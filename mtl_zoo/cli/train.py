@@ -293,10 +293,11 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     from mtl_zoo.files import staged_file
 
     keras.utils.set_random_seed(FLAGS.seed)
+    batches_per_epoch = -(-data["num_train"] // FLAGS.batch_size)
     with strategy.scope():
         model = build_flagged_model(config, tasks)
-        steps = FLAGS.epochs * -(-data["num_train"] // FLAGS.batch_size)
-        schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate, decay_steps=steps)
+        schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
+                                                          decay_steps=FLAGS.epochs * batches_per_epoch)
         model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=make_aggregator())
     names = model.task_names
     train_examples, val_examples = only_tasks(data["train"], names), only_tasks(data["validation"], names)
@@ -305,22 +306,26 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
         augmentation = Augmentation(
             horizontal_flip=allows_horizontal_flips(FLAGS.dataset), scale_range=(0.8, 1.2),
             crop_sensitive_tasks=[name for name in crop_sensitive_tasks(FLAGS.dataset) if name in names])
+    # kept until the job's files are written (remove_backups): a crash while evaluating or
+    # exporting resumes from the finished training
+    backup = mz.SharedBackupAndRestore(os.path.join(model_dir, BACKUP_FOLDER), delete_checkpoint=False)
+    # Epoch-indexed and deterministic: a resumed run trains on the batches an uninterrupted
+    # run would have, and a rerun with the same flags on the same ones.
     train_data = distribute_global_batches(strategy, build_pipeline(
         model, train_examples, FLAGS.batch_size, augmentation=augmentation,
-        shuffle_buffer=data["num_train"], seed=FLAGS.seed), FLAGS.batch_size)
+        shuffle_buffer=data["num_train"], seed=FLAGS.seed, deterministic=True, epochs=FLAGS.epochs,
+        first_epoch=backup.backed_up_epoch()), FLAGS.batch_size)
     val_data = distribute_global_batches(strategy, build_pipeline(model, val_examples, FLAGS.batch_size),
                                          FLAGS.batch_size)
     print(f"Training {model.name} ({model.count_params():,} parameters, tasks {names}, "
           f"{strategy.num_replicas_in_sync} replica(s)) on {data['num_train']} {FLAGS.dataset} "
           f"images; checkpoints in {model_dir}.")
     chief = writes_run_files(strategy)
-    # kept until the job's files are written (remove_backups): a crash while evaluating or
-    # exporting resumes from the finished training
-    backup = mz.SharedBackupAndRestore(os.path.join(model_dir, BACKUP_FOLDER), delete_checkpoint=False)
     callbacks = [*weighting_callbacks(FLAGS.seed), mz.weighting.TaskWeightHistory(), backup]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")))
     model.fit(train_data, validation_data=val_data, epochs=FLAGS.epochs,
+              steps_per_epoch=batches_per_epoch,
               verbose=progress_verbosity() if chief else 0, callbacks=callbacks)
     losses = model.evaluate(val_data, return_dict=True, verbose=0)  # every worker takes part
     if not chief:

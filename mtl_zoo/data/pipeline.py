@@ -228,10 +228,17 @@ def _label_error(what, task, label, error):
                       "the raw label formats.")
 
 
-def with_example_seeds(examples, seed):
-    """Zips each example with a (2,) int64 stateless seed (new ones each epoch, same per `seed`)."""
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+def with_example_seeds(examples, seed, reshuffle=True):
+    """Zips each example with a (2,) int64 stateless seed, the same ones per `seed`: new ones
+    for each iterator, or with `reshuffle` False the same ones for every iterator."""
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=reshuffle).batch(2)
     return tf.data.Dataset.zip((examples, seeds))
+
+
+# Epoch e of an epoch-indexed pipeline draws its order and augmentation from seed * this + e,
+# in a dataset function whose graph-level seed is EPOCH_GRAPH_SEED.
+EPOCH_SEED_STRIDE = 1_000_003
+EPOCH_GRAPH_SEED = 1
 
 
 # Examples whose labels the tasks encode at once (`ExamplePreparation.encode_batch`).
@@ -261,17 +268,61 @@ def moved_examples(model, examples, augmentation=None, resize="stretch", pad_val
                    shuffle_buffer=0, seed=None, what="the dataset"):
     """`(dataset of ExamplePreparation.move results, the ExamplePreparation)`, the examples
     checked, shuffled and given seeds."""
+    prepare = checked_preparation(model, examples, augmentation, resize, pad_value, what)
+    return moved_pass(prepare, examples, shuffle_buffer, seed), prepare
+
+
+def checked_preparation(model, examples, augmentation=None, resize="stretch", pad_value=0.0,
+                        what="the dataset"):
+    """The `ExamplePreparation` of `examples` for `model`, once they are checked to suit it."""
     check_examples(model, examples, what)
     check_not_empty(examples, what)
-    prepare = ExamplePreparation(model, augmentation, resize, pad_value, what)
+    return ExamplePreparation(model, augmentation, resize, pad_value, what)
+
+
+def moved_pass(prepare, examples, shuffle_buffer=0, seed=None, reshuffle=True):
+    """One pass over `examples`, shuffled and moved by `prepare` (`ExamplePreparation.move`).
+
+    The order and the augmentation come from `seed`: anew for each iterator, or with
+    `reshuffle` False the same for every iterator (an epoch-indexed pipeline's epochs)."""
     if shuffle_buffer:
-        examples = examples.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
-    if augmentation is None:
+        examples = examples.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=reshuffle)
+    if prepare.augmentation is None:
         return examples.map(lambda image, labels, *masks: prepare.move(
-            image, labels, None, *masks), num_parallel_calls=tf.data.AUTOTUNE), prepare
-    return with_example_seeds(examples, seed).map(
+            image, labels, None, *masks), num_parallel_calls=tf.data.AUTOTUNE)
+    return with_example_seeds(examples, seed, reshuffle).map(
         lambda example, seed_pair: prepare.move(example[0], example[1], seed_pair, *example[2:]),
-        num_parallel_calls=tf.data.AUTOTUNE), prepare
+        num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def epoch_batches(prepare, examples, batch_size, shuffle_buffer, seed, drop_remainder, epochs,
+                  first_epoch):
+    """Encoded batches of epochs `first_epoch` to `epochs - 1` back to back, each epoch's order
+    and augmentation drawn from `seed` and its index alone (see `build_pipeline`)."""
+    if seed is None:
+        raise ValueError("epochs=... draws each epoch's order and augmentation from the seed and "
+                         "the epoch's index: give a seed (e.g. seed=0).")
+    epochs = check_integer(epochs, "epochs")
+    first_epoch = check_integer(first_epoch, "first_epoch", minimum=0)
+    if first_epoch > epochs:
+        raise ValueError(f"first_epoch={first_epoch} is past the last of epochs={epochs}.")
+
+    def one_epoch(epoch):
+        # The graph-level seed of this function's graph (not the program's): the epoch's
+        # order and draws then depend on `seed` and `epoch` alone, whatever global seed the
+        # program set. (With a global seed of 0, TensorFlow's seed helper would also test the
+        # epoch's seed tensor as a Python bool, which fails in a graph.)
+        tf.random.set_seed(EPOCH_GRAPH_SEED)
+        epoch_seed = tf.constant(seed, tf.int64) * EPOCH_SEED_STRIDE + epoch
+        moved = moved_pass(prepare, examples, shuffle_buffer, epoch_seed, reshuffle=False)
+        return encoded_batches(moved, prepare, batch_size, drop_remainder)
+
+    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    count = int(examples.cardinality())
+    if count >= 0:  # flat_map does not know its length; fit and the strategies use it
+        per_epoch = count // batch_size if drop_remainder else -(-count // batch_size)
+        batches = batches.apply(tf.data.experimental.assert_cardinality((epochs - first_epoch) * per_epoch))
+    return batches
 
 
 def deterministic_options(deterministic, seed, shuffled=True):
@@ -288,7 +339,7 @@ def deterministic_options(deterministic, seed, shuffled=True):
 
 def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="stretch",
                    shuffle_buffer=0, seed=None, deterministic=False, pad_value=0.0,
-                   drop_remainder=False):
+                   drop_remainder=False, epochs=None, first_epoch=0):
     """Batches `(images, {task: targets}, {task: mask})` for `model.fit` from raw examples.
 
     Each image is resized (`"stretch"`) or letterboxed (`"letterbox"`: aspect
@@ -314,6 +365,15 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
             run (parallel maps hand on whichever is ready first).
         pad_value: image value of letterbox bands and zoomed-out borders.
         drop_remainder: drop the last, smaller batch.
+        epochs: None: each iterator (each epoch of `fit`) is one pass over the
+            examples, reshuffled and newly augmented. An int: one dataset of the
+            epochs `first_epoch` to `epochs - 1` back to back, each epoch's order
+            and augmentation drawn from `seed` and the epoch's index alone, so a
+            run resumed at epoch k trains on the batches an uninterrupted run
+            would; give `fit` the same `epochs` and `steps_per_epoch` = the
+            batches of one epoch (ceil(examples / batch_size)). Needs a seed.
+        first_epoch: with `epochs`, the epoch to start from, e.g.
+            `mz.SharedBackupAndRestore.backed_up_epoch()`.
 
     Example:
     >>> images, labels = generate_shapes(64, image_size=96)  # doctest: +SKIP
@@ -321,12 +381,22 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
     >>> data = build_pipeline(model, examples, 16, Augmentation(scale_range=(0.8, 1.2)),
     ...                       resize="letterbox", shuffle_buffer=64, seed=0)  # doctest: +SKIP
     >>> model.fit(data, epochs=2)  # doctest: +SKIP
+    >>> resumable = build_pipeline(model, examples, 16, shuffle_buffer=64, seed=0, epochs=10,
+    ...                            first_epoch=backup.backed_up_epoch())  # doctest: +SKIP
+    >>> model.fit(resumable, epochs=10, steps_per_epoch=4, callbacks=[backup])  # doctest: +SKIP
     """
     batch_size = check_batch_size(batch_size)
     options = deterministic_options(deterministic, seed, shuffled=bool(shuffle_buffer))
-    moved, prepare = moved_examples(model, examples, augmentation, resize, pad_value, shuffle_buffer, seed)
-    return (encoded_batches(moved, prepare, batch_size, drop_remainder)
-            .prefetch(tf.data.AUTOTUNE).with_options(options))
+    prepare = checked_preparation(model, examples, augmentation, resize, pad_value)
+    if epochs is None and first_epoch != 0:
+        raise ValueError(f"first_epoch={first_epoch!r} needs epochs=... (an epoch-indexed pipeline).")
+    if epochs is None:
+        batches = encoded_batches(moved_pass(prepare, examples, shuffle_buffer, seed), prepare,
+                                  batch_size, drop_remainder)
+    else:
+        batches = epoch_batches(prepare, examples, batch_size, shuffle_buffer, seed, drop_remainder,
+                                epochs, first_epoch)
+    return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def raw_batches(model, examples, batch_size=32, resize="stretch", pad_value=0.0):
