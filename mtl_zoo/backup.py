@@ -4,6 +4,7 @@ import json
 import os
 import tempfile
 
+import h5py
 import keras
 import tensorflow as tf
 
@@ -136,13 +137,27 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
         this callback resumes at. An epoch-indexed pipeline built from it before `fit`
         (`build_pipeline(..., epochs=E, first_epoch=backup.backed_up_epoch())`) gives the
         resumed epochs the batches an uninterrupted run would have trained on."""
-        for path in (self._training_metadata_path, self._prev_training_metadata_path):
+        paths = [self._training_metadata_path, self._prev_training_metadata_path]
+        if self._latest_weights_are_unreadable():  # Keras resumes the previous backup
+            paths = paths[1:]
+        for path in paths:
             try:
                 with tf.io.gfile.GFile(path) as f:
                     return int(json.load(f)["epoch"])
             except (tf.errors.NotFoundError, ValueError, KeyError, TypeError):
                 continue  # missing, or cut short: on_train_begin restores the previous backup
         return 0
+
+    def _latest_weights_are_unreadable(self):
+        """True when the latest weights file exists but does not open as HDF5, where Keras's
+        `on_train_begin` falls back to the previous backup (its `OSError` path)."""
+        if not tf.io.gfile.exists(self._weights_path):
+            return False
+        try:
+            with tf.io.gfile.GFile(self._weights_path, "rb") as f, h5py.File(f, "r"):
+                return False
+        except OSError:
+            return True
 
     def _backed_up_history(self):
         if not tf.io.gfile.exists(self._history_path):

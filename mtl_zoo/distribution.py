@@ -57,10 +57,12 @@ def distribute_global_batches(strategy, dataset, global_batch):
     rewrites the input graph and reseeds its shuffles, which breaks that equality.
 
     With one replica per worker the result keeps `dataset`'s cardinality, so
-    `fit` counts epochs as it does on one machine: Keras opens (and drops) one
-    extra iterator per epoch of a dataset of known length, and every iterator
-    of a reshuffling dataset draws the next order. Any other strategy gets
-    `dataset` unchanged.
+    `fit` counts epochs as it does on one machine: a reshuffling dataset
+    (`build_pipeline` without `epochs`) draws the next order for each iterator,
+    and Keras opens (and drops) one extra iterator per epoch of a dataset of
+    known length, which every worker then does alike; an epoch-indexed one
+    (`epochs=...`, with `steps_per_epoch`) is read through one iterator. Any
+    other strategy gets `dataset` unchanged.
 
     Example:
     >>> data = distribute_global_batches(strategy, build_pipeline(model, examples, 64), 64)  # doctest: +SKIP

@@ -37,6 +37,7 @@ def test_a_resumed_run_keeps_every_epoch_of_its_history(tmp_path, interrupt_at_e
 
     model, data = _model_and_data()
     backup = mz.SharedBackupAndRestore(str(backup_dir))
+    assert backup.backed_up_epoch() == 2
     restored = []
     model.fit(data, epochs=4, verbose=0, callbacks=[backup, keras.callbacks.LambdaCallback(
         on_train_begin=lambda logs: restored.extend(model.get_weights()))])
@@ -55,6 +56,7 @@ def test_a_backup_cut_short_falls_back_to_the_one_before(tmp_path, interrupt_at_
 
     model, data = _model_and_data()
     backup = mz.SharedBackupAndRestore(str(backup_dir))
+    assert backup.backed_up_epoch() == 2  # what an epoch-indexed pipeline starts from
     epochs = []
     model.fit(data, epochs=4, verbose=0, callbacks=[backup, keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: epochs.append(epoch))])
@@ -84,6 +86,7 @@ def test_a_crash_between_the_weights_and_the_metadata_resumes_the_epoch_before(t
     monkeypatch.undo()
 
     model, data = _model_and_data()
+    assert mz.SharedBackupAndRestore(str(backup_dir)).backed_up_epoch() == 2
     epochs, restored = [], []
     model.fit(data, epochs=4, verbose=0, callbacks=[mz.SharedBackupAndRestore(str(backup_dir)),
                                                     keras.callbacks.LambdaCallback(

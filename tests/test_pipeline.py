@@ -230,8 +230,13 @@ def test_epoch_indexed_batches_resume_where_an_uninterrupted_run_would_be(model,
     for a, b in zip(whole_batches[3:], resumed_batches, strict=True):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
-    for a, b in zip(_flat(stream(0)), whole_batches):  # each iterator replays the same epochs
-        np.testing.assert_array_equal(a[0], b[0])
+    tf.random.set_seed(0)  # each iterator replays the same epochs, whatever the global seed
+    replayed = _flat(stream(0))
+    tf.random.set_seed(123)
+    for a, b, c in zip(replayed, _flat(stream(0)), whole_batches, strict=True):
+        for x, y, z in zip(a, b, c, strict=True):
+            np.testing.assert_array_equal(x, z)
+            np.testing.assert_array_equal(y, z)
     epochs = [np.concatenate([batch[0] for batch in whole_batches[i:i + 3]]) for i in (0, 3, 6)]
     assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
     # each epoch holds every example once: the images' sums are one permutation apart
@@ -242,6 +247,9 @@ def test_epoch_indexed_batches_resume_where_an_uninterrupted_run_would_be(model,
     assert not np.array_equal(raw[0][0], raw[1][0])
     assert not np.array_equal(_flat(stream(1, seed=4))[0][0], resumed_batches[0][0])
     assert int(stream(3).cardinality()) == 0  # resumed after the last epoch: nothing left
+    dropped = build_pipeline(model, examples, 10, seed=3, epochs=2, drop_remainder=True)
+    assert [len(batch[0]) for batch in _flat(dropped)] == [10, 10] * 2
+    assert int(dropped.cardinality()) == 2 * mz.data.steps_per_epoch([24], 10, drop_remainder=True)
 
 
 def test_batches_hold_model_size_images_encoded_targets_and_masks(model, examples):
@@ -334,6 +342,7 @@ def test_a_malformed_label_raises_naming_the_task(model):
     (lambda e: e, {"epochs": 2, "first_epoch": -1, "seed": 0}, "first_epoch must be an integer >= 0"),
     (lambda e: e, {"epochs": 2, "first_epoch": 3, "seed": 0}, "first_epoch=3 is past the last of epochs=2"),
     (lambda e: e, {"first_epoch": 2, "seed": 0}, "first_epoch=2 needs epochs="),
+    (lambda e: e.repeat(), {"epochs": 2, "seed": 0}, "these examples never end"),
 ])
 def test_bad_input_is_rejected_with_the_fix(model, examples, make, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -182,6 +182,27 @@ def test_random_loss_weighting_draws_weights_summing_to_T(shapes):
     assert weights.sum() == pytest.approx(3.0, rel=1e-5) and np.ptp(weights) > 0.01
 
 
+def test_random_loss_weighting_resumes_its_draws_with_backup_and_restore(shapes, tmp_path, interrupt_at_epoch):
+    def run(callbacks):
+        keras.utils.set_random_seed(7)
+        model = _model()
+        model.compile(optimizer="sgd")
+        used = []  # the weights each step trains with
+        record = keras.callbacks.LambdaCallback(
+            on_train_batch_begin=lambda batch, logs: used.append(list(model.task_weights.values())))
+        model.fit(_data(model, shapes), epochs=4, verbose=0,
+                  callbacks=callbacks + [W.RandomLossWeighting(seed=3), record])
+        return used
+
+    straight = run([])
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), interrupt_at_epoch(3)])
+    resumed = run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
+    assert 0 < len(resumed) < len(straight)
+    np.testing.assert_allclose(resumed, straight[-len(resumed):], rtol=1e-6)
+    assert np.ptp(np.array(straight)[:, 0]) > 0.01  # new weights every step
+
+
 def test_geometric_loss_strategy_equalises_weighted_losses(shapes):
     model = _model()
     model.compile(optimizer="sgd")

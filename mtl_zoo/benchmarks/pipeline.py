@@ -25,9 +25,10 @@ FULLEST = "flip + scale/crop + colour"
 
 
 def pipeline_pass(model, examples, augmentation, batches):
-    """A callable that reads an epoch (`batches` batches) of `build_pipeline` as the main job
-    builds it (epoch-indexed, deterministic), through a new iterator each call, so that no
-    prefetching runs between calls, and returns how many images it read."""
+    """A callable that reads one epoch of `examples` (`batches` batches of `BATCH_SIZE` when
+    they hold `batches * BATCH_SIZE` examples) from `build_pipeline` as the main job builds it
+    (epoch-indexed, deterministic), through a new iterator each call, so that no prefetching
+    runs between calls, and returns how many images it read."""
     from mtl_zoo.data import Augmentation, build_pipeline
 
     data = build_pipeline(model, examples, BATCH_SIZE,

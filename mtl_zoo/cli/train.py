@@ -59,8 +59,7 @@ flags.DEFINE_enum("head_conv", "standard", list(CONV_KINDS), "3x3 convs of the d
                   "(light heads for mobile backbones; mtl_zoo.convs.CONV_KINDS).")
 flags.DEFINE_enum("pyramid_conv", "standard", list(CONV_KINDS), "3x3 convs of the "
                   "shared feature pyramid that the dense heads read: full, or depthwise-separable "
-                  "with batch norm (the FPNLite pyramid; with --head_conv=separable, the "
-                  "lightest dense parts).")
+                  "with batch norm (the FPNLite pyramid, for --head_conv=separable).")
 flags.DEFINE_integer("head_channels", None, "Width of the dense heads' conv towers (default: each "
                      "task's own, 64); 32 with --head_conv=separable and --pyramid_channels=32 makes "
                      "light heads for a mobile backbone.", lower_bound=1)
@@ -216,6 +215,9 @@ def architecture():
               "sharing": FLAGS.sharing, **dense.pyramid_arguments(),
               "tasks": [{"kind": task.kind, **task.get_config()}
                         for task in selected_tasks(FLAGS.dataset, FLAGS.tasks, dense)]}
+    if dense.pyramid_channels == DenseParts().pyramid_channels:
+        # as run.json files from before --pyramid_channels hold it: their runs still resume
+        del config["pyramid_channels"]
     if FLAGS.sharing_option:
         from mtl_zoo.sharing import resolve_options
 
@@ -293,7 +295,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     from mtl_zoo.files import staged_file
 
     keras.utils.set_random_seed(FLAGS.seed)
-    batches_per_epoch = -(-data["num_train"] // FLAGS.batch_size)
+    batches_per_epoch = mz.data.steps_per_epoch([data["num_train"]], FLAGS.batch_size)
     with strategy.scope():
         model = build_flagged_model(config, tasks)
         schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate,

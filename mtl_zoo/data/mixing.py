@@ -1,11 +1,9 @@
 """Training on several datasets that each label only some of the model's tasks (x_i per task)."""
 
-import math
-
 import tensorflow as tf
 
 from mtl_zoo.checks import check_integer
-from mtl_zoo.data.pipeline import (check_batch_size, deterministic_options, encoded_examples)
+from mtl_zoo.data.pipeline import batches_per_pass, check_batch_size, deterministic_options, encoded_examples
 from mtl_zoo.data.sampling import get_sampler
 
 
@@ -187,16 +185,18 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
     return mixed.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def one_pass_steps(sizes, batch_size):
-    """Batches in one pass over datasets of `sizes` examples (the last one partial)."""
-    return math.ceil(sum(int(n) for n in sizes) / check_batch_size(batch_size))
+def one_pass_steps(sizes, batch_size, drop_remainder=False):
+    """Batches in one pass over datasets of `sizes` examples (the last one partial, or
+    dropped)."""
+    return batches_per_pass(sum(int(n) for n in sizes), batch_size, drop_remainder)
 
 
-def steps_per_epoch(sizes, batch_size):
-    """Batches in one pass over datasets of `sizes` examples.
+def steps_per_epoch(sizes, batch_size, drop_remainder=False):
+    """Batches in one pass over datasets of `sizes` examples: `fit`'s `steps_per_epoch` for
+    `mix_datasets`, or for `build_pipeline(..., epochs=...)` (with its `drop_remainder`).
 
     Example:
-    >>> steps_per_epoch([100, 60], 32)
-    5
+    >>> steps_per_epoch([100, 60], 32), steps_per_epoch([100], 32, drop_remainder=True)
+    (5, 3)
     """
-    return one_pass_steps(sizes, batch_size)
+    return one_pass_steps(sizes, batch_size, drop_remainder)

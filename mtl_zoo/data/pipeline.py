@@ -22,6 +22,17 @@ def check_batch_size(batch_size):
     return check_integer(batch_size, "batch_size")
 
 
+def batches_per_pass(count, batch_size, drop_remainder=False):
+    """Batches in one pass over `count` examples: the last one partial, or dropped.
+
+    Example:
+    >>> batches_per_pass(100, 32), batches_per_pass(100, 32, drop_remainder=True)
+    (4, 3)
+    """
+    batch_size = check_batch_size(batch_size)
+    return count // batch_size if drop_remainder else -(-count // batch_size)
+
+
 def check_not_empty(examples, what):
     if int(examples.cardinality()) == 0:
         raise ValueError(f"{what} is empty: it has no examples to batch.")
@@ -299,9 +310,9 @@ def epoch_batches(prepare, examples, batch_size, shuffle_buffer, seed, drop_rema
                   first_epoch):
     """Encoded batches of epochs `first_epoch` to `epochs - 1` back to back, each epoch's order
     and augmentation drawn from `seed` and its index alone (see `build_pipeline`)."""
-    if seed is None:
-        raise ValueError("epochs=... draws each epoch's order and augmentation from the seed and "
-                         "the epoch's index: give a seed (e.g. seed=0).")
+    if examples.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("epochs=... makes epochs of one pass over the examples each, and these "
+                         "examples never end (a repeat()?): give a finite dataset.")
     epochs = check_integer(epochs, "epochs")
     first_epoch = check_integer(first_epoch, "first_epoch", minimum=0)
     if first_epoch > epochs:
@@ -320,7 +331,7 @@ def epoch_batches(prepare, examples, batch_size, shuffle_buffer, seed, drop_rema
     batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
     count = int(examples.cardinality())
     if count >= 0:  # flat_map does not know its length; fit and the strategies use it
-        per_epoch = count // batch_size if drop_remainder else -(-count // batch_size)
+        per_epoch = batches_per_pass(count, batch_size, drop_remainder)
         batches = batches.apply(tf.data.experimental.assert_cardinality((epochs - first_epoch) * per_epoch))
     return batches
 
@@ -370,8 +381,10 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
             epochs `first_epoch` to `epochs - 1` back to back, each epoch's order
             and augmentation drawn from `seed` and the epoch's index alone, so a
             run resumed at epoch k trains on the batches an uninterrupted run
-            would; give `fit` the same `epochs` and `steps_per_epoch` = the
-            batches of one epoch (ceil(examples / batch_size)). Needs a seed.
+            would (deterministic, whatever `deterministic` says). Give `fit` the
+            same `epochs` and `steps_per_epoch=mz.data.steps_per_epoch([examples],
+            batch_size, drop_remainder)`: without it, `fit` would take the whole
+            stream for its first epoch. Needs a seed and finite examples.
         first_epoch: with `epochs`, the epoch to start from, e.g.
             `mz.SharedBackupAndRestore.backed_up_epoch()`.
 
@@ -383,13 +396,18 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
     >>> model.fit(data, epochs=2)  # doctest: +SKIP
     >>> resumable = build_pipeline(model, examples, 16, shuffle_buffer=64, seed=0, epochs=10,
     ...                            first_epoch=backup.backed_up_epoch())  # doctest: +SKIP
-    >>> model.fit(resumable, epochs=10, steps_per_epoch=4, callbacks=[backup])  # doctest: +SKIP
+    >>> model.fit(resumable, epochs=10, steps_per_epoch=steps_per_epoch([64], 16),
+    ...           callbacks=[backup])  # doctest: +SKIP
     """
     batch_size = check_batch_size(batch_size)
-    options = deterministic_options(deterministic, seed, shuffled=bool(shuffle_buffer))
-    prepare = checked_preparation(model, examples, augmentation, resize, pad_value)
     if epochs is None and first_epoch != 0:
         raise ValueError(f"first_epoch={first_epoch!r} needs epochs=... (an epoch-indexed pipeline).")
+    if epochs is not None and seed is None:
+        raise ValueError("epochs=... draws each epoch's order and augmentation from the seed and "
+                         "the epoch's index: give a seed (e.g. seed=0).")
+    options = deterministic_options(deterministic or epochs is not None, seed,
+                                    shuffled=bool(shuffle_buffer))
+    prepare = checked_preparation(model, examples, augmentation, resize, pad_value)
     if epochs is None:
         batches = encoded_batches(moved_pass(prepare, examples, shuffle_buffer, seed), prepare,
                                   batch_size, drop_remainder)

@@ -16,7 +16,9 @@ class RandomLossWeighting(TaskWeightCallback):
     one draw then weights k steps.
 
     Args:
-        seed: seed of the weight draws.
+        seed: seed of the weight draws: each step's come from the seed and the
+            step's index (the optimizer's `iterations`), so a resumed run draws
+            what an uninterrupted one would. None: fresh entropy every step.
 
     Example:
     >>> model.fit(ds, callbacks=[RandomLossWeighting(seed=0)])  # doctest: +SKIP
@@ -24,7 +26,7 @@ class RandomLossWeighting(TaskWeightCallback):
 
     def __init__(self, seed=None):
         super().__init__()
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
 
     def on_train_begin(self, logs=None):
         self.draw()
@@ -33,6 +35,10 @@ class RandomLossWeighting(TaskWeightCallback):
         self.draw()
 
     def draw(self):
-        z = self.rng.standard_normal(len(self.task_names))
+        """The weights of the optimizer's next step, drawn from the seed and that step's index
+        alone, so that a run resumed from a backup draws what an uninterrupted run would."""
+        step = int(self.model.optimizer.iterations)
+        rng = np.random.default_rng(None if self.seed is None else [self.seed, step])
+        z = rng.standard_normal(len(self.task_names))
         exponents = np.exp(z - z.max())
         self.assign(len(z) * exponents / exponents.sum())
