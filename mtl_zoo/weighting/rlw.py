@@ -1,6 +1,7 @@
 """Random Loss Weighting (Lin et al. 2021, "Reasonable Effectiveness of Random
 Weighting: A Litmus Test for Multi-Task Learning", TMLR 2022)."""
 
+import keras
 import numpy as np
 
 from mtl_zoo.weighting.callback import TaskWeightCallback
@@ -37,7 +38,7 @@ class RandomLossWeighting(TaskWeightCallback):
     def draw(self):
         """The weights of the optimizer's next step, drawn from the seed and that step's index
         alone, so that a run resumed from a backup draws what an uninterrupted run would."""
-        step = int(self.model.optimizer.iterations)
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))  # also mirrored
         rng = np.random.default_rng(None if self.seed is None else [self.seed, step])
         z = rng.standard_normal(len(self.task_names))
         exponents = np.exp(z - z.max())
