@@ -49,7 +49,8 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
     >>> backup = mz.SharedBackupAndRestore("/tmp/run/backup")  # doctest: +SKIP
     >>> data = build_pipeline(model, examples, 32, shuffle_buffer=1000, seed=0, epochs=10,
     ...                       first_epoch=backup.backed_up_epoch())  # doctest: +SKIP
-    >>> model.fit(data, epochs=10, steps_per_epoch=32, callbacks=[backup])  # doctest: +SKIP
+    >>> model.fit(data, epochs=10, steps_per_epoch=mz.data.steps_per_epoch([1000], 32),
+    ...           callbacks=[backup])  # doctest: +SKIP
     >>> len(backup.history["loss"])  # doctest: +SKIP
     10
     """
