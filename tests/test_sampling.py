@@ -86,6 +86,50 @@ def test_a_custom_sampler_gets_the_probabilities_of_each_epoch(model, steps):
     assert from_a == [1.0] * epoch + [0.0] * 3
 
 
+def _flat(batches):
+    return [[x.numpy() for x in tf.nest.flatten(batch)] for batch in batches]
+
+
+def _random_dataset(task, size, seed):
+    images = np.random.default_rng(seed).integers(0, 255, (size, 40, 40, 3), np.uint8)
+    return tf.data.Dataset.from_tensor_slices((images, {task: np.ones(size, np.int32)}))
+
+
+def test_an_epoch_indexed_mixture_resumes_where_an_uninterrupted_run_would_be(model):
+    datasets = [_random_dataset("a", 12, 0), _random_dataset("b", 30, 1)]
+
+    def stream(first_epoch, seed=3):
+        return mix_datasets(model, datasets, 8, sampler=Annealed(3), shuffle_buffer=16, seed=seed,
+                            augmentation=mz.data.Augmentation(scale_range=(0.7, 1.3)), epochs=3,
+                            first_epoch=first_epoch)
+
+    steps = steps_per_epoch([12, 30], 8)  # 6 batches an epoch
+    whole, resumed = stream(0), stream(1)
+    assert int(whole.cardinality()) == 3 * steps and int(resumed.cardinality()) == 2 * steps
+    whole_batches = _flat(whole)
+    tf.random.set_seed(123)  # whatever the global seed
+    for a, b in zip(whole_batches[steps:], _flat(resumed), strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    epochs = [np.concatenate([batch[0] for batch in whole_batches[i * steps:(i + 1) * steps]])
+              for i in range(3)]
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+    assert not np.array_equal(_flat(stream(1, seed=4))[0][0], whole_batches[steps][0])
+    assert int(stream(3).cardinality()) == 0
+
+    # a resumed stream is in its own epoch of the sampler's schedule, not back at epoch 1
+    switching = mix_datasets(model, [_dataset("a", 20), _dataset("b", 180)], 64, _FirstThenSecond(),
+                             seed=0, epochs=3, first_epoch=1)
+    assert [float(np.mean(masks["a"])) for _, _, masks in switching] == [0.0] * 8
+    one_dataset_per_batch = mix_datasets(model, datasets, 8, "round_robin", seed=1, epochs=2,
+                                         homogeneous_batches=True)
+    assert [float(np.mean(masks["a"])) for _, _, masks in one_dataset_per_batch] == [1.0, 0.0] * 6
+
+    model.compile(optimizer="sgd")
+    history = model.fit(resumed, epochs=3, initial_epoch=1, steps_per_epoch=steps, verbose=0)
+    assert len(history.history["loss"]) == 2  # the stream lasts exactly the remaining epochs
+
+
 @pytest.mark.parametrize("sampler,homogeneous", [
     ("round_robin", False), ("proportional", False), (Annealed(2), False), ("round_robin", True),
 ])
@@ -159,6 +203,11 @@ def test_steps_per_epoch_covers_the_data():
      r"probabilities\(sizes, epoch=1\) must give one probability >= 0 per dataset \(1\)"),
     (lambda: [_dataset("a", 4), _dataset("d", 4)], {}, "labels of dataset 1"),
     (lambda: _dataset("a", 4), {}, "takes a list of datasets, got one tf.data.Dataset"),
+    (lambda: [_dataset("a", 4)], {"epochs": 2}, "epochs=... draws each epoch's order .* give a seed"),
+    (lambda: [_dataset("a", 4)], {"first_epoch": 1, "seed": 0}, "first_epoch=1 needs epochs="),
+    (lambda: [_dataset("a", 4)], {"epochs": 2, "first_epoch": 3, "seed": 0}, "first_epoch=3 is past"),
+    (lambda: [_dataset("a", 4), _dataset("b", 4).repeat()], {"sizes": [4, 4], "epochs": 2, "seed": 0},
+     "the examples of dataset 1 never end"),
 ])
 def test_bad_mixtures_are_rejected_with_the_fix(model, datasets, kwargs, message):
     with pytest.raises(ValueError, match=message):

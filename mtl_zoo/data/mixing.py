@@ -3,7 +3,9 @@
 import tensorflow as tf
 
 from mtl_zoo.checks import check_integer
-from mtl_zoo.data.pipeline import batches_per_pass, check_batch_size, deterministic_options, encoded_examples
+from mtl_zoo.data.pipeline import (batches_per_pass, check_batch_size, check_finite_for_epochs,
+                                   checked_epoch_range, checked_preparation, deterministic_options,
+                                   encoded_pass, epoch_indexed)
 from mtl_zoo.data.sampling import get_sampler
 
 
@@ -60,24 +62,45 @@ def repeat_or_fail(examples, what):
     return examples.repeat().concatenate(tf.data.Dataset.range(1).map(fail))
 
 
-def filled_examples(model, datasets, augmentation=None, resize="stretch", pad_value=0.0,
-                    shuffle_buffer=0, seed=None):
-    """`[(examples, task names it labels)]`: each dataset's encoded examples
-    `(image, {task: targets}, {task: mask})`, with zero placeholder targets (and mask 0) for
-    the tasks that another dataset of the list labels and this one does not, so that all
-    have one element structure."""
-    encoded = [encoded_examples(model, examples, augmentation, resize, pad_value, shuffle_buffer,
-                                None if seed is None else seed + index, f"dataset {index}")
-               for index, examples in enumerate(datasets)]
-    specs = {}
-    for dataset in encoded:
-        specs.update(dataset.element_spec[1])
-    placeholders = {name: placeholder_targets(spec, name) for name, spec in specs.items()}
+class FilledMixture:
+    """The datasets of a mixture, checked, as encoded examples of one element structure.
 
-    def fill(image, targets, masks):
-        return image, {name: targets.get(name, placeholders[name]) for name in specs}, masks
+    Each dataset's examples `(image, {task: targets}, {task: mask})` get zero
+    placeholder targets (and mask 0) for the tasks that another dataset of the
+    list labels and this one does not.
 
-    return [(dataset.map(fill), list(dataset.element_spec[1])) for dataset in encoded]
+    Example:
+    >>> mixture = FilledMixture(model, [faces, pets])  # doctest: +SKIP
+    >>> faces_pass, pets_pass = mixture.passes(shuffle_buffer=64, seeds=[1, 2])  # doctest: +SKIP
+    """
+
+    def __init__(self, model, datasets, augmentation=None, resize="stretch", pad_value=0.0):
+        self.datasets = datasets
+        self.preparations = [checked_preparation(model, examples, augmentation, resize, pad_value,
+                                                 f"dataset {index}")
+                             for index, examples in enumerate(datasets)]
+        specs = [encoded_pass(prepare, examples).element_spec[1]
+                 for prepare, examples in zip(self.preparations, datasets)]
+        self.labelled_tasks = [list(spec) for spec in specs]
+        self.target_specs = {name: spec for labelled in specs for name, spec in labelled.items()}
+        self.placeholders = {name: placeholder_targets(spec, name)
+                             for name, spec in self.target_specs.items()}
+
+    def passes(self, shuffle_buffer=0, seeds=None):
+        """One pass over each dataset, shuffled and augmented from its seed in `seeds`."""
+        seeds = seeds or [None] * len(self.datasets)
+        return [encoded_pass(prepare, examples, shuffle_buffer, seed).map(self._fill)
+                for prepare, examples, seed in zip(self.preparations, self.datasets, seeds)]
+
+    def endless_streams(self, shuffle_buffer=0, seeds=None):
+        """Each dataset's passes, repeated forever (`repeat_or_fail`)."""
+        return [repeat_or_fail(examples, f"dataset {index} (tasks {', '.join(tasks)})")
+                for index, (examples, tasks) in enumerate(zip(self.passes(shuffle_buffer, seeds),
+                                                              self.labelled_tasks))]
+
+    def _fill(self, image, targets, masks):
+        return image, {name: targets.get(name, self.placeholders[name])
+                       for name in self.target_specs}, masks
 
 
 def checked_dataset_list(datasets, what):
@@ -104,8 +127,7 @@ def concatenate_datasets(model, datasets, batch_size=32, resize="stretch", pad_v
     """
     batch_size = check_batch_size(batch_size)
     datasets = checked_dataset_list(datasets, "concatenate_datasets")
-    encoded = [dataset for dataset, _ in filled_examples(model, datasets, resize=resize,
-                                                         pad_value=pad_value)]
+    encoded = FilledMixture(model, datasets, resize=resize, pad_value=pad_value).passes()
     joined = encoded[0]
     for dataset in encoded[1:]:
         joined = joined.concatenate(dataset)
@@ -115,8 +137,8 @@ def concatenate_datasets(model, datasets, batch_size=32, resize="stretch", pad_v
 def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=None,
                  augmentation=None, resize="stretch", shuffle_buffer=1024, seed=None,
                  deterministic=False, homogeneous_batches=False, pad_value=0.0,
-                 steps_per_epoch=None):
-    """An endless stream of batches `(images, {task: targets}, {task: mask})` from several datasets.
+                 steps_per_epoch=None, epochs=None, first_epoch=0):
+    """A stream of batches `(images, {task: targets}, {task: mask})` drawn from several datasets.
 
     Each dataset yields raw examples `(image, {task: raw label})` for the tasks
     it labels (a source's `load`); images may differ in size, since all go
@@ -132,12 +154,17 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
     masks); `homogeneous_batches=True` draws whole batches from one dataset
     (each batch then labels the same tasks).
 
-    The stream is endless: give `model.fit` a `steps_per_epoch`, the same as
-    here. The sampler's epochs (`Annealed`, or any sampler whose probabilities
-    change with the epoch) are `steps_per_epoch` batches of the stream, the
-    steps Keras takes per epoch while it keeps reading one iterator; so pass
-    `fit` this one stream for all epochs (a new `fit` call starts the schedule
-    again at epoch 1).
+    An epoch is `steps_per_epoch` batches: give `model.fit` the same
+    `steps_per_epoch`. The sampler's epochs (`Annealed`, or any sampler whose
+    probabilities change with the epoch) are these batches' draws. Without
+    `epochs`, the stream is endless and its schedule runs from epoch 1 for each
+    iterator: pass `fit` this one stream for all epochs (so that Keras keeps
+    reading one iterator), and a new `fit` call (a resumed run) starts the
+    schedule, the shuffling and the augmentation again from their beginning.
+    With `epochs`, the stream holds epochs `first_epoch` to `epochs - 1`, each
+    drawn from `seed` and its index alone (the sampler's draws and schedule, and
+    each dataset's order and augmentation, which restart with each epoch), so a
+    run resumed at epoch k trains on the batches an uninterrupted run would.
 
     Args:
         model: a `MultiTaskModel`.
@@ -156,6 +183,11 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
         pad_value: image value of letterbox bands.
         steps_per_epoch: batches per epoch, as passed to `model.fit`; default:
             one pass over the data, `steps_per_epoch(sizes, batch_size)`.
+        epochs: None (an endless stream), or the number of epochs of an
+            epoch-indexed stream (deterministic, whatever `deterministic` says);
+            needs a seed and finite datasets.
+        first_epoch: with `epochs`, the epoch to start from (0-based), e.g.
+            `mz.SharedBackupAndRestore.backed_up_epoch()`.
 
     Example:
     >>> steps = steps_per_epoch([n1, n2], 32)  # doctest: +SKIP
@@ -163,6 +195,9 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
     ...                     augmentation=Augmentation(), resize="letterbox",
     ...                     steps_per_epoch=steps)  # doctest: +SKIP
     >>> model.fit(data, epochs=10, steps_per_epoch=steps)  # doctest: +SKIP
+    >>> resumable = mix_datasets(model, [faces, pets], 32, sampler=Annealed(num_epochs=10),
+    ...                          seed=0, epochs=10, first_epoch=backup.backed_up_epoch())  # doctest: +SKIP
+    >>> model.fit(resumable, epochs=10, steps_per_epoch=steps, callbacks=[backup])  # doctest: +SKIP
     """
     batch_size = check_batch_size(batch_size)
     datasets = checked_dataset_list(datasets, "mix_datasets")
@@ -170,16 +205,31 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
     sizes = dataset_sizes(datasets, sizes)
     steps = (one_pass_steps(sizes, batch_size) if steps_per_epoch is None
              else check_integer(steps_per_epoch, "steps_per_epoch"))
-    options = deterministic_options(deterministic, seed)
-    encoded = filled_examples(model, datasets, augmentation, resize, pad_value, shuffle_buffer, seed)
-    streams = [repeat_or_fail(dataset, f"dataset {index} (tasks {', '.join(tasks)})")
-               for index, (dataset, tasks) in enumerate(encoded)]
-    if homogeneous_batches:
-        streams = [stream.batch(batch_size, drop_remainder=True) for stream in streams]
-        draws_per_epoch = steps
+    epoch_range = checked_epoch_range(epochs, first_epoch, seed)
+    options = deterministic_options(deterministic or epoch_range is not None, seed)
+    if epoch_range is not None:
+        for index, dataset in enumerate(datasets):
+            check_finite_for_epochs(dataset, f"the examples of dataset {index}")
+    mixture = FilledMixture(model, datasets, augmentation, resize, pad_value)
+    draws_per_epoch = steps if homogeneous_batches else steps * batch_size
+
+    def draws(dataset_seeds, sampler_seed, start_epoch=1):
+        streams = mixture.endless_streams(shuffle_buffer, dataset_seeds)
+        if homogeneous_batches:
+            streams = [stream.batch(batch_size, drop_remainder=True) for stream in streams]
+        return sampler.combine(streams, sizes, seed=sampler_seed, draws_per_epoch=draws_per_epoch,
+                               start_epoch=start_epoch)
+
+    if epoch_range is None:
+        mixed = draws(None if seed is None else [seed + index for index in range(len(datasets))], seed)
     else:
-        draws_per_epoch = steps * batch_size
-    mixed = sampler.combine(streams, sizes, seed=seed, draws_per_epoch=draws_per_epoch)
+        def one_epoch(epoch_seed, epoch):
+            # distinct seeds for the sampler and each dataset's order and augmentation
+            first = epoch_seed * (len(datasets) + 1)
+            return draws([first + 1 + index for index in range(len(datasets))], first,
+                         epoch + 1).take(draws_per_epoch)
+
+        mixed = epoch_indexed(one_epoch, seed, *epoch_range, draws_per_epoch)
     if not homogeneous_batches:
         mixed = mixed.batch(batch_size, drop_remainder=True)
     return mixed.prefetch(tf.data.AUTOTUNE).with_options(options)

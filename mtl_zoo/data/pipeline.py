@@ -256,31 +256,20 @@ EPOCH_GRAPH_SEED = 1
 ENCODING_CHUNK = 32
 
 
-def encoded_examples(model, examples, augmentation=None, resize="stretch", pad_value=0.0,
-                     shuffle_buffer=0, seed=None, what="the dataset"):
-    """Unbatched `(image, {task: targets}, {task: mask})` examples (see `build_pipeline`).
-
-    Targets cover the tasks `examples` labels; masks cover all the model's tasks.
-    """
-    moved, prepare = moved_examples(model, examples, augmentation, resize, pad_value,
-                                    shuffle_buffer, seed, what)
+def encoded_pass(prepare, examples, shuffle_buffer=0, seed=None):
+    """Unbatched `(image, {task: targets}, {task: mask})` examples of one pass over `examples`
+    (see `moved_pass`), encoded a chunk at a time. Targets cover the tasks `examples`
+    labels; masks cover all the model's tasks."""
+    moved = moved_pass(prepare, examples, shuffle_buffer, seed)
     return encoded_batches(moved, prepare, ENCODING_CHUNK).unbatch()
 
 
 def encoded_batches(moved, prepare, batch_size, drop_remainder=False):
-    """`(images, {task: targets}, {task: mask})` batches of `moved_examples`' dataset: padded,
+    """`(images, {task: targets}, {task: mask})` batches of `moved_pass`' dataset: padded,
     then encoded a batch at once (`ExamplePreparation.encode_batch`)."""
     return (moved.padded_batch(batch_size, padding_values=prepare.padding(moved.element_spec),
                                drop_remainder=drop_remainder)
             .map(prepare.encode_batch, num_parallel_calls=tf.data.AUTOTUNE))
-
-
-def moved_examples(model, examples, augmentation=None, resize="stretch", pad_value=0.0,
-                   shuffle_buffer=0, seed=None, what="the dataset"):
-    """`(dataset of ExamplePreparation.move results, the ExamplePreparation)`, the examples
-    checked, shuffled and given seeds."""
-    prepare = checked_preparation(model, examples, augmentation, resize, pad_value, what)
-    return moved_pass(prepare, examples, shuffle_buffer, seed), prepare
 
 
 def checked_preparation(model, examples, augmentation=None, resize="stretch", pad_value=0.0,
@@ -306,34 +295,72 @@ def moved_pass(prepare, examples, shuffle_buffer=0, seed=None, reshuffle=True):
         num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def epoch_batches(prepare, examples, batch_size, shuffle_buffer, seed, drop_remainder, epochs,
-                  first_epoch):
-    """Encoded batches of epochs `first_epoch` to `epochs - 1` back to back, each epoch's order
-    and augmentation drawn from `seed` and its index alone (see `build_pipeline`)."""
-    if examples.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise ValueError("epochs=... makes epochs of one pass over the examples each, and these "
-                         "examples never end (a repeat()?): give a finite dataset.")
+def checked_epoch_range(epochs, first_epoch, seed):
+    """`(epochs, first_epoch)` of an epoch-indexed stream as ints, or None when `epochs` is None;
+    a ValueError for a `first_epoch` without `epochs`, a missing seed, or a bad range."""
+    if epochs is None:
+        if first_epoch != 0:
+            raise ValueError(f"first_epoch={first_epoch!r} needs epochs=... (an epoch-indexed "
+                             "stream).")
+        return None
+    if seed is None:
+        raise ValueError("epochs=... draws each epoch's order and augmentation from the seed and "
+                         "the epoch's index: give a seed (e.g. seed=0).")
     epochs = check_integer(epochs, "epochs")
     first_epoch = check_integer(first_epoch, "first_epoch", minimum=0)
     if first_epoch > epochs:
         raise ValueError(f"first_epoch={first_epoch} is past the last of epochs={epochs}.")
+    return epochs, first_epoch
+
+
+def check_finite_for_epochs(examples, what="these examples"):
+    if examples.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(f"epochs=... starts each epoch with a new pass over the examples, and "
+                         f"{what} never end (a repeat()?): give a finite dataset.")
+
+
+def epoch_indexed(build_epoch, seed, epochs, first_epoch, elements_per_epoch=None):
+    """The batches `build_epoch(epoch_seed, epoch)` of epochs `first_epoch` to `epochs - 1`,
+    back to back, where `epoch_seed` (an int64 tensor) is `seed * EPOCH_SEED_STRIDE + epoch`.
+
+    `build_epoch` runs in a dataset function whose graph-level seed is EPOCH_GRAPH_SEED,
+    so an epoch's random draws depend on `seed` and the epoch alone, not on the global seed
+    the program set. (With a global seed of 0, TensorFlow's seed helper would also test the
+    epoch's seed tensor as a Python bool, which fails in a graph.) With `elements_per_epoch`,
+    the stream's cardinality is asserted (`fit` and the strategies use it; `flat_map` does
+    not know it).
+
+    Example:
+    >>> stream = epoch_indexed(lambda epoch_seed, epoch: tf.data.Dataset.from_tensors(epoch_seed),
+    ...                        seed=2, epochs=3, first_epoch=1, elements_per_epoch=1)
+    >>> [int(s) for s in stream], int(stream.cardinality())
+    ([2000007, 2000008], 2)
+    """
 
     def one_epoch(epoch):
-        # The graph-level seed of this function's graph (not the program's): the epoch's
-        # order and draws then depend on `seed` and `epoch` alone, whatever global seed the
-        # program set. (With a global seed of 0, TensorFlow's seed helper would also test the
-        # epoch's seed tensor as a Python bool, which fails in a graph.)
         tf.random.set_seed(EPOCH_GRAPH_SEED)
-        epoch_seed = tf.constant(seed, tf.int64) * EPOCH_SEED_STRIDE + epoch
+        return build_epoch(tf.constant(seed, tf.int64) * EPOCH_SEED_STRIDE + epoch, epoch)
+
+    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    if elements_per_epoch is not None:
+        batches = batches.apply(tf.data.experimental.assert_cardinality(
+            (epochs - first_epoch) * elements_per_epoch))
+    return batches
+
+
+def epoch_batches(prepare, examples, batch_size, shuffle_buffer, seed, drop_remainder, epochs,
+                  first_epoch):
+    """Encoded batches of epochs `first_epoch` to `epochs - 1` back to back, each epoch's order
+    and augmentation drawn from `seed` and its index alone (see `build_pipeline`)."""
+    check_finite_for_epochs(examples)
+
+    def one_epoch(epoch_seed, epoch):
         moved = moved_pass(prepare, examples, shuffle_buffer, epoch_seed, reshuffle=False)
         return encoded_batches(moved, prepare, batch_size, drop_remainder)
 
-    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
     count = int(examples.cardinality())
-    if count >= 0:  # flat_map does not know its length; fit and the strategies use it
-        per_epoch = batches_per_pass(count, batch_size, drop_remainder)
-        batches = batches.apply(tf.data.experimental.assert_cardinality((epochs - first_epoch) * per_epoch))
-    return batches
+    per_epoch = batches_per_pass(count, batch_size, drop_remainder) if count >= 0 else None
+    return epoch_indexed(one_epoch, seed, epochs, first_epoch, per_epoch)
 
 
 def deterministic_options(deterministic, seed, shuffled=True):
@@ -400,20 +427,16 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
     ...           callbacks=[backup])  # doctest: +SKIP
     """
     batch_size = check_batch_size(batch_size)
-    if epochs is None and first_epoch != 0:
-        raise ValueError(f"first_epoch={first_epoch!r} needs epochs=... (an epoch-indexed pipeline).")
-    if epochs is not None and seed is None:
-        raise ValueError("epochs=... draws each epoch's order and augmentation from the seed and "
-                         "the epoch's index: give a seed (e.g. seed=0).")
-    options = deterministic_options(deterministic or epochs is not None, seed,
+    epoch_range = checked_epoch_range(epochs, first_epoch, seed)
+    options = deterministic_options(deterministic or epoch_range is not None, seed,
                                     shuffled=bool(shuffle_buffer))
     prepare = checked_preparation(model, examples, augmentation, resize, pad_value)
-    if epochs is None:
+    if epoch_range is None:
         batches = encoded_batches(moved_pass(prepare, examples, shuffle_buffer, seed), prepare,
                                   batch_size, drop_remainder)
     else:
         batches = epoch_batches(prepare, examples, batch_size, shuffle_buffer, seed, drop_remainder,
-                                epochs, first_epoch)
+                                *epoch_range)
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 

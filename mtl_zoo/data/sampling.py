@@ -60,9 +60,12 @@ class TaskSampler(Configurable):
                              f"{p.tolist()}.")
         return p / p.sum()
 
-    def combine(self, datasets, sizes, seed=None, draws_per_epoch=None):
+    def combine(self, datasets, sizes, seed=None, draws_per_epoch=None, start_epoch=1):
         """One stream drawing from the (infinite) `datasets`, with the probabilities of
-        epoch e during draws (e - 1) * draws_per_epoch ... e * draws_per_epoch - 1."""
+        epoch start_epoch + k during draws k * draws_per_epoch ... (k + 1) * draws_per_epoch - 1.
+
+        `start_epoch` (1-based; a Python or int64 scalar) is where the schedule starts, e.g.
+        each epoch of an epoch-indexed mixture (`mix_datasets(..., epochs=...)`)."""
         draws_per_epoch = int(draws_per_epoch or sum(sizes))
         if self.schedule_epochs is not None and int(self.schedule_epochs) < 1:
             raise ValueError(f"{self!r}: schedule_epochs must be None or >= 1, got "
@@ -70,18 +73,19 @@ class TaskSampler(Configurable):
         if self.schedule_epochs == 1:
             weights = [float(p) for p in self.checked_probabilities(sizes, 1)]
         elif self.schedule_epochs is not None:
-            table = tf.constant([self.checked_probabilities(sizes, e)
-                                 for e in range(1, int(self.schedule_epochs) + 1)], tf.float32)
+            table = tf.constant(np.stack([self.checked_probabilities(sizes, e)
+                                          for e in range(1, int(self.schedule_epochs) + 1)]),
+                                tf.float32)
             last = int(self.schedule_epochs) - 1
-            weights = tf.data.Dataset.counter().map(
-                lambda draw: tf.gather(table, tf.minimum(draw // draws_per_epoch, last)))
+            weights = tf.data.Dataset.counter().map(lambda draw: tf.gather(
+                table, tf.minimum(draw // draws_per_epoch + tf.cast(start_epoch, tf.int64) - 1, last)))
         else:
             self.checked_probabilities(sizes, 1)  # a bad sampler fails here, not in the stream
 
             def epoch_probabilities(epoch):
                 return self.checked_probabilities(sizes, int(epoch)).astype(np.float32)
 
-            weights = tf.data.Dataset.counter(start=1).map(
+            weights = tf.data.Dataset.counter(start=tf.cast(start_epoch, tf.int64)).map(
                 lambda epoch: tf.ensure_shape(tf.numpy_function(
                     epoch_probabilities, [epoch], tf.float32, stateful=False), [len(sizes)])
             ).flat_map(lambda p: tf.data.Dataset.from_tensors(p).repeat(draws_per_epoch))
@@ -107,7 +111,7 @@ class RoundRobin(TaskSampler):
     def probabilities(self, sizes, epoch=1):
         return np.full(len(sizes), 1.0 / len(sizes))
 
-    def combine(self, datasets, sizes, seed=None, draws_per_epoch=None):
+    def combine(self, datasets, sizes, seed=None, draws_per_epoch=None, start_epoch=1):
         turns = tf.data.Dataset.range(len(datasets)).repeat()
         return tf.data.Dataset.choose_from_datasets(datasets, turns, stop_on_empty_dataset=True)
 
@@ -142,7 +146,9 @@ class Annealed(TaskSampler):
     given (default: one pass over the data): train with
     `model.fit(mixture, epochs=E, steps_per_epoch=...)` on that one stream, so
     that Keras keeps reading it across epochs; each new iterator over it (a
-    new `fit` call) starts again at epoch 1.
+    new `fit` call) starts again at epoch 1, unless the mixture is
+    epoch-indexed (`mix_datasets(..., epochs=E, first_epoch=k)` starts at
+    epoch k + 1).
 
     Args:
         num_epochs: E, the number of training epochs (>= 1); later epochs keep
