@@ -2,12 +2,14 @@
 one MultiWorkerMirroredStrategy worker (tests/test_multi_worker.py compares the two).
 
 Run as a script, since the strategy must exist before TensorFlow runs anything:
-    python tests/multi_worker_run.py OUT_DIR single METHOD,...
-    python tests/multi_worker_run.py OUT_DIR worker INDEX PORT,PORT,... METHOD,...
-METHOD is "none" (the plain sum of the task losses) or an aggregator name (e.g. PCGrad).
-Each method writes OUT_DIR/<single|worker0|worker1...>_<METHOD>.npz: every model variable
-(trainable and not: batch-norm statistics, alphas, task_loss_history) before and after
-training, and the optimizer's iteration count.
+    python tests/multi_worker_run.py OUT_DIR single DATA/METHOD,...
+    python tests/multi_worker_run.py OUT_DIR worker INDEX PORT,PORT,... DATA/METHOD,...
+DATA is "reshuffled" (a dataset that draws a new order for each epoch's iterator) or
+"epoch_indexed" (`build_pipeline(..., epochs=...)`, read through one iterator, as
+scripts/train.py trains); METHOD is "none" (the plain sum of the task losses) or an
+aggregator name (e.g. PCGrad). Each pair writes OUT_DIR/<single|worker0|...>_<DATA>_<METHOD>.npz:
+every model variable (trainable and not: batch-norm statistics, alphas, task_loss_history)
+before and after training, the epoch losses and the optimizer's iteration count.
 """
 
 import json
@@ -23,13 +25,13 @@ EXAMPLES = GLOBAL_BATCH * (STEPS - 1) + 4  # the last global batch is a partial 
 def main(argv):
     out_dir, role = argv[1], argv[2]
     if role == "worker":
-        index, ports, methods = int(argv[3]), argv[4].split(","), argv[5].split(",")
+        index, ports, pairs = int(argv[3]), argv[4].split(","), argv[5].split(",")
         os.environ["TF_CONFIG"] = json.dumps({
             "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
             "task": {"type": "worker", "index": index}})
         name = f"worker{index}"
     else:
-        index, methods, name = 0, argv[3].split(","), "single"
+        index, pairs, name = 0, argv[3].split(","), "single"
 
     import tensorflow as tf
 
@@ -46,7 +48,11 @@ def main(argv):
     images = rng.uniform(0, 255, (count, 32, 32, 3)).astype("float32")
     labels = {"a": rng.integers(0, 3, count), "b": rng.integers(0, 2, count)}
     masks = {"a": (np.arange(count) % 3 != 0).astype("float32"), "b": np.ones(count, "float32")}
-    for method in methods:
+    examples = tf.data.Dataset.from_tensor_slices((images, labels, masks))
+    for pair in pairs:
+        data, _, method = pair.partition("/")
+        if data not in ("reshuffled", "epoch_indexed"):
+            raise SystemExit(f"Unknown data {data!r} in {pair!r}: use reshuffled or epoch_indexed.")
         keras.utils.set_random_seed(0)
         with strategy.scope():
             model = mz.build_model("tiny", [mz.tasks.Classification("a", 3),
@@ -60,12 +66,17 @@ def main(argv):
             aggregator = None if method == "none" else mz.weighting.AGGREGATORS[method]()
             model.compile(optimizer=keras.optimizers.SGD(schedule), aggregator=aggregator)
         # a new order each epoch: the workers must draw the same orders as one process does
-        batches = (tf.data.Dataset.from_tensor_slices((images, labels, masks))
-                   .shuffle(count, seed=0, reshuffle_each_iteration=True).batch(GLOBAL_BATCH))
+        if data == "reshuffled":
+            batches = examples.shuffle(count, seed=0, reshuffle_each_iteration=True).batch(GLOBAL_BATCH)
+            steps_per_epoch = None
+        else:
+            batches = mz.data.build_pipeline(model, examples, GLOBAL_BATCH, shuffle_buffer=count, seed=0,
+                                             epochs=EPOCHS)
+            steps_per_epoch = mz.data.steps_per_epoch([count], GLOBAL_BATCH)
         history = model.fit(distribute_global_batches(strategy, batches, GLOBAL_BATCH),
-                            epochs=EPOCHS, verbose=0)
+                            epochs=EPOCHS, steps_per_epoch=steps_per_epoch, verbose=0)
         final = model.get_weights()
-        np.savez(os.path.join(out_dir, f"{name}_{method}.npz"),
+        np.savez(os.path.join(out_dir, f"{name}_{data}_{method}.npz"),
                  iterations=int(model.optimizer.iterations.numpy()),
                  loss=np.asarray(history.history["loss"]),
                  names=np.asarray([variable.path for variable in model.weights]),
