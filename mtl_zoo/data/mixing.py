@@ -159,12 +159,14 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
     probabilities change with the epoch) are these batches' draws. Without
     `epochs`, the stream is endless and its schedule runs from epoch 1 for each
     iterator: pass `fit` this one stream for all epochs (so that Keras keeps
-    reading one iterator), and a new `fit` call (a resumed run) starts the
-    schedule, the shuffling and the augmentation again from their beginning.
+    reading one iterator); a new `fit` call (a resumed run) starts the
+    schedule and the sampler's draws again from epoch 1.
     With `epochs`, the stream holds epochs `first_epoch` to `epochs - 1`, each
     drawn from `seed` and its index alone (the sampler's draws and schedule, and
-    each dataset's order and augmentation, which restart with each epoch), so a
-    run resumed at epoch k trains on the batches an uninterrupted run would.
+    each dataset's order and augmentation, which restart with each epoch: so
+    `shuffle_buffer` must hold the largest dataset whole, and `RoundRobin`'s
+    turns start at dataset 0 in each epoch), so a run resumed at epoch k trains
+    on the batches an uninterrupted run would.
 
     Args:
         model: a `MultiTaskModel`.
@@ -185,7 +187,8 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
             one pass over the data, `steps_per_epoch(sizes, batch_size)`.
         epochs: None (an endless stream), or the number of epochs of an
             epoch-indexed stream (deterministic, whatever `deterministic` says);
-            needs a seed and finite datasets.
+            needs a seed, finite datasets and a `shuffle_buffer` at least the
+            largest dataset's size.
         first_epoch: with `epochs`, the epoch to start from (0-based), e.g.
             `mz.SharedBackupAndRestore.backed_up_epoch()`.
 
@@ -202,23 +205,25 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
     batch_size = check_batch_size(batch_size)
     datasets = checked_dataset_list(datasets, "mix_datasets")
     sampler = get_sampler(sampler)
-    sizes = dataset_sizes(datasets, sizes)
-    steps = (one_pass_steps(sizes, batch_size) if steps_per_epoch is None
-             else check_integer(steps_per_epoch, "steps_per_epoch"))
     epoch_range = checked_epoch_range(epochs, first_epoch, seed)
-    options = deterministic_options(deterministic or epoch_range is not None, seed)
     if epoch_range is not None:
         for index, dataset in enumerate(datasets):
             check_finite_for_epochs(dataset, f"the examples of dataset {index}")
+    sizes = dataset_sizes(datasets, sizes)
+    if epoch_range is not None:
+        check_whole_shuffles(sizes, shuffle_buffer)
+    steps = (one_pass_steps(sizes, batch_size) if steps_per_epoch is None
+             else check_integer(steps_per_epoch, "steps_per_epoch"))
+    options = deterministic_options(deterministic or epoch_range is not None, seed)
     mixture = FilledMixture(model, datasets, augmentation, resize, pad_value)
     draws_per_epoch = steps if homogeneous_batches else steps * batch_size
 
-    def draws(dataset_seeds, sampler_seed, start_epoch=1):
+    def draws(dataset_seeds, sampler_seed, **schedule):
         streams = mixture.endless_streams(shuffle_buffer, dataset_seeds)
         if homogeneous_batches:
             streams = [stream.batch(batch_size, drop_remainder=True) for stream in streams]
         return sampler.combine(streams, sizes, seed=sampler_seed, draws_per_epoch=draws_per_epoch,
-                               start_epoch=start_epoch)
+                               **schedule)
 
     if epoch_range is None:
         mixed = draws(None if seed is None else [seed + index for index in range(len(datasets))], seed)
@@ -227,12 +232,27 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
             # distinct seeds for the sampler and each dataset's order and augmentation
             first = epoch_seed * (len(datasets) + 1)
             return draws([first + 1 + index for index in range(len(datasets))], first,
-                         epoch + 1).take(draws_per_epoch)
+                         start_epoch=epoch + 1).take(draws_per_epoch)
 
         mixed = epoch_indexed(one_epoch, seed, *epoch_range, draws_per_epoch)
     if not homogeneous_batches:
         mixed = mixed.batch(batch_size, drop_remainder=True)
     return mixed.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def check_whole_shuffles(sizes, shuffle_buffer):
+    """An epoch-indexed mixture starts each dataset's stream anew in every epoch, so an epoch
+    that draws fewer examples than a dataset holds would reach only the front of an order
+    that a smaller shuffle buffer leaves close to the file order: a ValueError unless
+    `shuffle_buffer` holds every dataset whole."""
+    largest = max(sizes)
+    if int(shuffle_buffer) < largest:
+        raise ValueError(
+            f"epochs=... starts each dataset's shuffled stream anew in every epoch, so with "
+            f"shuffle_buffer={shuffle_buffer} below a dataset's size ({largest} examples) an epoch "
+            "that draws fewer examples than it holds would keep training on the front of its "
+            f"file order: give shuffle_buffer >= {largest}, or leave epochs out (an endless "
+            "stream, whose draws restart when a run resumes).")
 
 
 def one_pass_steps(sizes, batch_size, drop_remainder=False):

@@ -320,7 +320,7 @@ def check_finite_for_epochs(examples, what="these examples"):
 
 
 def epoch_indexed(build_epoch, seed, epochs, first_epoch, elements_per_epoch=None):
-    """The batches `build_epoch(epoch_seed, epoch)` of epochs `first_epoch` to `epochs - 1`,
+    """The elements `build_epoch(epoch_seed, epoch)` of epochs `first_epoch` to `epochs - 1`,
     back to back, where `epoch_seed` (an int64 tensor) is `seed * EPOCH_SEED_STRIDE + epoch`.
 
     `build_epoch` runs in a dataset function whose graph-level seed is EPOCH_GRAPH_SEED,
