@@ -81,14 +81,23 @@ def test_the_fused_kernel_runs_exactly_where_it_applies():
     assert fused_op not in _op_types(frozen, (4, 6, 6, 3))
 
 
-def test_under_mixed_precision_it_returns_the_compute_dtype_and_matches_keras():
-    with mz.backbones.backbone.global_dtype_policy("mixed_float16"):
+@pytest.mark.parametrize("policy,dtype,tolerance", [("mixed_float16", "float16", 1e-2),
+                                                    ("mixed_bfloat16", "bfloat16", 5e-2)])
+def test_under_mixed_precision_it_returns_the_compute_dtype_and_matches_keras(policy, dtype, tolerance):
+    with mz.backbones.backbone.global_dtype_policy(policy):
         fused, plain = BatchNormalization(), BatchNormalization(fused=False)
-    x = tf.cast(_batches((4, 5, 5, 3), 1)[0], "float16")
+    x = tf.cast(_batches((4, 5, 5, 3), 1)[0], dtype)
     y = fused(x, training=True)
-    assert y.dtype == tf.float16 and fused.moving_mean.dtype == tf.float32
+    assert y.dtype == dtype and fused.moving_mean.dtype == tf.float32
     np.testing.assert_allclose(tf.cast(y, "float32"), tf.cast(plain(x, training=True), "float32"),
-                               atol=1e-2)
+                               atol=tolerance)
+    np.testing.assert_allclose(fused.moving_mean, plain.moving_mean, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(fused.moving_variance, plain.moving_variance, rtol=1e-2)
+    # the kernel reads the feature map in its own type: no float32 copy of it is made
+    graph = tf.function(lambda x: fused(x, training=True)).get_concrete_function(
+        tf.TensorSpec((4, 5, 5, 3), dtype)).graph
+    [kernel] = [op for op in graph.get_operations() if op.type == "FusedBatchNormV3"]
+    assert kernel.get_attr("T") == tf.as_dtype(dtype) and kernel.get_attr("U") == tf.float32
 
 
 MIRRORED_SCRIPT = """

@@ -31,7 +31,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     inference, with a mask, on inputs not of rank 4 with channels last, with
     batch renormalisation, with variables that are not float32 (the dtype
     policies "float16", "bfloat16" and "float64"; the mixed policies keep
-    float32 variables and take the kernel), and where `synchronized=True`
+    float32 variables and take the kernel, which reads and writes their
+    float16 or bfloat16 feature maps as they are), and where `synchronized=True`
     must average the statistics over several replicas of a tf.distribute
     strategy.
 
@@ -58,7 +59,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable and self._kernel_applies(inputs, mask)):
             return super().call(inputs, training=training, mask=mask)
-        x = tf.cast(inputs, "float32")
+        # float16 and bfloat16 feature maps (the mixed policies) go in as they are: the kernel
+        # reads and writes them in that type and keeps its statistics in float32.
+        x = inputs if inputs.dtype in (tf.float16, tf.bfloat16) else tf.cast(inputs, "float32")
         channels = x.shape[-1]
         gamma = tf.cast(self.gamma, "float32") if self.scale else tf.ones([channels])
         beta = tf.cast(self.beta, "float32") if self.center else tf.zeros([channels])
