@@ -9,15 +9,20 @@ from mtl_zoo.data.pipeline import (batches_per_pass, check_batch_size, check_fin
 from mtl_zoo.data.sampling import get_sampler
 
 
-def placeholder_targets(spec, task_name):
-    """Zero targets shaped like one encoded example of the task (`spec`: its TensorSpecs)."""
-    def zeros(tensor_spec):
+def check_fully_defined(spec, task_name):
+    """A ValueError unless every part of a task's encoded target `spec` has a fully known
+    shape, which a placeholder for datasets without its labels needs."""
+    for tensor_spec in tf.nest.flatten(spec):
         if not tensor_spec.shape.is_fully_defined():
             raise ValueError(f"Task {task_name!r}: its encoded targets have shape "
                              f"{tensor_spec.shape}, not fully known, so no placeholder can stand "
                              "in for datasets without its labels.")
-        return tf.zeros(tensor_spec.shape, tensor_spec.dtype)
-    return tf.nest.map_structure(zeros, spec)
+
+
+def placeholder_targets(spec):
+    """Zero targets shaped like one encoded example of a task (`spec`: its TensorSpecs, of
+    fully known shapes, `check_fully_defined`)."""
+    return tf.nest.map_structure(lambda tensor_spec: tf.zeros(tensor_spec.shape, tensor_spec.dtype), spec)
 
 
 def dataset_sizes(datasets, sizes):
@@ -67,7 +72,8 @@ class FilledMixture:
 
     Each dataset's examples `(image, {task: targets}, {task: mask})` get zero
     placeholder targets (and mask 0) for the tasks that another dataset of the
-    list labels and this one does not.
+    list labels and this one does not. The tasks and their target specs are
+    read from the first passes built.
 
     Example:
     >>> mixture = FilledMixture(model, [faces, pets])  # doctest: +SKIP
@@ -79,28 +85,31 @@ class FilledMixture:
         self.preparations = [checked_preparation(model, examples, augmentation, resize, pad_value,
                                                  f"dataset {index}")
                              for index, examples in enumerate(datasets)]
-        specs = [encoded_pass(prepare, examples).element_spec[1]
-                 for prepare, examples in zip(self.preparations, datasets)]
-        self.labelled_tasks = [list(spec) for spec in specs]
-        self.target_specs = {name: spec for labelled in specs for name, spec in labelled.items()}
-        self.placeholders = {name: placeholder_targets(spec, name)
-                             for name, spec in self.target_specs.items()}
+        self.labelled_tasks = None  # [task names each dataset labels], from the first passes
+        self.target_specs = None  # {task: spec of its encoded targets}, from the first passes
 
     def passes(self, shuffle_buffer=0, seeds=None):
         """One pass over each dataset, shuffled and augmented from its seed in `seeds`."""
         seeds = seeds or [None] * len(self.datasets)
-        return [encoded_pass(prepare, examples, shuffle_buffer, seed).map(self._fill)
-                for prepare, examples, seed in zip(self.preparations, self.datasets, seeds)]
+        encoded = [encoded_pass(prepare, examples, shuffle_buffer, seed)
+                   for prepare, examples, seed in zip(self.preparations, self.datasets, seeds)]
+        if self.target_specs is None:
+            specs = [dataset.element_spec[1] for dataset in encoded]
+            self.labelled_tasks = [list(spec) for spec in specs]
+            self.target_specs = {name: spec for labelled in specs for name, spec in labelled.items()}
+            for name, spec in self.target_specs.items():
+                check_fully_defined(spec, name)
+        return [dataset.map(self._fill) for dataset in encoded]
 
     def endless_streams(self, shuffle_buffer=0, seeds=None):
         """Each dataset's passes, repeated forever (`repeat_or_fail`)."""
+        passes = self.passes(shuffle_buffer, seeds)
         return [repeat_or_fail(examples, f"dataset {index} (tasks {', '.join(tasks)})")
-                for index, (examples, tasks) in enumerate(zip(self.passes(shuffle_buffer, seeds),
-                                                              self.labelled_tasks))]
+                for index, (examples, tasks) in enumerate(zip(passes, self.labelled_tasks))]
 
     def _fill(self, image, targets, masks):
-        return image, {name: targets.get(name, self.placeholders[name])
-                       for name in self.target_specs}, masks
+        return image, {name: targets[name] if name in targets else placeholder_targets(spec)
+                       for name, spec in self.target_specs.items()}, masks
 
 
 def checked_dataset_list(datasets, what):
