@@ -314,6 +314,8 @@ def checked_epoch_range(epochs, first_epoch, seed):
 
 
 def check_finite_for_epochs(examples, what="these examples"):
+    """A ValueError if `examples` never end: an epoch-indexed stream starts each epoch with a
+    new pass over them."""
     if examples.cardinality() == tf.data.INFINITE_CARDINALITY:
         raise ValueError(f"epochs=... starts each epoch with a new pass over the examples, and "
                          f"{what} never end (a repeat()?): give a finite dataset.")
@@ -341,11 +343,11 @@ def epoch_indexed(build_epoch, seed, epochs, first_epoch, elements_per_epoch=Non
         tf.random.set_seed(EPOCH_GRAPH_SEED)
         return build_epoch(tf.constant(seed, tf.int64) * EPOCH_SEED_STRIDE + epoch, epoch)
 
-    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    stream = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
     if elements_per_epoch is not None:
-        batches = batches.apply(tf.data.experimental.assert_cardinality(
+        stream = stream.apply(tf.data.experimental.assert_cardinality(
             (epochs - first_epoch) * elements_per_epoch))
-    return batches
+    return stream
 
 
 def epoch_batches(prepare, examples, batch_size, shuffle_buffer, seed, drop_remainder, epochs,
