@@ -221,7 +221,7 @@ def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=N
     sizes = dataset_sizes(datasets, sizes)
     if epoch_range is not None:
         check_whole_shuffles(sizes, shuffle_buffer)
-    steps = (one_pass_steps(sizes, batch_size) if steps_per_epoch is None
+    steps = (_one_pass_steps(sizes, batch_size) if steps_per_epoch is None
              else check_integer(steps_per_epoch, "steps_per_epoch"))
     options = deterministic_options(deterministic or epoch_range is not None, seed)
     mixture = FilledMixture(model, datasets, augmentation, resize, pad_value)
@@ -264,12 +264,6 @@ def check_whole_shuffles(sizes, shuffle_buffer):
             "stream, whose draws restart when a run resumes).")
 
 
-def one_pass_steps(sizes, batch_size, drop_remainder=False):
-    """Batches in one pass over datasets of `sizes` examples (the last one partial, or
-    dropped)."""
-    return batches_per_pass(sum(int(n) for n in sizes), batch_size, drop_remainder)
-
-
 def steps_per_epoch(sizes, batch_size, drop_remainder=False):
     """Batches in one pass over datasets of `sizes` examples: `fit`'s `steps_per_epoch` for
     `mix_datasets`, or for `build_pipeline(..., epochs=...)` (with its `drop_remainder`).
@@ -278,4 +272,8 @@ def steps_per_epoch(sizes, batch_size, drop_remainder=False):
     >>> steps_per_epoch([100, 60], 32), steps_per_epoch([100], 32, drop_remainder=True)
     (5, 3)
     """
-    return one_pass_steps(sizes, batch_size, drop_remainder)
+    return batches_per_pass(sum(int(n) for n in sizes), batch_size, drop_remainder)
+
+
+# mix_datasets' argument of the same name hides the function there
+_one_pass_steps = steps_per_epoch
