@@ -246,8 +246,12 @@ class MultiTaskModel(keras.Model):
             aggregator: an optional `mtl_zoo.weighting` gradient aggregator
                 (PCGrad, MGDA, ...) that combines the per-task gradients of the
                 shared trunk instead of summing them.
-            jit_compile: XLA compilation of the train step (off by default:
-                on CPU its compile time outweighs the gain for small models).
+            jit_compile: XLA compilation of the train step. Off by default: on
+                CPUs XLA's steps are slower than TensorFlow's oneDNN kernels
+                (BENCHMARKS.md, `cpu_kernels`), and XLA ignores TensorFlow's run-time
+                assertions, so the train step's run-time label checks (class ids in
+                range, one mask value per example, ...) do not run: a warning says
+                so. Train a first epoch without it to check the data.
             **kwargs: other `keras.Model.compile` arguments, except `loss`,
                 `loss_weights` and `metrics`, which the tasks define.
         """
@@ -258,6 +262,11 @@ class MultiTaskModel(keras.Model):
                     "from the tasks, and the loss weights are the task weights "
                     "(build_model(task_weights=...) or model.set_task_weights).")
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        if self.jit_compile:
+            warnings.warn("MultiTaskModel.compile(jit_compile=True): XLA ignores TensorFlow's run-time "
+                          "assertions, so the train step does not check the labels (class ids in range, "
+                          "one mask value per example, ...). Train a first epoch without jit_compile to "
+                          "check the data.", stacklevel=2)
         # Building the optimizer now spares a second trace of the train step (variables
         # created inside the first trace make tf.function trace again).
         self.optimizer.build(self.trainable_variables)

@@ -1,9 +1,11 @@
-"""TensorFlow's oneDNN CPU kernels against its Eigen kernels: training-step time.
+"""TensorFlow's oneDNN CPU kernels against its Eigen kernels and against XLA: training-step time.
 
-Why `import mtl_zoo` sets TF_ENABLE_ONEDNN_OPTS=1 (`mtl_zoo.cpu_kernels`).
-Two models are trained in fresh processes with the variable at 0 (Eigen, the
-TensorFlow default on CPUs without AVX-512 neural-network extensions) and at 1
-(oneDNN), the two settings taking turns, round after round:
+Why `import mtl_zoo` sets TF_ENABLE_ONEDNN_OPTS=1 (`mtl_zoo.cpu_kernels`), and why
+`MultiTaskModel.compile` leaves XLA off by default. Two models are trained in
+fresh processes with the variable at 0 (Eigen, the TensorFlow default on CPUs
+without AVX-512 neural-network extensions), at 1 (oneDNN), and at 1 with the
+train step compiled by XLA (`compile(jit_compile=True)`), the settings taking
+turns, round after round:
 MultiLeNet on the MultiMNIST digits (the model, data and step timing of the
 `multi_mnist` and `libmtl` sections), and the default 3-task model of
 `scripts/train.py` (`default_model.train_step`). Each ratio is the median of
@@ -18,15 +20,16 @@ import numpy as np
 from mtl_zoo.benchmarks.table import Table
 from mtl_zoo.cpu_kernels import ONEDNN_ENV
 
-SETTINGS = ("0", "1")  # TF_ENABLE_ONEDNN_OPTS: Eigen, oneDNN
+# label -> (TF_ENABLE_ONEDNN_OPTS, jit_compile)
+SETTINGS = {"Eigen": ("0", False), "oneDNN": ("1", False), "oneDNN + XLA": ("1", True)}
 
 
-def default_model_step_ms(image_size, batch_size, steps):
+def default_model_step_ms(image_size, batch_size, steps, jit_compile=False):
     """The median `train_on_batch` time (ms) of the default 3-task model, after 2 warm-up steps."""
     from mtl_zoo.benchmarks.default_model import train_step
     from mtl_zoo.benchmarks.measure import median_seconds
 
-    _, step = train_step(image_size, batch_size)
+    _, step = train_step(image_size, batch_size, jit_compile=jit_compile)
     return {"step_ms": median_seconds(step, repeats=steps, warmup=2) * 1000}
 
 
@@ -40,7 +43,7 @@ def settings(quick):
 
 
 def measure(setup, data):
-    """`{model label: {setting: [step ms of each round]}}`, the settings taking turns."""
+    """`{model label: {setting label: [step ms of each round]}}`, the settings taking turns."""
     from mtl_zoo.benchmarks.measure import run_isolated
 
     runs = {f"MultiLeNet, {method}": ("mtl_zoo.benchmarks.multi_lenet_training", "train_multi_lenet",
@@ -51,17 +54,24 @@ def measure(setup, data):
         options = setup["default_model"]
         runs[f"default 3-task model, {options['image_size']} px, batch {options['batch_size']}"] = (
             "mtl_zoo.benchmarks.cpu_kernels", "default_model_step_ms", options)
-    steps = {label: {value: [] for value in SETTINGS} for label in runs}
+    steps = {label: {setting: [] for setting in SETTINGS} for label in runs}
     for _ in range(setup["rounds"]):
         for label, (module, function, kwargs) in runs.items():
-            for value in SETTINGS:
-                result = run_isolated(module, function, environment={ONEDNN_ENV: value}, **kwargs)
-                steps[label][value].append(result["step_ms"])
+            for setting, (onednn, jit_compile) in SETTINGS.items():
+                result = run_isolated(module, function, environment={ONEDNN_ENV: onednn},
+                                      jit_compile=jit_compile, **kwargs)
+                steps[label][setting].append(result["step_ms"])
     return steps
 
 
+def _round_ratio(numerator, denominator):
+    """The median of the round-by-round ratios and their range, as table cells."""
+    ratios = np.asarray(numerator) / np.asarray(denominator)
+    return [float(np.median(ratios)), f"{ratios.min():.2f}-{ratios.max():.2f}"]
+
+
 def run(quick=False):
-    """Times each model with both kernel settings."""
+    """Times each model with each setting."""
     from mtl_zoo.benchmarks.digits import digits_origin, write_digit_arrays
 
     setup = settings(quick)
@@ -69,14 +79,16 @@ def run(quick=False):
         data = write_digit_arrays(os.path.join(folder, "digits.npz"), setup["max_train"], setup["max_test"])
         steps = measure(setup, data)
     rows = []
-    for label, by_value in steps.items():
-        ratios = np.asarray(by_value["0"]) / np.asarray(by_value["1"])
-        rows.append([label, float(np.median(by_value["0"])), float(np.median(by_value["1"])),
-                     float(np.median(ratios)), f"{ratios.min():.2f}-{ratios.max():.2f}"])
+    for label, by_setting in steps.items():
+        rows.append([label] + [float(np.median(by_setting[setting])) for setting in SETTINGS]
+                    + _round_ratio(by_setting["Eigen"], by_setting["oneDNN"])
+                    + _round_ratio(by_setting["oneDNN + XLA"], by_setting["oneDNN"]))
     description = (
-        f"Training-step time with TensorFlow's Eigen kernels (`{ONEDNN_ENV}=0`) and its oneDNN "
-        f"kernels (`{ONEDNN_ENV}=1`, what `import mtl_zoo` sets when the variable is unset), each "
-        f"run in a fresh process, the two settings taking turns over {setup['rounds']} round(s). "
+        f"Training-step time with TensorFlow's Eigen kernels (`{ONEDNN_ENV}=0`), its oneDNN "
+        f"kernels (`{ONEDNN_ENV}=1`, what `import mtl_zoo` sets when the variable is unset), and "
+        f"oneDNN with the train step compiled by XLA (`compile(jit_compile=True)`; "
+        f"`MultiTaskModel.compile` leaves it off by default), each "
+        f"run in a fresh process, the three settings taking turns over {setup['rounds']} round(s). "
         f"MultiLeNet: as in the `libmtl` section ({setup['epochs']} epochs on "
         f"{'the first ' + str(setup['max_train']) if quick else '8,000'} MultiMNIST training pairs, "
         f"{digits_origin()}; batch 256, 2 threads, seed 0; ms per step is the median epoch time "
@@ -84,7 +96,9 @@ def run(quick=False):
         + ("The default model: `scripts/train.py`'s tiny backbone with action + objects + pose, "
            "Adam, the median of 20 `train_on_batch` steps after 2 warm-up steps, TensorFlow's "
            "default threads. " if setup["default_model"] else "")
-        + "`Eigen / oneDNN` above 1 means oneDNN is faster: the median of the round-by-round "
-        "ratios, with their range.")
-    return Table("CPU kernels: oneDNN against Eigen", description,
-                 ["model", "Eigen ms/step", "oneDNN ms/step", "Eigen / oneDNN", "range over rounds"], rows)
+        + "`Eigen / oneDNN` above 1 means oneDNN is faster, `XLA / oneDNN` above 1 that XLA is "
+        "slower: medians of the round-by-round ratios, with their range. XLA's time leaves out "
+        "its compilation (in the warm-up steps and the first epoch).")
+    return Table("CPU kernels: oneDNN against Eigen and XLA", description,
+                 ["model"] + [f"{setting} ms/step" for setting in SETTINGS]
+                 + ["Eigen / oneDNN", "range over rounds", "XLA / oneDNN", "range over rounds"], rows)

@@ -24,7 +24,7 @@ def benchmark_tasks(quick):
 
 
 def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=None, backbone="tiny",
-               dense=None, sharing_options=None, fused_batch_norm=True):
+               dense=None, sharing_options=None, fused_batch_norm=True, jit_compile=False):
     """`(model, step)`: the default model compiled with Adam (and `aggregator`),
     and a function that runs one `train_on_batch` on a fixed batch.
 
@@ -40,6 +40,7 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
             (None: the default, standard 3x3 convs 64 channels wide).
         fused_batch_norm: False trains the batch norms with Keras's ops instead of
             TensorFlow's fused kernel (`mtl_zoo.layers.set_fused_batch_norm`).
+        jit_compile: compile the train step with XLA (`MultiTaskModel.compile`).
     """
     import keras
 
@@ -53,7 +54,7 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
     model = build_job_model(tasks=tasks, backbone=backbone, image_size=image_size, sharing=sharing,
                             sharing_options=sharing_options, dense=dense or DenseParts())
     set_fused_batch_norm(model, fused_batch_norm)
-    model.compile(optimizer="adam", aggregator=aggregator)
+    model.compile(optimizer="adam", aggregator=aggregator, jit_compile=jit_compile)
     examples = only_tasks(mtl_shapes.generate(batch_size, image_size, seed=0), model.task_names)
     images, targets, masks = next(iter(build_pipeline(model, examples, batch_size)))
     return model, lambda: model.train_on_batch(images, targets, sample_weight=masks)

@@ -83,7 +83,7 @@ def method_setup(method, task_names):
 
 
 def train_multi_lenet(data, method, seed, epochs, batch_size=256, learning_rate=1e-3, threads=None,
-                      tasks=("left", "right")):
+                      tasks=("left", "right"), jit_compile=False):
     """Trains MultiLeNet with `method` on the digits .npz `data`; returns its results.
 
     Args:
@@ -94,6 +94,7 @@ def train_multi_lenet(data, method, seed, epochs, batch_size=256, learning_rate=
         threads: TensorFlow's intra-op threads (inter-op 1); None leaves
             TensorFlow's default. Call in a fresh process: TF fixes them at start.
         tasks: the tasks to train, a subset of ("left", "right").
+        jit_compile: compile the train step with XLA (`MultiTaskModel.compile`).
 
     Returns:
         `{"method", "seed", "step_ms", "steps_per_epoch", "train_seconds",
@@ -117,7 +118,8 @@ def train_multi_lenet(data, method, seed, epochs, batch_size=256, learning_rate=
         options, aggregator, callbacks = method_setup(method, tasks)
     keras.utils.set_random_seed(seed)
     model = mz.build_multi_lenet([mz.tasks.Classification(name, 10) for name in tasks], **options)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), aggregator=aggregator)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), aggregator=aggregator,
+                  jit_compile=jit_compile)
     timer = EpochTimer()
     images = arrays["x_train"][..., None]
     labels = {name: arrays[f"{name}_train"] for name in tasks}

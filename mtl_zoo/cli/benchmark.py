@@ -47,7 +47,7 @@ def render(sections, order):
               "Absolute times differ between hosts (the Linux release names the host's image; the "
               "CPU's vector extensions decide TensorFlow's default kernels) and between kernels: "
               "TensorFlow's oneDNN kernels, which `import mtl_zoo` turns on since 2026-12-04, are "
-              "2-3x faster than its Eigen kernels on an AVX2 CPU (section `cpu_kernels`).\n")
+              "faster than its Eigen kernels (section `cpu_kernels` measures by how much).\n")
     return header + "\n" + "\n\n".join(_section(name, sections[name]) for name in order
                                        if name in sections) + "\n"
 

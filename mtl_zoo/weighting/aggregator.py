@@ -54,7 +54,10 @@ class GradientAggregator(Configurable):
     in parameter mode and when called on a bare matrix). Randomised
     methods draw from stateless generators seeded by the training step
     (`random_permutation`, `random_uniform`), so that every replica of a
-    distributed run, and a single-device run, make the same draws.
+    distributed run, and a single-device run, make the same draws. Pick
+    rows with `tf.gather`, not `gradients[index]` with a tensor index: XLA
+    (`compile(jit_compile=True)`) needs a slice's start when it compiles, and
+    would compile the step anew for every index.
 
     Args:
         mode: "parameters" or "representation".
@@ -62,7 +65,7 @@ class GradientAggregator(Configurable):
     Example, a subclass that follows the task with the largest loss:
     >>> class LargestLoss(GradientAggregator):
     ...     def aggregate(self, gradients, losses, step):
-    ...         return gradients[tf.argmax(losses)]
+    ...         return tf.gather(gradients, tf.argmax(losses))
     >>> rows = tf.constant([[1.0, 0.0], [0.0, 2.0]])
     >>> LargestLoss().aggregate(rows, tf.constant([0.3, 0.1]), step=0).numpy()
     array([1., 0.], dtype=float32)
@@ -115,12 +118,13 @@ class GradientAggregator(Configurable):
     @staticmethod
     def random_permutation(size, step, salt):
         """A permutation of range(size) that depends only on (step, salt)."""
-        keys = tf.random.stateless_uniform([size], seed=tf.stack([step, tf.cast(salt, tf.int64)]))
-        return tf.argsort(keys)
+        return tf.argsort(GradientAggregator.random_uniform([size], step, salt))
 
     @staticmethod
     def random_uniform(shape, step, salt=0):
-        """Uniform [0, 1) numbers that depend only on (step, salt)."""
+        """Uniform [0, 1) numbers that depend only on (step, salt). XLA draws other numbers
+        than TensorFlow's kernels from the same seed, so a run compiled
+        with `jit_compile=True` follows other draws than one without."""
         return tf.random.stateless_uniform(shape, seed=tf.stack([step, tf.cast(salt, tf.int64)]))
 
     def get_config(self):

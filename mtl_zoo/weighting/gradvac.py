@@ -49,13 +49,15 @@ class GradVac(GradientAggregator):
         for i in range(num_tasks):
             g = gradients[i]
             for j in tf.unstack(self.random_permutation(num_tasks, step, i)):
+                # tf.gather, not indexing: XLA would need a slice's start at compile time
+                other, other_norm = tf.gather(gradients, j), tf.gather(norms, j)
                 g_norm = tf.norm(g)
-                cosine = tf.reduce_sum(g * gradients[j]) / (g_norm * norms[j] + EPSILON)
-                target = self.targets[i, j]
+                cosine = tf.reduce_sum(g * other) / (g_norm * other_norm + EPSILON)
+                target = tf.gather(self.targets[i], j)
                 adjust = tf.logical_and(cosine < target, tf.not_equal(i, j))
                 coefficient = g_norm * (target * tf.sqrt(1 - cosine ** 2) - cosine * tf.sqrt(1 - target ** 2)) / (
-                    norms[j] * tf.sqrt(1 - target ** 2) + EPSILON)
-                g = g + tf.where(adjust, coefficient, 0.0) * gradients[j]
+                    other_norm * tf.sqrt(1 - target ** 2) + EPSILON)
+                g = g + tf.where(adjust, coefficient, 0.0) * other
                 new_target = tf.where(tf.not_equal(i, j), (1 - self.beta) * target + self.beta * cosine, 0.0)
                 updated_targets = tf.tensor_scatter_nd_update(updated_targets, [[i, j]], [new_target])
             combined.append(g)

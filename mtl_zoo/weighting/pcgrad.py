@@ -22,9 +22,11 @@ class PCGrad(GradientAggregator):
         for i in range(num_tasks):
             g = gradients[i]
             for j in tf.unstack(self.random_permutation(num_tasks, step, i)):
-                dot = tf.reduce_sum(g * gradients[j])
+                # tf.gather, not gradients[j]: XLA would need a slice's start at compile time
+                other = tf.gather(gradients, j)
+                dot = tf.reduce_sum(g * other)
                 conflict = tf.logical_and(dot < 0, tf.not_equal(j, i))
-                coefficient = tf.where(conflict, dot / (squared_norms[j] + EPSILON), 0.0)
-                g = g - coefficient * gradients[j]
+                coefficient = tf.where(conflict, dot / (tf.gather(squared_norms, j) + EPSILON), 0.0)
+                g = g - coefficient * other
             projected.append(g)
         return tf.add_n(projected)
