@@ -5,7 +5,7 @@ An input that XLA needs at compile time (the start of a slice, `matrix[index]` w
 tensor index) is folded into the program as a constant, and every new value compiles the
 program anew: PCGrad's shuffled task order did this with the step counter, and MGDA's
 `gram[vertex, vertex]` with the whole step, every weight and image included (2 s and 70 s
-per MultiLeNet step on a 2-core CPU, against 0.09 s for the plain sum).
+per MultiLeNet step on a 2-core CPU, against 0.09 s for the plain sum, at commit 5cc46e6).
 """
 
 import contextlib
