@@ -247,11 +247,12 @@ class MultiTaskModel(keras.Model):
                 (PCGrad, MGDA, ...) that combines the per-task gradients of the
                 shared trunk instead of summing them.
             jit_compile: XLA compilation of the train step. Off by default: on
-                CPUs XLA's steps are slower than TensorFlow's oneDNN kernels
-                (BENCHMARKS.md, `cpu_kernels`), and XLA ignores TensorFlow's run-time
-                assertions, so the train step's run-time label checks (class ids in
-                range, one mask value per example, ...) do not run: a warning says
-                so. Train a first epoch without it to check the data.
+                the CPU measured XLA's steps were 2-4x slower than TensorFlow's
+                oneDNN kernels (BENCHMARKS.md, `cpu_kernels`), and XLA ignores
+                TensorFlow's run-time assertions, so the train and test steps'
+                label checks (class ids in range, one mask value per example, ...)
+                do not run: a warning says so. Train a first epoch without it to
+                check the data.
             **kwargs: other `keras.Model.compile` arguments, except `loss`,
                 `loss_weights` and `metrics`, which the tasks define.
         """
@@ -264,7 +265,7 @@ class MultiTaskModel(keras.Model):
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         if self.jit_compile:
             warnings.warn("MultiTaskModel.compile(jit_compile=True): XLA ignores TensorFlow's run-time "
-                          "assertions, so the train step does not check the labels (class ids in range, "
+                          "assertions, so the train and test steps do not check the labels (class ids in range, "
                           "one mask value per example, ...). Train a first epoch without jit_compile to "
                           "check the data.", stacklevel=2)
         # Building the optimizer now spares a second trace of the train step (variables

@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # more subprocess tests, both with `-n 3`).
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 # TensorFlow's Eigen kernels in the tests' processes and the scripts they start, which
-# `import mtl_zoo` would otherwise switch to oneDNN: oneDNN runs long training 1.8-4x faster
+# `import mtl_zoo` would otherwise switch to oneDNN: oneDNN runs long training 1.8-3x faster
 # (BENCHMARKS.md, cpu_kernels) but made the tests' short runs slower to start (the four tests of
 # test_train_script.py took 177 s with it, 158 s without, one after the other on 2026-12-04).
 # test_cpu_kernels.py checks the switch, and the end-to-end script test runs on oneDNN as users do.

@@ -1,14 +1,16 @@
-"""XLA (`compile(jit_compile=True)`): the aggregators and the train step read their inputs and
-variables at run time, so that XLA compiles them once, and XLA trains as the default does.
+"""XLA (`compile(jit_compile=True)`): the aggregators and the train and test steps read their
+inputs and variables at run time, so that XLA compiles them once, and XLA trains as the
+default does.
 
-An input that XLA needs at compile time (the start of a slice, `matrix[index]` with a
-tensor index) is folded into the program as a constant, and every new value compiles the
-program anew: PCGrad's shuffled task order did this with the step counter, and MGDA's
-`gram[vertex, vertex]` with the whole step, every weight and image included (2 s and 70 s
-per MultiLeNet step on a 2-core CPU, against 0.09 s for the plain sum, at commit 5cc46e6).
+XLA folds into the program, as constants, the values that a slice's start depends on
+(`matrix[index]` with a tensor index), whether they come from an argument (which then
+stops being a parameter of the program) or from a variable (whose read becomes a constant):
+every new value compiles the program anew. PCGrad's shuffled task order did this with the
+step counter, and MGDA's `gram[vertex, vertex]` with the whole step, every weight and image
+included (2 s and 70 s per MultiLeNet step on a 2-core CPU, against 0.09 s for the plain
+sum, at commit 5cc46e6).
 """
 
-import contextlib
 import re
 
 import keras
@@ -20,13 +22,23 @@ import mtl_zoo as mz
 from mtl_zoo.weighting.aggregator import Activations, GradientAggregator
 
 
-def run_time_inputs(function, *args):
-    """How many inputs the XLA program of `function(*args)` takes when it runs: the
-    parameters of its ENTRY computation (an input XLA needs at compile time is a constant
-    of the program instead)."""
+def compile_time_values(function, *args):
+    """`(run-time parameters, folded variable reads)` of the XLA program of `function(*args)`:
+    how many inputs its ENTRY computation takes when it runs, and how many variable reads
+    XLA turned into constants of the program."""
     hlo = function.experimental_get_compiler_ir(*args)(stage="hlo")
     entry = hlo[hlo.index("\nENTRY"):]
-    return len(set(re.findall(r"parameter\((\d+)\)", entry)))
+    folded = [line for line in hlo.splitlines()
+              if " constant(" in line and 'op_type="ReadVariableOp"' in line]
+    return len(set(re.findall(r"parameter\((\d+)\)", entry))), len(folded)
+
+
+def assert_read_at_run_time(function, *args):
+    """Every argument and captured variable of `function(*args)` compiled by XLA is a
+    parameter of the program, and no variable read is folded into it."""
+    captured = function.get_concrete_function(*args).captured_inputs
+    expected = len(tf.nest.flatten(args)) + len(captured)
+    assert compile_time_values(function, *args) == (expected, 0)
 
 
 def aggregator_inputs(aggregator, seed=0):
@@ -48,8 +60,12 @@ def call_aggregator(aggregator, gradients, losses, step, values=None):
     return aggregator(gradients, losses, step, Activations(values, tf.range(12) % 6, tf.constant(6)))
 
 
+def compiled_aggregator(aggregator):
+    return tf.function(lambda *a: call_aggregator(aggregator, *a), jit_compile=True)
+
+
 class LargestLoss(GradientAggregator):
-    """Follows the task of largest loss, picked by indexing: what the check must catch."""
+    """Follows the task of largest loss, picked by indexing: what the checks must catch."""
 
     def aggregate(self, gradients, losses, step):
         return gradients[tf.argmax(losses)]
@@ -65,32 +81,34 @@ def integer_hash_uniform(shape, step, salt=0):
 
 @pytest.mark.parametrize("name", sorted(mz.weighting.AGGREGATORS))
 def test_every_aggregator_takes_its_inputs_at_run_time_and_agrees_with_tensorflow(name, monkeypatch):
-    monkeypatch.setattr(GradientAggregator, "random_uniform", staticmethod(integer_hash_uniform))
     aggregator, twin = mz.weighting.AGGREGATORS[name](), mz.weighting.AGGREGATORS[name]()
     aggregator.build(3)
     twin.build(3)  # its own state (GradVac's targets), which the compiled calls leave alone
     arguments = aggregator_inputs(aggregator)
-    compiled = tf.function(lambda *a: call_aggregator(aggregator, *a), jit_compile=True)
-    state = compiled.get_concrete_function(*arguments).captured_inputs
-    assert run_time_inputs(compiled, *arguments) == len(arguments) + len(state)
+    assert_read_at_run_time(compiled_aggregator(aggregator), *arguments)  # with the real generator
+    monkeypatch.setattr(GradientAggregator, "random_uniform", staticmethod(integer_hash_uniform))
+    compiled = compiled_aggregator(aggregator)
     for _ in range(2):  # the second call sees the state the first left
         np.testing.assert_allclose(compiled(*arguments).numpy(), call_aggregator(twin, *arguments).numpy(),
                                    rtol=1e-4, atol=1e-5)
 
 
-def test_the_check_catches_an_input_needed_at_compile_time():
+def test_the_check_catches_an_argument_needed_at_compile_time():
     aggregator = LargestLoss()
     aggregator.build(3)
     arguments = aggregator_inputs(aggregator)
-    compiled = tf.function(lambda *a: call_aggregator(aggregator, *a), jit_compile=True)
-    assert run_time_inputs(compiled, *arguments) < len(arguments)
+    parameters, _ = compile_time_values(compiled_aggregator(aggregator), *arguments)
+    assert parameters < len(arguments)
 
 
 def multi_lenet(aggregator=None, jit_compile=False):
     keras.utils.set_random_seed(0)
     model = mz.build_multi_lenet([mz.tasks.Classification(name, 10) for name in ("left", "right")])
-    with pytest.warns(UserWarning, match="assertions") if jit_compile else contextlib.nullcontext():
-        model.compile(optimizer="adam", aggregator=aggregator, jit_compile=jit_compile)
+    if jit_compile:
+        with pytest.warns(UserWarning, match="assertions"):
+            model.compile(optimizer="adam", aggregator=aggregator, jit_compile=True)
+    else:
+        model.compile(optimizer="adam", aggregator=aggregator)
     return model
 
 
@@ -101,20 +119,22 @@ def digits_batch(size=8):
     return images, labels
 
 
-@pytest.mark.parametrize("aggregator", [None, mz.weighting.PCGrad(), mz.weighting.MGDA(),
-                                        LargestLoss()], ids=["sum", "PCGrad", "MGDA-UB", "indexing"])
+@pytest.mark.parametrize("aggregator", [
+    None, mz.weighting.PCGrad(), mz.weighting.GradVac(), mz.weighting.MGDA(),
+    mz.weighting.MGDA(mode="parameters"), mz.weighting.GradDrop()],
+    ids=["sum", "PCGrad", "GradVac", "MGDA-UB", "MGDA", "GradDrop"])
 def test_the_train_step_reads_every_variable_and_the_batch_at_run_time(aggregator):
     model = multi_lenet(aggregator)
-    step = tf.function(model.train_step, jit_compile=True)
-    data = digits_batch()
-    expected = len(tf.nest.flatten(data)) + len(step.get_concrete_function(data).captured_inputs)
-    if isinstance(aggregator, LargestLoss):
-        assert run_time_inputs(step, data) < expected
-    else:
-        assert run_time_inputs(step, data) == expected
+    assert_read_at_run_time(tf.function(model.train_step, jit_compile=True), digits_batch())
 
 
-def test_the_dense_tasks_train_step_reads_every_variable_and_the_batch_at_run_time():
+def test_the_check_catches_a_variable_read_needed_at_compile_time():
+    model = multi_lenet(LargestLoss())
+    _, folded = compile_time_values(tf.function(model.train_step, jit_compile=True), digits_batch())
+    assert folded > 0
+
+
+def test_the_dense_tasks_train_and_test_steps_read_everything_at_run_time():
     from mtl_zoo.cli.train import build_job_model, only_tasks
     from mtl_zoo.convs import DenseParts
     from mtl_zoo.data import build_pipeline
@@ -125,9 +145,8 @@ def test_the_dense_tasks_train_step_reads_every_variable_and_the_batch_at_run_ti
                             sharing_options=None, dense=DenseParts())
     model.compile(optimizer="adam")
     data = next(iter(build_pipeline(model, only_tasks(mtl_shapes.generate(4, 32, seed=0), tasks), 4)))
-    step = tf.function(model.train_step, jit_compile=True)
-    captured = step.get_concrete_function(data).captured_inputs
-    assert run_time_inputs(step, data) == len(tf.nest.flatten(data)) + len(captured)
+    for step in (model.train_step, model.test_step):
+        assert_read_at_run_time(tf.function(step, jit_compile=True), data)
 
 
 def test_xla_trains_as_tensorflow_does_and_warns_that_label_checks_are_off():

@@ -4,8 +4,8 @@ Why `import mtl_zoo` sets TF_ENABLE_ONEDNN_OPTS=1 (`mtl_zoo.cpu_kernels`), and w
 `MultiTaskModel.compile` leaves XLA off by default. Two models are trained in
 fresh processes with the variable at 0 (Eigen, the TensorFlow default on CPUs
 without AVX-512 neural-network extensions), at 1 (oneDNN), and at 1 with the
-train step compiled by XLA (`compile(jit_compile=True)`), the settings taking
-turns, round after round:
+train step compiled by XLA (`compile(jit_compile=True)`, whose program replaces
+TensorFlow's kernels in the step), the settings taking turns, round after round:
 MultiLeNet on the MultiMNIST digits (the model, data and step timing of the
 `multi_mnist` and `libmtl` sections), and the default 3-task model of
 `scripts/train.py` (`default_model.train_step`). Each ratio is the median of
@@ -21,7 +21,7 @@ from mtl_zoo.benchmarks.table import Table
 from mtl_zoo.cpu_kernels import ONEDNN_ENV
 
 # label -> (TF_ENABLE_ONEDNN_OPTS, jit_compile)
-SETTINGS = {"Eigen": ("0", False), "oneDNN": ("1", False), "oneDNN + XLA": ("1", True)}
+SETTINGS = {"Eigen": ("0", False), "oneDNN": ("1", False), "XLA": ("1", True)}
 
 
 def default_model_step_ms(image_size, batch_size, steps, jit_compile=False):
@@ -64,7 +64,7 @@ def measure(setup, data):
     return steps
 
 
-def _round_ratio(numerator, denominator):
+def _ratio_cells(numerator, denominator):
     """The median of the round-by-round ratios and their range, as table cells."""
     ratios = np.asarray(numerator) / np.asarray(denominator)
     return [float(np.median(ratios)), f"{ratios.min():.2f}-{ratios.max():.2f}"]
@@ -81,13 +81,15 @@ def run(quick=False):
     rows = []
     for label, by_setting in steps.items():
         rows.append([label] + [float(np.median(by_setting[setting])) for setting in SETTINGS]
-                    + _round_ratio(by_setting["Eigen"], by_setting["oneDNN"])
-                    + _round_ratio(by_setting["oneDNN + XLA"], by_setting["oneDNN"]))
+                    + _ratio_cells(by_setting["Eigen"], by_setting["oneDNN"])
+                    + _ratio_cells(by_setting["XLA"], by_setting["oneDNN"]))
     description = (
         f"Training-step time with TensorFlow's Eigen kernels (`{ONEDNN_ENV}=0`), its oneDNN "
-        f"kernels (`{ONEDNN_ENV}=1`, what `import mtl_zoo` sets when the variable is unset), and "
-        f"oneDNN with the train step compiled by XLA (`compile(jit_compile=True)`; "
-        f"`MultiTaskModel.compile` leaves it off by default), each "
+        f"kernels (`{ONEDNN_ENV}=1`, what `import mtl_zoo` sets when the variable is unset; "
+        f"TensorFlow sets it itself on CPUs with AVX-512 VNNI or AMX), and the train step "
+        f"compiled by XLA (`compile(jit_compile=True)`, with the variable at 1: XLA's program "
+        f"replaces TensorFlow's kernels in the step; `MultiTaskModel.compile` leaves it off by "
+        f"default), each "
         f"run in a fresh process, the three settings taking turns over {setup['rounds']} round(s). "
         f"MultiLeNet: as in the `libmtl` section ({setup['epochs']} epochs on "
         f"{'the first ' + str(setup['max_train']) if quick else '8,000'} MultiMNIST training pairs, "
@@ -101,4 +103,4 @@ def run(quick=False):
         "its compilation (in the warm-up steps and the first epoch).")
     return Table("CPU kernels: oneDNN against Eigen and XLA", description,
                  ["model"] + [f"{setting} ms/step" for setting in SETTINGS]
-                 + ["Eigen / oneDNN", "range over rounds", "XLA / oneDNN", "range over rounds"], rows)
+                 + ["Eigen / oneDNN", "Eigen / oneDNN range", "XLA / oneDNN", "XLA / oneDNN range"], rows)

@@ -56,8 +56,8 @@ class GradientAggregator(Configurable):
     (`random_permutation`, `random_uniform`), so that every replica of a
     distributed run, and a single-device run, make the same draws. Pick
     rows with `tf.gather`, not `gradients[index]` with a tensor index: XLA
-    (`compile(jit_compile=True)`) needs a slice's start when it compiles, and
-    would compile the step anew for every index.
+    (`compile(jit_compile=True)`) folds what a slice's start depends on into
+    the program as constants, and would compile the step anew for every index.
 
     Args:
         mode: "parameters" or "representation".
@@ -115,10 +115,10 @@ class GradientAggregator(Configurable):
             return self.aggregate(gradients, losses, step, activations)
         return self.aggregate(gradients, losses, step)
 
-    @staticmethod
-    def random_permutation(size, step, salt):
+    @classmethod
+    def random_permutation(cls, size, step, salt):
         """A permutation of range(size) that depends only on (step, salt)."""
-        return tf.argsort(GradientAggregator.random_uniform([size], step, salt))
+        return tf.argsort(cls.random_uniform([size], step, salt))
 
     @staticmethod
     def random_uniform(shape, step, salt=0):

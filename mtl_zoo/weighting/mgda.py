@@ -12,13 +12,15 @@ def min_norm_weights(gram, iterations=1000, tolerance=1e-7):
     """Frank-Wolfe for argmin_{w in simplex} w^T gram w (Sener & Koltun 2018, Algorithm 2),
     stopped when the weights move less than `tolerance`."""
     num_tasks = gram.shape[0]
+    squared_norms = tf.linalg.diag_part(gram)
+
     def frank_wolfe_step(weights, _):
         gram_w = tf.linalg.matvec(gram, weights)
         vertex = tf.argmin(gram_w)
         v1 = tf.tensordot(weights, gram_w, 1)        # |g_w|^2
         # tf.gather, not indexing: XLA would need a slice's start at compile time
-        v2 = tf.gather(tf.linalg.diag_part(gram), vertex)  # |g_t|^2
-        v12 = tf.gather(gram_w, vertex)                    # g_w . g_t
+        v2 = tf.gather(squared_norms, vertex)         # |g_t|^2
+        v12 = tf.gather(gram_w, vertex)               # g_w . g_t
         step = tf.clip_by_value((v1 - v12) / tf.maximum(v1 + v2 - 2 * v12, EPSILON), 0.0, 1.0)
         updated = (1 - step) * weights + step * tf.one_hot(vertex, num_tasks)
         return [updated, tf.reduce_sum(tf.abs(updated - weights))]
