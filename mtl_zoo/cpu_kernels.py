@@ -5,8 +5,8 @@ PyTorch does on the CPU) by default only on CPUs with AVX-512 neural-network
 extensions. On others, AVX2 CPUs such as the AMD EPYC of some of BENCHMARKS.md's
 runs, convolutions then run on TensorFlow's older Eigen kernels, and a training
 step takes two to three times as long (section `cpu_kernels` of BENCHMARKS.md,
-which sets the variable to 0 to measure Eigen). `import mtl_zoo` therefore sets `TF_ENABLE_ONEDNN_OPTS=1`
-before it imports TensorFlow, when the variable is unset.
+which sets the variable to 0 to measure Eigen). `import mtl_zoo` therefore sets
+`TF_ENABLE_ONEDNN_OPTS=1` before it imports TensorFlow, when the variable is unset.
 
 TensorFlow reads the variable once, as it is imported: setting it after
 `import tensorflow` changes nothing. So it takes effect when `mtl_zoo` is

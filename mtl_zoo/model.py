@@ -265,9 +265,9 @@ class MultiTaskModel(keras.Model):
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         if self.jit_compile:
             warnings.warn("MultiTaskModel.compile(jit_compile=True): XLA ignores TensorFlow's run-time "
-                          "assertions, so the train and test steps do not check the labels (class ids in range, "
-                          "one mask value per example, ...). Train a first epoch without jit_compile to "
-                          "check the data.", stacklevel=2)
+                          "assertions, so the train and test steps do not check the labels (class ids "
+                          "in range, one mask value per example, ...). Train a first epoch without "
+                          "jit_compile to check the data.", stacklevel=2)
         # Building the optimizer now spares a second trace of the train step (variables
         # created inside the first trace make tf.function trace again).
         self.optimizer.build(self.trainable_variables)

@@ -39,7 +39,8 @@ def test_benchmark_times_every_setting_in_turns(monkeypatch, tmp_path):
 
     def run_isolated(module, function, environment=None, jit_compile=None, **kwargs):
         calls.append((function, environment[cpu_kernels.ONEDNN_ENV], jit_compile))
-        return {"step_ms": 80.0 if environment[cpu_kernels.ONEDNN_ENV] == "0" else 100.0 if jit_compile else 40.0}
+        onednn = environment[cpu_kernels.ONEDNN_ENV] == "1"
+        return {"step_ms": 100.0 if jit_compile else 40.0 if onednn else 80.0}
 
     monkeypatch.setattr("mtl_zoo.benchmarks.measure.run_isolated", run_isolated)
     setup = {**cpu_kernels_benchmark.settings(quick=False), "rounds": 2}
@@ -48,7 +49,8 @@ def test_benchmark_times_every_setting_in_turns(monkeypatch, tmp_path):
     one_round = ([("train_multi_lenet", *s) for s in settings] * len(setup["methods"])
                  + [("default_model_step_ms", *s) for s in settings])
     assert calls == one_round * 2
-    assert steps["MultiLeNet, EW"] == {"Eigen": [80.0, 80.0], "oneDNN": [40.0, 40.0], "XLA": [100.0, 100.0]}
+    assert steps["MultiLeNet, EW"] == {"Eigen": [80.0, 80.0], "oneDNN": [40.0, 40.0],
+                                       "XLA": [100.0, 100.0]}
 
 
 def test_default_model_step_is_timed_in_milliseconds():
