@@ -49,7 +49,7 @@ class GradVac(GradientAggregator):
         for i in range(num_tasks):
             g = gradients[i]
             for j in tf.unstack(self.random_permutation(num_tasks, step, i)):
-                # tf.gather, not indexing: XLA would need a slice's start at compile time
+                # rows by tf.gather, not indexing, so that XLA compiles once (GradientAggregator)
                 other, other_norm = tf.gather(gradients, j), tf.gather(norms, j)
                 g_norm = tf.norm(g)
                 cosine = tf.reduce_sum(g * other) / (g_norm * other_norm + EPSILON)

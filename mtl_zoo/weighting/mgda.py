@@ -18,7 +18,7 @@ def min_norm_weights(gram, iterations=1000, tolerance=1e-7):
         gram_w = tf.linalg.matvec(gram, weights)
         vertex = tf.argmin(gram_w)
         v1 = tf.tensordot(weights, gram_w, 1)        # |g_w|^2
-        # tf.gather, not indexing: XLA would need a slice's start at compile time
+        # rows by tf.gather, not indexing, so that XLA compiles once (GradientAggregator)
         v2 = tf.gather(squared_norms, vertex)         # |g_t|^2
         v12 = tf.gather(gram_w, vertex)               # g_w . g_t
         step = tf.clip_by_value((v1 - v12) / tf.maximum(v1 + v2 - 2 * v12, EPSILON), 0.0, 1.0)

@@ -22,7 +22,7 @@ class PCGrad(GradientAggregator):
         for i in range(num_tasks):
             g = gradients[i]
             for j in tf.unstack(self.random_permutation(num_tasks, step, i)):
-                # tf.gather, not gradients[j]: XLA would need a slice's start at compile time
+                # rows by tf.gather, not indexing, so that XLA compiles once (GradientAggregator)
                 other = tf.gather(gradients, j)
                 dot = tf.reduce_sum(g * other)
                 conflict = tf.logical_and(dot < 0, tf.not_equal(j, i))
