@@ -42,6 +42,31 @@ def is_multi_worker(strategy):
             and len(strategy.cluster_resolver.cluster_spec().as_dict().get("worker", [])) > 1)
 
 
+def check_xla_replicas(strategy):
+    """A ValueError if `strategy` mirrors replicas over several devices of which one is a CPU:
+    XLA cannot compile their train step.
+
+    TensorFlow's XLA will not read a variable placed on another device
+    (https://www.tensorflow.org/xla/known_issues), and under MirroredStrategy on
+    CPUs (logical devices of one CPU) every replica's compiled step reads the
+    first replica's copy of a variable: `fit` then stops at its first step with
+    "Trying to access resource ... located in device CPU:1 from device CPU:0",
+    even for a one-layer Keras model (tests/test_xla.py).
+
+    Example:
+    >>> check_xla_replicas(tf.distribute.get_strategy())  # one device: fine
+    """
+    if not isinstance(strategy, tf.distribute.MirroredStrategy):
+        return
+    devices = strategy.extended.worker_devices
+    if len(devices) > 1 and any(tf.DeviceSpec.from_string(d).device_type == "CPU" for d in devices):
+        raise ValueError(
+            f"jit_compile=True under MirroredStrategy over {list(devices)}: TensorFlow's XLA cannot "
+            "compile a step whose replicas include a CPU (it will not read a variable placed on "
+            "another device; https://www.tensorflow.org/xla/known_issues). Compile without "
+            "jit_compile, or mirror over GPUs.")
+
+
 def distribute_global_batches(strategy, dataset, global_batch):
     """Hands each worker of a multi-worker strategy its share of every global batch.
 

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mtl_zoo.distribution import is_multi_worker, sum_over_replicas
+from mtl_zoo.distribution import check_xla_replicas, is_multi_worker, sum_over_replicas
 from mtl_zoo.export.saved_model import saved_model as export_saved_model
 from mtl_zoo.naming import unknown_name_error
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
@@ -252,7 +252,8 @@ class MultiTaskModel(keras.Model):
                 TensorFlow's run-time assertions, so the train and test steps'
                 label checks (class ids in range, one mask value per example, ...)
                 do not run: a warning says so. Train a first epoch without it to
-                check the data.
+                check the data. Refused under MirroredStrategy over CPU devices,
+                where TensorFlow's XLA cannot run (`check_xla_replicas`).
             **kwargs: other `keras.Model.compile` arguments, except `loss`,
                 `loss_weights` and `metrics`, which the tasks define.
         """
@@ -264,6 +265,7 @@ class MultiTaskModel(keras.Model):
                     "(build_model(task_weights=...) or model.set_task_weights).")
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         if self.jit_compile:
+            check_xla_replicas(self.distribute_strategy)
             warnings.warn("MultiTaskModel.compile(jit_compile=True): XLA ignores TensorFlow's run-time "
                           "assertions, so the train and test steps do not check the labels (class ids "
                           "in range, one mask value per example, ...). Train a first epoch without "
