@@ -45,7 +45,7 @@ def test_train_evaluate_and_export_scripts_end_to_end(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"action_accuracy", "objects_loss", "pose_loss"} <= set(metrics["validation"])
     assert {"AP", "AP50"} <= set(metrics["evaluation"]["objects"])
-    assert metrics["flags"]["dataset"] == "mtl_shapes" and metrics["flags"]["epochs"] == 2
+    assert metrics["flags"]["dataset"] == ["mtl_shapes"] and metrics["flags"]["epochs"] == 2
     assert len(metrics["history"]["alpha_pose"]) == 2  # DWA's weights, epoch by epoch
     assert sum(metrics["history"]["alpha_pose"][-1:] + metrics["history"]["alpha_action"][-1:]
                + metrics["history"]["alpha_objects"][-1:]) == pytest.approx(3.0, rel=1e-5)

@@ -1,32 +1,80 @@
 """The dataset flags that the training and evaluation command lines share, and the
-loading of the examples they name."""
+loading of the examples they name: one dataset, or several whose tasks a model learns
+together, each task from the images of the dataset that labels it."""
 
 import inspect
+from typing import NamedTuple
 
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("dataset", "mtl_shapes", "Dataset source (mtl_zoo.data.sources.list_sources()).")
-flags.DEFINE_string("dataset_config", None, "Source config, e.g. mtl_shapes 'default' or 'small', "
-                    "multi_mnist 'full' or 'test_set_only'.")
+flags.DEFINE_list("dataset", ["mtl_shapes"], "Dataset source (mtl_zoo.data.sources.list_sources()), "
+                  "or several, comma-separated, each labelling its own tasks: the model then learns "
+                  "them all, each from its own dataset's images (mtl_zoo.data.mix_datasets).")
+flags.DEFINE_list("dataset_config", None, "Source config, e.g. mtl_shapes 'default' or 'small', "
+                  "multi_mnist 'full' or 'test_set_only'; with several --dataset, one per dataset "
+                  "in their order, empty for a dataset's default (e.g. small,test_set_only or ,small).")
 flags.DEFINE_string("data_dir", None, "TFDS data folder (TFDS's default when unset).")
 flags.DEFINE_string("manual_dir", None, "A local folder with the dataset's source files, for "
-                    "building offline (e.g. the MNIST .gz files for multi_mnist).")
+                    "building offline (e.g. the MNIST .gz files for multi_mnist); with several "
+                    "--dataset, for the one that builds from such files.")
 flags.DEFINE_integer("batch_size", 32, "Global batch size.", lower_bound=1)
 
 
-def source_options():
-    """The `load_examples` options the flags set (config, manual_dir), checked against the
-    source's `load`."""
+class LoadedSplit(NamedTuple):
+    """One dataset's examples of a split: `examples` keep the labels of `tasks` only.
+
+    Example:
+    >>> LoadedSplit("mtl_shapes", "train", examples=None, count=48, tasks=("action",)).count
+    48
+    """
+
+    dataset: str
+    split: str
+    examples: object  # a tf.data.Dataset of (image, {task: raw label}), cached
+    count: int
+    tasks: tuple
+
+
+def flagged_datasets():
+    """`[(name, load options)]` of --dataset, --dataset_config and --manual_dir, each
+    dataset's options checked against its source's `load`.
+
+    Raises:
+        ValueError: a dataset is named twice, --dataset_config does not give one config per
+            dataset, or a dataset takes no config (or no dataset takes --manual_dir).
+    """
     from mtl_zoo.data.sources import get_source
 
-    options = {"config": FLAGS.dataset_config, "manual_dir": FLAGS.manual_dir}
-    options = {name: value for name, value in options.items() if value is not None}
-    accepted = inspect.signature(get_source(FLAGS.dataset).load).parameters
-    for name in options:
-        if name not in accepted:
-            raise ValueError(f"Dataset {FLAGS.dataset!r} takes no --{'dataset_config' if name == 'config' else name}.")
-    return options
+    names = list(FLAGS.dataset)
+    if not names:
+        raise ValueError("--dataset names no dataset: give one (mtl_zoo.data.sources.list_sources()).")
+    if len(set(names)) < len(names):
+        raise ValueError(f"--dataset={','.join(names)} names a dataset twice: give each once.")
+    configs = list(FLAGS.dataset_config or [None] * len(names))
+    if len(configs) != len(names):
+        raise ValueError(f"--dataset_config gives {len(configs)} configs for {len(names)} datasets "
+                         f"{names}: give one per dataset, in their order, empty for a dataset's "
+                         "default (e.g. --dataset_config=small,).")
+    chosen = []
+    for name, config in zip(names, configs):
+        accepted = inspect.signature(get_source(name).load).parameters
+        if config and "config" not in accepted:
+            raise ValueError(f"Dataset {name!r} takes no --dataset_config.")
+        options = {"config": config} if config else {}
+        if FLAGS.manual_dir is not None and "manual_dir" in accepted:
+            options["manual_dir"] = FLAGS.manual_dir
+        chosen.append((name, options))
+    if FLAGS.manual_dir is not None and not any("manual_dir" in options for _, options in chosen):
+        several = len(names) > 1
+        raise ValueError(f"{'Datasets' if several else 'Dataset'} {', '.join(map(repr, names))} "
+                         f"take{'' if several else 's'} no --manual_dir.")
+    return chosen
+
+
+def flagged_names():
+    """The --dataset names as one text, "mtl_shapes" or "mtl_shapes,multi_mnist"."""
+    return ",".join(FLAGS.dataset)
 
 
 def with_labels_of(examples, task_names):
@@ -34,26 +82,87 @@ def with_labels_of(examples, task_names):
     return examples.map(lambda image, labels: (image, {name: labels[name] for name in task_names}))
 
 
-def load_split(split, limit=None, task_names=None):
-    """The raw `(image, labels)` examples of the flagged dataset's `split` (the first
-    `limit`, only `task_names`' labels), cached in memory, and their count.
+def load_splits(split=None, limit=None, task_names=None):
+    """The `LoadedSplit` of each flagged dataset: its `split` (None: the dataset's evaluation
+    split, `mtl_zoo.data.sources.evaluation_split`), the first `limit` examples, only the
+    labels of `task_names` (None: all its labels), cached in memory.
 
     Raises:
-        ValueError: the split is empty, or the dataset labels none of some of `task_names`.
+        ValueError: a split is empty; or, with `task_names`, some task is labelled by no
+            dataset, or a dataset labels none of them.
     """
-    from mtl_zoo.data.sources import load_examples
+    from mtl_zoo.data.sources import evaluation_split, load_examples
 
-    examples = load_examples(FLAGS.dataset, split, data_dir=FLAGS.data_dir, **source_options())
-    if task_names is not None:
+    loaded = []
+    for name, options in flagged_datasets():
+        dataset_split = split or evaluation_split(name)
+        examples = load_examples(name, dataset_split, data_dir=FLAGS.data_dir, **options)
         labelled = list(examples.element_spec[1])
-        missing = [name for name in task_names if name not in labelled]
+        tasks = [task for task in task_names if task in labelled] if task_names else labelled
+        loaded.append(LoadedSplit(name, dataset_split, examples, 0, tuple(tasks)))
+    if task_names:
+        missing = [task for task in task_names if not any(task in part.tasks for part in loaded)]
         if missing:
+            labels = {part.dataset: list(part.examples.element_spec[1]) for part in loaded}
             raise ValueError(f"The model's tasks {missing} are not labels of dataset "
-                             f"{FLAGS.dataset!r} (it labels {labelled}): pass the --dataset "
-                             "the model was made for.")
-        examples = with_labels_of(examples, task_names)
+                             f"{flagged_names()!r} (labels: {labels}): pass the --dataset the model "
+                             "was made for.")
+        for part in loaded:
+            if not part.tasks:
+                raise ValueError(f"Dataset {part.dataset!r} labels none of the model's tasks "
+                                 f"{list(task_names)} (it labels {list(part.examples.element_spec[1])}): "
+                                 "drop it from --dataset.")
+    return [_counted(part, limit) for part in loaded]
+
+
+def _counted(part, limit):
+    """`part` keeping its tasks' labels and its first `limit` examples, cached, and counted."""
+    examples = with_labels_of(part.examples, part.tasks)
     examples = (examples.take(limit) if limit else examples).cache()
     count = int(examples.reduce(0, lambda count, _: count + 1))
     if count == 0:
-        raise ValueError(f"Split {split!r} of dataset {FLAGS.dataset!r} has no examples.")
-    return examples, count
+        raise ValueError(f"Split {part.split!r} of dataset {part.dataset!r} has no examples.")
+    return part._replace(examples=examples, count=count)
+
+
+def labelling(loaded, task_names):
+    """The parts of `loaded` (`LoadedSplit`s) that label some of `task_names`, each with
+    its examples' labels narrowed to those tasks."""
+    parts = []
+    for part in loaded:
+        tasks = tuple(task for task in part.tasks if task in task_names)
+        if tasks:
+            parts.append(part._replace(examples=with_labels_of(part.examples, tasks), tasks=tasks))
+    return parts
+
+
+def described(loaded):
+    """What `loaded` (`LoadedSplit`s) holds, in one phrase (`described_record`)."""
+    return described_record(evaluated_on(loaded))
+
+
+def described_record(record):
+    """An `evaluated_on` record in one phrase.
+
+    Example:
+    >>> described_record({"dataset": "mtl_shapes", "split": "train", "examples": 48})
+    '48 mtl_shapes train images'
+    >>> described_record({"datasets": [{"dataset": "a", "split": "train", "examples": 4},
+    ...                                {"dataset": "b", "split": "test", "examples": 2}]})
+    '4 a train + 2 b test images'
+    """
+    parts = record.get("datasets") or [record]
+    return " + ".join(f"{part['examples']} {part['dataset']} {part['split']}" for part in parts) + " images"
+
+
+def evaluated_on(loaded):
+    """The `evaluated_on` record of a run's metrics: `{"dataset", "split", "examples"}`,
+    with several datasets their names and splits comma-joined, the examples summed, and
+    each one's under "datasets"."""
+    record = {"dataset": ",".join(part.dataset for part in loaded),
+              "split": ",".join(dict.fromkeys(part.split for part in loaded)),
+              "examples": sum(part.count for part in loaded)}
+    if len(loaded) > 1:
+        record["datasets"] = [{"dataset": part.dataset, "split": part.split, "examples": part.count}
+                              for part in loaded]
+    return record

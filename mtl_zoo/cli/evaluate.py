@@ -3,13 +3,15 @@
     python scripts/evaluate.py --model=runs/mtl_shapes_tiny
     python scripts/evaluate.py --model=mtl_shapes_tiny_cls_det_pose --split=test --output=test.json
     python scripts/evaluate.py --model=runs/mtl --baselines=runs/mtl/baselines/action,runs/mtl/baselines/objects
+    python scripts/evaluate.py --model=runs/mixed --dataset=mtl_shapes,multi_mnist --manual_dir=path/to/mnist
 
 --model is a .keras file, a training run's folder or a preset. Metrics come
 from `mtl_zoo.evaluation.evaluate_model` (COCO AP through pycocotools, PCK,
 accuracy, mAP, mIoU, depth errors); they are printed as a table and written
 as JSON with --output. --baselines names single-task models (run folders or
 .keras files) evaluated on the same examples, and adds delta_m (Maninis et al.
-2019) over each task's headline metric.
+2019) over each task's headline metric. A model of tasks from several datasets
+(`--dataset=a,b`, as it was trained) is evaluated on each task's own dataset.
 """
 
 import json
@@ -22,7 +24,7 @@ from mtl_zoo.progress import progress_verbosity
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, a training run's folder or a preset.")
-flags.DEFINE_string("split", None, "The split to evaluate (default: the dataset's validation split).")
+flags.DEFINE_string("split", None, "The split to evaluate (default: each dataset's validation split).")
 flags.DEFINE_integer("max_examples", None, "Evaluate the first N examples only.", lower_bound=1)
 flags.DEFINE_list("baselines", None, "Single-task models (folders or .keras files), one per task, "
                   "for delta_m.")
@@ -30,28 +32,31 @@ flags.DEFINE_string("output", None, "Write the results as JSON to this file.")
 
 
 def evaluate(model_reference, split=None, max_examples=None, baselines=None):
-    """Evaluates the model (and the baselines) on the flagged dataset's `split`.
+    """Evaluates the model (and the baselines) on the flagged datasets' `split`, each task on
+    the examples of the dataset that labels it.
 
     Returns:
-        `{"evaluation": {task: {metric: value}}, "split", "examples"}`, plus
+        `{"evaluation": {task: {metric: value}}, "split", "examples"}` (with several datasets,
+        their splits comma-joined, the examples summed, and each one's under "datasets"), plus
         `"baselines"` and `"delta_m"` when baselines are given (None, with the
         reason in `"delta_m_undefined"`, when a baseline scored 0).
     """
     from mtl_zoo.cli.models import load_trained_model
     from mtl_zoo.data import raw_batches
-    from mtl_zoo.data.sources import evaluation_split
     from mtl_zoo.evaluation import delta_m_record, evaluate_model, headline_metrics
 
     model = load_trained_model(model_reference)
-    split = split or evaluation_split(FLAGS.dataset)
-    examples, count = dataset_flags.load_split(split, max_examples, model.task_names)
+    loaded = dataset_flags.load_splits(split, max_examples, model.task_names)
 
     def run(model):
-        own = dataset_flags.with_labels_of(examples, model.task_names)  # a baseline: its task's
-        return evaluate_model(model, raw_batches(model, own, FLAGS.batch_size).unbatch(),
-                              batch_size=FLAGS.batch_size, verbose=progress_verbosity())
+        results = {}
+        for part in dataset_flags.labelling(loaded, model.task_names):  # a baseline: its task's
+            results.update(evaluate_model(model, raw_batches(model, part.examples, FLAGS.batch_size).unbatch(),
+                                          batch_size=FLAGS.batch_size, verbose=progress_verbosity()))
+        return {name: results[name] for name in model.task_names}
 
-    outcome = {"split": split, "examples": count, "evaluation": run(model)}
+    where = dataset_flags.evaluated_on(loaded)
+    outcome = {**{key: value for key, value in where.items() if key != "dataset"}, "evaluation": run(model)}
     if baselines:
         outcome["baselines"], reference = {}, {}
         for baseline_reference in baselines:
@@ -79,8 +84,8 @@ def evaluate_flagged_model():
         check_local_path(FLAGS.output, "--output")
         check_output_path(FLAGS.output, "--output")
     outcome = evaluate(FLAGS.model, FLAGS.split, FLAGS.max_examples, FLAGS.baselines)
-    print(results_table(outcome["evaluation"], f"{FLAGS.model} on {outcome['examples']} "
-                                               f"{FLAGS.dataset} {outcome['split']} images"))
+    where = {"dataset": dataset_flags.flagged_names(), **outcome}
+    print(results_table(outcome["evaluation"], f"{FLAGS.model} on {dataset_flags.described_record(where)}"))
     if "delta_m" in outcome:
         print(results_table(outcome["baselines"], "Single-task baselines"))
         print(f"delta_m (Maninis et al. 2019) over the headline metrics: {format_delta_m(outcome)}")

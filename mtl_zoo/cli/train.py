@@ -4,6 +4,8 @@
     python scripts/train.py --dataset=multi_mnist --dataset_config=test_set_only \\
         --manual_dir=path/to/mnist --image_size=32 --model_dir=runs/multi_mnist
     python scripts/train.py --sharing=mtan --aggregator=PCGrad --weighting=dwa --model_dir=runs/mtan
+    python scripts/train.py --dataset=mtl_shapes,multi_mnist --dataset_config=,test_set_only \\
+        --manual_dir=path/to/mnist --tasks=action,left,right --sampler=annealed   # two datasets
     python scripts/train.py --config=recipe.yaml --epochs=2   # flags override the file
     python scripts/train.py --preset=mtl_shapes_mobilenetv3s_cls_det_pose --pretrained=false
 
@@ -17,6 +19,11 @@ and until the job ends a `backup/` folder from which a killed run resumes (after
 training, it resumes straight to the evaluation and export).
 With --single_task_baselines it also trains one single-task model per task with
 the same recipe (under `baselines/<task>/`) and reports delta_m.
+
+With several --dataset, each labelling its own tasks, the model learns all their
+tasks together: the batches mix the datasets' examples (`mtl_zoo.data.mix_datasets`,
+drawn as --sampler says), each example training only the tasks its dataset labels,
+and validation and evaluation run each task on its own dataset's examples.
 """
 
 import json
@@ -35,6 +42,7 @@ from mtl_zoo.convs import CONV_KINDS, DenseParts
 FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
 WEIGHTINGS = ("equal", "dwa", "gradnorm", "rlw", "geometric", "uncertainty")
+SAMPLERS = ("proportional", "round_robin", "annealed")
 BACKUP_FOLDER = "backup"
 ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "sharing_option", "image_size", "head_conv",
                       "head_channels", "pyramid_conv", "pyramid_channels")
@@ -81,6 +89,10 @@ flags.DEFINE_bool("augment", True, "Random scale jitter (0.8-1.2) of the trainin
 flags.DEFINE_float("learning_rate", 2e-3, "Peak Adam learning rate (cosine decay to 0).",
                    lower_bound=0.0)
 flags.register_validator("learning_rate", math.isfinite, "--learning_rate must be a finite number.")
+flags.DEFINE_enum("sampler", "proportional", SAMPLERS, "With several --dataset: where the "
+                  "examples of a batch come from: in proportion to the datasets' sizes, in turns "
+                  "(round_robin), or annealed from proportional to nearly uniform over the epochs "
+                  "(Stickland & Murray 2019).")
 flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy (mtl_zoo.cli.strategies).")
 flags.DEFINE_string("tpu", None, "With --strategy=tpu: the TPU's address (default: this TPU VM's).")
 flags.DEFINE_float("worker_timeout", 300, "With --strategy=multi_worker: seconds to wait for the other "
@@ -118,18 +130,32 @@ def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_siz
 
 
 def selected_tasks(dataset, names=None, dense=DenseParts()):
-    """The tasks called `names` among `dataset`'s tasks, in that order (None: the defaults),
-    their heads' conv towers built as `dense` says."""
+    """The tasks called `names` among the tasks of `dataset` (a source name, or a list of
+    them), in that order (None: each dataset's defaults), their heads' conv towers built as
+    `dense` says.
+
+    Raises:
+        ValueError: an unknown task name, or two datasets with a task of the same name.
+    """
     from mtl_zoo.data.sources import source_tasks
     from mtl_zoo.tasks import get_task
     from mtl_zoo.naming import unknown_name_error
 
-    available = {task.name: task for task in source_tasks(dataset)}
+    datasets = [dataset] if isinstance(dataset, str) else list(dataset)
+    available, owners = {}, {}
+    for source in datasets:
+        for task in source_tasks(source):
+            if task.name in available:
+                raise ValueError(f"Datasets {owners[task.name]!r} and {source!r} both have a task "
+                                 f"{task.name!r}: a mixture needs each task from one dataset.")
+            available[task.name], owners[task.name] = task, source
     if names is None:
-        names = DEFAULT_TASKS if dataset == "mtl_shapes" else list(available)
+        names = [name for source in datasets for name in
+                 (DEFAULT_TASKS if source == "mtl_shapes" else
+                  [task.name for task in source_tasks(source)])]
     for name in names:
         if name not in available:
-            raise unknown_name_error(f"task of dataset {dataset!r}", name, available)
+            raise unknown_name_error(f"task of dataset {','.join(datasets)!r}", name, available)
     return [get_task(dense.task_config({"kind": available[name].kind, **available[name].get_config()}))
             for name in names]
 
@@ -275,8 +301,51 @@ def make_aggregator():
     return mz.weighting.AGGREGATORS[FLAGS.aggregator]()
 
 
+def make_sampler():
+    """The `mtl_zoo.data` task sampler of --sampler (`Annealed` over --epochs)."""
+    from mtl_zoo.data import Annealed, Proportional, RoundRobin
+
+    return {"proportional": Proportional, "round_robin": RoundRobin,
+            "annealed": lambda: Annealed(num_epochs=FLAGS.epochs)}[FLAGS.sampler]()
+
+
+def training_streams(model, train_parts, val_parts, augmentation, first_epoch):
+    """`(train, validation)` batches of `model` (`LoadedSplit`s of the datasets that label its
+    tasks): the epoch-indexed, deterministic stream of one dataset (`build_pipeline`) or of
+    their mixture (`mix_datasets`, drawn by --sampler), and the validation examples once."""
+    from mtl_zoo.data import build_pipeline, concatenate_datasets, mix_datasets
+
+    # Epoch-indexed and deterministic: a resumed run trains on the batches an uninterrupted
+    # run would have, and a rerun with the same flags on the same ones.
+    epochs = {"seed": FLAGS.seed, "epochs": FLAGS.epochs, "first_epoch": first_epoch}
+    if len(train_parts) == 1:
+        train = build_pipeline(model, train_parts[0].examples, FLAGS.batch_size, augmentation=augmentation,
+                               shuffle_buffer=train_parts[0].count, deterministic=True, **epochs)
+        return train, build_pipeline(model, val_parts[0].examples, FLAGS.batch_size)
+    sizes = [part.count for part in train_parts]
+    train = mix_datasets(model, [part.examples for part in train_parts], FLAGS.batch_size,
+                         sampler=make_sampler(), sizes=sizes, augmentation=augmentation,
+                         shuffle_buffer=max(sizes), **epochs)
+    return train, concatenate_datasets(model, [part.examples for part in val_parts], FLAGS.batch_size)
+
+
+def flagged_augmentation(datasets, task_names):
+    """The --augment `Augmentation` for examples of `datasets` (None without --augment):
+    flips only where every dataset allows them, and each dataset's crop-sensitive tasks."""
+    from mtl_zoo.data import Augmentation
+    from mtl_zoo.data.sources import allows_horizontal_flips, crop_sensitive_tasks
+
+    if not FLAGS.augment:
+        return None
+    return Augmentation(
+        horizontal_flip=all(allows_horizontal_flips(name) for name in datasets), scale_range=(0.8, 1.2),
+        crop_sensitive_tasks=[task for name in datasets for task in crop_sensitive_tasks(name)
+                              if task in task_names])
+
+
 def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
-    """Builds, trains (resuming from `model_dir/backup`) and evaluates one model.
+    """Builds, trains (resuming from `model_dir/backup`) and evaluates one model on the parts
+    of `data` (`{"train": [LoadedSplit], "validation": [LoadedSplit]}`) that label its tasks.
 
     On the non-chief workers of a multi-worker run it only trains (restoring from
     the chief's backup folder, which it never writes) and returns (None, None).
@@ -288,40 +357,31 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
 
     import mtl_zoo as mz
     from mtl_zoo.cli.strategies import writes_run_files
-    from mtl_zoo.data import Augmentation, build_pipeline, raw_batches
-    from mtl_zoo.data.sources import allows_horizontal_flips, crop_sensitive_tasks
+    from mtl_zoo.data import raw_batches
     from mtl_zoo.distribution import distribute_global_batches, is_multi_worker
     from mtl_zoo.evaluation import evaluate_model
     from mtl_zoo.files import staged_file
 
     keras.utils.set_random_seed(FLAGS.seed)
-    batches_per_epoch = mz.data.steps_per_epoch([data["num_train"]], FLAGS.batch_size)
+    names = [task["name"] for task in tasks or config["tasks"]]
+    train_parts = dataset_flags.labelling(data["train"], names)
+    val_parts = dataset_flags.labelling(data["validation"], names)
+    batches_per_epoch = mz.data.steps_per_epoch([part.count for part in train_parts], FLAGS.batch_size)
     with strategy.scope():
         model = build_flagged_model(config, tasks)
         schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
                                                           decay_steps=FLAGS.epochs * batches_per_epoch)
         model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=make_aggregator())
-    names = model.task_names
-    train_examples, val_examples = only_tasks(data["train"], names), only_tasks(data["validation"], names)
-    augmentation = None
-    if FLAGS.augment:
-        augmentation = Augmentation(
-            horizontal_flip=allows_horizontal_flips(FLAGS.dataset), scale_range=(0.8, 1.2),
-            crop_sensitive_tasks=[name for name in crop_sensitive_tasks(FLAGS.dataset) if name in names])
+    augmentation = flagged_augmentation([part.dataset for part in train_parts], names)
     # kept until the job's files are written (remove_backups): a crash while evaluating or
     # exporting resumes from the finished training
     backup = mz.SharedBackupAndRestore(os.path.join(model_dir, BACKUP_FOLDER), delete_checkpoint=False)
-    # Epoch-indexed and deterministic: a resumed run trains on the batches an uninterrupted
-    # run would have, and a rerun with the same flags on the same ones.
-    train_data = distribute_global_batches(strategy, build_pipeline(
-        model, train_examples, FLAGS.batch_size, augmentation=augmentation,
-        shuffle_buffer=data["num_train"], seed=FLAGS.seed, deterministic=True, epochs=FLAGS.epochs,
-        first_epoch=backup.backed_up_epoch()), FLAGS.batch_size)
-    val_data = distribute_global_batches(strategy, build_pipeline(model, val_examples, FLAGS.batch_size),
-                                         FLAGS.batch_size)
+    train_data, val_data = (distribute_global_batches(strategy, batches, FLAGS.batch_size) for batches in
+                            training_streams(model, train_parts, val_parts, augmentation,
+                                             backup.backed_up_epoch()))
     print(f"Training {model.name} ({model.count_params():,} parameters, tasks {names}, "
-          f"{strategy.num_replicas_in_sync} replica(s)) on {data['num_train']} {FLAGS.dataset} "
-          f"images; checkpoints in {model_dir}.")
+          f"{strategy.num_replicas_in_sync} replica(s)) on {dataset_flags.described(train_parts)}; "
+          f"checkpoints in {model_dir}.")
     chief = writes_run_files(strategy)
     callbacks = [*weighting_callbacks(FLAGS.seed), mz.weighting.TaskWeightHistory(), backup]
     if chief:
@@ -337,24 +397,31 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
         model.save(staging)
     if is_multi_worker(strategy):  # evaluate, plot and export alone, outside the workers' collectives
         model = mz.load_model(path)
-    results = evaluate_model(model, raw_batches(model, val_examples, FLAGS.batch_size).unbatch(),
-                             verbose=progress_verbosity())
-    return model, {"evaluation": results, "validation": losses, "history": backup.history}
+    results = {}
+    for part in val_parts:  # each task on the examples of the dataset that labels it
+        results.update(evaluate_model(model, raw_batches(model, part.examples, FLAGS.batch_size).unbatch(),
+                                      verbose=progress_verbosity()))
+    return model, {"evaluation": {name: results[name] for name in names}, "validation": losses,
+                   "history": backup.history}
 
 
-def write_plots(model, history, val_examples, plot_dir):
-    """Loss curves, task weights and predictions on the first validation images."""
+def write_plots(model, history, val_parts, plot_dir):
+    """Loss curves, task weights and predictions on the first validation images (of each
+    dataset, `LoadedSplit`s, in equal shares)."""
+    import numpy as np
+
     from mtl_zoo import visualization
     from mtl_zoo.data import raw_batches
 
     os.makedirs(plot_dir, exist_ok=True)
-    images, _ = next(iter(raw_batches(model, val_examples.take(PREDICTION_IMAGES), PREDICTION_IMAGES)))
+    share = max(1, PREDICTION_IMAGES // len(val_parts))
+    images = np.concatenate([next(iter(raw_batches(model, part.examples.take(share), share)))[0].numpy()
+                             for part in val_parts])
     return [visualization.plot_task_losses(history, model.task_names,
                                            os.path.join(plot_dir, "losses.png")),
             visualization.plot_task_weights(history, model.task_names,
                                             os.path.join(plot_dir, "task_weights.png")),
-            visualization.draw_predictions(model, images.numpy(),
-                                           os.path.join(plot_dir, "predictions.png"))]
+            visualization.draw_predictions(model, images, os.path.join(plot_dir, "predictions.png"))]
 
 
 def single_task_baselines(strategy, config, data):
@@ -376,7 +443,6 @@ def train():
     from mtl_zoo.cli.model_dir import claimed_model_dir
     from mtl_zoo.cli.strategies import check_global_batch, make_strategy, writes_run_files
     from mtl_zoo.distribution import is_multi_worker
-    from mtl_zoo.data.sources import evaluation_split
     from mtl_zoo.files import check_local_path
 
     job_started = time.monotonic()
@@ -385,8 +451,9 @@ def train():
     check_local_path(FLAGS.model_dir, "--model_dir")
     config = architecture()
     if FLAGS.prepare_data_only:
-        for split in ("train", evaluation_split(FLAGS.dataset)):
-            print(f"{FLAGS.dataset} {split}: {dataset_flags.load_split(split)[1]} examples ready.")
+        for split in ("train", None):  # None: each dataset's evaluation split
+            for part in dataset_flags.load_splits(split):
+                print(f"{part.dataset} {part.split}: {part.count} examples ready.")
         return None
     strategy = make_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.worker_timeout)
     check_global_batch(FLAGS.batch_size, strategy)
@@ -402,28 +469,29 @@ def train():
 def run_identity(config):
     """What a run folder's `run.json` records, so that a rerun resumes its backup only
     with the same model (`config`, the architecture) and the same recipe flags."""
-    return {"dataset": FLAGS.dataset, "dataset_config": FLAGS.dataset_config, "preset": FLAGS.preset,
+    recipe = {name: FLAGS[name].value for name in RECIPE_FLAGS}
+    if len(FLAGS.dataset) > 1:
+        recipe["sampler"] = FLAGS.sampler
+    configs = ",".join(config or "" for config in FLAGS.dataset_config) if FLAGS.dataset_config else None
+    return {"dataset": dataset_flags.flagged_names(), "dataset_config": configs, "preset": FLAGS.preset,
             "architecture": config, "uncertainty_weighting": FLAGS.weighting == "uncertainty",
-            "recipe": {name: FLAGS[name].value for name in RECIPE_FLAGS}}
+            "recipe": recipe}
 
 
 def train_in_model_dir(config, strategy, chief, job_started):
     """Loads the data, trains, evaluates and (on the chief) writes the run's files."""
-    from mtl_zoo.data.sources import evaluation_split
     from mtl_zoo.evaluation import delta_m_record, format_delta_m, headline_metrics, results_table
     from mtl_zoo.files import write_whole
 
     task_names = [task["name"] for task in config["tasks"]]
-    train_examples, num_train = dataset_flags.load_split("train", FLAGS.max_train_examples, task_names)
-    split = evaluation_split(FLAGS.dataset)
-    val_examples, num_val = dataset_flags.load_split(split, FLAGS.max_val_examples, task_names)
-    data = {"train": train_examples, "num_train": num_train, "validation": val_examples}
+    data = {"train": dataset_flags.load_splits("train", FLAGS.max_train_examples, task_names),
+            "validation": dataset_flags.load_splits(None, FLAGS.max_val_examples, task_names)}
     started = time.monotonic()
     model, outcome = fit_and_evaluate(strategy, config, FLAGS.model_dir, data)
     if not chief:
         print("This worker is done; the chief writes the run's files.")
         return None
-    outcome["evaluated_on"] = {"dataset": FLAGS.dataset, "split": split, "examples": num_val}
+    outcome["evaluated_on"] = dataset_flags.evaluated_on(data["validation"])
     outcome["seconds"] = {"model": round(time.monotonic() - started, 1)}
     outcome["flags"] = {name: FLAGS[name].value for name in config_flag_names() | {"config"}}
     if FLAGS.single_task_baselines:
@@ -435,7 +503,7 @@ def train_in_model_dir(config, strategy, chief, job_started):
         outcome["baselines"] = baselines
         outcome.update(delta_m_record(headline_metrics(outcome["evaluation"], model), baseline_headlines))
     if FLAGS.plots:
-        outcome["plots"] = write_plots(model, outcome["history"], val_examples,
+        outcome["plots"] = write_plots(model, outcome["history"], data["validation"],
                                        os.path.join(FLAGS.model_dir, "plots"))
     if FLAGS.export:
         outcome["export"] = model.export(os.path.join(FLAGS.model_dir, "export"))
@@ -443,7 +511,7 @@ def train_in_model_dir(config, strategy, chief, job_started):
                                       - outcome["seconds"].get("baselines", 0.0), 1)
     write_whole(os.path.join(FLAGS.model_dir, "metrics.json"), json.dumps(outcome, indent=2))
     remove_backups(FLAGS.model_dir)
-    print(results_table(outcome["evaluation"], f"Validation ({num_val} {FLAGS.dataset} {split} images)"))
+    print(results_table(outcome["evaluation"], f"Validation ({dataset_flags.described(data['validation'])})"))
     if FLAGS.single_task_baselines:
         print(results_table(outcome["baselines"], "Single-task baselines (same recipe)"))
         print(f"delta_m (Maninis et al. 2019) over the headline metrics: {format_delta_m(outcome)}")

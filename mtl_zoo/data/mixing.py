@@ -128,7 +128,9 @@ def concatenate_datasets(model, datasets, batch_size=32, resize="stretch", pad_v
     `mix_datasets`, where an endless random mixture would validate on other examples each
     epoch. Tasks a dataset does not label get zero targets and mask 0, so each task's
     validation loss and metrics are over the examples that label it, whichever dataset they
-    come from. No augmentation, no shuffling; the last batch may be smaller.
+    come from. No augmentation, no shuffling; the last batch may be smaller. When every
+    dataset's size is known, so is the number of batches, which Keras then reads (unknown,
+    it warns that the input "ran out of data" at the end of the first pass).
 
     Example:
     >>> validation = concatenate_datasets(model, [faces_val, pets_val], 32)  # doctest: +SKIP
@@ -140,7 +142,12 @@ def concatenate_datasets(model, datasets, batch_size=32, resize="stretch", pad_v
     joined = encoded[0]
     for dataset in encoded[1:]:
         joined = joined.concatenate(dataset)
-    return joined.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    batches = joined.batch(batch_size)
+    sizes = [int(dataset.cardinality()) for dataset in datasets]
+    if min(sizes) >= 0:  # the encoding unbatches chunks, which loses the count
+        batches = batches.apply(tf.data.experimental.assert_cardinality(
+            batches_per_pass(sum(sizes), batch_size)))
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def mix_datasets(model, datasets, batch_size=32, sampler="proportional", sizes=None,
