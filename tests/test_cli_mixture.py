@@ -88,7 +88,7 @@ def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, cou
 @pytest.mark.parametrize("argv, message", [
     ([f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--dataset_config=small"],
      r"--dataset_config gives 1 configs for 2 datasets"),
-    ([f"--dataset=mtl_shapes,{COUNTS_SOURCE}", f"--dataset_config=small,small"],
+    ([f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--dataset_config=small,small"],
      rf"Dataset '{COUNTS_SOURCE}' takes no --dataset_config"),
     (["--dataset=mtl_shapes,mtl_shapes"], r"names a dataset twice"),
     ([f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--manual_dir=x"],

@@ -138,7 +138,8 @@ def test_the_check_catches_a_variable_read_needed_at_compile_time():
 
 
 def test_the_dense_tasks_train_and_test_steps_read_everything_at_run_time():
-    from mtl_zoo.cli.train import build_job_model, only_tasks
+    from mtl_zoo.cli.dataset_flags import with_labels_of
+    from mtl_zoo.cli.train import build_job_model
     from mtl_zoo.convs import DenseParts
     from mtl_zoo.data import build_pipeline
     from mtl_zoo.data.sources import mtl_shapes
@@ -147,7 +148,7 @@ def test_the_dense_tasks_train_and_test_steps_read_everything_at_run_time():
     model = build_job_model(tasks=tasks, backbone="tiny", image_size=32, sharing="hard",
                             sharing_options=None, dense=DenseParts())
     model.compile(optimizer="adam")
-    data = next(iter(build_pipeline(model, only_tasks(mtl_shapes.generate(4, 32, seed=0), tasks), 4)))
+    data = next(iter(build_pipeline(model, with_labels_of(mtl_shapes.generate(4, 32, seed=0), tasks), 4)))
     for step in (model.train_step, model.test_step):
         assert_read_at_run_time(tf.function(step, jit_compile=True), data)
 

@@ -44,7 +44,8 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
     """
     import keras
 
-    from mtl_zoo.cli.train import build_job_model, only_tasks
+    from mtl_zoo.cli.dataset_flags import with_labels_of
+    from mtl_zoo.cli.train import build_job_model
     from mtl_zoo.convs import DenseParts
     from mtl_zoo.data import build_pipeline
     from mtl_zoo.data.sources import mtl_shapes
@@ -55,6 +56,6 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
                             sharing_options=sharing_options, dense=dense or DenseParts())
     set_fused_batch_norm(model, fused_batch_norm)
     model.compile(optimizer="adam", aggregator=aggregator, jit_compile=jit_compile)
-    examples = only_tasks(mtl_shapes.generate(batch_size, image_size, seed=0), model.task_names)
+    examples = with_labels_of(mtl_shapes.generate(batch_size, image_size, seed=0), model.task_names)
     images, targets, masks = next(iter(build_pipeline(model, examples, batch_size)))
     return model, lambda: model.train_on_batch(images, targets, sample_weight=masks)

@@ -74,7 +74,8 @@ def measure_rounds(quick, phases=PHASES):
     import tensorflow as tf
 
     from mtl_zoo.benchmarks.measure import interleaved_seconds
-    from mtl_zoo.cli.train import build_job_model, only_tasks
+    from mtl_zoo.cli.dataset_flags import with_labels_of
+    from mtl_zoo.cli.train import build_job_model
     from mtl_zoo.data import build_pipeline
     from mtl_zoo.data.sources import mtl_shapes
 
@@ -86,7 +87,7 @@ def measure_rounds(quick, phases=PHASES):
     keras.utils.set_random_seed(0)
     batches, steps, rounds = settings(quick)
     model = build_job_model(image_size=IMAGE_SIZE)
-    examples = only_tasks(mtl_shapes.generate(batches * BATCH_SIZE, IMAGE_SIZE, seed=0),
+    examples = with_labels_of(mtl_shapes.generate(batches * BATCH_SIZE, IMAGE_SIZE, seed=0),
                           model.task_names).cache()
     for _ in examples:  # fill the cache: the job trains on decoded examples held in memory
         pass

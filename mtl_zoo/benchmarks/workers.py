@@ -30,7 +30,8 @@ def measure_training(image_size, batch_size, steps, epochs=3, tasks=None):
 
     from mtl_zoo.benchmarks.multi_lenet_training import EpochTimer
     from mtl_zoo.cli.strategies import make_strategy
-    from mtl_zoo.cli.train import build_job_model, only_tasks
+    from mtl_zoo.cli.dataset_flags import with_labels_of
+    from mtl_zoo.cli.train import build_job_model
     from mtl_zoo.data import build_pipeline
     from mtl_zoo.data.sources import mtl_shapes
     from mtl_zoo.distribution import distribute_global_batches
@@ -40,7 +41,7 @@ def measure_training(image_size, batch_size, steps, epochs=3, tasks=None):
     with strategy.scope():
         model = build_job_model(tasks=tasks, image_size=image_size)
         model.compile(optimizer="adam")
-    examples = only_tasks(mtl_shapes.generate(batch_size * steps, image_size, seed=0), model.task_names)
+    examples = with_labels_of(mtl_shapes.generate(batch_size * steps, image_size, seed=0), model.task_names)
     data = distribute_global_batches(strategy, build_pipeline(model, examples, batch_size).repeat(), batch_size)
     timer = EpochTimer()
     model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=0, callbacks=[timer])

@@ -165,11 +165,6 @@ def flagged_dense_parts():
     return DenseParts(FLAGS.head_conv, FLAGS.head_channels, FLAGS.pyramid_conv, FLAGS.pyramid_channels)
 
 
-def only_tasks(examples, names):
-    """`(image, labels)` examples with only the labels of tasks `names`."""
-    return examples.map(lambda image, labels: (image, {name: labels[name] for name in names}))
-
-
 def parse_task_weights(pairs):
     """`["action=1", "pose=0.5"]` -> `{"action": 1.0, "pose": 0.5}`.
 
