@@ -263,9 +263,10 @@ class MultiTaskModel(keras.Model):
                     f"MultiTaskModel.compile got {argument}=...: the losses and metrics come "
                     "from the tasks, and the loss weights are the task weights "
                     "(build_model(task_weights=...) or model.set_task_weights).")
+        if jit_compile is True and not kwargs.get("run_eagerly"):  # "auto" is off under a strategy
+            check_xla_replicas(self.distribute_strategy)  # before anything is set
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         if self.jit_compile:
-            check_xla_replicas(self.distribute_strategy)
             warnings.warn("MultiTaskModel.compile(jit_compile=True): XLA ignores TensorFlow's run-time "
                           "assertions, so the train and test steps do not check the labels (class ids "
                           "in range, one mask value per example, ...). Train a first epoch without "

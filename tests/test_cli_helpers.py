@@ -43,6 +43,10 @@ def test_a_config_file_sets_flags_and_the_command_line_wins(tmp_path):
     path.write_text("sharing_option: [task_experts=1, 'levels=[P3, P4]']\n")
     apply_config_file(values, str(path), {"sharing_option"})
     assert values.sharing_option == ["task_experts=1", "levels=[P3, P4]"]
+    path.write_text("tasks: [null, b]\n")  # a null item is empty (e.g. a dataset's default config)
+    values = _flag_values()
+    apply_config_file(values, str(path), {"tasks"})
+    assert values.tasks == ["", "b"]
     json_path = tmp_path / "recipe.json"
     json_path.write_text(json.dumps({"epochs": 5}))
     values = _flag_values()

@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import counts_source
@@ -34,7 +35,8 @@ def _parse(*argv):
 
 
 @pytest.mark.slow
-def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, counts_source_registered, monkeypatch):
+def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, counts_source_registered,
+                                                                   monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     flags = [f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--dataset_config=small,", "--tasks=action,count",
              "--max_train_examples=24", "--max_val_examples=8", "--image_size=32", "--batch_size=8",
@@ -45,6 +47,12 @@ def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, cou
         outcome = train_cli.train()
     finally:
         train_cli.FLAGS.unparse_flags()
+    trained_on = [line.partition(") on ")[2] for line in capsys.readouterr().out.splitlines()
+                  if line.startswith("Training ")]
+    # the model on both datasets, each baseline on its own task's alone
+    assert trained_on == [f"24 mtl_shapes train + 24 {COUNTS_SOURCE} train images; checkpoints in run.",
+                          "24 mtl_shapes train images; checkpoints in run/baselines/action.",
+                          f"24 {COUNTS_SOURCE} train images; checkpoints in run/baselines/count."]
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["evaluated_on"] == {
@@ -52,7 +60,8 @@ def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, cou
         "datasets": [{"dataset": "mtl_shapes", "split": "validation", "examples": 8},
                      {"dataset": COUNTS_SOURCE, "split": "validation", "examples": 8}]}
     assert list(metrics["evaluation"]) == ["action", "count"]
-    assert len(metrics["history"]["loss"]) == 2  # 6 mixed batches an epoch: (24 + 24) / 8
+    assert len(metrics["history"]["loss"]) == 2
+    assert int(mz.load_model(run / "model.keras").optimizer.iterations.numpy()) == 12  # 2 x (24 + 24) / 8
     assert {"count_loss", "val_count_loss", "val_action_loss"} <= set(metrics["history"])
     identity = json.loads((run / "run.json").read_text())
     assert identity["dataset"] == f"mtl_shapes,{COUNTS_SOURCE}" and identity["dataset_config"] == "small,"
@@ -111,10 +120,14 @@ def test_tasks_of_a_mixture_come_each_from_one_dataset(counts_source_registered,
         _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--model_dir=unused")
         assert [task["name"] for task in train_cli.architecture()["tasks"]] == ["action", "objects", "pose",
                                                                                  "count"]
-        # a second dataset with a task of the same name is refused
-        monkeypatch.setattr(counts_source_registered, "tasks", lambda: [mz.tasks.Classification("action", 3)])
-        with pytest.raises(ValueError, match=r"Datasets 'mtl_shapes' and 'test_counts' both have a task 'action'"):
+        # a task that two datasets have is refused when chosen, and only then
+        monkeypatch.setattr(counts_source_registered, "tasks", lambda: [
+            mz.tasks.Classification("count", 3), mz.tasks.Classification("action", 3)])
+        with pytest.raises(ValueError, match=r"Tasks of several datasets: \{'action': \['mtl_shapes', "
+                                             r"'test_counts'\]\}.*leave such tasks out with --tasks"):
             train_cli.architecture()
+        _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--tasks=pose,count", "--model_dir=unused")
+        assert [task["name"] for task in train_cli.architecture()["tasks"]] == ["pose", "count"]
         # a dataset that labels none of the model's tasks
         monkeypatch.setattr(counts_source_registered, "tasks", lambda: [mz.tasks.Classification("count", 3)])
         _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--dataset_config=small,", "--model_dir=unused",
@@ -122,5 +135,47 @@ def test_tasks_of_a_mixture_come_each_from_one_dataset(counts_source_registered,
         with pytest.raises(ValueError, match=r"Dataset 'test_counts' labels none of the model's tasks "
                                              r"\['action'\] \(it labels \['count'\]\): drop it"):
             train_cli.dataset_flags.load_splits("train", 4, ["action"])
+        with pytest.raises(ValueError, match=r"tasks \['digit'\] are labels of none of the datasets \(they label "
+                                             r"\{'mtl_shapes': \['action', 'objects', 'pose', 'segmentation'\], "
+                                             r"'test_counts': \['count'\]\}\)"):
+            train_cli.dataset_flags.load_splits("train", 4, ["pose", "count", "digit"])
     finally:
         train_cli.FLAGS.unparse_flags()
+
+
+def test_mixture_flags_make_the_sampler_and_refuse_what_has_no_effect(counts_source_registered):
+    try:
+        _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--sampler=annealed", "--epochs=5", "--model_dir=unused")
+        sampler = train_cli.make_sampler()
+        assert isinstance(sampler, mz.data.Annealed) and sampler.num_epochs == 5
+        _parse("--sampler=round_robin", "--model_dir=unused")  # one dataset: nothing to sample
+        with pytest.raises(ValueError, match="--sampler picks the dataset of each example among several"):
+            train_cli.train()
+        _parse("--dataset=mtl_shapes,", "--model_dir=unused")
+        with pytest.raises(ValueError, match="--dataset=mtl_shapes, has an empty name"):
+            train_cli.dataset_flags.flagged_datasets()
+    finally:
+        train_cli.FLAGS.unparse_flags()
+
+
+def test_a_resumed_mixture_trains_on_the_batches_of_an_uninterrupted_run(counts_source_registered, tmp_path):
+    try:
+        _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--dataset_config=small,", "--tasks=action,count",
+               "--image_size=32", "--batch_size=8", "--epochs=2", "--model_dir=unused",
+               f"--data_dir={tmp_path / 'tfds'}")
+        model = mz.build_model(**train_cli.architecture())
+        train = train_cli.dataset_flags.load_splits("train", 16, model.task_names)
+        validation = train_cli.dataset_flags.load_splits(None, 4, model.task_names)
+
+        def stream(first_epoch):
+            batches, _ = train_cli.training_streams(model, train, validation, None, first_epoch)
+            return [(images.numpy(), masks["count"].numpy()) for images, _, masks in batches]
+
+        whole, resumed = stream(0), stream(1)
+    finally:
+        train_cli.FLAGS.unparse_flags()
+    assert len(whole) == 8 and len(resumed) == 4  # 4 batches an epoch: (16 + 16) / 8
+    for (images, masks), (again, masks_again) in zip(whole[4:], resumed):
+        np.testing.assert_array_equal(images, again)
+        np.testing.assert_array_equal(masks, masks_again)
+    assert 0 < np.concatenate([masks for _, masks in whole]).mean() < 1  # the batches mix both datasets

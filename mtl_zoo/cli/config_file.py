@@ -44,8 +44,8 @@ def _as_flag_text(value, repeated=False):
         return [str(item) for item in value]
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(item) for item in value)
+    if isinstance(value, (list, tuple)):  # a null item (e.g. a dataset's default config) is empty
+        return ",".join("" if item is None else str(item) for item in value)
     return str(value)
 
 

@@ -17,7 +17,7 @@ flags.DEFINE_list("dataset_config", None, "Source config, e.g. mtl_shapes 'defau
 flags.DEFINE_string("data_dir", None, "TFDS data folder (TFDS's default when unset).")
 flags.DEFINE_string("manual_dir", None, "A local folder with the dataset's source files, for "
                     "building offline (e.g. the MNIST .gz files for multi_mnist); with several "
-                    "--dataset, for the one that builds from such files.")
+                    "--dataset, given to each of them that builds from such files.")
 flags.DEFINE_integer("batch_size", 32, "Global batch size.", lower_bound=1)
 
 
@@ -47,8 +47,9 @@ def flagged_datasets():
     from mtl_zoo.data.sources import get_source
 
     names = list(FLAGS.dataset)
-    if not names:
-        raise ValueError("--dataset names no dataset: give one (mtl_zoo.data.sources.list_sources()).")
+    if not names or not all(names):
+        raise ValueError(f"--dataset={','.join(names)} has an empty name: give one dataset, or several "
+                         "comma-separated (mtl_zoo.data.sources.list_sources()).")
     if len(set(names)) < len(names):
         raise ValueError(f"--dataset={','.join(names)} names a dataset twice: give each once.")
     configs = list(FLAGS.dataset_config or [None] * len(names))
@@ -101,12 +102,16 @@ def load_splits(split=None, limit=None, task_names=None):
         tasks = [task for task in task_names if task in labelled] if task_names else labelled
         loaded.append(LoadedSplit(name, dataset_split, examples, 0, tuple(tasks)))
     if task_names:
+        labels = {part.dataset: list(part.examples.element_spec[1]) for part in loaded}
         missing = [task for task in task_names if not any(task in part.tasks for part in loaded)]
-        if missing:
-            labels = {part.dataset: list(part.examples.element_spec[1]) for part in loaded}
+        if missing and len(loaded) == 1:
             raise ValueError(f"The model's tasks {missing} are not labels of dataset "
-                             f"{flagged_names()!r} (labels: {labels}): pass the --dataset the model "
-                             "was made for.")
+                             f"{loaded[0].dataset!r} (it labels {labels[loaded[0].dataset]}): pass "
+                             "the --dataset the model was made for.")
+        if missing:
+            raise ValueError(f"The model's tasks {missing} are labels of none of the datasets "
+                             f"(they label {labels}): pass the --dataset the model was made for.")
+        check_one_dataset_per_task([(part.dataset, part.tasks) for part in loaded])
         for part in loaded:
             if not part.tasks:
                 raise ValueError(f"Dataset {part.dataset!r} labels none of the model's tasks "
@@ -123,6 +128,24 @@ def _counted(part, limit):
     if count == 0:
         raise ValueError(f"Split {part.split!r} of dataset {part.dataset!r} has no examples.")
     return part._replace(examples=examples, count=count)
+
+
+def check_one_dataset_per_task(datasets_and_tasks):
+    """A ValueError if a task is among the tasks of several datasets (`[(dataset, task
+    names)]`): a model learns and is evaluated on each task from one dataset.
+
+    Example:
+    >>> check_one_dataset_per_task([("mtl_shapes", ["action"]), ("voc", ["objects"])])
+    """
+    owners = {}
+    for dataset, tasks in datasets_and_tasks:
+        for task in tasks:
+            owners.setdefault(task, []).append(dataset)
+    shared = {task: datasets for task, datasets in owners.items() if len(datasets) > 1}
+    if shared:
+        raise ValueError(f"Tasks of several datasets: {shared}. A model learns each task from "
+                         "one dataset: leave such tasks out with --tasks, or drop all but one of "
+                         "their datasets from --dataset.")
 
 
 def labelling(loaded, task_names):

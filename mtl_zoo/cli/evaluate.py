@@ -24,8 +24,10 @@ from mtl_zoo.progress import progress_verbosity
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, a training run's folder or a preset.")
-flags.DEFINE_string("split", None, "The split to evaluate (default: each dataset's validation split).")
-flags.DEFINE_integer("max_examples", None, "Evaluate the first N examples only.", lower_bound=1)
+flags.DEFINE_string("split", None, "The split to evaluate (default: each dataset's validation split, "
+                    "or test where it has none).")
+flags.DEFINE_integer("max_examples", None, "Evaluate the first N examples only (of each --dataset).",
+                     lower_bound=1)
 flags.DEFINE_list("baselines", None, "Single-task models (folders or .keras files), one per task, "
                   "for delta_m.")
 flags.DEFINE_string("output", None, "Write the results as JSON to this file.")

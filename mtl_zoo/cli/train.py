@@ -79,10 +79,10 @@ flags.DEFINE_enum("weighting", "equal", WEIGHTINGS, "Loss weighting: equal alpha
                   "et al. 2019) or uncertainty (learned, Kendall et al. 2018).")
 flags.DEFINE_list("task_weights", None, "Static alphas as task=value pairs, e.g. action=1,pose=0.5.")
 flags.DEFINE_integer("epochs", 8, "Training epochs.", lower_bound=1)
-flags.DEFINE_integer("max_train_examples", None, "Train on the first N training examples only.",
-                     lower_bound=1)
-flags.DEFINE_integer("max_val_examples", None, "Validate on the first N validation examples only.",
-                     lower_bound=1)
+flags.DEFINE_integer("max_train_examples", None, "Train on the first N training examples only (of "
+                     "each --dataset).", lower_bound=1)
+flags.DEFINE_integer("max_val_examples", None, "Validate on the first N validation examples only "
+                     "(of each --dataset).", lower_bound=1)
 flags.DEFINE_bool("augment", True, "Random scale jitter (0.8-1.2) of the training images, and "
                   "horizontal flips where the dataset allows them (not multi_mnist); cropped "
                   "views mask the dataset's crop-sensitive tasks (class presence, people_count).")
@@ -135,27 +135,26 @@ def selected_tasks(dataset, names=None, dense=DenseParts()):
     `dense` says.
 
     Raises:
-        ValueError: an unknown task name, or two datasets with a task of the same name.
+        ValueError: an unknown task name, or a chosen task that several datasets have.
     """
     from mtl_zoo.data.sources import source_tasks
     from mtl_zoo.tasks import get_task
     from mtl_zoo.naming import unknown_name_error
 
     datasets = [dataset] if isinstance(dataset, str) else list(dataset)
-    available, owners = {}, {}
-    for source in datasets:
-        for task in source_tasks(source):
-            if task.name in available:
-                raise ValueError(f"Datasets {owners[task.name]!r} and {source!r} both have a task "
-                                 f"{task.name!r}: a mixture needs each task from one dataset.")
-            available[task.name], owners[task.name] = task, source
+    of_dataset = {source: {task.name: task for task in source_tasks(source)} for source in datasets}
+    available = {}
+    for tasks in of_dataset.values():
+        for name, task in tasks.items():
+            available.setdefault(name, task)  # a name several datasets have is refused if chosen
     if names is None:
         names = [name for source in datasets for name in
-                 (DEFAULT_TASKS if source == "mtl_shapes" else
-                  [task.name for task in source_tasks(source)])]
+                 (DEFAULT_TASKS if source == "mtl_shapes" else of_dataset[source])]
     for name in names:
         if name not in available:
             raise unknown_name_error(f"task of dataset {','.join(datasets)!r}", name, available)
+    dataset_flags.check_one_dataset_per_task(
+        [(source, [name for name in tasks if name in names]) for source, tasks in of_dataset.items()])
     return [get_task(dense.task_config({"kind": available[name].kind, **available[name].get_config()}))
             for name in names]
 
@@ -367,7 +366,8 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
         schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
                                                           decay_steps=FLAGS.epochs * batches_per_epoch)
         model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=make_aggregator())
-    augmentation = flagged_augmentation([part.dataset for part in train_parts], names)
+    # from every flagged dataset, as the multi-task model's: a baseline keeps the job's recipe
+    augmentation = flagged_augmentation([part.dataset for part in data["train"]], names)
     # kept until the job's files are written (remove_backups): a crash while evaluating or
     # exporting resumes from the finished training
     backup = mz.SharedBackupAndRestore(os.path.join(model_dir, BACKUP_FOLDER), delete_checkpoint=False)
@@ -444,10 +444,14 @@ def train():
     if FLAGS.config:
         apply_config_file(FLAGS, FLAGS.config, config_flag_names())
     check_local_path(FLAGS.model_dir, "--model_dir")
+    if FLAGS["sampler"].present and len(FLAGS.dataset) == 1:
+        raise ValueError("--sampler picks the dataset of each example among several --dataset: "
+                         "drop it with one dataset.")
     config = architecture()
     if FLAGS.prepare_data_only:
+        task_names = [task["name"] for task in config["tasks"]]
         for split in ("train", None):  # None: each dataset's evaluation split
-            for part in dataset_flags.load_splits(split):
+            for part in dataset_flags.load_splits(split, task_names=task_names):
                 print(f"{part.dataset} {part.split}: {part.count} examples ready.")
         return None
     strategy = make_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.worker_timeout)
@@ -467,7 +471,8 @@ def run_identity(config):
     recipe = {name: FLAGS[name].value for name in RECIPE_FLAGS}
     if len(FLAGS.dataset) > 1:
         recipe["sampler"] = FLAGS.sampler
-    configs = ",".join(config or "" for config in FLAGS.dataset_config) if FLAGS.dataset_config else None
+    configs = ",".join(config or "" for config in FLAGS.dataset_config or [])
+    configs = configs if configs.strip(",") else None  # "," and none: each dataset's default
     return {"dataset": dataset_flags.flagged_names(), "dataset_config": configs, "preset": FLAGS.preset,
             "architecture": config, "uncertainty_weighting": FLAGS.weighting == "uncertainty",
             "recipe": recipe}

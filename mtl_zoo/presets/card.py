@@ -75,6 +75,9 @@ def published_flags(flag_values, dataset):
     """
     published = {key: value for key, value in flag_values.items()
                  if key not in ("model_dir", "data_dir", "config")}
+    for key in ("dataset", "dataset_config"):  # text in runs from before they took several datasets
+        if isinstance(published.get(key), str):
+            published[key] = published[key].split(",")
     if published.get("manual_dir"):
         published["manual_dir"] = f"<folder with the {dataset} source files>"
     return published
@@ -224,7 +227,7 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
 
 def _write_trained_preset(staging, folder, name, model, run, outcome, description, limitations,
                           training_data, url, machine, preprocessing):
-    from mtl_zoo.cli import train as train_job
+    from mtl_zoo.cli import dataset_flags, train as train_job
 
     weights_name = name + WEIGHTS_SUFFIX
     weights_path = os.path.join(staging, weights_name)
@@ -255,7 +258,7 @@ def _write_trained_preset(staging, folder, name, model, run, outcome, descriptio
              (f"; the multi-task model trained and was evaluated in {seconds:.0f} s" if seconds else "") +
              ". The weights are `model.save_weights(...)` of that run's `model.keras` "
              "(`mtl_zoo.presets.card.write_preset`).", "",
-             f"## Measured metrics ({where['examples']} {where['dataset']} {where['split']} images)", "",
+             f"## Measured metrics ({dataset_flags.described_record(where)})", "",
              metrics_table(outcome["evaluation"], outcome.get("baselines")), ""]
     if "baselines" in outcome:
         delta = outcome.get("delta_m")
