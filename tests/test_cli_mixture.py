@@ -80,6 +80,14 @@ def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, cou
     assert evaluate_model(baseline, raw_batches(baseline, counts, 8).unbatch())["count"] == pytest.approx(
         metrics["baselines"]["count"])
 
+    # a split one of the datasets lacks is named with its dataset
+    try:
+        _parse(*flags)
+        with pytest.raises(ValueError, match=r"Dataset 'mtl_shapes': Unknown split 'tset'"):
+            train_cli.dataset_flags.load_splits("tset")
+    finally:
+        train_cli.FLAGS.unparse_flags()
+
     # evaluate.py with the same datasets reproduces the job's evaluation
     tests = pathlib.Path(__file__).resolve().parent
     result = subprocess.run([sys.executable, "-c", EVALUATE_WITH_COUNTS, "--model=run", *flags[:2],

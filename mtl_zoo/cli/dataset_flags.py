@@ -97,7 +97,10 @@ def load_splits(split=None, limit=None, task_names=None):
     loaded = []
     for name, options in flagged_datasets():
         dataset_split = split or evaluation_split(name)
-        examples = load_examples(name, dataset_split, data_dir=FLAGS.data_dir, **options)
+        try:
+            examples = load_examples(name, dataset_split, data_dir=FLAGS.data_dir, **options)
+        except ValueError as error:  # e.g. an unknown split: say of which dataset
+            raise ValueError(f"Dataset {name!r}: {error}") from None
         labelled = list(examples.element_spec[1])
         tasks = [task for task in task_names if task in labelled] if task_names else labelled
         loaded.append(LoadedSplit(name, dataset_split, examples, 0, tuple(tasks)))
