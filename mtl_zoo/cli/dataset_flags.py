@@ -89,8 +89,9 @@ def load_splits(split=None, limit=None, task_names=None):
     labels of `task_names` (None: all its labels), cached in memory.
 
     Raises:
-        ValueError: a split is empty; or, with `task_names`, some task is labelled by no
-            dataset, or a dataset labels none of them.
+        ValueError: a dataset fails to load (the message names it) or a split is empty; or,
+            with `task_names`, some task is labelled by no dataset or by several, or a
+            dataset labels none of them.
     """
     from mtl_zoo.data.sources import evaluation_split, load_examples
 
