@@ -163,6 +163,21 @@ def labelling(loaded, task_names):
     return parts
 
 
+def evaluate_each_on_its_dataset(model, loaded, **options):
+    """`{task: {metric: value}}` of `model`, each task evaluated on the examples of the part of
+    `loaded` (`LoadedSplit`s) that labels it, in the model's task order; `options` go to
+    `mtl_zoo.evaluation.evaluate_model`."""
+    from mtl_zoo.data import raw_batches
+    from mtl_zoo.evaluation import evaluate_model
+    from mtl_zoo.progress import progress_verbosity
+
+    results = {}
+    for part in labelling(loaded, model.task_names):
+        results.update(evaluate_model(model, raw_batches(model, part.examples, FLAGS.batch_size).unbatch(),
+                                      verbose=progress_verbosity(), **options))
+    return {name: results[name] for name in model.task_names}
+
+
 def described(loaded):
     """What `loaded` (`LoadedSplit`s) holds, in one phrase (`described_record`)."""
     return described_record(evaluated_on(loaded))

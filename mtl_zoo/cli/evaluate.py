@@ -20,7 +20,6 @@ from absl import flags
 
 from mtl_zoo.cli import absl_main, dataset_flags, run_command
 from mtl_zoo.files import check_local_path, check_output_path, write_whole
-from mtl_zoo.progress import progress_verbosity
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, a training run's folder or a preset.")
@@ -44,18 +43,13 @@ def evaluate(model_reference, split=None, max_examples=None, baselines=None):
         reason in `"delta_m_undefined"`, when a baseline scored 0).
     """
     from mtl_zoo.cli.models import load_trained_model
-    from mtl_zoo.data import raw_batches
-    from mtl_zoo.evaluation import delta_m_record, evaluate_model, headline_metrics
+    from mtl_zoo.evaluation import delta_m_record, headline_metrics
 
     model = load_trained_model(model_reference)
     loaded = dataset_flags.load_splits(split, max_examples, model.task_names)
 
-    def run(model):
-        results = {}
-        for part in dataset_flags.labelling(loaded, model.task_names):  # a baseline: its task's
-            results.update(evaluate_model(model, raw_batches(model, part.examples, FLAGS.batch_size).unbatch(),
-                                          batch_size=FLAGS.batch_size, verbose=progress_verbosity()))
-        return {name: results[name] for name in model.task_names}
+    def run(model):  # a baseline on its own task's labels
+        return dataset_flags.evaluate_each_on_its_dataset(model, loaded, batch_size=FLAGS.batch_size)
 
     where = dataset_flags.evaluated_on(loaded)
     outcome = {**{key: value for key, value in where.items() if key != "dataset"}, "evaluation": run(model)}

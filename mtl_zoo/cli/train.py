@@ -351,9 +351,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
 
     import mtl_zoo as mz
     from mtl_zoo.cli.strategies import writes_run_files
-    from mtl_zoo.data import raw_batches
     from mtl_zoo.distribution import distribute_global_batches, is_multi_worker
-    from mtl_zoo.evaluation import evaluate_model
     from mtl_zoo.files import staged_file
 
     keras.utils.set_random_seed(FLAGS.seed)
@@ -392,12 +390,8 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
         model.save(staging)
     if is_multi_worker(strategy):  # evaluate, plot and export alone, outside the workers' collectives
         model = mz.load_model(path)
-    results = {}
-    for part in val_parts:  # each task on the examples of the dataset that labels it
-        results.update(evaluate_model(model, raw_batches(model, part.examples, FLAGS.batch_size).unbatch(),
-                                      verbose=progress_verbosity()))
-    return model, {"evaluation": {name: results[name] for name in names}, "validation": losses,
-                   "history": backup.history}
+    return model, {"evaluation": dataset_flags.evaluate_each_on_its_dataset(model, val_parts),
+                   "validation": losses, "history": backup.history}
 
 
 def write_plots(model, history, val_parts, plot_dir):
