@@ -149,3 +149,21 @@ def test_benchmark_smoke_runs(name, monkeypatch):
     assert table.rows and all(len(row) == len(table.columns) for row in table.rows)
     ratios = [cell for row in table.rows for cell in row if isinstance(cell, float)]
     assert ratios and all(value > 0 for value in ratios)
+
+
+def test_the_tasks_benchmark_pools_the_rounds_of_its_processes(monkeypatch):
+    from mtl_zoo.benchmarks import measure, tasks
+
+    runs = iter([{"seconds": {"multi": [2.0, 2.2], "single": [1.0, 1.0]}, "flops": {"multi": 3}},
+                 {"seconds": {"multi": [3.0], "single": [2.0]}, "flops": {"multi": 3}}])
+    calls = []
+    monkeypatch.setattr(measure, "run_isolated", lambda module, function, **kwargs: (
+        calls.append((module, function, kwargs)), next(runs))[1])
+    measured = tasks.measure_in_processes(2, backbone="tiny", steps=2)
+    assert calls == [("mtl_zoo.benchmarks.tasks", "measure_models", {"backbone": "tiny", "steps": 2})] * 2
+    assert measured["seconds"] == {"multi": [2.0, 2.2, 3.0], "single": [1.0, 1.0, 2.0]}
+    assert [run["multi"] for run in measured["processes"]] == [[2.0, 2.2], [3.0]]
+    # the verdict rests on all rounds; each process's median is shown beside it
+    assert measure.round_ratios(measured["seconds"]["multi"], measured["seconds"]["single"])[0] == 2.0
+    assert tasks._process_medians(measured["processes"], lambda run: run["multi"],
+                                  lambda run: run["single"]) == "2.10 / 1.50"
