@@ -489,7 +489,7 @@ MIRRORED_PAIRS = ["hard/GradDrop", "soft/rlw", "cross_stitch/dwa", "mtan/uncerta
 @pytest.mark.slow
 def test_mirrored_strategy_matches_one_device_for_each_scheme_and_method():
     """The mirrored run's weights and epoch losses agree with the one-device run's to 1e-4 (losses:
-    relative), or, where round-off alone carries one-device runs further apart, to that yardstick: `--sensitivity` trains each pair once more
+    relative), or, where round-off alone carries one-device runs further apart, to that yardstick: `--sensitivity` trains each pair that misses 1e-4 once more
     on one device from weights perturbed by a relative 1e-7. Round-off parts such runs by up
     to 3e-4 here (with the Eigen kernels, hard sharing with GradDrop: the one-device run lands
     1.4e-4 from the mirrored run and, to 4 digits, as far from the perturbed one); a
@@ -503,12 +503,16 @@ def test_mirrored_strategy_matches_one_device_for_each_scheme_and_method():
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert list(outcome) == MIRRORED_PAIRS
     for pair, run in outcome.items():
-        change, round_off = run["max_trainable_change"], run["perturbed_single_difference"]
+        change = run["max_trainable_change"]
         assert change > 1e-3, pair  # training really moved the weights
-        assert round_off < change / 5, pair  # and round-off alone did not move them as much
+        single, mirrored = np.array(run["losses"]["single"]), np.array(run["losses"]["mirrored"])
+        if "perturbed_single_difference" not in run:  # agreed within 1e-4: no yardstick was needed
+            assert run["max_weight_difference"] < 1e-4 and np.all(np.abs(mirrored - single) <= 1e-4 * np.abs(single))
+            continue
+        round_off = run["perturbed_single_difference"]
+        assert round_off < change / 5, pair  # round-off alone did not move them as much
         tolerance = max(1e-4, 1.5 * round_off)
         assert run["max_weight_difference"] < tolerance, (pair, run["max_weight_difference"], round_off)
-        single, mirrored, perturbed = (np.array(run["losses"]["single"]), np.array(run["losses"]["mirrored"]),
-                                       np.array(run["perturbed_single_losses"]))
+        perturbed = np.array(run["perturbed_single_losses"])
         loss_tolerance = np.maximum(1e-4 * np.abs(single), 1.5 * np.abs(perturbed - single))
         assert np.all(np.abs(mirrored - single) <= loss_tolerance), (pair, single, mirrored, perturbed)
