@@ -155,12 +155,15 @@ def test_the_tasks_benchmark_pools_the_rounds_of_its_processes(monkeypatch):
     from mtl_zoo.benchmarks import measure, tasks
 
     runs = iter([{"seconds": {"multi": [2.0, 2.2], "single": [1.0, 1.0]}, "flops": {"multi": 3}},
-                 {"seconds": {"multi": [3.0], "single": [2.0]}, "flops": {"multi": 3}}])
+                 {"seconds": {"multi": [3.0], "single": [2.0]}}])
     calls = []
     monkeypatch.setattr(measure, "run_isolated", lambda module, function, **kwargs: (
         calls.append((module, function, kwargs)), next(runs))[1])
     measured = tasks.measure_in_processes(2, backbone="tiny", steps=2)
-    assert calls == [("mtl_zoo.benchmarks.tasks", "measure_models", {"backbone": "tiny", "steps": 2})] * 2
+    # FLOPs do not change between processes: only the first counts them
+    assert calls == [("mtl_zoo.benchmarks.tasks", "measure_models",
+                      {"backbone": "tiny", "steps": 2, "count_flops": first}) for first in (True, False)]
+    assert measured["flops"] == {"multi": 3}
     assert measured["seconds"] == {"multi": [2.0, 2.2, 3.0], "single": [1.0, 1.0, 2.0]}
     assert [run["multi"] for run in measured["processes"]] == [[2.0, 2.2], [3.0]]
     # the verdict rests on all rounds; each process's median is shown beside it

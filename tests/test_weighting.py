@@ -505,14 +505,12 @@ def test_mirrored_strategy_matches_one_device_for_each_scheme_and_method():
     for pair, run in outcome.items():
         change = run["max_trainable_change"]
         assert change > 1e-3, pair  # training really moved the weights
-        single, mirrored = np.array(run["losses"]["single"]), np.array(run["losses"]["mirrored"])
-        if "perturbed_single_difference" not in run:  # agreed within 1e-4: no yardstick was needed
-            assert run["max_weight_difference"] < 1e-4 and np.all(np.abs(mirrored - single) <= 1e-4 * np.abs(single))
-            continue
-        round_off = run["perturbed_single_difference"]
+        # pairs that agreed within 1e-4 ran no yardstick: their bound is 1e-4 itself
+        round_off = run.get("perturbed_single_difference", 0.0)
         assert round_off < change / 5, pair  # round-off alone did not move them as much
         tolerance = max(1e-4, 1.5 * round_off)
         assert run["max_weight_difference"] < tolerance, (pair, run["max_weight_difference"], round_off)
-        perturbed = np.array(run["perturbed_single_losses"])
+        single, mirrored = np.array(run["losses"]["single"]), np.array(run["losses"]["mirrored"])
+        perturbed = np.array(run.get("perturbed_single_losses", single))
         loss_tolerance = np.maximum(1e-4 * np.abs(single), 1.5 * np.abs(perturbed - single))
         assert np.all(np.abs(mirrored - single) <= loss_tolerance), (pair, single, mirrored, perturbed)

@@ -37,9 +37,10 @@ def dense_parts(label):
     return DenseParts(head_conv, head_channels, pyramid_conv, pyramid_channels)
 
 
-def measure_models(backbone, dense, image_size, batch_size, steps):
+def measure_models(backbone, dense, image_size, batch_size, steps, count_flops=True):
     """`{"seconds": {label: [train_on_batch seconds of each round]}, "flops": {label: forward
-    FLOPs per image}}` for the 3-task and the single-task models."""
+    FLOPs per image}}` for the 3-task and the single-task models ("flops" only with
+    `count_flops`)."""
     from mtl_zoo.benchmarks.default_model import train_step
     from mtl_zoo.benchmarks.measure import forward_flops, interleaved_seconds
     from mtl_zoo.cli.train import DEFAULT_TASKS
@@ -49,8 +50,10 @@ def measure_models(backbone, dense, image_size, batch_size, steps):
         label = " + ".join(names)
         models[label], steps_by_label[label] = train_step(
             image_size, batch_size, tasks=names, backbone=backbone, dense=dense_parts(dense))
-    return {"seconds": interleaved_seconds(steps_by_label, repeats=steps, warmup=2),
-            "flops": {label: forward_flops(model) for label, model in models.items()}}
+    measured = {"seconds": interleaved_seconds(steps_by_label, repeats=steps, warmup=2)}
+    if count_flops:
+        measured["flops"] = {label: forward_flops(model) for label, model in models.items()}
+    return measured
 
 
 def _verdict(ratio):
@@ -82,10 +85,12 @@ def measure_in_processes(processes, **kwargs):
     """`measure_models(**kwargs)` in `processes` fresh processes, one after the other:
     `{"seconds": {label: rounds of all processes, in order}, "processes": [each process's
     seconds], "flops": ...}`. One process's ratios can sit several hundredths off another's on
-    a shared machine, so each verdict rests on the rounds of all of them."""
+    a shared machine, so each verdict rests on the rounds of all of them. The first process
+    alone counts the FLOPs, which do not change."""
     from mtl_zoo.benchmarks.measure import run_isolated
 
-    runs = [run_isolated(__name__, "measure_models", **kwargs) for _ in range(processes)]
+    runs = [run_isolated(__name__, "measure_models", count_flops=not index, **kwargs)
+            for index in range(processes)]
     pooled = {label: [second for run in runs for second in run["seconds"][label]]
               for label in runs[0]["seconds"]}
     return {"seconds": pooled, "processes": [run["seconds"] for run in runs], "flops": runs[0]["flops"]}
