@@ -5,9 +5,10 @@ objects + pose) and, for each of its tasks, the same backbone with that task's
 head alone, with standard dense convs and, on the small backbones, with
 depthwise-separable ones in the heads (`head_conv="separable"`) and in the
 feature pyramid too (`pyramid_conv="separable"`), and with separable heads
-on a pyramid 32 channels wide instead of 64, and with the heads narrowed too. The four models of a
-backbone and dense parts are timed in turns in one process, and each ratio is
-the median of the round-by-round ratios, so it is fair on a shared machine.
+on a pyramid 32 channels wide instead of 64, and with the heads narrowed too.
+The four models of a backbone and dense parts are timed in turns in one process,
+in each of 3 fresh processes, and each ratio is the median of the round-by-round
+ratios of all of them, so it is fair on a shared machine.
 Target: a 3-task step costs at most 1.2x a step of one single-task model.
 """
 
