@@ -1,19 +1,14 @@
-"""A small dataset source for the tests, `test_counts`: noise images whose one label, `count`
-(a Classification task of 3 classes), is how many of three quadrants are bright.
-
-`register()` adds it to `mtl_zoo.data.sources` in this process, for tests (and test
-subprocesses) that train or evaluate on a second dataset beside mtl_shapes.
+"""A small dataset source of the tests' own, named by its import path `counts_source` as a
+user's source is (tests/ is on the path of pytest's process; subprocesses get it through
+PYTHONPATH): noise images whose one label, `count` (a Classification task of 3 classes), is
+how many of three quadrants are bright. The tests train and evaluate on it beside mtl_shapes.
 """
-
-import sys
 
 import numpy as np
 import tensorflow as tf
 
 import mtl_zoo as mz
-from mtl_zoo.data.sources import SOURCE_MODULES
 
-NAME = "test_counts"
 SIZES = {"train": 24, "validation": 8}
 HORIZONTAL_FLIPS = False
 
@@ -32,15 +27,3 @@ def load(split, data_dir=None, download=True):
 def tasks():
     return [mz.tasks.Classification("count", 3)]
 
-
-def register():
-    """Makes `mtl_zoo.data.sources.get_source(NAME)` return this module; returns it."""
-    module = sys.modules[__name__]
-    sys.modules[f"mtl_zoo.data.sources.{NAME}"] = module
-    SOURCE_MODULES[NAME] = NAME
-    return module
-
-
-def unregister():
-    sys.modules.pop(f"mtl_zoo.data.sources.{NAME}", None)
-    SOURCE_MODULES.pop(NAME, None)

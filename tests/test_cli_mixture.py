@@ -16,17 +16,9 @@ from mtl_zoo.cli import train as train_cli
 from mtl_zoo.data import raw_batches
 from mtl_zoo.evaluation import evaluate_model, flatten_results
 
-COUNTS_SOURCE = counts_source.NAME
-# evaluate.py in a process of its own (its flags clash with export.py's, which other tests
-# import), with the counting source registered there too
-EVALUATE_WITH_COUNTS = ("import counts_source; counts_source.register(); "
-                        "from mtl_zoo.cli.evaluate import run; run()")
-
-
-@pytest.fixture
-def counts_source_registered():
-    yield counts_source.register()
-    counts_source.unregister()
+COUNTS_SOURCE = counts_source.__name__  # a source of the tests' own, named by its import path
+TESTS = pathlib.Path(__file__).resolve().parent
+SCRIPTS = TESTS.parent / "scripts"
 
 
 def _parse(*argv):
@@ -35,8 +27,7 @@ def _parse(*argv):
 
 
 @pytest.mark.slow
-def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, counts_source_registered,
-                                                                   monkeypatch, capsys):
+def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     flags = [f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--dataset_config=small,", "--tasks=action,count",
              "--max_train_examples=24", "--max_val_examples=8", "--image_size=32", "--batch_size=8",
@@ -88,14 +79,15 @@ def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, cou
     finally:
         train_cli.FLAGS.unparse_flags()
 
-    # evaluate.py with the same datasets reproduces the job's evaluation
-    tests = pathlib.Path(__file__).resolve().parent
-    result = subprocess.run([sys.executable, "-c", EVALUATE_WITH_COUNTS, "--model=run", *flags[:2],
+    # evaluate.py (in a process of its own: its flags clash with export.py's, which other tests
+    # import) with the same datasets reproduces the job's evaluation; it finds the tests' source
+    # on PYTHONPATH, as a user's would be found
+    result = subprocess.run([sys.executable, str(SCRIPTS / "evaluate.py"), "--model=run", *flags[:2],
                              "--max_examples=8", "--batch_size=8", f"--data_dir={tmp_path / 'tfds'}",
                              "--output=eval.json"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "PYTHONPATH": str(tests)})
+                            timeout=600, env={**os.environ, "PYTHONPATH": str(TESTS)})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "on 8 mtl_shapes validation + 8 test_counts validation images" in result.stdout
+    assert "on 8 mtl_shapes validation + 8 counts_source validation images" in result.stdout
     evaluation = json.loads((tmp_path / "eval.json").read_text())
     assert evaluation["split"] == "validation" and evaluation["examples"] == 16
     assert len(evaluation["datasets"]) == 2
@@ -111,7 +103,7 @@ def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, cou
     ([f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--manual_dir=x"],
      rf"Datasets 'mtl_shapes', '{COUNTS_SOURCE}' take no --manual_dir"),
 ])
-def test_bad_dataset_lists_are_named(argv, message, counts_source_registered):
+def test_bad_dataset_lists_are_named(argv, message):
     try:
         _parse(*argv, "--model_dir=unused")
         with pytest.raises(ValueError, match=message):
@@ -120,38 +112,38 @@ def test_bad_dataset_lists_are_named(argv, message, counts_source_registered):
         train_cli.FLAGS.unparse_flags()
 
 
-def test_tasks_of_a_mixture_come_each_from_one_dataset(counts_source_registered, monkeypatch, tmp_path):
+def test_tasks_of_a_mixture_come_each_from_one_dataset(monkeypatch, tmp_path):
     try:
         _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--tasks=action,count,poze", "--model_dir=unused")
-        with pytest.raises(ValueError, match=r"Unknown task of dataset 'mtl_shapes,test_counts' 'poze'"):
+        with pytest.raises(ValueError, match=r"Unknown task of dataset 'mtl_shapes,counts_source' 'poze'"):
             train_cli.architecture()
         _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--model_dir=unused")
         assert [task["name"] for task in train_cli.architecture()["tasks"]] == ["action", "objects", "pose",
                                                                                  "count"]
         # a task that two datasets have is refused when chosen, and only then
-        monkeypatch.setattr(counts_source_registered, "tasks", lambda: [
+        monkeypatch.setattr(counts_source, "tasks", lambda: [
             mz.tasks.Classification("count", 3), mz.tasks.Classification("action", 3)])
         with pytest.raises(ValueError, match=r"Tasks of several datasets: \{'action': \['mtl_shapes', "
-                                             r"'test_counts'\]\}.*leave such tasks out with --tasks"):
+                                             r"'counts_source'\]\}.*leave such tasks out with --tasks"):
             train_cli.architecture()
         _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--tasks=pose,count", "--model_dir=unused")
         assert [task["name"] for task in train_cli.architecture()["tasks"]] == ["pose", "count"]
         # a dataset that labels none of the model's tasks
-        monkeypatch.setattr(counts_source_registered, "tasks", lambda: [mz.tasks.Classification("count", 3)])
+        monkeypatch.setattr(counts_source, "tasks", lambda: [mz.tasks.Classification("count", 3)])
         _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--dataset_config=small,", "--model_dir=unused",
                f"--data_dir={tmp_path / 'tfds'}")
-        with pytest.raises(ValueError, match=r"Dataset 'test_counts' labels none of the model's tasks "
+        with pytest.raises(ValueError, match=r"Dataset 'counts_source' labels none of the model's tasks "
                                              r"\['action'\] \(it labels \['count'\]\): drop it"):
             train_cli.dataset_flags.load_splits("train", 4, ["action"])
         with pytest.raises(ValueError, match=r"tasks \['digit'\] are labels of none of the datasets \(they label "
                                              r"\{'mtl_shapes': \['action', 'objects', 'pose', 'segmentation'\], "
-                                             r"'test_counts': \['count'\]\}\)"):
+                                             r"'counts_source': \['count'\]\}\)"):
             train_cli.dataset_flags.load_splits("train", 4, ["pose", "count", "digit"])
     finally:
         train_cli.FLAGS.unparse_flags()
 
 
-def test_mixture_flags_make_the_sampler_and_refuse_what_has_no_effect(counts_source_registered):
+def test_mixture_flags_make_the_sampler_and_refuse_what_has_no_effect():
     try:
         _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--sampler=annealed", "--epochs=5", "--model_dir=unused")
         sampler = train_cli.make_sampler()
@@ -166,7 +158,7 @@ def test_mixture_flags_make_the_sampler_and_refuse_what_has_no_effect(counts_sou
         train_cli.FLAGS.unparse_flags()
 
 
-def test_a_resumed_mixture_trains_on_the_batches_of_an_uninterrupted_run(counts_source_registered, tmp_path):
+def test_a_resumed_mixture_trains_on_the_batches_of_an_uninterrupted_run(tmp_path):
     try:
         _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--dataset_config=small,", "--tasks=action,count",
                "--image_size=32", "--batch_size=8", "--epochs=2", "--model_dir=unused",

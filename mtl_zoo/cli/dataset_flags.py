@@ -8,9 +8,10 @@ from typing import NamedTuple
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("dataset", ["mtl_shapes"], "Dataset source (mtl_zoo.data.sources.list_sources()), "
-                  "or several, comma-separated, each labelling its own tasks: the model then learns "
-                  "them all, each from its own dataset's images (mtl_zoo.data.mix_datasets).")
+flags.DEFINE_list("dataset", ["mtl_shapes"], "Dataset source (mtl_zoo.data.sources.list_sources(), or "
+                  "the import path of a source module of your own, e.g. my_project.boats), or several, "
+                  "comma-separated, each labelling its own tasks: the model then learns them all, each "
+                  "from its own dataset's images (mtl_zoo.data.mix_datasets).")
 flags.DEFINE_list("dataset_config", None, "Source config, e.g. mtl_shapes 'default' or 'small', "
                   "multi_mnist 'full' or 'test_set_only'; with several --dataset, one per dataset "
                   "in their order, empty for a dataset's default (e.g. small,test_set_only or ,small).")

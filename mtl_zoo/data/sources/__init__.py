@@ -12,6 +12,11 @@ A source is a module of this package with two functions:
 
 `mtl_zoo.data` turns such examples into training batches for a model.
 
+A module of your own with the same two functions is a source too: name it by its import
+path wherever a source name goes (`get_source("my_project.boats")`, `scripts/train.py
+--dataset=my_project.boats`); it must be importable (installed, or on PYTHONPATH). It may
+also define `EVALUATION_SPLIT`, `HORIZONTAL_FLIPS` and `CROP_SENSITIVE_TASKS` (below).
+
 Example:
 >>> from mtl_zoo.data.sources import list_sources
 >>> "mtl_shapes" in list_sources()  # doctest: +SKIP
@@ -19,6 +24,8 @@ True
 """
 
 import importlib
+import inspect
+import re
 
 from mtl_zoo.naming import unknown_name_error
 
@@ -39,11 +46,62 @@ def list_sources():
     return sorted(SOURCE_MODULES)
 
 
+_MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
 def get_source(name):
-    """The source module called `name` (with `load` and `tasks`)."""
-    if name not in SOURCE_MODULES:
-        raise unknown_name_error("dataset", name, SOURCE_MODULES)
-    return importlib.import_module(f"mtl_zoo.data.sources.{SOURCE_MODULES[name]}")
+    """The source module called `name` (with `load` and `tasks`): one of `list_sources()`, or
+    the import path of a module of your own that has both.
+
+    Raises:
+        ValueError: `name` is neither a source here nor an importable module, or the module
+            it names lacks `tasks()` or a `load` taking `split`, `data_dir` and `download`.
+
+    Example:
+    >>> get_source("mtl_zoo.data.sources.multi_mnist").EVALUATION_SPLIT
+    'test'
+    """
+    if name in SOURCE_MODULES:
+        return importlib.import_module(f"mtl_zoo.data.sources.{SOURCE_MODULES[name]}")
+    module = _own_module(name)
+    _check_source(module, name)
+    return module
+
+
+def _own_module(name):
+    """The module imported from the path `name`, or the "unknown dataset" error when no module
+    has that path. An error inside the module (a dependency it lacks, say) goes up unchanged."""
+    is_path = isinstance(name, str) and bool(_MODULE_PATH.match(name))
+    if is_path:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            parts = name.split(".")
+            if error.name not in {".".join(parts[:end]) for end in range(1, len(parts) + 1)}:
+                raise  # a module that the source itself imports
+    example = name.replace(".", "/") if is_path else "boats"
+    raise ValueError(f"{unknown_name_error('dataset', name, SOURCE_MODULES)} Or give the import path "
+                     "of a module of your own with load(split, data_dir=None, download=True) and "
+                     "tasks() (see mtl_zoo.data.sources), importable from here: installed, or on "
+                     f"PYTHONPATH (e.g. PYTHONPATH=. for ./{example}.py).")
+
+
+def _check_source(module, name):
+    """Raises ValueError unless `module` has `tasks()` and a `load` that takes the arguments
+    `load_examples` passes it."""
+    missing = [function for function in ("load", "tasks") if not callable(getattr(module, function, None))]
+    if missing:
+        raise ValueError(f"Module {name!r} is not a dataset source: it has no {' and no '.join(missing)} "
+                         "function. A source defines load(split, data_dir=None, download=True), giving "
+                         "(image, {task: raw label}) examples, and tasks() (see mtl_zoo.data.sources).")
+    signature = inspect.signature(module.load)
+    try:  # as load_examples calls it
+        signature.bind("train", data_dir=None, download=True)
+    except TypeError as error:
+        raise ValueError(f"Dataset source {name!r}: its load{signature} cannot be called as "
+                         f"load(split, data_dir=..., download=...) ({error}); give it the signature "
+                         "load(split, data_dir=None, download=True), with options of its own after "
+                         "them.") from None
 
 
 def load_examples(name, split, data_dir=None, download=True, **options):
