@@ -59,3 +59,26 @@ def test_an_error_inside_ones_own_source_goes_up_unchanged(tmp_path, monkeypatch
     with pytest.raises(ModuleNotFoundError) as error:
         get_source("source_needing_a_package")
     assert error.value.name == "a_package_nobody_has"
+
+
+def test_a_source_that_gives_the_wrong_things_is_told_what_it_must_give(tmp_path, monkeypatch):
+    _module(tmp_path, "source_of_wrong_things", """
+        import tensorflow as tf
+
+        def load(split, data_dir=None, download=True):
+            if split == "train":
+                return [("image", {"kind": 1})]
+            return tf.data.Dataset.from_tensor_slices(tf.zeros([2, 8, 8, 3], tf.uint8))
+
+        def tasks():
+            return ["kind"]
+        """)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match=r"'source_of_wrong_things': load\('train'\) must return a tf\.data\.Dataset "
+                                         r"of \(image, \{task name: raw label\}\) pairs, got <class 'list'>"):
+        load_examples("source_of_wrong_things", "train")
+    with pytest.raises(ValueError, match=r"load\('test'\) must return .*, got TensorSpec\(shape=\(8, 8, 3\)"):
+        load_examples("source_of_wrong_things", "test")
+    with pytest.raises(ValueError, match=r"'source_of_wrong_things': tasks\(\) must return mtl_zoo\.tasks "
+                                         r"instances .*; got \['kind'\]"):
+        source_tasks("source_of_wrong_things")

@@ -27,6 +27,8 @@ import importlib
 import inspect
 import re
 
+import tensorflow as tf
+
 from mtl_zoo.naming import unknown_name_error
 
 # name -> module under mtl_zoo.data.sources
@@ -115,7 +117,13 @@ def load_examples(name, split, data_dir=None, download=True, **options):
     >>> sorted(labels)  # doctest: +SKIP
     ['action', 'objects', 'pose', 'segmentation']
     """
-    return get_source(name).load(split, data_dir=data_dir, download=download, **options)
+    examples = get_source(name).load(split, data_dir=data_dir, download=download, **options)
+    spec = getattr(examples, "element_spec", None)
+    if not (isinstance(examples, tf.data.Dataset) and isinstance(spec, tuple) and len(spec) == 2
+            and isinstance(spec[1], dict)):
+        raise ValueError(f"Dataset source {name!r}: load({split!r}) must return a tf.data.Dataset of "
+                         f"(image, {{task name: raw label}}) pairs, got {spec if spec else type(examples)}.")
+    return examples
 
 
 def evaluation_split(name):
@@ -158,7 +166,14 @@ def source_tasks(name):
     >>> [(task.name, task.kind) for task in source_tasks("multi_mnist")]
     [('left', 'classification'), ('right', 'classification'), ('digits', 'detection')]
     """
-    return get_source(name).tasks()
+    from mtl_zoo.tasks import Task
+
+    tasks = list(get_source(name).tasks())
+    wrong = [task for task in tasks if not isinstance(task, Task)]
+    if wrong or not tasks:
+        raise ValueError(f"Dataset source {name!r}: tasks() must return mtl_zoo.tasks instances (e.g. "
+                         f"mz.tasks.Classification('kind', 4)), named like its label keys; got {tasks}.")
+    return tasks
 
 
 __all__ = ["SOURCE_MODULES", "allows_horizontal_flips", "crop_sensitive_tasks", "evaluation_split", "get_source", "list_sources", "load_examples", "source_tasks"]
