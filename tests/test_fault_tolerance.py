@@ -7,7 +7,9 @@ the process then takes a few to some 30 s more to exit). The whole cluster is st
 with the same TF_CONFIG, and mz.SharedBackupAndRestore resumes every worker from the last
 epoch in `backup/`, which only the chief writes. Here worker 1 is killed right after the
 chief backed up epoch 1 (had each worker kept its own backup, worker 1's would have been
-missing or older, and the restart would have failed).
+missing or older, and the restart would have failed). The job trains on two datasets
+(mtl_shapes and the tests' own `counts_source`), so the mixture's epoch-indexed stream resumes
+under a restart too.
 """
 
 import json
@@ -24,11 +26,15 @@ from mtl_zoo.cli.local_workers import free_ports, tf_config
 
 # The script, not `-m`: run from a checkout, `-m` would import the source tree, which lacks the
 # installed package's mtl_zoo.dataset_builders.
-TRAIN = [sys.executable, str(pathlib.Path(__file__).resolve().parents[1] / "scripts" / "train.py")]
+TESTS = pathlib.Path(__file__).resolve().parent
+TRAIN = [sys.executable, str(TESTS.parent / "scripts" / "train.py")]
+# the tests' own source (tests/counts_source.py), found on PYTHONPATH as a user's would be
+WITH_TESTS_SOURCE = dict(os.environ, PYTHONPATH=str(TESTS))
 EPOCHS = 2
-SMALL = ["--dataset_config=small", "--tasks=action", "--max_train_examples=32", "--max_val_examples=4",
-         "--image_size=32", "--batch_size=16", f"--epochs={EPOCHS}", "--augment=false", "--plots=false",
-         "--export=false"]  # 2 steps an epoch
+# two datasets, so that a killed mixture job resumes too
+SMALL = ["--dataset=mtl_shapes,counts_source", "--dataset_config=small,", "--tasks=action,count",
+         "--max_train_examples=16", "--max_val_examples=4", "--image_size=32", "--batch_size=16",
+         f"--epochs={EPOCHS}", "--augment=false", "--plots=false", "--export=false"]  # 2 steps an epoch
 
 
 def _backup_epoch(folder):
@@ -42,7 +48,7 @@ def _backup_epoch(folder):
 
 def _start_workers(addresses, args_per_worker, logs):
     return [subprocess.Popen([*TRAIN, *args, "--strategy=multi_worker", "--worker_timeout=60"],
-                             env=dict(os.environ, TF_CONFIG=tf_config(addresses, index)),
+                             env=dict(WITH_TESTS_SOURCE, TF_CONFIG=tf_config(addresses, index)),
                              stdout=log.open("w"), stderr=subprocess.STDOUT)
             for index, (args, log) in enumerate(zip(args_per_worker, logs))]
 
@@ -60,7 +66,7 @@ def test_a_killed_worker_restarts_and_training_resumes(tmp_path):
     run = tmp_path / "run"
     args = [*SMALL, f"--data_dir={tmp_path / 'tfds'}", f"--model_dir={run}"]
     prepared = subprocess.run([*TRAIN, *args, "--prepare_data_only"], capture_output=True, text=True,
-                              timeout=120)
+                              timeout=120, env=WITH_TESTS_SOURCE)
     assert prepared.returncode == 0, prepared.stderr[-3000:]
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
     first, apart, second = ([tmp_path / f"{name}_{index}.log" for index in range(2)]
