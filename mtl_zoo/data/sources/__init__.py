@@ -122,7 +122,7 @@ def load_examples(name, split, data_dir=None, download=True, **options):
     if not (isinstance(examples, tf.data.Dataset) and isinstance(spec, tuple) and len(spec) == 2
             and isinstance(spec[1], dict)):
         raise ValueError(f"Dataset source {name!r}: load({split!r}) must return a tf.data.Dataset of "
-                         f"(image, {{task name: raw label}}) pairs, got {spec if spec else type(examples)}.")
+                         f"(image, {{task name: raw label}}) pairs, got {type(examples) if spec is None else spec}.")
     return examples
 
 
