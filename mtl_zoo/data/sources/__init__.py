@@ -121,8 +121,9 @@ def load_examples(name, split, data_dir=None, download=True, **options):
     spec = getattr(examples, "element_spec", None)
     if not (isinstance(examples, tf.data.Dataset) and isinstance(spec, tuple) and len(spec) == 2
             and isinstance(spec[1], dict)):
+        given = type(examples) if spec is None else spec
         raise ValueError(f"Dataset source {name!r}: load({split!r}) must return a tf.data.Dataset of "
-                         f"(image, {{task name: raw label}}) pairs, got {type(examples) if spec is None else spec}.")
+                         f"(image, {{task name: raw label}}) pairs, got {given}.")
     return examples
 
 
