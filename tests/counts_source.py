@@ -4,6 +4,9 @@ PYTHONPATH): noise images whose one label, `count` (a Classification task of 3 c
 how many of three quadrants are bright. The tests train and evaluate on it beside mtl_shapes.
 """
 
+import os
+import pathlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -27,3 +30,10 @@ def load(split, data_dir=None, download=True):
 def tasks():
     return [mz.tasks.Classification("count", 3)]
 
+
+
+def environment():
+    """`os.environ` with this module's folder in front of PYTHONPATH: for the subprocesses (scripts,
+    workers) of tests that name this source."""
+    folder = str(pathlib.Path(__file__).resolve().parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")]))}

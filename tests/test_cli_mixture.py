@@ -2,7 +2,6 @@
 evaluated on the images of the dataset that labels it."""
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -17,8 +16,7 @@ from mtl_zoo.data import raw_batches
 from mtl_zoo.evaluation import evaluate_model, flatten_results
 
 COUNTS_SOURCE = counts_source.__name__  # a source of the tests' own, named by its import path
-TESTS = pathlib.Path(__file__).resolve().parent
-SCRIPTS = TESTS.parent / "scripts"
+SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
 
 
 def _parse(*argv):
@@ -85,7 +83,7 @@ def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, mon
     result = subprocess.run([sys.executable, str(SCRIPTS / "evaluate.py"), "--model=run", *flags[:2],
                              "--max_examples=8", "--batch_size=8", f"--data_dir={tmp_path / 'tfds'}",
                              "--output=eval.json"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "PYTHONPATH": str(TESTS)})
+                            timeout=600, env=counts_source.environment())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "on 8 mtl_shapes validation + 8 counts_source validation images" in result.stdout
     evaluation = json.loads((tmp_path / "eval.json").read_text())
@@ -179,3 +177,16 @@ def test_a_resumed_mixture_trains_on_the_batches_of_an_uninterrupted_run(tmp_pat
         np.testing.assert_array_equal(images, again)
         np.testing.assert_array_equal(masks, masks_again)
     assert 0 < np.concatenate([masks for _, masks in whole]).mean() < 1  # the batches mix both datasets
+
+
+def test_a_bad_own_source_is_named_once_in_the_command_lines_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(counts_source, "load", lambda split, data_dir=None, download=True: [split])
+    try:
+        _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--dataset_config=small,", "--model_dir=unused",
+               f"--data_dir={tmp_path / 'tfds'}")
+        with pytest.raises(ValueError) as error:
+            train_cli.dataset_flags.load_splits("train", 4)
+    finally:
+        train_cli.FLAGS.unparse_flags()
+    assert str(error.value) == ("Dataset source 'counts_source': load('train') must return a tf.data.Dataset "
+                                "of (image, {task name: raw label}) pairs, got <class 'list'>.")

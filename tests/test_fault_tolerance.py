@@ -22,14 +22,14 @@ import time
 
 import pytest
 
+import counts_source
 from mtl_zoo.cli.local_workers import free_ports, tf_config
 
 # The script, not `-m`: run from a checkout, `-m` would import the source tree, which lacks the
 # installed package's mtl_zoo.dataset_builders.
-TESTS = pathlib.Path(__file__).resolve().parent
-TRAIN = [sys.executable, str(TESTS.parent / "scripts" / "train.py")]
+TRAIN = [sys.executable, str(pathlib.Path(__file__).resolve().parents[1] / "scripts" / "train.py")]
 # the tests' own source (tests/counts_source.py), found on PYTHONPATH as a user's would be
-WITH_TESTS_SOURCE = dict(os.environ, PYTHONPATH=str(TESTS))
+WITH_TESTS_SOURCE = counts_source.environment()
 EPOCHS = 2
 # two datasets, so that a killed mixture job resumes too
 SMALL = ["--dataset=mtl_shapes,counts_source", "--dataset_config=small,", "--tasks=action,count",

@@ -1,7 +1,6 @@
 """MultiWorkerMirroredStrategy through model.fit: two worker processes on 127.0.0.1."""
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -10,16 +9,16 @@ import time
 import numpy as np
 import pytest
 
+import counts_source
 import mtl_zoo as mz
 
-TESTS = pathlib.Path(__file__).resolve().parent
-SCRIPTS = TESTS.parent / "scripts"
+SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
 
 
 @pytest.mark.slow
 def test_two_local_workers_train_on_two_datasets_and_only_the_chief_writes(tmp_path):
     """scripts/local_workers.py on a mixture of mtl_shapes and a source of the tests' own
-    (`counts_source`, found on PYTHONPATH by the launcher and by each worker)."""
+    (`counts_source`, on the PYTHONPATH that the launcher passes on to each worker)."""
     run = tmp_path / "run"
     result = subprocess.run([sys.executable, str(SCRIPTS / "local_workers.py"), "--workers=2", "--",
                              "--dataset=mtl_shapes,counts_source", "--dataset_config=small,",
@@ -27,7 +26,7 @@ def test_two_local_workers_train_on_two_datasets_and_only_the_chief_writes(tmp_p
                              "--image_size=32", "--batch_size=16", "--epochs=2", "--plots=false",
                              "--export=false", f"--data_dir={tmp_path / 'tfds'}", f"--model_dir={run}"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                            env={**os.environ, "PYTHONPATH": str(TESTS)})
+                            env=counts_source.environment())
     assert result.returncode == 0, result.stderr[-3000:] + (run / "worker_1.log").read_text()[-2000:]
     assert "Started 2 workers" in result.stdout and "2 replica(s)" in result.stdout
     assert "32 mtl_shapes train + 24 counts_source train images" in result.stdout

@@ -101,8 +101,9 @@ def load_splits(split=None, limit=None, task_names=None):
         dataset_split = split or evaluation_split(name)
         try:
             examples = load_examples(name, dataset_split, data_dir=FLAGS.data_dir, **options)
-        except ValueError as error:  # e.g. an unknown split: say of which dataset
-            raise ValueError(f"Dataset {name!r}: {error}") from None
+        except ValueError as error:  # e.g. an unknown split: say of which dataset, unless it does
+            message = str(error)
+            raise ValueError(message if repr(name) in message else f"Dataset {name!r}: {message}") from None
         labelled = list(examples.element_spec[1])
         tasks = [task for task in task_names if task in labelled] if task_names else labelled
         loaded.append(LoadedSplit(name, dataset_split, examples, 0, tuple(tasks)))

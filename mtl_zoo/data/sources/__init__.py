@@ -25,11 +25,12 @@ True
 
 import importlib
 import inspect
+import pathlib
 import re
 
 import tensorflow as tf
 
-from mtl_zoo.naming import unknown_name_error
+from mtl_zoo.naming import closest_names, unknown_name_error
 
 # name -> module under mtl_zoo.data.sources
 SOURCE_MODULES = {
@@ -49,6 +50,7 @@ def list_sources():
 
 
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_SHIPPED_PREFIX = f"{__name__}."
 
 
 def get_source(name):
@@ -60,10 +62,10 @@ def get_source(name):
             it names lacks `tasks()` or a `load` taking `split`, `data_dir` and `download`.
 
     Example:
-    >>> get_source("mtl_zoo.data.sources.multi_mnist").EVALUATION_SPLIT
+    >>> get_source("multi_mnist").EVALUATION_SPLIT
     'test'
     """
-    if name in SOURCE_MODULES:
+    if isinstance(name, str) and name in SOURCE_MODULES:
         return importlib.import_module(f"mtl_zoo.data.sources.{SOURCE_MODULES[name]}")
     module = _own_module(name)
     _check_source(module, name)
@@ -73,19 +75,27 @@ def get_source(name):
 def _own_module(name):
     """The module imported from the path `name`, or the "unknown dataset" error when no module
     has that path. An error inside the module (a dependency it lacks, say) goes up unchanged."""
-    is_path = isinstance(name, str) and bool(_MODULE_PATH.match(name))
-    if is_path:
+    unknown = unknown_name_error("dataset", name, SOURCE_MODULES)
+    if isinstance(name, str) and (name.endswith(".py") or "/" in name or "\\" in name):
+        file = pathlib.PurePath(name.replace("\\", "/"))
+        raise ValueError(f"{unknown} A source of your own is named by its import path, not a file: "
+                         f"{file.stem!r}, with {str(file.parent)!r} on PYTHONPATH.")
+    if isinstance(name, str) and name.startswith(_SHIPPED_PREFIX):
+        raise ValueError(f"{unknown} Name a source shipped here by its own name, not its module path.")
+    if isinstance(name, str) and _MODULE_PATH.match(name):
         try:
             return importlib.import_module(name)
         except ModuleNotFoundError as error:
             parts = name.split(".")
             if error.name not in {".".join(parts[:end]) for end in range(1, len(parts) + 1)}:
                 raise  # a module that the source itself imports
-    example = name.replace(".", "/") if is_path else "boats"
-    raise ValueError(f"{unknown_name_error('dataset', name, SOURCE_MODULES)} Or give the import path "
-                     "of a module of your own with load(split, data_dir=None, download=True) and "
-                     "tasks() (see mtl_zoo.data.sources), importable from here: installed, or on "
-                     f"PYTHONPATH (e.g. PYTHONPATH=. for ./{example}.py).")
+        example = name.replace(".", "/")
+    else:
+        example = "boats"
+    raise ValueError(f"{unknown} Or give the import path of a module of your own with load(split, "
+                     "data_dir=None, download=True) and tasks() (see mtl_zoo.data.sources), "
+                     "importable from here: installed, or on PYTHONPATH (e.g. PYTHONPATH=. for "
+                     f"./{example}.py).")
 
 
 def _check_source(module, name):
@@ -93,9 +103,12 @@ def _check_source(module, name):
     `load_examples` passes it."""
     missing = [function for function in ("load", "tasks") if not callable(getattr(module, function, None))]
     if missing:
+        suggestions = closest_names(name, SOURCE_MODULES)  # a typo that names an installed package
+        hint = f" Did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
         raise ValueError(f"Module {name!r} is not a dataset source: it has no {' and no '.join(missing)} "
-                         "function. A source defines load(split, data_dir=None, download=True), giving "
-                         "(image, {task: raw label}) examples, and tasks() (see mtl_zoo.data.sources).")
+                         f"function.{hint} A source defines load(split, data_dir=None, download=True), "
+                         "giving (image, {task: raw label}) examples, and tasks() (see "
+                         "mtl_zoo.data.sources).")
     signature = inspect.signature(module.load)
     try:  # as load_examples calls it
         signature.bind("train", data_dir=None, download=True)
@@ -169,12 +182,11 @@ def source_tasks(name):
     """
     from mtl_zoo.tasks import Task
 
-    tasks = list(get_source(name).tasks())
-    wrong = [task for task in tasks if not isinstance(task, Task)]
-    if wrong or not tasks:
+    tasks = get_source(name).tasks()
+    if not isinstance(tasks, (list, tuple)) or not tasks or not all(isinstance(t, Task) for t in tasks):
         raise ValueError(f"Dataset source {name!r}: tasks() must return mtl_zoo.tasks instances (e.g. "
-                         f"mz.tasks.Classification('kind', 4)), named like its label keys; got {tasks}.")
-    return tasks
+                         f"mz.tasks.Classification('kind', 4)), named like its label keys; got {tasks!r}.")
+    return list(tasks)
 
 
 __all__ = ["SOURCE_MODULES", "allows_horizontal_flips", "crop_sensitive_tasks", "evaluation_split", "get_source", "list_sources", "load_examples", "source_tasks"]
