@@ -16,12 +16,21 @@ def closest_names(name, choices, limit=3):
     return difflib.get_close_matches(str(name), list(choices), n=limit, cutoff=0.5)
 
 
+def did_you_mean(name, choices):
+    """" Did you mean 'a' or 'b'?" for the entries of `choices` that look like `name`, or "".
+
+    Example:
+    >>> did_you_mean("resnet5", ["resnet50", "tiny"])
+    " Did you mean 'resnet50'?"
+    """
+    suggestions = closest_names(name, choices)
+    return f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+
+
 def unknown_name_error(what, name, choices):
     """A ValueError for an unknown `what` called `name`, listing the valid choices."""
-    suggestions = closest_names(name, choices)
-    hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
     return ValueError(
-        f"Unknown {what} {name!r}.{hint} Valid choices: {', '.join(sorted(choices))}."
+        f"Unknown {what} {name!r}.{did_you_mean(name, choices)} Valid choices: {', '.join(sorted(choices))}."
     )
 
 

@@ -30,7 +30,7 @@ import re
 
 import tensorflow as tf
 
-from mtl_zoo.naming import closest_names, unknown_name_error
+from mtl_zoo.naming import did_you_mean, unknown_name_error
 
 # name -> module under mtl_zoo.data.sources
 SOURCE_MODULES = {
@@ -103,8 +103,7 @@ def _check_source(module, name):
     `load_examples` passes it."""
     missing = [function for function in ("load", "tasks") if not callable(getattr(module, function, None))]
     if missing:
-        suggestions = closest_names(name, SOURCE_MODULES)  # a typo that names an installed package
-        hint = f" Did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
+        hint = did_you_mean(name, SOURCE_MODULES)  # a typo that names an installed package
         raise ValueError(f"Module {name!r} is not a dataset source: it has no {' and no '.join(missing)} "
                          f"function.{hint} A source defines load(split, data_dir=None, download=True), "
                          "giving (image, {task: raw label}) examples, and tasks() (see "
