@@ -191,7 +191,11 @@ def staged_folder(folder, replace=True):
     (['README.md'], ['my_preset'])
     """
     parent, name = os.path.split(os.path.abspath(folder))
-    os.makedirs(parent, exist_ok=True)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"Cannot write the folder {folder}: a file stands in its path "
+                         f"({parent} is not a folder). Choose another path.") from None
     remove_stale_partials(parent)
     staging = tempfile.mkdtemp(prefix=f".{name}.partial-", dir=parent)
     try:

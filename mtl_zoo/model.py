@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from mtl_zoo.distribution import check_xla_replicas, is_multi_worker, sum_over_replicas
 from mtl_zoo.export.saved_model import saved_model as export_saved_model
-from mtl_zoo.naming import unknown_name_error
+from mtl_zoo.naming import did_you_mean, unknown_name_error
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
 from mtl_zoo.weighting.aggregator import GradientAggregator
 from mtl_zoo.weighting.task_gradients import TaskGradients
@@ -55,15 +55,38 @@ def _names_of_task(task):
             | {metric.name for metric in task.build_metrics()})
 
 
+def checked_task_weights(weights, names, what="task_weights"):
+    """`{task_name: float}` from a dict by task name or a list in task order, after checks of
+    every name and value (a ValueError saying what is wrong, before anything is used).
+
+    Example:
+    >>> checked_task_weights([1, 0.5], ["action", "pose"])
+    {'action': 1.0, 'pose': 0.5}
+    >>> checked_task_weights({"pse": 0.5}, ["action", "pose"])
+    Traceback (most recent call last):
+    ...
+    ValueError: task_weights names unknown task 'pse'. Did you mean 'pose'? The tasks are ['action', 'pose'].
+    """
+    if isinstance(weights, dict):
+        by_name = weights
+    elif isinstance(weights, (list, tuple, np.ndarray)):
+        if len(weights) != len(names):
+            raise ValueError(f"{what} holds {len(weights)} value(s) for the {len(names)} tasks "
+                             f"{names}: give one per task, in task order, or a dict by task name.")
+        by_name = dict(zip(names, weights))
+    else:
+        raise ValueError(f"{what} must be a dict {{task_name: weight}} or a list of one weight "
+                         f"per task {names}, got {type(weights).__name__} {weights!r}.")
+    for name in by_name:
+        if name not in names:
+            raise ValueError(f"{what} names unknown task {name!r}.{did_you_mean(name, names)} "
+                             f"The tasks are {names}.")
+    return {name: checked_task_weight(name, value) for name, value in by_name.items()}
+
+
 def _initial_task_weights(task_weights, names):
-    if task_weights is None:
-        return {name: 1.0 for name in names}
-    if not isinstance(task_weights, dict):
-        task_weights = dict(zip(names, task_weights, strict=True))
-    unknown = sorted(set(task_weights) - set(names))
-    if unknown:
-        raise ValueError(f"task_weights names unknown tasks {unknown}; the tasks are {names}.")
-    return {name: checked_task_weight(name, task_weights.get(name, 1.0)) for name in names}
+    given = {} if task_weights is None else checked_task_weights(task_weights, names)
+    return {name: given.get(name, 1.0) for name in names}
 
 
 def _checked_mask(task_name, mask, batch, static_batch=None):
@@ -94,6 +117,21 @@ def _unlabelled_mask_check(task_name, mask):
         "for the examples the mask marks as labelled, or set their mask to 0."))
 
 
+def _batch_size_check(task_name, targets, images):
+    """A check that a task's targets hold one example per image of the batch: a ValueError
+    when both sizes are known when the step is traced, else a run-time assertion."""
+    first = tf.convert_to_tensor(tf.nest.flatten(targets)[0])
+    what = (f"The targets of task {task_name!r} must hold one example per image of the batch "
+            "(the labels and the images of a batch must line up)")
+    if first.shape.rank == 0:
+        raise ValueError(f"{what}; they are a scalar.")
+    labelled, batch = first.shape[0], images.shape[0]
+    if labelled is not None and batch is not None and labelled != batch:
+        raise ValueError(f"{what}: they hold {labelled} for {batch} images.")
+    return tf.debugging.assert_equal(tf.shape(first)[0], tf.shape(images)[0],
+                                     message=f"{what} (x: the targets', y: the images').")
+
+
 def checked_task_weight(name, value):
     """`value` as a float if it is a finite number >= 0, else a ValueError naming the task.
 
@@ -101,9 +139,15 @@ def checked_task_weight(name, value):
     >>> checked_task_weight("pose", 0.5)
     0.5
     """
-    weight = float(value)
+    problem = ValueError(f"Task weight of {name!r} must be a finite number >= 0, got {value!r}.")
+    if isinstance(value, (str, bytes)):
+        raise problem
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        raise problem from None
     if not math.isfinite(weight) or weight < 0:
-        raise ValueError(f"Task weight of {name!r} must be a finite number >= 0, got {value}.")
+        raise problem
     return weight
 
 
@@ -231,9 +275,10 @@ class MultiTaskModel(keras.Model):
                 for name, tracker in self._task_loss_trackers.items()}
 
     def set_task_weights(self, weights):
-        """Assigns alphas from `{task_name: value}` (finite values >= 0); other tasks keep theirs.
-        Every value is checked before any is assigned."""
-        checked = {name: checked_task_weight(name, value) for name, value in weights.items()}
+        """Assigns alphas from `{task_name: value}` or a list in task order (finite values
+        >= 0); tasks a dict leaves out keep theirs. Every name and value is checked before
+        any is assigned."""
+        checked = checked_task_weights(weights, self.task_names, what="set_task_weights")
         for name, value in checked.items():
             self.alpha(name).assign(value)
 
@@ -313,10 +358,22 @@ class MultiTaskModel(keras.Model):
         """
         if self._total_loss_tracker is None:
             raise RuntimeError("Compile the model before requesting gradient statistics.")
-        if self._task_gradients is None:
-            self._task_gradients = TaskGradients(self)
-        if self._task_gradients.request_statistics(layer):
+        task_gradients = self._task_gradients or TaskGradients(self)
+        if task_gradients.request_statistics(layer):  # a bad request changes nothing
+            self._task_gradients = task_gradients
             self.make_train_function(force=True)
+
+    def release_gradient_statistics(self):
+        """Turns the statistics of `request_gradient_statistics` off again, so that later
+        `fit` calls without the callback that asked for them train with the plain step (or
+        the aggregator's). The callbacks call it as training ends."""
+        if self._task_gradients is None or not self._task_gradients.statistics:
+            return
+        if self._aggregator is None:
+            self._task_gradients = None
+        else:
+            self._task_gradients.statistics, self._task_gradients.statistics_columns = False, None
+        self.make_train_function(force=True)
 
     def get_compile_config(self):
         config = super().get_compile_config() or {}
@@ -490,7 +547,9 @@ class MultiTaskModel(keras.Model):
         for their run-time checks (masks, target values), so that a bad batch fails before
         the forward pass changes anything, batch-norm statistics included."""
         pairs = self._targets_and_masks(y, sample_weight)
-        with tf.control_dependencies([pair.mask for pair in pairs]):
+        images = tf.nest.flatten(x)[0]
+        checks = [_batch_size_check(pair.task.name, pair.targets, images) for pair in pairs]
+        with tf.control_dependencies([pair.mask for pair in pairs] + checks):
             x = tf.nest.map_structure(tf.identity, x)
         return x, pairs
 
@@ -574,7 +633,9 @@ class MultiTaskModel(keras.Model):
         for task, targets, mask, global_count in pairs:
             self._task_loss_trackers[task.name].update_state(task_losses[task.name],
                                                              sample_weight=global_count)
-            task.update_metrics(self._task_metrics[task.name], targets, task.own_outputs(y_pred), mask)
+            # after the loss, whose checks (targets sized like the outputs, ...) fail first
+            with tf.control_dependencies([task_losses[task.name]]):
+                task.update_metrics(self._task_metrics[task.name], targets, task.own_outputs(y_pred), mask)
         return {metric.name: metric.result() for metric in self.metrics}
 
     # -- decoding -----------------------------------------------------------------------
@@ -686,6 +747,9 @@ def load_model(path, compile=True):
         ValueError: `path` does not exist, or exists but is not a `.keras` zip
             archive (e.g. a truncated copy or download).
     """
+    if "://" not in str(path) and not os.path.exists(path):
+        raise ValueError(f"File not found: {path}. Give the path of a model saved with "
+                         "model.save('name.keras').")
     if str(path).endswith(".keras") and os.path.isfile(path) and not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a .keras archive (a zip file): it is truncated or "
                          "corrupt. Save the model again, or copy or download it again.")

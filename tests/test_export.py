@@ -325,6 +325,13 @@ def test_versions_follow_tf_serving_layout(all_kinds, tmp_path):
         model.export(str(tmp_path), input_signature=[tf.TensorSpec((None, SIZE, SIZE, 3))])
     with pytest.raises(ValueError, match="'gs://bucket/served' is not a local path; only local paths"):
         model.export("gs://bucket/served")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(ValueError, match="The export folder .*a_file is a file"):
+        model.export(str(a_file))
+    with pytest.raises(ValueError, match=r"a file stands in its path \(.*a_file/served is not a folder\)"):
+        model.export(str(a_file / "served"))  # once looped for ever on the FileExistsError
+    assert a_file.read_text() == "x"
 
 
 def test_an_export_appears_whole_or_not_at_all(all_kinds, tmp_path, monkeypatch):

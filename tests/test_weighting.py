@@ -318,6 +318,11 @@ def test_gradnorm_on_one_shared_layer(shapes):
     assert 0 < norms["pyramid_P5_lateral"] < norms[None]  # one layer's share of the trunk's norm
     with pytest.raises(ValueError, match="not a shared layer"):
         model.request_gradient_statistics(layer="count_logits")
+    # the statistics end with the fit whose callback asked for them: a later fit without it
+    # trains with the plain step, and another callback may ask for another scope
+    history = model.fit(_data(model, shapes, batch_size=16), epochs=1, verbose=0).history
+    assert not [key for key in history if key.startswith("grad_")] and model._task_gradients is None
+    model.request_gradient_statistics()
     with pytest.raises(ValueError, match="already requested"):
         model.request_gradient_statistics(layer="pyramid_P5_lateral")
 
@@ -332,6 +337,7 @@ def test_conflict_monitor_records_history_and_tensorboard(shapes, tmp_path):
         assert len(history[key]) == 2
     assert all(-1.0 - 1e-5 <= r["grad_cos_count_shapes"] <= 1.0 + 1e-5 for r in monitor.records)
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert not model._task_gradients.statistics and model.aggregator is not None  # PCGrad stays
     # with steps_per_execution the callback sees every 2nd step: it records when `every` steps passed
     model.compile(optimizer="sgd", steps_per_execution=2)
     monitor = W.GradientConflictMonitor(every=2)

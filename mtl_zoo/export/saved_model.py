@@ -101,6 +101,9 @@ def saved_model(model, base_path, version=None, verbose=False, resize="stretch",
     resize, pad_value = check_resize(resize, pad_value)
     check_local_path(base_path, "The export folder")
     base_path = os.fspath(base_path)
+    if os.path.exists(base_path) and not os.path.isdir(base_path):
+        raise ValueError(f"The export folder {base_path} is a file: pass a folder (TF Serving's "
+                         "model base path), new or holding earlier versions.")
     if version is not None:
         check_version(version, base_path)
     functions = {name: (function, input_signature(name))

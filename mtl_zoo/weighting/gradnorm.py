@@ -57,6 +57,9 @@ class GradNorm(TaskWeightCallback):
     def on_train_begin(self, logs=None):
         self.model.request_gradient_statistics(layer=self.layer)
 
+    def on_train_end(self, logs=None):
+        self.model.release_gradient_statistics()
+
     def on_train_batch_end(self, batch, logs=None):
         losses = self.task_losses(logs)
         rows = self.history_rows()

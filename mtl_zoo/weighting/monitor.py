@@ -15,7 +15,7 @@ class GradientConflictMonitor(StepWeightsReporter):
     `log_dir` is set.
 
     The model computes per-task gradients at every step while this callback is
-    attached (one backward pass per task). With a representation-mode
+    attached (one backward pass per task); they stop when its `fit` ends. With a representation-mode
     aggregator the gradients are those at the shared representation.
 
     Args:
@@ -66,5 +66,6 @@ class GradientConflictMonitor(StepWeightsReporter):
             logs.update({key: value for key, value in self._latest.items() if key != "step"})
 
     def on_train_end(self, logs=None):
+        self.model.release_gradient_statistics()
         if self._writer is not None:
             self._writer.close()
