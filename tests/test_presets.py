@@ -169,9 +169,39 @@ def test_truncated_body_is_rejected_and_leaves_nothing(server, served, tmp_path)
 
 def test_wrong_sha256_is_rejected_and_leaves_nothing(server, served, trained, tmp_path):
     server.files[f"{served}/preset.json"] = json.dumps(_preset(trained[1], sha256="0" * 64)).encode()
-    with pytest.raises(DownloadError, match="sha256 [0-9a-f]{64}, expected 0{64}"):
+    with pytest.raises(DownloadError, match="failed: the downloaded file has sha256 [0-9a-f]{64}, expected 0{64}"):
         mz.from_preset(server.url + served, cache_dir=tmp_path)
     assert not _weights_files(tmp_path) and not _leftovers(tmp_path)
+
+
+def test_a_wrong_size_beside_the_right_sha256_blames_the_size_and_keeps_the_cached_file(
+        server, served, trained, tmp_path):
+    mz.from_preset(server.url + served, cache_dir=tmp_path)  # caches the good file
+    [cached] = [pathlib.Path(root) / name for root, _, files in os.walk(tmp_path)
+                for name in files if name == WEIGHTS_FILE]
+    wrong = _preset(trained[1])
+    wrong["weights"]["size"] += 5
+    server.files[f"/other_{served[1:]}/preset.json"] = json.dumps(wrong).encode()
+    with pytest.raises(ValueError, match=rf"has {len(trained[1])} bytes, but its size is given as "
+                                         rf"{len(trained[1]) + 5}: correct the weights' size"):
+        mz.from_preset(f"{server.url}/other_{served[1:]}", cache_dir=tmp_path)
+    assert cached.read_bytes() == trained[1]  # a good file, another preset's too: not removed
+
+
+def test_a_corrupt_cached_preset_json_is_fetched_again_except_offline(server, served, trained, tmp_path,
+                                                                     monkeypatch, capsys):
+    mz.from_preset(server.url + served, cache_dir=tmp_path)
+    [cached] = [pathlib.Path(root) / name for root, _, files in os.walk(tmp_path)
+                for name in files if name == "preset.json"]
+    cached.write_text('{"name": "cut sh')
+    monkeypatch.setenv("MTL_ZOO_OFFLINE", "1")
+    with pytest.raises(ValueError, match="is not valid JSON .* MTL_ZOO_OFFLINE is set, so it is left"):
+        mz.from_preset(server.url + served, cache_dir=tmp_path)
+    assert cached.read_text() == '{"name": "cut sh'
+    monkeypatch.delenv("MTL_ZOO_OFFLINE")
+    _assert_same_outputs(mz.from_preset(server.url + served, cache_dir=tmp_path), trained[0])  # one call
+    assert "removed a corrupt cached file" in capsys.readouterr().out
+    assert server.count(f"{served}/preset.json") == 2 and json.loads(cached.read_text())["name"]
 
 
 def test_corrupt_cached_file_is_downloaded_again(server, served, trained, tmp_path, capsys):
@@ -202,7 +232,8 @@ def test_offline_mode_uses_only_the_cache(server, served, trained, tmp_path, mon
                 for name in files if name == WEIGHTS_FILE]
     cached.write_bytes(b"not an h5 file")
     with pytest.raises(DownloadError, match=rf"MTL_ZOO_OFFLINE is set and the cached file is corrupt: "
-                                            rf"{re.escape(str(cached))} has 14 bytes, expected \d+\. It is left"):
+                                            rf"{re.escape(str(cached))} has sha256 [0-9a-f]{{64}}, expected "
+                                            rf"[0-9a-f]{{64}} \(14 bytes, expected \d+\)\. It is left"):
         mz.from_preset(server.url + served, cache_dir=tmp_path)
     assert cached.read_bytes() == b"not an h5 file" and len(server.requests) == before
 
@@ -216,9 +247,9 @@ def test_a_cached_file_that_another_process_removes_is_a_cache_miss(server, serv
     path.write_bytes(b"corrupt")
     real_verify = download.verify_file
 
-    def verify(file, sha256, size=None):  # another process sharing the cache removes the file
+    def verify(file, sha256, size=None, what=None):  # another process sharing the cache removes it
         if file != str(path) or not path.exists():
-            return real_verify(file, sha256, size)
+            return real_verify(file, sha256, size, what)
         if race == "removed_while_checked":
             path.unlink()
             return real_verify(file, sha256, size)  # FileNotFoundError
@@ -242,8 +273,11 @@ def test_mirror_replaces_the_weights_origin(server, served, trained, tmp_path, m
 
 
 def test_local_folder_preset(trained, tmp_path):
-    (tmp_path / "w.weights.h5").write_bytes(trained[1])
     (tmp_path / "preset.json").write_text(json.dumps(_preset(trained[1])))
+    with pytest.raises(ValueError, match=r"Preset 'tiny_shape_color': its weights file .*w\.weights\.h5 "
+                                         r"is missing\. Copy it beside preset\.json"):
+        mz.from_preset(str(tmp_path))
+    (tmp_path / "w.weights.h5").write_bytes(trained[1])
     _assert_same_outputs(mz.from_preset(str(tmp_path)), trained[0])
     assert not (tmp_path / "cache").exists()
 
@@ -279,10 +313,16 @@ def test_bad_preset_json_names_the_file_and_the_problem(trained, tmp_path):
     for change, message in [({"labels": None}, "'labels' must be an object, got NoneType"),
                             ({"config": {**CONFIG, "tasks": 5}}, "config 'tasks' must be a non-empty list"),
                             ({"weights": {**_preset(trained[1])["weights"], "size": True}},
-                             "weights size must be a positive number of bytes")]:
+                             "weights size must be a positive number of bytes"),
+                            ({"weights": {**_preset(trained[1])["weights"], "url": "ftp://host/w.weights.h5"}},
+                             "weights url must be an http\\(s\\) address or a file name beside preset.json, "
+                             "got 'ftp://host/w.weights.h5'")]:
         (tmp_path / "preset.json").write_text(json.dumps({**_preset(trained[1]), **change}))
         with pytest.raises(ValueError, match=message):
             mz.from_preset(str(tmp_path), pretrained=False)
+    (tmp_path / "preset.json").write_bytes(b'{"name": "caf\xe9"}')  # Latin-1, not UTF-8
+    with pytest.raises(ValueError, match=r"preset\.json is not valid JSON \(UTF-8\)"):
+        mz.from_preset(str(tmp_path), pretrained=False)
 
 
 def test_a_remote_preset_json_of_wrong_types_is_an_error_and_not_cached(server, served, trained, tmp_path):

@@ -10,6 +10,7 @@ code), checked against their sha256 before loading; remote ones are downloaded
 once into the Keras cache (see `mtl_zoo.presets.download`).
 """
 
+import contextlib
 import hashlib
 import os
 import urllib.parse
@@ -19,8 +20,8 @@ from mtl_zoo.builders import build_model
 from mtl_zoo.naming import unknown_name_error
 from mtl_zoo.presets.catalog import (PRESET_FILE, catalog_dir, catalog_names, check_preset,
                                      list_presets, read_preset)
-from mtl_zoo.presets.download import (DownloadError, default_cache_dir, fetch, mirrored_url,
-                                      verify_file)
+from mtl_zoo.presets.download import (OFFLINE_ENV, DownloadError, default_cache_dir, fetch,
+                                      is_offline, mirrored_url, verify_file)
 
 
 def is_url(reference):
@@ -46,12 +47,7 @@ def load_preset(reference, cache_dir=None):
         base = base.rstrip("/")
         key = hashlib.sha256(base.encode()).hexdigest()[:16]
         path = os.path.join(cache_dir or default_cache_dir(), "presets", key, PRESET_FILE)
-        path, _ = fetch(f"{base}/{PRESET_FILE}", path)
-        try:
-            return read_preset(path), base
-        except ValueError:
-            os.remove(path)  # a bad answer (e.g. an HTML page) must not stick in the cache
-            raise
+        return _read_remote_preset(f"{base}/{PRESET_FILE}", path), base
     if os.path.isdir(reference):
         if not os.path.isfile(os.path.join(reference, PRESET_FILE)):
             raise ValueError(f"The folder {reference} holds no {PRESET_FILE}, so it is not a preset. A "
@@ -64,6 +60,25 @@ def load_preset(reference, cache_dir=None):
         raise ValueError(f"{error} A local folder with preset.json or an https:// URL of one also works.")
     folder = os.path.join(catalog_dir(), reference)
     return read_preset(os.path.join(folder, PRESET_FILE)), folder
+
+
+def _read_remote_preset(url, path):
+    """The checked preset at `url`, cached at `path`. A bad answer (e.g. an HTML page) is not
+    kept, and a cached copy that went bad is fetched again, except offline, where the cache
+    is all there is and stays as it is."""
+    while True:  # at most twice: a bad cached copy, then a fresh download
+        path, downloaded = fetch(url, path)
+        try:
+            return read_preset(path)
+        except ValueError as error:
+            if not downloaded and is_offline():
+                raise ValueError(f"{error} {OFFLINE_ENV} is set, so it is left in the cache; "
+                                 f"unset {OFFLINE_ENV} to download it again.") from None
+            with contextlib.suppress(FileNotFoundError):  # another process may have removed it
+                os.remove(path)
+            if downloaded:
+                raise
+            print(f"mtl_zoo: removed a corrupt cached file ({error}); downloading it again.")
 
 
 def weights_file(preset, location, cache_dir=None):
@@ -83,6 +98,9 @@ def weights_file(preset, location, cache_dir=None):
     url, file = weights["url"], weights["file"]
     if not is_url(url) and not is_url(location):  # shipped next to preset.json
         path = os.path.join(location, url)
+        if not os.path.isfile(path):
+            raise ValueError(f"Preset {preset['name']!r}: its weights file {path} is missing. Copy "
+                             "it beside preset.json, or use from_preset(..., pretrained=False).")
         verify_file(path, weights["sha256"], weights["size"])
         return path, False
     url = url if is_url(url) else urllib.parse.urljoin(f"{location}/", url)

@@ -59,8 +59,8 @@ def read_preset(path):
     try:
         with open(path, encoding="utf-8") as stream:
             preset = json.load(stream)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON (UTF-8): {error}.") from None
     return check_preset(preset, path)
 
 
@@ -110,6 +110,10 @@ def _check_weights(weights, where):
         raise ValueError(f"{where}: weights sha256 must be 64 lowercase hex digits, got {weights['sha256']!r}.")
     if not isinstance(weights["size"], int) or isinstance(weights["size"], bool) or weights["size"] <= 0:
         raise ValueError(f"{where}: weights size must be a positive number of bytes, got {weights['size']!r}.")
+    url = weights["url"]
+    if not isinstance(url, str) or ("://" in url and not url.startswith(("https://", "http://"))):
+        raise ValueError(f"{where}: weights url must be an http(s) address or a file name beside "
+                         f"preset.json, got {url!r}.")
     if not str(weights["file"]).endswith(WEIGHTS_SUFFIX) or os.path.basename(weights["file"]) != weights["file"]:
         raise ValueError(f"{where}: weights file must be a plain file name ending in {WEIGHTS_SUFFIX!r} "
                          f"(Keras weights only, which cannot run code), got {weights['file']!r}.")

@@ -68,14 +68,19 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def verify_file(path, sha256, size=None):
-    """Raises DownloadError unless the file at `path` has `size` bytes and digest `sha256`."""
+def verify_file(path, sha256, size=None, what=None):
+    """Raises DownloadError unless the file at `path` (called `what` in the message; default
+    its path) has `size` bytes and digest `sha256`; a ValueError when its digest is right but
+    `size` is not, since the file is then good and the size given for it wrong."""
+    what = what or path
     actual_size = os.path.getsize(path)
-    if size is not None and actual_size != size:
-        raise DownloadError(f"{path} has {actual_size} bytes, expected {size}.")
     actual = file_sha256(path)
     if actual != sha256:
-        raise DownloadError(f"{path} has sha256 {actual}, expected {sha256}.")
+        raise DownloadError(f"{what} has sha256 {actual}, expected {sha256} ({actual_size} bytes, "
+                            f"expected {size if size is not None else 'any number'}).")
+    if size is not None and actual_size != size:
+        raise ValueError(f"The file with sha256 {sha256} has {actual_size} bytes, but its size is "
+                         f"given as {size}: correct the weights' size in the preset.json.")
 
 
 def fetch(url, path, sha256=None, size=None):
@@ -134,7 +139,7 @@ def fetch(url, path, sha256=None, size=None):
         with partial:
             _stream(url, partial)
         if sha256 is not None:
-            verify_file(partial.name, sha256, size)
+            verify_file(partial.name, sha256, size, what="the downloaded file")
         os.chmod(partial.name, umask_mode())  # a temporary file is private; a cache may be shared
         os.replace(partial.name, path)
     except BaseException as error:
