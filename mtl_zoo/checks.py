@@ -1,6 +1,7 @@
 """Checks of integer arguments, shared by the layers, sharing schemes and pipelines, so that
 every bad count fails with the same kind of message."""
 
+import math
 import numbers
 
 
@@ -26,3 +27,24 @@ def check_integer(value, name, minimum=1, owner=None, none_means=None):
         allowed = f"None ({none_means}) or " if none_means is not None else ""
         raise ValueError(f"{prefix}{name} must be {allowed}an integer >= {minimum}, got {value!r}.")
     return int(value)
+
+
+def check_number(value, name, low=None, high=None, owner=None):
+    """`value` as a float when it is a finite number within [`low`, `high`] (either bound
+    None: open), else a ValueError naming `name` (and `owner`).
+
+    Example:
+    >>> check_number(0.3, "score_threshold", 0.0, 1.0)
+    0.3
+    >>> check_number(-1, "max_norm", low=0.0, owner="NashMTL")
+    Traceback (most recent call last):
+    ...
+    ValueError: NashMTL: max_norm must be a finite number >= 0.0, got -1.
+    """
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or (low is not None and value < low) or (high is not None and value > high):
+        prefix = f"{owner}: " if owner else ""
+        bounds = (f" in [{low}, {high}]" if low is not None and high is not None
+                  else f" >= {low}" if low is not None else f" <= {high}" if high is not None else "")
+        raise ValueError(f"{prefix}{name} must be a finite number{bounds}, got {value!r}.")
+    return float(value)

@@ -185,3 +185,12 @@ def test_aggregator_arguments_are_checked():
         W.PCGrad().build(1)
     with pytest.raises(ValueError, match="beta"):
         W.GradVac(beta=0.0)
+    for make, message in [(lambda: W.NashMTL(iterations=0), "NashMTL: iterations must be an integer >= 1, got 0"),
+                          (lambda: W.MGDA(iterations=-1), "MGDA: iterations must be an integer >= 1, got -1"),
+                          (lambda: W.CAGrad(iterations=2.5), "CAGrad: iterations must be an integer >= 1"),
+                          (lambda: W.UPGrad(iterations="9"), "UPGrad: iterations must be an integer >= 1"),
+                          (lambda: W.NashMTL(max_norm=-1), "NashMTL: max_norm must be a finite number >= 0.0"),
+                          (lambda: W.GradNorm(learning_rate=float("nan")),
+                           "GradNorm: learning_rate must be a finite number >= 0.0, got nan")]:
+        with pytest.raises(ValueError, match=message):
+            make()

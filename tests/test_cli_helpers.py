@@ -265,6 +265,9 @@ def test_train_reports_bad_input_in_one_line_wherever_it_is_found(tmp_path, monk
     tfds_dir = f"--data_dir={tmp_path / 'tfds'}"
     code, line = _train_exit(capsys, monkeypatch, "--backbone=resnet5", "--model_dir=x")
     assert code == 2 and line.startswith("error: Unknown backbone 'resnet5'") and "resnet50" in line
+    code, line = _train_exit(capsys, monkeypatch, "--task_weights=pose=0.5", "--weighting=dwa", "--model_dir=x")
+    assert code == 2 and line.startswith("error: --task_weights sets fixed alphas, which --weighting=dwa "
+                                         "replaces as it trains")
     (tmp_path / "empty").mkdir()
     code, line = _train_exit(capsys, monkeypatch, "--dataset=multi_mnist", "--dataset_config=test_set_only",
                              f"--manual_dir={tmp_path / 'empty'}", tfds_dir, "--model_dir=m")

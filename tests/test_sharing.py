@@ -449,6 +449,8 @@ BAD_SHARING_OPTIONS = [
 def test_bad_sharing_options_name_the_option_and_what_is_allowed(sharing, options, message):
     with pytest.raises(ValueError, match=message):
         mz.build_model("tiny", _classifiers(), SHAPE, sharing=sharing, sharing_options=options)
+    with pytest.raises(ValueError, match="sharing_options must be a dict {name: value}, .* got str 'beta=1'"):
+        mz.build_model("tiny", _classifiers(), SHAPE, sharing="soft", sharing_options="beta=1")
 
 
 def test_coupled_layers_restrict_the_penalty():

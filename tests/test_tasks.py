@@ -336,7 +336,9 @@ def test_target_checks_reject_bad_values_of_labelled_examples_only():
               "labels must be 1 \\(present\\)"),
              (mz.tasks.MultiLabel("attrs", num_labels=3), [[1, 0, 0], [0, 0, 0]], [[1, np.nan, 0], [0, 0, 0]],
               "labels must be 1"),
-             (mz.tasks.Classification("cls", 3), [2, -1], [3, 0], "class ids must lie in \\[0, 3\\)")]
+             (mz.tasks.Classification("cls", 3), [2, -1], [3, 0], "class ids must lie in \\[0, 3\\)"),
+             (mz.tasks.Classification("cls", 3), [2.0, 0.5], [1.5, 0.0],  # once truncated to 1
+              "class ids must lie in \\[0, 3\\) as whole numbers")]
     for task, good, bad, message in cases:
         task.target_checks(tf.constant(good), mask)
         with pytest.raises(tf.errors.InvalidArgumentError, match=f"Task '{task.name}': {message}"):
@@ -360,6 +362,10 @@ COORDINATES = "coordinates must be finite, normalised image coordinates"
      {"keypoints": [[[0.5, 0.5, 2], [0, 0, 0]]], "boxes": [[0.1, 0.1, 0.6, 0.6]] * 2},
      "boxes must be \\(N, 4\\), one per instance"),
     (mz.tasks.Landmarks("face", 2), [[20, 0.5, 1], [0.2, 0.3, 1]], f"landmark {COORDINATES}"),
+    (mz.tasks.Detection("objects", 2), {"boxes": [[0.5, 0.1, 0.2, 0.4]], "classes": [1]},
+     "boxes must be \\[ymin, xmin, ymax, xmax\\] with ymin <= ymax and xmin <= xmax"),
+    (mz.tasks.Detection("objects", 2), {"boxes": [[0.1, 0.1, 0.5, 0.5]], "classes": [-2]},
+     "box class ids are 0 to num_classes - 1, or -1 for padding"),
 ])
 def test_raw_labels_with_pixel_or_nan_coordinates_are_refused(task, label, message):
     """They used to be clipped to the image edge or dropped without a word."""
@@ -367,6 +373,26 @@ def test_raw_labels_with_pixel_or_nan_coordinates_are_refused(task, label, messa
                     lambda: task.transform_label(label, GeometricTransform.resize([32, 32], (32, 32)))):
         with pytest.raises(tf.errors.InvalidArgumentError, match=f"Task '{task.name}': {message}"):
             convert()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: mz.tasks.Detection("objects", 2).encode({"boxes": [[0.1, 0.1, 0.5, 0.5]]}, (32, 32, 3)),
+     "Task 'objects': a raw label is a dict with 'boxes' \\(N, 4\\) and 'classes' \\(N,\\); this one "
+     "lacks \\['classes'\\]"),
+    (lambda: mz.tasks.Keypoints("pose", 2).encode([[0.5, 0.5, 2]], (32, 32, 3)),
+     "Task 'pose': a raw label is a dict with 'keypoints' \\(N, 2, 3\\) .*, got EagerTensor"),
+    (lambda: mz.tasks.Classification("action", 3).encode(2.7, (32, 32, 3)),  # once truncated to 2
+     "Task 'action': class ids must be whole numbers"),
+    (lambda: mz.tasks.MultiLabel("attributes", 3).encode([1, 0], (32, 32, 3)),
+     "Task 'attributes': a raw label holds one value per attribute, num_labels=3"),
+    (lambda: mz.tasks.Detection("objects", 2, max_objects=0), "Task 'objects': max_objects must be an integer >= 1"),
+    (lambda: mz.tasks.Detection("objects", 2, score_threshold=2.0),
+     "Task 'objects': score_threshold must be a finite number in \\[0.0, 1.0\\], got 2.0"),
+    (lambda: mz.tasks.Keypoints("pose", 2, max_instances=-1), "Task 'pose': max_instances must be an integer >= 1"),
+])
+def test_bad_raw_labels_and_task_arguments_name_the_task(make, message):
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=message):
+        make()
 
 
 def test_padding_and_unlabelled_points_may_hold_any_coordinates_and_encode_finite():

@@ -441,6 +441,10 @@ def train():
     if FLAGS["sampler"].present and len(FLAGS.dataset) == 1:
         raise ValueError("--sampler picks the dataset of each example among several --dataset: "
                          "drop it with one dataset.")
+    if FLAGS.task_weights and weighting_callbacks(seed=0):
+        raise ValueError(f"--task_weights sets fixed alphas, which --weighting={FLAGS.weighting} "
+                         "replaces as it trains: give one of the two (--weighting=equal or "
+                         "uncertainty keeps them).")
     config = architecture()
     if FLAGS.prepare_data_only:
         task_names = [task["name"] for task in config["tasks"]]

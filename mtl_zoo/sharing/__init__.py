@@ -34,6 +34,9 @@ def resolve_options(scheme, options):
     if scheme not in SCHEMES:
         raise unknown_name_error("sharing scheme", scheme, SCHEMES)
     defaults = SCHEMES[scheme].OPTIONS
+    if options is not None and not isinstance(options, dict):
+        raise ValueError(f"sharing_options must be a dict {{name: value}}, e.g. {{'beta': 1e-3}}, "
+                         f"got {type(options).__name__} {options!r}.")
     options = dict(options or {})
     unknown = sorted(set(options) - set(defaults))
     if unknown and not defaults:

@@ -87,6 +87,20 @@ def checked_coordinates(values, labelled, task, what):
         return tf.where(labelled[..., None], values, tf.zeros_like(values))
 
 
+def whole_numbers(values):
+    """True where `values` hold whole numbers: everywhere for an integer dtype, else where
+    rounding leaves them as they are (class ids given as floats must not be truncated).
+
+    Example:
+    >>> whole_numbers(tf.constant([1.0, 2.5])).numpy()
+    array([ True, False])
+    """
+    values = tf.convert_to_tensor(values)
+    if values.dtype.is_integer:
+        return tf.ones_like(values, tf.bool)
+    return tf.equal(values, tf.round(values))
+
+
 def labelled_values_check(task, targets, mask, is_valid, requirement):
     """A `tf.debugging` assertion that `is_valid(values)` holds everywhere in the targets of
     the examples whose `mask` is above 0; it fails with "Task 'name': `requirement`"."""
@@ -425,6 +439,17 @@ class Task(Configurable):
     # -- helpers for subclasses ---------------------------------------------------------
     def _metric_name(self, metric):
         return f"{self.name}_{metric}"
+
+    def _require_label_keys(self, label, keys, form):
+        """A ValueError unless the raw `label` is a dict holding `keys`; `form` says what
+        each key holds, e.g. "'boxes' (N, 4) and 'classes' (N,)"."""
+        if not isinstance(label, dict):
+            raise ValueError(f"Task {self.name!r}: a raw label is a dict with {form}, got "
+                             f"{type(label).__name__}.")
+        missing = [key for key in keys if key not in label]
+        if missing:
+            raise ValueError(f"Task {self.name!r}: a raw label is a dict with {form}; this one "
+                             f"lacks {missing}.")
 
     def _require_keys(self, targets, keys):
         if not isinstance(targets, dict):

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from mtl_zoo.tasks.base import Task, check_rank, labelled_values_check
+from mtl_zoo.tasks.base import Task, check_rank, labelled_values_check, whole_numbers
 from mtl_zoo.tasks.heads import pooled_trunk_features
 
 
@@ -56,6 +56,9 @@ class Classification(Task):
         return {self.output_name("logits"): logits}
 
     def encode(self, labels, image_shape):
+        labels = tf.convert_to_tensor(labels)
+        tf.debugging.assert_equal(tf.reduce_all(whole_numbers(labels)), True,
+                                  f"Task {self.name!r}: class ids must be whole numbers")
         label = tf.reshape(tf.cast(labels, tf.int32), [])
         tf.debugging.assert_less(label, self.num_classes,
                                  f"Task {self.name!r}: class id >= num_classes={self.num_classes}")
@@ -72,9 +75,9 @@ class Classification(Task):
 
     def target_checks(self, targets, mask):
         return [labelled_values_check(
-            self, targets, mask, lambda ids: (ids >= 0) & (ids < self.num_classes),
-            f"class ids must lie in [0, {self.num_classes}) (or be masked out); fix the labels or "
-            "num_classes.")]
+            self, targets, mask, lambda ids: (ids >= 0) & (ids < self.num_classes) & whole_numbers(ids),
+            f"class ids must lie in [0, {self.num_classes}) as whole numbers (or be masked out); fix "
+            "the labels or num_classes.")]
 
     def _flat_labels(self, targets):
         return ops.reshape(ops.cast(targets, "int32"), (-1,))

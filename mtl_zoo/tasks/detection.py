@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from mtl_zoo.backbones.backbone import level_stride
+from mtl_zoo.checks import check_integer, check_number
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
                                 checked_crowd_flags, checked_label, checked_rows,
@@ -77,9 +78,10 @@ class Detection(Task):
         self.num_classes = int(num_classes)
         self.level = level
         self.stride = level_stride(level)
-        self.max_objects = int(max_objects)
-        self.max_detections = int(max_detections)
-        self.score_threshold = float(score_threshold)
+        owner = f"Task {name!r}"
+        self.max_objects = check_integer(max_objects, "max_objects", owner=owner)
+        self.max_detections = check_integer(max_detections, "max_detections", owner=owner)
+        self.score_threshold = check_number(score_threshold, "score_threshold", 0.0, 1.0, owner=owner)
         self.head_channels = checked_head_channels(name, head_channels)
         self.head_conv = checked_head_conv(name, head_conv)
         self.class_names = list(class_names) if class_names is not None else None
@@ -130,12 +132,22 @@ class Detection(Task):
         """The (N, 4) boxes and (N,) classes of a raw label (with `batch_dims` 1, (B, N, 4) and
         (B, N) of a batch's), after run-time checks of their shapes and of the coordinates of
         the boxes with a class (not padding)."""
+        self._require_label_keys(label, ("boxes", "classes"), "'boxes' (N, 4) and 'classes' (N,)")
         boxes = checked_rows(label["boxes"], [4], f"Task {self.name!r}: boxes must be "
                              "(N, 4) normalised [ymin, xmin, ymax, xmax]", batch_dims)
         classes = tf.reshape(label["classes"], tf.concat([tf.shape(boxes)[:batch_dims], [-1]], 0))
         classes = checked_label(classes, tf.shape(boxes)[batch_dims:batch_dims + 1],
                                 f"Task {self.name!r}: one class per box")
-        return checked_coordinates(boxes, classes >= 0, self, "box coordinates"), classes
+        labelled = classes >= 0
+        boxes = checked_coordinates(boxes, labelled, self, "box coordinates")  # NaN and pixels first
+        ordered = (boxes[..., 2] >= boxes[..., 0]) & (boxes[..., 3] >= boxes[..., 1])
+        checks = [tf.debugging.assert_greater_equal(classes, tf.cast(-1, classes.dtype), message=(
+                      f"Task {self.name!r}: box class ids are 0 to num_classes - 1, or -1 for padding")),
+                  tf.debugging.assert_equal(tf.reduce_all(ordered | tf.logical_not(labelled)), True, message=(
+                      f"Task {self.name!r}: boxes must be [ymin, xmin, ymax, xmax] with ymin <= ymax and "
+                      "xmin <= xmax; convert [x, y, width, height] or [xmin, ymin, xmax, ymax] boxes"))]
+        with tf.control_dependencies(checks):
+            return tf.identity(boxes), tf.identity(classes)
 
     def label_padding(self, label_spec):
         """Raw labels pad with zero boxes of class -1 (and `iscrowd` 0)."""

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from mtl_zoo.backbones.backbone import level_stride
+from mtl_zoo.checks import check_integer, check_number
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
                                 checked_crowd_flags, checked_rows, encoded_alone,
@@ -95,9 +96,10 @@ class Keypoints(Task):
         self.flip_pairs = check_flip_pairs(flip_pairs, self.num_keypoints, name)
         self.level = level
         self.stride = level_stride(level)
-        self.max_instances = int(max_instances)
-        self.max_detections = int(max_detections)
-        self.score_threshold = float(score_threshold)
+        owner = f"Task {name!r}"
+        self.max_instances = check_integer(max_instances, "max_instances", owner=owner)
+        self.max_detections = check_integer(max_detections, "max_detections", owner=owner)
+        self.score_threshold = check_number(score_threshold, "score_threshold", 0.0, 1.0, owner=owner)
         self.head_channels = checked_head_channels(name, head_channels)
         self.head_conv = checked_head_conv(name, head_conv)
         self.keypoint_names = list(keypoint_names) if keypoint_names is not None else None
@@ -136,6 +138,8 @@ class Keypoints(Task):
         `batch_dims` 1, a batch's (B, N, K, 3) and (B, N, 4)), after run-time checks of their
         shapes and of the coordinates of the labelled keypoints and of the boxes of instances
         with any."""
+        self._require_label_keys(label, ("keypoints",), f"'keypoints' (N, {self.num_keypoints}, 3) "
+                                 "and optionally 'boxes' (N, 4)")
         keypoints = checked_rows(label["keypoints"], [self.num_keypoints, 3],
                                  f"Task {self.name!r}: keypoints must be (N, {self.num_keypoints}, 3) "
                                  "normalised (x, y, visibility)", batch_dims)

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from mtl_zoo.checks import check_integer
 from mtl_zoo.weighting.aggregator import EPSILON, GradientAggregator, gram_matrix, register
 
 
@@ -29,7 +30,7 @@ class CAGrad(GradientAggregator):
         if not 0.0 <= float(c) < 1.0:
             raise ValueError(f"CAGrad: c must be in [0, 1), got {c}.")
         self.c = float(c)
-        self.iterations = int(iterations)
+        self.iterations = check_integer(iterations, "iterations", owner="CAGrad")
 
     def aggregate(self, gradients, losses, step):
         num_tasks = gradients.shape[0]

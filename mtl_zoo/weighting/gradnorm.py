@@ -3,6 +3,7 @@ Balancing in Deep Multitask Networks", ICML)."""
 
 import numpy as np
 
+from mtl_zoo.checks import check_number
 from mtl_zoo.weighting.callback import TaskWeightCallback
 
 
@@ -51,7 +52,7 @@ class GradNorm(TaskWeightCallback):
         if alpha < 0:
             raise ValueError(f"GradNorm: alpha must be >= 0, got {alpha}.")
         self.alpha = float(alpha)
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = check_number(learning_rate, "learning_rate", low=0.0, owner="GradNorm")
         self.layer = layer
 
     def on_train_begin(self, logs=None):

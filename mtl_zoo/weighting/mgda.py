@@ -3,6 +3,7 @@
 
 import tensorflow as tf
 
+from mtl_zoo.checks import check_integer
 from mtl_zoo.weighting.aggregator import EPSILON, GradientAggregator, gram_matrix, register
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
@@ -56,7 +57,7 @@ class MGDA(GradientAggregator):
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"MGDA: unknown normalization {normalization!r}; use one of {NORMALIZATIONS}.")
         self.normalization = normalization
-        self.iterations = int(iterations)
+        self.iterations = check_integer(iterations, "iterations", owner="MGDA")
 
     def aggregate(self, gradients, losses, step):
         scale = tf.ones([gradients.shape[0]])

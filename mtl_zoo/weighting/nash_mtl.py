@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from mtl_zoo.checks import check_integer, check_number
 from mtl_zoo.weighting.aggregator import EPSILON, GradientAggregator, gram_matrix, register
 
 
@@ -65,8 +66,8 @@ class NashMTL(GradientAggregator):
 
     def __init__(self, mode=None, iterations=20, max_norm=0.0):
         super().__init__(mode)
-        self.iterations = int(iterations)
-        self.max_norm = float(max_norm)
+        self.iterations = check_integer(iterations, "iterations", owner="NashMTL")
+        self.max_norm = check_number(max_norm, "max_norm", low=0.0, owner="NashMTL")
 
     def aggregate(self, gradients, losses, step):
         weights = nash_weights(gram_matrix(gradients), self.iterations)

@@ -3,6 +3,7 @@
 
 import tensorflow as tf
 
+from mtl_zoo.checks import check_integer
 from mtl_zoo.weighting.aggregator import EPSILON, GradientAggregator, gram_matrix, register
 
 
@@ -41,7 +42,7 @@ class UPGrad(GradientAggregator):
 
     def __init__(self, mode=None, iterations=50):
         super().__init__(mode)
-        self.iterations = int(iterations)
+        self.iterations = check_integer(iterations, "iterations", owner="UPGrad")
 
     def aggregate(self, gradients, losses, step):
         weights = tf.reduce_sum(dual_cone_weights(gram_matrix(gradients), self.iterations), axis=0)
