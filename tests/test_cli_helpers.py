@@ -1,6 +1,7 @@
 """The command lines' helpers in process: config files, run folders, strategies, presets' commands."""
 
 import json
+import math
 import re
 import socket
 import sys
@@ -8,10 +9,12 @@ import threading
 import time
 import types
 
+import numpy as np
 import pytest
 from absl import flags
 
 import mtl_zoo as mz
+from mtl_zoo.cli import exit_on_bad_input
 from mtl_zoo.cli.config_file import apply_config_file, read_config_file
 from mtl_zoo.cli.model_dir import claim_model_dir, claimed_model_dir
 from mtl_zoo.cli.local_workers import free_ports
@@ -29,6 +32,9 @@ def _flag_values(*argv):
     flags.DEFINE_bool("augment", True, "", flag_values=values)
     flags.DEFINE_enum("weighting", "equal", ["equal", "dwa"], "", flag_values=values)
     flags.DEFINE_multi_string("sharing_option", None, "", flag_values=values)
+    flags.DEFINE_float("learning_rate", 1e-3, "", flag_values=values)
+    flags.register_validator("learning_rate", math.isfinite, "--learning_rate must be a finite number.",
+                             flag_values=values)
     values(["prog", *argv])
     return values
 
@@ -43,6 +49,10 @@ def test_a_config_file_sets_flags_and_the_command_line_wins(tmp_path):
     path.write_text("sharing_option: [task_experts=1, 'levels=[P3, P4]']\n")
     apply_config_file(values, str(path), {"sharing_option"})
     assert values.sharing_option == ["task_experts=1", "levels=[P3, P4]"]
+    path.write_text("sharing_option: {beta: 0.5}\ntasks: {a: 1, b: 0.5}\n")  # mappings: name=value pairs
+    values = _flag_values()
+    apply_config_file(values, str(path), {"sharing_option", "tasks"})
+    assert values.sharing_option == ["beta=0.5"] and values.tasks == ["a=1", "b=0.5"]
     path.write_text("tasks: [null, b]\n")  # a null item is empty (e.g. a dataset's default config)
     values = _flag_values()
     apply_config_file(values, str(path), {"tasks"})
@@ -60,12 +70,13 @@ def test_a_config_file_sets_flags_and_the_command_line_wins(tmp_path):
     ("weighting: dwb\n", "bad value 'dwb' for weighting"),
     ("- epochs\n", "must hold a mapping"),
     ("epochs: [3\n", "not valid YAML"),
+    ("learning_rate: .nan\n", "recipe.yaml: flag --learning_rate=nan: --learning_rate must be a finite number"),
 ])
 def test_bad_config_files_name_the_problem(tmp_path, content, message):
     path = tmp_path / "recipe.yaml"
     path.write_text(content)
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        apply_config_file(_flag_values(), str(path), {"epochs", "tasks", "augment", "weighting"})
+        apply_config_file(_flag_values(), str(path), {"epochs", "tasks", "augment", "weighting", "learning_rate"})
     with pytest.raises(ValueError, match="does not exist"):
         read_config_file(str(tmp_path / "missing.json"))
     with pytest.raises(ValueError, match=r"\.json, \.yaml or \.yml"):
@@ -78,6 +89,13 @@ def test_a_run_folder_belongs_to_one_model(tmp_path):
     claim_model_dir(str(run), {"backbone": "tiny", "tasks": ["a"]})  # the same run resumes
     with pytest.raises(ValueError, match="backbone: 'tiny' there, 'resnet50' now"):
         claim_model_dir(str(run), {"backbone": "resnet50", "tasks": ["a"]})
+    nested = tmp_path / "nested"
+    claim_model_dir(str(nested), {"recipe": {"epochs": 1, "seed": 0}, "tasks": ["a"]})
+    with pytest.raises(ValueError, match=r"another model or recipe \(recipe.epochs: 1 there, 2 now\): "):
+        claim_model_dir(str(nested), {"recipe": {"epochs": 2, "seed": 0}, "tasks": ["a"]})
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ValueError, match="--model_dir .*a_file is a file: give a folder"):
+        claim_model_dir(str(tmp_path / "a_file"), {"backbone": "tiny"})
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match="has no run.json"):
@@ -90,6 +108,11 @@ def test_a_run_that_fails_before_writing_anything_leaves_no_claim(tmp_path):
         with claimed_model_dir(str(run), {"sharing_options": {"task_experts": -1}}):
             raise ValueError("bad option")
     assert not run.exists()
+    with pytest.raises(ValueError, match="bad labels"):  # failed in the first epoch, before a backup
+        with claimed_model_dir(str(run), {"sharing_options": {"task_experts": 1}}):
+            (run / "logs" / "train").mkdir(parents=True)
+            raise ValueError("bad labels")
+    assert not run.exists()
     with claimed_model_dir(str(run), {"sharing_options": {"task_experts": 1}}):  # the corrected run
         (run / "backup").mkdir()
     with pytest.raises(RuntimeError):
@@ -101,6 +124,19 @@ def test_a_run_that_fails_before_writing_anything_leaves_no_claim(tmp_path):
         with claimed_model_dir(str(tmp_path / "kept"), {"backbone": "tiny"}):
             raise ValueError("no data")
     assert (tmp_path / "kept").is_dir() and not list((tmp_path / "kept").iterdir())
+
+
+def test_a_failed_check_of_the_data_is_one_line(capsys):
+    model = mz.build_model("tiny", [mz.tasks.Classification("count", 3)], (32, 32, 3))
+    model.compile(optimizer="sgd")
+    with pytest.raises(SystemExit) as exit_info:
+        exit_on_bad_input(lambda: model.train_on_batch(np.zeros((2, 32, 32, 3)), {"count": np.array([1, 5])}))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: The data failed a check while training or evaluating: Task 'count': class ids must lie "
+        "in [0, 3) as whole numbers (or be masked out); fix the labels or num_classes.\n")
+    with pytest.raises(RuntimeError, match="not about the data"):  # other errors stay as they are
+        exit_on_bad_input(lambda: (_ for _ in ()).throw(RuntimeError("not about the data")))
 
 
 def test_strategies_and_global_batch_checks():

@@ -40,9 +40,33 @@ def refuse_positional_arguments(argv):
                          "lists them).")
 
 
+def failed_check(error):
+    """The message of the mtl_zoo check that `error` reports (a TensorFlow run-time assertion
+    about the data, such as a class id out of range), or None for any other error.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> error = tf.errors.InvalidArgumentError(None, None, "Graph execution error: ... assertion "
+    ...     "failed: [Task 'kind': class ids must lie in [0, 4)] [Condition x == y did not hold]")
+    >>> failed_check(error)
+    "Task 'kind': class ids must lie in [0, 4)"
+    """
+    tensorflow = sys.modules.get("tensorflow")  # no TensorFlow imported: no such error
+    marker = "assertion failed: ["
+    if tensorflow is None or not isinstance(error, tensorflow.errors.InvalidArgumentError):
+        return None
+    text = str(error.message).replace("\\'", "'")  # TensorFlow escapes the quotes
+    if marker not in text:
+        return None
+    body = text[text.index(marker) + len(marker):]
+    ends = [index for index in (body.find("] [Condition"), body.find("]\n"), body.rfind("]")) if index >= 0]
+    return body[:min(ends)] if ends else body
+
+
 def exit_on_bad_input(function, errors=(ValueError, OSError)):
     """Runs `function()`; an exception of `errors` (by default ValueError and OSError: bad
-    flags or input, missing files, a failed download) becomes one line on stderr and exit 2.
+    flags or input, missing files, a failed download), or a failed check of the data in a
+    train or test step (`failed_check`), becomes one line on stderr and exit 2.
 
     Example:
     >>> exit_on_bad_input(lambda: 3)
@@ -52,6 +76,11 @@ def exit_on_bad_input(function, errors=(ValueError, OSError)):
         return function()
     except errors as error:
         _exit_with_error(error)
+    except Exception as error:
+        check = failed_check(error)
+        if check is None:
+            raise
+        _exit_with_error(f"The data failed a check while training or evaluating: {check}")
 
 
 def absl_main(job):

@@ -39,7 +39,15 @@ def read_config_file(path):
 
 
 def _as_flag_text(value, repeated=False):
-    """`value` as command-line text; a list for a repeated flag stays a list of texts."""
+    """`value` as command-line text; a list for a repeated flag stays a list of texts, and a
+    mapping is its `name=value` pairs (`task_weights: {pose: 0.5}`, `sharing_option: {beta: 1}`).
+
+    Example:
+    >>> _as_flag_text({"action": 1, "pose": 0.5})
+    'action=1,pose=0.5'
+    """
+    if isinstance(value, dict):
+        value = [f"{name}={item}" for name, item in value.items()]
     if repeated and isinstance(value, (list, tuple)):
         return [str(item) for item in value]
     if isinstance(value, bool):
@@ -79,5 +87,8 @@ def apply_config_file(flag_values, path, allowed):
         except Exception as error:  # absl raises its own IllegalFlagValueError
             raise ValueError(f"Config file {path}: bad value {value!r} for {name}: {error}") from None
         applied.append(name)
-    flag_values.validate_all_flags()
+    try:
+        flag_values.validate_all_flags()
+    except flags.Error as error:  # a validator's verdict on a value from the file
+        raise ValueError(f"Config file {path}: {error}") from None
     return applied

@@ -4,9 +4,29 @@ another model's checkpoint."""
 import contextlib
 import json
 import os
+import shutil
 
 RUN_FILE = "run.json"
+LOGS_FOLDER = "logs"  # TensorBoard's
 WORKER_FILES_PREFIX = "worker_"  # the logs of local non-chief workers (mtl_zoo.cli.local_workers)
+
+
+def setting_differences(there, now, prefix=""):
+    """`"name: value there, value now"` for each setting that differs between two runs'
+    identities, nested settings named by their path (`recipe.epochs`).
+
+    Example:
+    >>> setting_differences({"recipe": {"epochs": 1, "seed": 0}}, {"recipe": {"epochs": 2, "seed": 0}})
+    ['recipe.epochs: 1 there, 2 now']
+    """
+    differences = []
+    for key in sorted(set(there) | set(now)):
+        old, new = there.get(key), now.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += setting_differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            differences.append(f"{prefix}{key}: {old!r} there, {new!r} now")
+    return differences
 
 
 def claim_model_dir(model_dir, identity):
@@ -31,6 +51,8 @@ def claim_model_dir(model_dir, identity):
     >>> claim_model_dir("/tmp/run_a", {"backbone": "tiny"})  # doctest: +SKIP
     """
     identity = json.loads(json.dumps(identity))  # tuples to lists, as they come back from JSON
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise ValueError(f"--model_dir {model_dir} is a file: give a folder, new or of this run.")
     run_file = os.path.join(model_dir, RUN_FILE)
     if os.path.exists(run_file):
         with open(run_file) as f:
@@ -39,9 +61,7 @@ def claim_model_dir(model_dir, identity):
             except json.JSONDecodeError:
                 raise ValueError(f"{run_file} is not valid JSON: delete {model_dir} or choose "
                                  f"another --model_dir.") from None
-        differences = [f"{key}: {previous.get(key)!r} there, {identity.get(key)!r} now"
-                       for key in sorted(set(previous) | set(identity))
-                       if previous.get(key) != identity.get(key)]
+        differences = setting_differences(previous, identity)
         if differences:
             raise ValueError(f"--model_dir {model_dir} holds the checkpoint of another model or "
                              f"recipe ({'; '.join(differences)}): choose another --model_dir, or "
@@ -68,11 +88,14 @@ def claimed_model_dir(model_dir, identity):
     ...     train()
     """
     existed = os.path.isdir(model_dir)
+    before = set(os.listdir(model_dir)) if existed else set()
     claimed = claim_model_dir(model_dir, identity)
     try:
         yield
     except BaseException:
-        if claimed and os.listdir(model_dir) == [RUN_FILE]:
+        written = set(os.listdir(model_dir)) - before
+        if claimed and written <= {RUN_FILE, LOGS_FOLDER}:  # no backup: nothing to resume
+            shutil.rmtree(os.path.join(model_dir, LOGS_FOLDER), ignore_errors=True)
             os.remove(os.path.join(model_dir, RUN_FILE))
             if not existed:
                 os.rmdir(model_dir)

@@ -35,6 +35,7 @@ import time
 from absl import flags
 
 from mtl_zoo.cli import absl_main, dataset_flags, run_command
+from mtl_zoo.cli.model_dir import LOGS_FOLDER, claimed_model_dir
 from mtl_zoo.progress import progress_verbosity
 from mtl_zoo.cli.strategies import STRATEGIES
 from mtl_zoo.convs import CONV_KINDS, DenseParts
@@ -378,7 +379,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     chief = writes_run_files(strategy)
     callbacks = [*weighting_callbacks(FLAGS.seed), mz.weighting.TaskWeightHistory(), backup]
     if chief:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")))
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_FOLDER)))
     model.fit(train_data, validation_data=val_data, epochs=FLAGS.epochs,
               steps_per_epoch=batches_per_epoch,
               verbose=progress_verbosity() if chief else 0, callbacks=callbacks)
@@ -429,7 +430,6 @@ def single_task_baselines(strategy, config, data):
 def train():
     """Runs the training job with the parsed flags; returns what it wrote to metrics.json."""
     from mtl_zoo.cli.config_file import apply_config_file
-    from mtl_zoo.cli.model_dir import claimed_model_dir
     from mtl_zoo.cli.strategies import check_global_batch, make_strategy, writes_run_files
     from mtl_zoo.distribution import is_multi_worker
     from mtl_zoo.files import check_local_path
