@@ -28,11 +28,21 @@ class _EqualLengthSequences(mocking.RandomFakeGenerator):
         super().__init__(*args, constant_dynamic_shape=True, **kwargs)
 
 
+def _ordered_boxes(labels):
+    """`labels` with every `boxes` entry's corners ordered: the fake boxes are random corners,
+    where TFDS's BBoxFeature refuses real ones with ymin > ymax or xmin > xmax."""
+    if not isinstance(labels, dict):
+        return labels
+    return {key: (tf.concat([tf.minimum(value[..., :2], value[..., 2:]), tf.maximum(value[..., :2], value[..., 2:])],
+                            axis=-1) if key == "boxes" else _ordered_boxes(value))
+            for key, value in labels.items()}
+
+
 def _mocked_examples(name, split="train", count=3):
     """`count` examples of source `name` on random data faked from the TFDS feature spec."""
     with mock.patch.object(mocking, "RandomFakeGenerator", _EqualLengthSequences), \
             tfds.testing.mock_data(num_examples=count, policy=tfds.testing.MockPolicy.USE_CODE):
-        return list(get_source(name).load(split).take(count))
+        return [(image, _ordered_boxes(labels)) for image, labels in get_source(name).load(split).take(count)]
 
 
 def _model_encodes(name, image, labels):
@@ -169,9 +179,9 @@ def test_oxford_iiit_pet_maps_trimaps_and_head_boxes():
 @pytest.fixture(scope="module")
 def coco_keypoints_dir(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("tfds")
-    builder = tfds.builder("coco_keypoints", data_dir=str(data_dir))
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY_COCO_KEYPOINTS)))
+    with pytest.raises(FileNotFoundError, match="coco_keypoints: manual_dir .*missing is not a folder"):
+        coco_keypoints.load("train", data_dir=str(data_dir), manual_dir=str(data_dir / "missing"))
+    coco_keypoints.load("train", data_dir=str(data_dir), manual_dir=DUMMY_COCO_KEYPOINTS)  # builds it
     return str(data_dir)
 
 

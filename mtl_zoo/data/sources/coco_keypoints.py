@@ -17,8 +17,8 @@ Crowd regions, and people without keypoints in `people`, are ignore regions:
 they give no training target, and the evaluation ignores the boxes and poses
 found on them, as COCO's does (pycocotools ignores crowd annotations and, for
 keypoints, annotations with no keypoint). Splits: "train", "validation".
-`data_dir` is TFDS's data folder; to build from a local copy of COCO, prepare
-the builder first with a manual folder (datasets/coco_keypoints/README.md).
+`data_dir` is TFDS's data folder; `manual_dir` a local copy of COCO to build from
+(its zips, or the annotations and image folders: datasets/coco_keypoints/README.md).
 
 Example:
 >>> from mtl_zoo.data.sources import coco_keypoints
@@ -53,9 +53,10 @@ def to_example(features):
     }
 
 
-def load(split, data_dir=None, download=True):
-    """The `(image, labels)` examples of `split` (see the module docstring)."""
-    return load_tfds(TFDS_NAME, split, data_dir, download).map(
+def load(split, data_dir=None, download=True, manual_dir=None):
+    """The `(image, labels)` examples of `split` (see the module docstring); `manual_dir`
+    (on the command line `--manual_dir`) builds from a local copy of COCO."""
+    return load_tfds(TFDS_NAME, split, data_dir, download, manual_dir).map(
         to_example, num_parallel_calls=tf.data.AUTOTUNE)
 
 

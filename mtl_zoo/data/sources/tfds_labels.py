@@ -1,10 +1,12 @@
 """Raw multi-task labels from TFDS features: shared by the sources that adapt TFDS datasets."""
 
+import os
+
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 
-def load_tfds(name, split, data_dir=None, download=True):
+def load_tfds(name, split, data_dir=None, download=True, manual_dir=None):
     """The decoded examples (feature dicts) of TFDS dataset `name`'s `split`.
 
     Args:
@@ -13,11 +15,18 @@ def load_tfds(name, split, data_dir=None, download=True):
         data_dir: TFDS data folder (TFDS's default when None).
         download: build the dataset first (downloading what is missing);
             when False the dataset must already be prepared in `data_dir`.
+        manual_dir: TFDS's manual folder, for a builder that builds from local
+            files there (None: `<data_dir>/downloads/manual`).
 
     Example:
     >>> examples = load_tfds("voc/2012", "validation")  # doctest: +SKIP
     """
-    return tfds.load(name, split=split, data_dir=data_dir, download=download)
+    if manual_dir is not None and not os.path.isdir(manual_dir):
+        raise FileNotFoundError(f"{name}: manual_dir {manual_dir} is not a folder.")
+    prepare = ({"download_config": tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir))}
+               if manual_dir is not None else None)
+    return tfds.load(name, split=split, data_dir=data_dir, download=download,
+                     download_and_prepare_kwargs=prepare)
 
 
 def tfds_features(name):
