@@ -152,6 +152,11 @@ def test_mixture_flags_make_the_sampler_and_refuse_what_has_no_effect():
         _parse("--dataset=mtl_shapes,", "--model_dir=unused")
         with pytest.raises(ValueError, match="--dataset=mtl_shapes, has an empty name"):
             train_cli.dataset_flags.flagged_datasets()
+        with pytest.raises(ValueError, match="--dataset=mtl_shapes, has an empty name"):
+            train_cli.architecture()  # which looks up the datasets' tasks first
+        _parse("--tasks=action,pose,action", "--model_dir=unused")
+        with pytest.raises(ValueError, match=r"--tasks names \['action'\] more than once"):
+            train_cli.architecture()
     finally:
         train_cli.FLAGS.unparse_flags()
 

@@ -50,6 +50,11 @@ def test_mtl_shapes_load_without_download_needs_a_built_dataset(tmp_path):
     config = MtlShapesConfig(name="tiny", image_size=32, num_train=1, num_validation=1, num_test=1)
     with pytest.raises(AssertionError, match="could not find data"):
         mtl_shapes.load("train", data_dir=str(tmp_path), download=False, config=config)
+    for source, names in ((mtl_shapes, "default, small"), (multi_mnist, "full, test_set_only")):
+        with pytest.raises(ValueError, match=f"Unknown {source.__name__.split('.')[-1]} config 'smal'. "
+                                             f".*Valid choices: {names}."):
+            source.load("train", data_dir=str(tmp_path), config="smal")
+    assert not list(tmp_path.iterdir())
 
 
 def test_multi_mnist_examples_encode_for_a_model_of_its_tasks(tmp_path):

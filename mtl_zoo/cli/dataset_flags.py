@@ -37,6 +37,24 @@ class LoadedSplit(NamedTuple):
     tasks: tuple
 
 
+def checked_dataset_names(names):
+    """The --dataset `names` as a list, after checks for an empty or a repeated name.
+
+    Example:
+    >>> checked_dataset_names(["mtl_shapes", ""])
+    Traceback (most recent call last):
+    ...
+    ValueError: --dataset=mtl_shapes, has an empty name: give one dataset, or several comma-separated (mtl_zoo.data.sources.list_sources()).
+    """
+    names = list(names)
+    if not names or not all(names):
+        raise ValueError(f"--dataset={','.join(names)} has an empty name: give one dataset, or several "
+                         "comma-separated (mtl_zoo.data.sources.list_sources()).")
+    if len(set(names)) < len(names):
+        raise ValueError(f"--dataset={','.join(names)} names a dataset twice: give each once.")
+    return names
+
+
 def flagged_datasets():
     """`[(name, load options)]` of --dataset, --dataset_config and --manual_dir, each
     dataset's options checked against its source's `load`.
@@ -47,12 +65,7 @@ def flagged_datasets():
     """
     from mtl_zoo.data.sources import get_source
 
-    names = list(FLAGS.dataset)
-    if not names or not all(names):
-        raise ValueError(f"--dataset={','.join(names)} has an empty name: give one dataset, or several "
-                         "comma-separated (mtl_zoo.data.sources.list_sources()).")
-    if len(set(names)) < len(names):
-        raise ValueError(f"--dataset={','.join(names)} names a dataset twice: give each once.")
+    names = checked_dataset_names(FLAGS.dataset)
     configs = list(FLAGS.dataset_config or [None] * len(names))
     if len(configs) != len(names):
         raise ValueError(f"--dataset_config gives {len(configs)} configs for {len(names)} datasets "

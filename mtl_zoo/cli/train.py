@@ -142,7 +142,10 @@ def selected_tasks(dataset, names=None, dense=DenseParts()):
     from mtl_zoo.tasks import get_task
     from mtl_zoo.naming import unknown_name_error
 
-    datasets = [dataset] if isinstance(dataset, str) else list(dataset)
+    datasets = dataset_flags.checked_dataset_names([dataset] if isinstance(dataset, str) else dataset)
+    if names is not None and len(set(names)) < len(names):
+        repeated = sorted({name for name in names if list(names).count(name) > 1})
+        raise ValueError(f"--tasks names {repeated} more than once: give each task once.")
     of_dataset = {source: {task.name: task for task in source_tasks(source)} for source in datasets}
     available = {}
     for tasks in of_dataset.values():

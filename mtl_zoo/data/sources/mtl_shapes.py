@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_zoo import tasks as mtl_tasks
-from mtl_zoo.data.sources.tfds_labels import detection_labels
+from mtl_zoo.data.sources.tfds_labels import configured_builder, detection_labels
 from mtl_zoo.dataset_builders.mtl_shapes import (
     ACTIONS, FLIP_PAIRS, KEYPOINT_NAMES, OBJECT_CLASSES, SEGMENTATION_CLASSES, Builder, MtlShapesConfig,
     scene)
@@ -53,7 +53,7 @@ def load(split, data_dir=None, download=True, config="default"):
       config: a config name ("default", "small") or a
         `mtl_zoo.dataset_builders.mtl_shapes.MtlShapesConfig` (any size, seed, split sizes).
     """
-    builder = Builder(data_dir=data_dir, config=config)
+    builder = configured_builder(Builder, config, data_dir)
     if download:
         builder.download_and_prepare()
     return builder.as_dataset(split=split).map(to_example, num_parallel_calls=tf.data.AUTOTUNE)

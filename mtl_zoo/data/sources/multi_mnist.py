@@ -23,7 +23,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from mtl_zoo import tasks as mtl_tasks
-from mtl_zoo.data.sources.tfds_labels import detection_labels
+from mtl_zoo.data.sources.tfds_labels import configured_builder, detection_labels
 from mtl_zoo.dataset_builders.multi_mnist import DIGIT_NAMES, Builder
 from mtl_zoo.dataset_builders.multi_mnist.multi_mnist_dataset_builder import MNIST_FILES
 
@@ -52,7 +52,7 @@ def load(split, data_dir=None, download=True, config="full", manual_dir=None):
       config: "full", "test_set_only" or a `MultiMnistConfig`.
       manual_dir: a folder with the official MNIST .gz files, for building offline.
     """
-    builder = Builder(data_dir=data_dir, config=config)
+    builder = configured_builder(Builder, config, data_dir)
     if manual_dir is not None and not (os.path.isdir(manual_dir) and os.listdir(manual_dir)):
         needed = sorted(MNIST_FILES[key] for key in builder.builder_config.file_keys)
         raise FileNotFoundError(f"multi_mnist: manual_dir {manual_dir} does not exist or is empty; put "

@@ -5,6 +5,8 @@ import os
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from mtl_zoo.naming import unknown_name_error
+
 
 def load_tfds(name, split, data_dir=None, download=True, manual_dir=None):
     """The decoded examples (feature dicts) of TFDS dataset `name`'s `split`.
@@ -27,6 +29,22 @@ def load_tfds(name, split, data_dir=None, download=True, manual_dir=None):
                if manual_dir is not None else None)
     return tfds.load(name, split=split, data_dir=data_dir, download=download,
                      download_and_prepare_kwargs=prepare)
+
+
+def configured_builder(builder_class, config, data_dir=None):
+    """`builder_class(data_dir=..., config=config)`, after a check that a config given by
+    name is one of the builder's (TFDS's own error lists no valid names).
+
+    Example:
+    >>> from mtl_zoo.dataset_builders.mtl_shapes import Builder
+    >>> configured_builder(Builder, "tiny")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown mtl_shapes config 'tiny'. Valid choices: default, small.
+    """
+    if isinstance(config, str) and config not in builder_class.builder_configs:
+        raise unknown_name_error(f"{builder_class.name} config", config, builder_class.builder_configs)
+    return builder_class(data_dir=data_dir, config=config)
 
 
 def tfds_features(name):
