@@ -78,13 +78,14 @@ def test_a_model_trains_and_evaluates_each_task_on_its_own_dataset(tmp_path, mon
         train_cli.FLAGS.unparse_flags()
 
     # evaluate.py (in a process of its own: its flags clash with export.py's, which other tests
-    # import) with the same datasets reproduces the job's evaluation; it finds the tests' source
-    # on PYTHONPATH, as a user's would be found
-    result = subprocess.run([sys.executable, str(SCRIPTS / "evaluate.py"), "--model=run", *flags[:2],
+    # import) on the datasets the run folder's run.json names reproduces the job's evaluation;
+    # it finds the tests' source on PYTHONPATH, as a user's would be found
+    result = subprocess.run([sys.executable, str(SCRIPTS / "evaluate.py"), "--model=run",
                              "--max_examples=8", "--batch_size=8", f"--data_dir={tmp_path / 'tfds'}",
                              "--output=eval.json"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=600, env=counts_source.environment())
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"The run's datasets: --dataset=mtl_shapes,{COUNTS_SOURCE} --dataset_config=small," in result.stdout
     assert "on 8 mtl_shapes validation + 8 counts_source validation images" in result.stdout
     evaluation = json.loads((tmp_path / "eval.json").read_text())
     assert evaluation["split"] == "validation" and evaluation["examples"] == 16
@@ -137,6 +138,11 @@ def test_tasks_of_a_mixture_come_each_from_one_dataset(monkeypatch, tmp_path):
                                              r"\{'mtl_shapes': \['action', 'objects', 'pose', 'segmentation'\], "
                                              r"'counts_source': \['count'\]\}\)"):
             train_cli.dataset_flags.load_splits("train", 4, ["pose", "count", "digit"])
+        _parse(f"--dataset=mtl_shapes,{COUNTS_SOURCE}", "--dataset_config=small,", "--model_dir=unused",
+               f"--data_dir={tmp_path / 'unbuilt'}")
+        with pytest.raises(ValueError, match=r"tasks \['digit'\] are labels of none"):
+            train_cli.dataset_flags.load_splits("train", 4, ["pose", "digit"])
+        assert not (tmp_path / "unbuilt").exists()  # refused from the sources' tasks(), before building
     finally:
         train_cli.FLAGS.unparse_flags()
 

@@ -192,3 +192,4 @@ def test_scripts_report_bad_input_in_one_line(tmp_path):
                             capture_output=True, text=True, timeout=120)
     _assert_one_line_error(result, "Unknown command 'trian'", "'train'")
     assert not (tmp_path / "x").exists() and not (tmp_path / "e").exists()
+    assert not (tmp_path / "tfds").exists()  # the model was refused before its dataset was built

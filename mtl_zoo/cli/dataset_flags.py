@@ -107,10 +107,14 @@ def load_splits(split=None, limit=None, task_names=None):
             with `task_names`, some task is labelled by no dataset or by several, or a
             dataset labels none of them.
     """
-    from mtl_zoo.data.sources import evaluation_split, load_examples
+    from mtl_zoo.data.sources import evaluation_split, load_examples, source_tasks
 
+    chosen = flagged_datasets()
+    if task_names:  # from the sources' tasks(), before any dataset is built
+        _check_tasks_labelled(task_names, {name: [task.name for task in source_tasks(name)]
+                                           for name, _ in chosen})
     loaded = []
-    for name, options in flagged_datasets():
+    for name, options in chosen:
         dataset_split = split or evaluation_split(name)
         try:
             examples = load_examples(name, dataset_split, data_dir=FLAGS.data_dir, **options)
@@ -121,15 +125,8 @@ def load_splits(split=None, limit=None, task_names=None):
         tasks = [task for task in task_names if task in labelled] if task_names else labelled
         loaded.append(LoadedSplit(name, dataset_split, examples, 0, tuple(tasks)))
     if task_names:
-        labels = {part.dataset: list(part.examples.element_spec[1]) for part in loaded}
-        missing = [task for task in task_names if not any(task in part.tasks for part in loaded)]
-        if missing and len(loaded) == 1:
-            raise ValueError(f"The model's tasks {missing} are not labels of dataset "
-                             f"{loaded[0].dataset!r} (it labels {labels[loaded[0].dataset]}): pass "
-                             "the --dataset the model was made for.")
-        if missing:
-            raise ValueError(f"The model's tasks {missing} are labels of none of the datasets "
-                             f"(they label {labels}): pass the --dataset the model was made for.")
+        _check_tasks_labelled(task_names, {part.dataset: list(part.examples.element_spec[1])
+                                           for part in loaded})
         check_one_dataset_per_task([(part.dataset, part.tasks) for part in loaded])
         for part in loaded:
             if not part.tasks:
@@ -137,6 +134,19 @@ def load_splits(split=None, limit=None, task_names=None):
                                  f"{list(task_names)} (it labels {list(part.examples.element_spec[1])}): "
                                  "drop it from --dataset.")
     return [_counted(part, limit) for part in loaded]
+
+
+def _check_tasks_labelled(task_names, labels):
+    """A ValueError naming the tasks of `task_names` that no dataset of `labels` (`{dataset:
+    [its label names]}`) labels."""
+    missing = [task for task in task_names if not any(task in names for names in labels.values())]
+    if missing and len(labels) == 1:
+        [(dataset, names)] = labels.items()
+        raise ValueError(f"The model's tasks {missing} are not labels of dataset {dataset!r} (it "
+                         f"labels {names}): pass the --dataset the model was made for.")
+    if missing:
+        raise ValueError(f"The model's tasks {missing} are labels of none of the datasets "
+                         f"(they label {labels}): pass the --dataset the model was made for.")
 
 
 def _counted(part, limit):

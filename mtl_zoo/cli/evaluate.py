@@ -11,10 +11,13 @@ accuracy, mAP, mIoU, depth errors); they are printed as a table and written
 as JSON with --output. --baselines names single-task models (run folders or
 .keras files) evaluated on the same examples, and adds delta_m (Maninis et al.
 2019) over each task's headline metric. A model of tasks from several datasets
-(`--dataset=a,b`, as it was trained) is evaluated on each task's own dataset.
+(`--dataset=a,b`, as it was trained) is evaluated on each task's own dataset. A
+run folder's datasets and their configs come from its run.json unless --dataset
+is given.
 """
 
 import json
+import os
 
 from absl import flags
 
@@ -70,12 +73,33 @@ def evaluate(model_reference, split=None, max_examples=None, baselines=None):
     return outcome
 
 
+def use_datasets_of_run(model_reference):
+    """Sets --dataset and --dataset_config to those a run folder's run.json records, unless
+    --dataset is given or `model_reference` is no run folder; returns whether it did."""
+    from mtl_zoo.cli.model_dir import RUN_FILE
+
+    run_file = os.path.join(model_reference, RUN_FILE)
+    if FLAGS["dataset"].present or not os.path.isfile(run_file):
+        return False
+    with open(run_file) as f:
+        run = json.load(f)
+    FLAGS.dataset = run["dataset"].split(",")
+    if not FLAGS["dataset_config"].present:
+        configs = run.get("dataset_config")
+        FLAGS.dataset_config = configs.split(",") if configs else None
+    return True
+
+
 def evaluate_flagged_model():
     """Evaluates `--model` as the flags say, prints the tables and writes `--output`."""
     from mtl_zoo.evaluation import format_delta_m, results_table
 
     if not FLAGS.model:
         raise ValueError("Pass --model=a .keras file, a training run's folder or a preset.")
+    if use_datasets_of_run(FLAGS.model):
+        configs = ",".join(config or "" for config in FLAGS.dataset_config or [])
+        print(f"The run's datasets: --dataset={dataset_flags.flagged_names()}"
+              + (f" --dataset_config={configs}" if configs.strip(",") else ""))
     if FLAGS.output:  # before the evaluation, not after it
         check_local_path(FLAGS.output, "--output")
         check_output_path(FLAGS.output, "--output")
