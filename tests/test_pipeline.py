@@ -250,6 +250,9 @@ def test_epoch_indexed_batches_resume_where_an_uninterrupted_run_would_be(model,
     dropped = build_pipeline(model, examples, 10, seed=3, epochs=2, drop_remainder=True)
     assert [len(batch[0]) for batch in _flat(dropped)] == [10, 10] * 2
     assert int(dropped.cardinality()) == 2 * mz.data.steps_per_epoch([24], 10, drop_remainder=True)
+    for epochs in (None, 2):  # once zero batches, and fit trained nothing
+        with pytest.raises(ValueError, match="has 24 examples, fewer than batch_size=32, so drop_remainder=True"):
+            build_pipeline(model, examples, 32, seed=3, epochs=epochs, drop_remainder=True)
 
 
 def test_batches_hold_model_size_images_encoded_targets_and_masks(model, examples):
@@ -334,6 +337,8 @@ def test_a_malformed_label_raises_naming_the_task(model):
     (lambda e: e, {"batch_size": 2.5}, "batch_size must be an integer >= 1, got 2.5"),
     (lambda e: e.take(0), {}, "is empty"),
     (lambda e: e.map(lambda i, l: (i, {"cont": l["count"]})), {}, "Did you mean 'count'"),
+    (lambda e: e.map(lambda i, l: (i, {**l, "colour": l["count"]})), {},
+     r"task in the labels of the dataset 'colour'.*: mz.data.with_labels_of\(examples, model.task_names\)"),
     (lambda e: e.map(lambda i, l: (i, l["count"])), {}, "labels must be a dict"),
     (lambda e: e, {"deterministic": True}, "needs a seed"),
     (lambda e: e, {"resize": "crop"}, "Unknown resize mode"),
@@ -347,6 +352,13 @@ def test_a_malformed_label_raises_naming_the_task(model):
 def test_bad_input_is_rejected_with_the_fix(model, examples, make, kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_pipeline(model, make(examples), **kwargs)
+
+
+def test_labels_of_tasks_the_model_lacks_can_be_dropped(model, examples):
+    extra = examples.map(lambda image, labels: (image, {**labels, "colour": labels["count"]}))
+    kept = mz.data.with_labels_of(extra, model.task_names)
+    assert sorted(kept.element_spec[1]) == sorted(model.task_names)
+    assert len(list(build_pipeline(model, kept, 8))) == len(list(build_pipeline(model, examples, 8)))
 
 
 def test_arrays_of_different_lengths_name_the_task(model):

@@ -138,7 +138,7 @@ def test_the_check_catches_a_variable_read_needed_at_compile_time():
 
 
 def test_the_dense_tasks_train_and_test_steps_read_everything_at_run_time():
-    from mtl_zoo.cli.dataset_flags import with_labels_of
+    from mtl_zoo.data import with_labels_of
     from mtl_zoo.cli.train import build_job_model
     from mtl_zoo.convs import DenseParts
     from mtl_zoo.data import build_pipeline

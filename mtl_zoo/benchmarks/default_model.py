@@ -44,7 +44,7 @@ def train_step(image_size, batch_size, tasks=None, sharing="hard", aggregator=No
     """
     import keras
 
-    from mtl_zoo.cli.dataset_flags import with_labels_of
+    from mtl_zoo.data import with_labels_of
     from mtl_zoo.cli.train import build_job_model
     from mtl_zoo.convs import DenseParts
     from mtl_zoo.data import build_pipeline

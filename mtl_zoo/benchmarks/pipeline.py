@@ -74,7 +74,7 @@ def measure_rounds(quick, phases=PHASES):
     import tensorflow as tf
 
     from mtl_zoo.benchmarks.measure import interleaved_seconds
-    from mtl_zoo.cli.dataset_flags import with_labels_of
+    from mtl_zoo.data import with_labels_of
     from mtl_zoo.cli.train import build_job_model
     from mtl_zoo.data import build_pipeline
     from mtl_zoo.data.sources import mtl_shapes

@@ -30,7 +30,7 @@ def measure_training(image_size, batch_size, steps, epochs=3, tasks=None):
 
     from mtl_zoo.benchmarks.multi_lenet_training import EpochTimer
     from mtl_zoo.cli.strategies import make_strategy
-    from mtl_zoo.cli.dataset_flags import with_labels_of
+    from mtl_zoo.data import with_labels_of
     from mtl_zoo.cli.train import build_job_model
     from mtl_zoo.data import build_pipeline
     from mtl_zoo.data.sources import mtl_shapes

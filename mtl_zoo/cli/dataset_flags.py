@@ -92,11 +92,6 @@ def flagged_names():
     return ",".join(FLAGS.dataset)
 
 
-def with_labels_of(examples, task_names):
-    """`(image, labels)` examples keeping only the labels of `task_names`."""
-    return examples.map(lambda image, labels: (image, {name: labels[name] for name in task_names}))
-
-
 def load_splits(split=None, limit=None, task_names=None):
     """The `LoadedSplit` of each flagged dataset: its `split` (None: the dataset's evaluation
     split, `mtl_zoo.data.sources.evaluation_split`), the first `limit` examples, only the
@@ -151,6 +146,8 @@ def _check_tasks_labelled(task_names, labels):
 
 def _counted(part, limit):
     """`part` keeping its tasks' labels and its first `limit` examples, cached, and counted."""
+    from mtl_zoo.data import with_labels_of
+
     examples = with_labels_of(part.examples, part.tasks)
     examples = (examples.take(limit) if limit else examples).cache()
     count = int(examples.reduce(0, lambda count, _: count + 1))
@@ -180,6 +177,8 @@ def check_one_dataset_per_task(datasets_and_tasks):
 def labelling(loaded, task_names):
     """The parts of `loaded` (`LoadedSplit`s) that label some of `task_names`, each with
     its examples' labels narrowed to those tasks."""
+    from mtl_zoo.data import with_labels_of
+
     parts = []
     for part in loaded:
         tasks = tuple(task for task in part.tasks if task in task_names)

@@ -38,6 +38,18 @@ def check_not_empty(examples, what):
         raise ValueError(f"{what} is empty: it has no examples to batch.")
 
 
+def with_labels_of(examples, task_names):
+    """`(image, labels)` examples keeping only the labels of `task_names`: a dataset that
+    labels more tasks than a model has (mtl_shapes' segmentation for a preset without it).
+
+    Example:
+    >>> examples = tf.data.Dataset.from_tensors((tf.zeros([8, 8, 3]), {"a": 1, "b": 2}))
+    >>> with_labels_of(examples, ["a"]).element_spec[1]
+    {'a': TensorSpec(shape=(), dtype=tf.int32, name=None)}
+    """
+    return examples.map(lambda image, labels: (image, {name: labels[name] for name in task_names}))
+
+
 def check_examples(model, examples, what="the dataset"):
     """Checks that `examples` yields `(image, {task: raw label}[, {task: mask}])` for `model`.
 
@@ -53,7 +65,9 @@ def check_examples(model, examples, what="the dataset"):
                          f"(tasks {model.task_names}), got {labels}.")
     for name in labels:
         if name not in model.task_names:
-            raise unknown_name_error(f"task in the labels of {what}", name, model.task_names)
+            error = unknown_name_error(f"task in the labels of {what}", name, model.task_names)
+            raise ValueError(f"{error} To drop the labels of tasks the model lacks: "
+                             "mz.data.with_labels_of(examples, model.task_names).")
     if image.dtype != tf.string and image.shape.rank != 3:
         raise ValueError(f"{what}: images must be (height, width, channels) arrays or encoded "
                          f"image bytes, got {image}.")
@@ -433,6 +447,11 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
     options = deterministic_options(deterministic or epoch_range is not None, seed,
                                     shuffled=bool(shuffle_buffer))
     prepare = checked_preparation(model, examples, augmentation, resize, pad_value)
+    count = int(examples.cardinality())  # -1 endless, -2 unknown
+    if drop_remainder and 0 <= count < batch_size:
+        raise ValueError(f"The dataset has {count} examples, fewer than batch_size={batch_size}, so "
+                         "drop_remainder=True would leave no batch: lower the batch size, or keep "
+                         "the remainder.")
     if epoch_range is None:
         batches = encoded_batches(moved_pass(prepare, examples, shuffle_buffer, seed), prepare,
                                   batch_size, drop_remainder)
