@@ -311,6 +311,9 @@ def test_bad_preset_json_names_the_file_and_the_problem(trained, tmp_path):
     with pytest.raises(ValueError, match=r"unknown keys \['heads'\]"):
         mz.from_preset(str(tmp_path), pretrained=False)
     for change, message in [({"labels": None}, "'labels' must be an object, got NoneType"),
+                            ({"labels": {"shape": ["a", "b"]}}, "'labels' of task 'shape' must be a list of 3 names"),
+                            ({"metrics": {"shape": 0.9}}, "'metrics' of 'shape' must be an object of numbers"),
+                            ({"name": " "}, "'name' is empty"),
                             ({"config": {**CONFIG, "tasks": 5}}, "config 'tasks' must be a non-empty list"),
                             ({"weights": {**_preset(trained[1])["weights"], "size": True}},
                              "weights size must be a positive number of bytes"),

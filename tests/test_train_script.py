@@ -78,7 +78,7 @@ def test_train_evaluate_and_export_scripts_end_to_end(tmp_path):
     result = _run("export.py", f"--model={run / 'model.keras'}",
                   f"--export_dir={tmp_path / 'exports'}", "--version=7", "--resize=letterbox", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "objects_boxes" in result.stdout
+    assert "objects_boxes" in result.stdout and "images letterboxed to the model input" in result.stdout
     reloaded = tf.saved_model.load(str(tmp_path / "exports" / "7"))
     assert set(reloaded.signatures) == {"serving_default", "serving_bytes", "serving_raw"}
     assert reloaded.resize.numpy() == b"letterbox"

@@ -43,7 +43,7 @@ def export_flagged_model():
     path = model.export(FLAGS.export_dir, resize=FLAGS.resize, pad_value=FLAGS.pad_value,
                         **({"version": FLAGS.version} if FLAGS.version else {}))
     print(f"SavedModel written to {path}. Serving outputs:")
-    print(mz.export.describe_serving_outputs(model))
+    print(mz.export.describe_serving_outputs(model, FLAGS.resize, FLAGS.pad_value))
     if FLAGS.tflite:
         mz.export.tflite(model, FLAGS.tflite)
         print(f"TFLite model written to {FLAGS.tflite}")

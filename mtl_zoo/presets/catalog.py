@@ -88,15 +88,36 @@ def check_preset(preset, where):
     if not isinstance(config["tasks"], list) or not config["tasks"]:
         raise ValueError(f"{where}: config 'tasks' must be a non-empty list of task objects, got "
                          f"{config['tasks']!r}.")
+    if not preset["name"].strip():
+        raise ValueError(f"{where}: 'name' is empty.")
     try:
-        names = [get_task(task).name for task in config["tasks"]]
+        tasks = {task.name: task for task in map(get_task, config["tasks"])}
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
-    unknown = sorted(set(preset["labels"]) - set(names))
+    unknown = sorted(set(preset["labels"]) - set(tasks))
     if unknown:
-        raise ValueError(f"{where}: 'labels' names tasks {unknown} that the config lacks ({names}).")
+        raise ValueError(f"{where}: 'labels' names tasks {unknown} that the config lacks ({list(tasks)}).")
+    for name, labels in preset["labels"].items():
+        _check_label_names(tasks[name], labels, where)
+    for name, values in preset["metrics"].items():
+        if not isinstance(values, dict) or not all(isinstance(value, (int, float)) and not isinstance(value, bool)
+                                                   for value in values.values()):
+            raise ValueError(f"{where}: 'metrics' of {name!r} must be an object of numbers "
+                             f"({{metric: value}}), got {values!r}.")
     _check_weights(preset["weights"], where)
     return preset
+
+
+# the attribute that counts what a task kind's label names name (classes, keypoints, ...)
+_COUNT_ATTRIBUTES = ("num_classes", "num_keypoints", "num_landmarks", "num_labels")
+
+
+def _check_label_names(task, labels, where):
+    """A ValueError unless `labels` is a list of one name per class (keypoint, ...) of `task`."""
+    count = next((getattr(task, attribute) for attribute in _COUNT_ATTRIBUTES if hasattr(task, attribute)), None)
+    if not isinstance(labels, list) or (count is not None and len(labels) != count):
+        raise ValueError(f"{where}: 'labels' of task {task.name!r} must be a list of {count} names "
+                         f"(one per class, keypoint or label), got {labels!r}.")
 
 
 def _check_weights(weights, where):
