@@ -11,6 +11,7 @@ import types
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from absl import flags
 
 import mtl_zoo as mz
@@ -135,6 +136,13 @@ def test_a_failed_check_of_the_data_is_one_line(capsys):
     assert capsys.readouterr().err == (
         "error: The data failed a check while training or evaluating: Task 'count': class ids must lie "
         "in [0, 3) as whole numbers (or be masked out); fix the labels or num_classes.\n")
+
+    def refuse(_):  # an error raised in code tf.data traces comes with "in user code:" lines
+        raise ValueError("Task 'count': labels have shape (2, 3), expected rank 1.")
+
+    with pytest.raises(SystemExit):
+        exit_on_bad_input(lambda: tf.data.Dataset.range(2).map(refuse))
+    assert capsys.readouterr().err == "error: Task 'count': labels have shape (2, 3), expected rank 1.\n"
     with pytest.raises(RuntimeError, match="not about the data"):  # other errors stay as they are
         exit_on_bad_input(lambda: (_ for _ in ()).throw(RuntimeError("not about the data")))
 

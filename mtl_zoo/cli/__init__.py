@@ -6,8 +6,22 @@ from absl import app, flags, logging
 
 
 def _exit_with_error(message):
-    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    print(f"error: {' '.join(_without_traced_code(str(message)).split())}", file=sys.stderr)
     sys.exit(2)
+
+
+def _without_traced_code(message):
+    """The message of an error raised in code TensorFlow traced (a tf.data map, a train
+    step), without the "in user code:" lines that say where.
+
+    Example:
+    >>> _without_traced_code('in user code:\\n  File "x.py", line 3\\n  ValueError: Task: bad.\\n')
+    'Task: bad.'
+    """
+    if "in user code:" not in message:
+        return message
+    last = [line.strip() for line in message.strip().splitlines() if line.strip()][-1]
+    return last.split(": ", 1)[1] if last.split(": ", 1)[0].endswith("Error") else message
 
 
 def parse_flags_or_exit(argv):
