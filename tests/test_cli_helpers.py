@@ -120,6 +120,15 @@ def test_a_run_that_fails_before_writing_anything_leaves_no_claim(tmp_path):
         with claimed_model_dir(str(run), {"sharing_options": {"task_experts": 1}}):
             raise RuntimeError("killed after its first epoch")
     assert (run / "run.json").exists()  # a run with files keeps its claim, to resume
+    # the same command started twice: the second stops while the first holds the folder
+    # (flock locks each opening of the file, so a second one in this process stands for it)
+    with claimed_model_dir(str(run), {"sharing_options": {"task_experts": 1}}):
+        with pytest.raises(ValueError, match="--model_dir .*run is in use by another training job"):
+            with claimed_model_dir(str(run), {"sharing_options": {"task_experts": 1}}):
+                pass
+        assert (run / "run.json").exists() and (run / "backup").exists()
+    with claimed_model_dir(str(run), {"sharing_options": {"task_experts": 1}}):  # free again
+        pass
     (tmp_path / "kept").mkdir()
     with pytest.raises(ValueError):
         with claimed_model_dir(str(tmp_path / "kept"), {"backbone": "tiny"}):

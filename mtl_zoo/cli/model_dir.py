@@ -79,9 +79,12 @@ def claim_model_dir(model_dir, identity):
 
 @contextlib.contextmanager
 def claimed_model_dir(model_dir, identity):
-    """`claim_model_dir` for the block; when the block fails before writing anything
-    but `run.json` (a bad setting found while building the model, data that will not
-    load), a new claim is undone, so that the corrected command can use the folder.
+    """`claim_model_dir` for the block, which holds the folder alone: a second job started
+    on it meanwhile (the same command run twice) stops with an error instead of resuming
+    from a backup the first one is replacing. When the block fails before writing anything
+    but `run.json` and TensorBoard logs (a bad setting found while building the model, data
+    that will not load or fails a check in the first epoch), a new claim is undone, so that
+    the corrected command can use the folder.
 
     Example:
     >>> with claimed_model_dir("/tmp/run_b", {"backbone": "tiny"}):  # doctest: +SKIP
@@ -90,13 +93,33 @@ def claimed_model_dir(model_dir, identity):
     existed = os.path.isdir(model_dir)
     before = set(os.listdir(model_dir)) if existed else set()
     claimed = claim_model_dir(model_dir, identity)
+    with open(os.path.join(model_dir, RUN_FILE)) as run_file:
+        _hold_alone(run_file, model_dir)  # until the file closes, when the block ends
+        try:
+            yield
+        except BaseException:
+            _release_unused_claim(model_dir, claimed, set(os.listdir(model_dir)) - before, existed)
+            raise
+
+
+def _hold_alone(run_file, model_dir):
+    """Locks the open `run_file` for this process (POSIX `flock`; nothing where there is
+    none), or a ValueError when another process holds it."""
     try:
-        yield
-    except BaseException:
-        written = set(os.listdir(model_dir)) - before
-        if claimed and written <= {RUN_FILE, LOGS_FOLDER}:  # no backup: nothing to resume
-            shutil.rmtree(os.path.join(model_dir, LOGS_FOLDER), ignore_errors=True)
-            os.remove(os.path.join(model_dir, RUN_FILE))
-            if not existed:
-                os.rmdir(model_dir)
-        raise
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return
+    try:
+        fcntl.flock(run_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ValueError(f"--model_dir {model_dir} is in use by another training job: wait for it "
+                         "to end, or choose another --model_dir.") from None
+
+
+def _release_unused_claim(model_dir, claimed, written, existed):
+    """Undoes a new claim of `model_dir` whose run wrote nothing to resume from."""
+    if claimed and written <= {RUN_FILE, LOGS_FOLDER}:  # no backup: nothing to resume
+        shutil.rmtree(os.path.join(model_dir, LOGS_FOLDER), ignore_errors=True)
+        os.remove(os.path.join(model_dir, RUN_FILE))
+        if not existed:
+            os.rmdir(model_dir)
