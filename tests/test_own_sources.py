@@ -33,6 +33,16 @@ OWN_MODULES = {
         def tasks():
             return ["kind"]
         """,
+    "source_of_other_names": """
+        import tensorflow as tf
+        import mtl_zoo as mz
+
+        def load(split, data_dir=None, download=True):
+            return tf.data.Dataset.from_tensors((tf.zeros([8, 8, 3], tf.uint8), {"kind": 1}))
+
+        def tasks():
+            return [mz.tasks.Classification("kinds", 2)]
+        """,
     "source_without_tasks": """
         def load(split, data_dir=None, download=True, **options):
             return None
@@ -111,3 +121,6 @@ def test_a_source_that_gives_the_wrong_things_is_told_what_it_must_give(own_modu
         source_tasks("source_of_wrong_things")
     with pytest.raises(ValueError, match=r"'source_without_tasks': tasks\(\) must return .*; got None"):
         source_tasks("source_without_tasks")
+    with pytest.raises(ValueError, match=r"'source_of_other_names': its examples label \['kind'\], which its "
+                                         r"tasks\(\) does not name \(it names \['kinds'\]\)"):
+        load_examples("source_of_other_names", "train")

@@ -6,6 +6,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import mtl_zoo as mz
+from fake_tfds import ordered_boxes
 from mtl_zoo.data.sources import list_sources, mtl_shapes, multi_mnist, source_tasks
 from mtl_zoo.dataset_builders.mtl_shapes import MtlShapesConfig
 
@@ -59,7 +60,8 @@ def test_mtl_shapes_load_without_download_needs_a_built_dataset(tmp_path):
 
 def test_multi_mnist_examples_encode_for_a_model_of_its_tasks(tmp_path):
     with tfds.testing.mock_data(num_examples=3, data_dir=str(tmp_path)):
-        examples = list(multi_mnist.load("test", data_dir=str(tmp_path), config="test_set_only"))
+        examples = [(image, ordered_boxes(labels))
+                    for image, labels in multi_mnist.load("test", data_dir=str(tmp_path), config="test_set_only")]
     assert len(examples) == 3
     model = mz.build_model("tiny", source_tasks("multi_mnist"), (32, 32, 3))
     for image, labels in examples:

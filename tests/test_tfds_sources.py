@@ -14,6 +14,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.testing import mocking
 
 import mtl_zoo as mz
+from fake_tfds import ordered_boxes
 from mtl_zoo.data.sources import coco, coco_keypoints, get_source, list_sources, tfds_labels
 from mtl_zoo.dataset_builders.coco_keypoints import Builder as CocoKeypointsBuilder
 
@@ -28,21 +29,11 @@ class _EqualLengthSequences(mocking.RandomFakeGenerator):
         super().__init__(*args, constant_dynamic_shape=True, **kwargs)
 
 
-def _ordered_boxes(labels):
-    """`labels` with every `boxes` entry's corners ordered: the fake boxes are random corners,
-    where TFDS's BBoxFeature refuses real ones with ymin > ymax or xmin > xmax."""
-    if not isinstance(labels, dict):
-        return labels
-    return {key: (tf.concat([tf.minimum(value[..., :2], value[..., 2:]), tf.maximum(value[..., :2], value[..., 2:])],
-                            axis=-1) if key == "boxes" else _ordered_boxes(value))
-            for key, value in labels.items()}
-
-
 def _mocked_examples(name, split="train", count=3):
     """`count` examples of source `name` on random data faked from the TFDS feature spec."""
     with mock.patch.object(mocking, "RandomFakeGenerator", _EqualLengthSequences), \
             tfds.testing.mock_data(num_examples=count, policy=tfds.testing.MockPolicy.USE_CODE):
-        return [(image, _ordered_boxes(labels)) for image, labels in get_source(name).load(split).take(count)]
+        return [(image, ordered_boxes(labels)) for image, labels in get_source(name).load(split).take(count)]
 
 
 def _model_encodes(name, image, labels):

@@ -136,6 +136,11 @@ def load_examples(name, split, data_dir=None, download=True, **options):
         given = type(examples) if spec is None else spec
         raise ValueError(f"Dataset source {name!r}: load({split!r}) must return a tf.data.Dataset of "
                          f"(image, {{task name: raw label}}) pairs, got {given}.")
+    named = [task.name for task in source_tasks(name)]
+    unnamed = [label for label in spec[1] if label not in named]
+    if unnamed:
+        raise ValueError(f"Dataset source {name!r}: its examples label {unnamed}, which its tasks() "
+                         f"does not name (it names {named}): give the labels the names of its tasks.")
     return examples
 
 
