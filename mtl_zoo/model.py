@@ -123,8 +123,6 @@ def _batch_size_check(task_name, targets, images):
     first = tf.convert_to_tensor(tf.nest.flatten(targets)[0])
     what = (f"The targets of task {task_name!r} must hold one example per image of the batch "
             "(the labels and the images of a batch must line up)")
-    if first.shape.rank == 0:
-        raise ValueError(f"{what}; they are a scalar.")
     labelled, batch = first.shape[0], images.shape[0]
     if labelled is not None and batch is not None and labelled != batch:
         raise ValueError(f"{what}: they hold {labelled} for {batch} images.")

@@ -9,7 +9,7 @@ epoch in `backup/`, which only the chief writes. Here worker 1 is killed right a
 chief backed up epoch 1 (had each worker kept its own backup, worker 1's would have been
 missing or older, and the restart would have failed). The job trains on two datasets
 (mtl_shapes and the tests' own `counts_source`), so the mixture's epoch-indexed stream resumes
-under a restart too: the losses of every epoch match one uninterrupted process's.
+under a restart too: the losses of every epoch match one uninterrupted process's (to round-off).
 """
 
 import json
@@ -123,4 +123,5 @@ def test_a_killed_worker_restarts_and_training_resumes(tmp_path):
                            capture_output=True, text=True, timeout=120, env=WITH_TESTS_SOURCE)
     assert whole.returncode == 0, whole.stderr[-3000:]
     uninterrupted = json.loads((tmp_path / "whole" / "metrics.json").read_text())["history"]
-    np.testing.assert_allclose(history["loss"], uninterrupted["loss"], rtol=1e-4)
+    # Adam on two workers leaves round-off near 1e-4 (README); other batches would differ by percents
+    np.testing.assert_allclose(history["loss"], uninterrupted["loss"], rtol=5e-4)

@@ -54,6 +54,11 @@ def refuse_positional_arguments(argv):
                          "lists them).")
 
 
+# what the messages of mtl_zoo's checks of the data hold (a task's name, or the dataset's
+# failure), unlike assertions inside Keras or TensorFlow
+DATA_CHECK_MARKS = ("Task '", "task '", "an image is empty", "yields no examples")
+
+
 def failed_check(error):
     """The message of the mtl_zoo check that `error` reports (a TensorFlow run-time assertion
     about the data, such as a class id out of range), or None for any other error.
@@ -74,7 +79,8 @@ def failed_check(error):
         return None
     body = text[text.index(marker) + len(marker):]
     ends = [index for index in (body.find("] [Condition"), body.find("]\n"), body.rfind("]")) if index >= 0]
-    return body[:min(ends)] if ends else body
+    body = body[:min(ends)] if ends else body
+    return body if any(mark in body for mark in DATA_CHECK_MARKS) else None
 
 
 def exit_on_bad_input(function, errors=(ValueError, OSError)):

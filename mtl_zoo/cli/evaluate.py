@@ -81,9 +81,14 @@ def use_datasets_of_run(model_reference):
     run_file = os.path.join(model_reference, RUN_FILE)
     if FLAGS["dataset"].present or not os.path.isfile(run_file):
         return False
-    with open(run_file) as f:
-        run = json.load(f)
-    FLAGS.dataset = run["dataset"].split(",")
+    try:
+        with open(run_file) as f:
+            run = json.load(f)
+        datasets = run["dataset"].split(",")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(f"{run_file} names no datasets (it is not a training run's record): "
+                         "give --dataset.") from None
+    FLAGS.dataset = datasets
     if not FLAGS["dataset_config"].present:
         configs = run.get("dataset_config")
         FLAGS.dataset_config = configs.split(",") if configs else None

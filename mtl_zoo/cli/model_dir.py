@@ -5,6 +5,9 @@ import contextlib
 import json
 import os
 import shutil
+import warnings
+
+from mtl_zoo.files import write_whole
 
 RUN_FILE = "run.json"
 LOGS_FOLDER = "logs"  # TensorBoard's
@@ -72,8 +75,7 @@ def claim_model_dir(model_dir, identity):
         raise ValueError(f"--model_dir {model_dir} is not empty and has no {RUN_FILE} (it was not "
                          f"written by this job): choose another --model_dir.")
     os.makedirs(model_dir, exist_ok=True)
-    with open(run_file, "w") as f:
-        json.dump(identity, f, indent=2)
+    write_whole(run_file, json.dumps(identity, indent=2))  # a job started meanwhile reads it whole
     return True
 
 
@@ -93,7 +95,12 @@ def claimed_model_dir(model_dir, identity):
     existed = os.path.isdir(model_dir)
     before = set(os.listdir(model_dir)) if existed else set()
     claimed = claim_model_dir(model_dir, identity)
-    with open(os.path.join(model_dir, RUN_FILE)) as run_file:
+    try:
+        run_file = open(os.path.join(model_dir, RUN_FILE))
+    except FileNotFoundError:  # the job that wrote it failed and released the folder meanwhile
+        raise ValueError(f"--model_dir {model_dir} was released by a job that failed as this one "
+                         "started: run the command again.") from None
+    with run_file:
         _hold_alone(run_file, model_dir)  # until the file closes, when the block ends
         try:
             yield
@@ -114,6 +121,9 @@ def _hold_alone(run_file, model_dir):
     except BlockingIOError:
         raise ValueError(f"--model_dir {model_dir} is in use by another training job: wait for it "
                          "to end, or choose another --model_dir.") from None
+    except OSError as error:  # a filesystem without locks (NFS without lockd, some FUSE)
+        warnings.warn(f"--model_dir {model_dir}: the run folder cannot be locked ({error}), so a "
+                      "second job started on it would not be stopped.", stacklevel=2)
 
 
 def _release_unused_claim(model_dir, claimed, written, existed):

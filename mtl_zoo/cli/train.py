@@ -43,6 +43,7 @@ from mtl_zoo.convs import CONV_KINDS, DenseParts
 FLAGS = flags.FLAGS
 DEFAULT_TASKS = ("action", "objects", "pose")
 WEIGHTINGS = ("equal", "dwa", "gradnorm", "rlw", "geometric", "uncertainty")
+WEIGHTINGS_THAT_REPLACE_ALPHAS = ("dwa", "rlw", "geometric")  # gradnorm starts from them
 SAMPLERS = ("proportional", "round_robin", "annealed")
 BACKUP_FOLDER = "backup"
 ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "sharing_option", "image_size", "head_conv",
@@ -444,10 +445,10 @@ def train():
     if FLAGS["sampler"].present and len(FLAGS.dataset) == 1:
         raise ValueError("--sampler picks the dataset of each example among several --dataset: "
                          "drop it with one dataset.")
-    if FLAGS.task_weights and weighting_callbacks(seed=0):
+    if FLAGS.task_weights and FLAGS.weighting in WEIGHTINGS_THAT_REPLACE_ALPHAS:
         raise ValueError(f"--task_weights sets fixed alphas, which --weighting={FLAGS.weighting} "
                          "replaces as it trains: give one of the two (--weighting=equal or "
-                         "uncertainty keeps them).")
+                         "uncertainty keeps them, gradnorm starts from them).")
     config = architecture()
     if FLAGS.prepare_data_only:
         task_names = [task["name"] for task in config["tasks"]]

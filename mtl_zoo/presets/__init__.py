@@ -88,7 +88,8 @@ def weights_file(preset, location, cache_dir=None):
         (path, downloaded): `downloaded` is False when no network was used.
 
     Raises:
-        ValueError: the preset has no weights (architecture only).
+        ValueError: the preset has no weights (architecture only), its local weights
+            file is missing, or the size it gives them is wrong (`fetch`).
         DownloadError: see `mtl_zoo.presets.download.fetch`.
     """
     weights = preset["weights"]
@@ -123,8 +124,9 @@ def from_preset(preset, pretrained=True, cache_dir=None):
 
     Raises:
         ValueError: an unknown name (with the closest names), a bad preset.json,
-            `pretrained` on an architecture-only preset, or weights that do not
-            fit the architecture.
+            `pretrained` on an architecture-only preset, a missing local weights
+            file or a wrong size given for the weights, or weights that do not fit
+            the architecture.
         DownloadError: the weights or preset.json could not be fetched or verified.
 
     Example:

@@ -99,7 +99,9 @@ def fetch(url, path, sha256=None, size=None):
     Raises:
         DownloadError: offline with no cached copy or a corrupt one (left in place
             then), the server unreachable or answering with an error, a short body,
-            or a size / sha256 mismatch.
+            or a sha256 mismatch.
+        ValueError: the right sha256 but another size than `size` (the size given
+            is wrong; the file is kept).
             No partial file is left behind (one left by a process killed while
             downloading is removed by a later download into its folder once it
             is an hour old).

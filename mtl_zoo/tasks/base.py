@@ -96,7 +96,7 @@ def whole_numbers(values):
     array([ True, False])
     """
     values = tf.convert_to_tensor(values)
-    if values.dtype.is_integer:
+    if values.dtype.is_integer or values.dtype == tf.bool:
         return tf.ones_like(values, tf.bool)
     return tf.equal(values, tf.round(values))
 

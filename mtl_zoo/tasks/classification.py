@@ -57,13 +57,15 @@ class Classification(Task):
 
     def encode(self, labels, image_shape):
         labels = tf.convert_to_tensor(labels)
-        tf.debugging.assert_equal(tf.reduce_all(whole_numbers(labels)), True,
-                                  f"Task {self.name!r}: class ids must be whole numbers")
-        label = tf.reshape(tf.cast(labels, tf.int32), [])
-        tf.debugging.assert_less(label, self.num_classes,
-                                 f"Task {self.name!r}: class id >= num_classes={self.num_classes}")
-        tf.debugging.assert_non_negative(label, f"Task {self.name!r}: negative class id")
-        return label
+        whole = tf.debugging.assert_equal(tf.reduce_all(whole_numbers(labels)), True,
+                                          f"Task {self.name!r}: class ids must be whole numbers")
+        with tf.control_dependencies([whole]):
+            label = tf.reshape(tf.cast(labels, tf.int32), [])
+        checks = [tf.debugging.assert_less(label, self.num_classes,
+                                           f"Task {self.name!r}: class id >= num_classes={self.num_classes}"),
+                  tf.debugging.assert_non_negative(label, f"Task {self.name!r}: negative class id")]
+        with tf.control_dependencies(checks):
+            return tf.identity(label)
 
     def validate_targets(self, targets):
         targets = ops.convert_to_tensor(targets) if not hasattr(targets, "shape") else targets

@@ -53,10 +53,11 @@ class MultiLabel(Task):
 
     def encode(self, labels, image_shape):
         labels = tf.cast(labels, tf.float32)
-        tf.debugging.assert_equal(tf.size(labels), self.num_labels, (
+        check = tf.debugging.assert_equal(tf.size(labels), self.num_labels, (
             f"Task {self.name!r}: a raw label holds one value per attribute, "
             f"num_labels={self.num_labels}"))
-        return tf.reshape(labels, [self.num_labels])
+        with tf.control_dependencies([check]):  # before the reshape's own, anonymous error
+            return tf.reshape(labels, [self.num_labels])
 
     def validate_targets(self, targets):
         check_rank(targets, (2,), self, "labels", f"Pass a (batch, {self.num_labels}) array of 1/0/-1.")

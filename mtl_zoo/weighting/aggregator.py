@@ -44,10 +44,11 @@ class GradientAggregator(Configurable):
     the shared trunk's parameters (`mode="parameters"`) or with respect to the
     shared representation that the heads read (`mode="representation"`, one
     backward pass through the trunk after combining, as in MGDA-UB). Heads
-    always get the gradient of their own task. Where no pair of rows conflicts,
-    PCGrad, UPGrad, GradVac (at its initial targets) and GradDrop return the plain
-    sum of the rows; MGDA, CAGrad, IMTL-G, Nash-MTL and Aligned-MTL reweight or
-    rescale them even then. Only for identical rows do all point along the sum.
+    always get the gradient of their own task. Where no pair of rows conflicts
+    (no negative dot product), PCGrad, UPGrad and GradVac (at its initial targets)
+    return the plain sum of the rows, and GradDrop does where every coordinate's
+    gradients share a sign; MGDA, CAGrad, IMTL-G, Nash-MTL and Aligned-MTL reweight
+    or rescale them even then. Only for identical rows do all point along the sum.
 
     Subclasses implement `aggregate(gradients, losses, step) -> (N,)` in
     TensorFlow ops, and `build(num_tasks)` when they keep state. A method

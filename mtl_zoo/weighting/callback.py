@@ -7,8 +7,8 @@ import numpy as np
 class TaskWeightCallback(keras.callbacks.Callback):
     """A Keras callback that reads training logs and sets the model's alphas.
 
-    The weighting methods among them (DWA, GradNorm, RLW, the geometric strategy)
-    replace the alphas as they train, the initial `task_weights` of `build_model` included.
+    DWA, RLW and the geometric strategy replace the alphas as they train, the
+    initial `task_weights` of `build_model` included; GradNorm starts from them.
 
     Alphas are variables of the `MultiTaskModel`, and the state of the
     loss-based methods lives in the model's `task_loss_history` variable, so
