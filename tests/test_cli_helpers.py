@@ -129,6 +129,20 @@ def test_a_run_that_fails_before_writing_anything_leaves_no_claim(tmp_path):
         assert (run / "run.json").exists() and (run / "backup").exists()
     with claimed_model_dir(str(run), {"sharing_options": {"task_experts": 1}}):  # free again
         pass
+
+
+def test_a_run_folder_on_a_filesystem_without_locks_is_used_with_a_warning(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(*_):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match="cannot be locked .*No locks available.*would not be stopped"):
+        with claimed_model_dir(str(tmp_path / "run"), {"backbone": "tiny"}):
+            (tmp_path / "run" / "backup").mkdir()
+    assert (tmp_path / "run" / "run.json").exists()
     (tmp_path / "kept").mkdir()
     with pytest.raises(ValueError):
         with claimed_model_dir(str(tmp_path / "kept"), {"backbone": "tiny"}):

@@ -395,6 +395,11 @@ def test_bad_raw_labels_and_task_arguments_name_the_task(make, message):
         make()
 
 
+def test_class_ids_may_come_as_whole_floats_or_bools():
+    task = mz.tasks.Classification("kind", 2)
+    assert [int(task.encode(label, (32, 32, 3))) for label in (1.0, True, np.int64(0))] == [1, 1, 0]
+
+
 def test_padding_and_unlabelled_points_may_hold_any_coordinates_and_encode_finite():
     image = (32, 32, 3)
     detection = mz.tasks.Detection("objects", 2).encode(

@@ -180,6 +180,10 @@ def test_scripts_report_bad_input_in_one_line(tmp_path):
     # of the other checks (test_export's TFLite paths, test_presets' unknown names).
     _assert_one_line_error(_run("evaluate.py", f"--model={tmp_path / 'missing.keras'}", cwd=tmp_path),
                            "missing.keras does not exist")
+    (tmp_path / "not_a_run").mkdir()
+    (tmp_path / "not_a_run" / "run.json").write_text("[]")
+    _assert_one_line_error(_run("evaluate.py", f"--model={tmp_path / 'not_a_run'}", cwd=tmp_path),
+                           "run.json names no datasets (it is not a training run's record): give --dataset")
     _assert_one_line_error(_run("export.py", "--model=m.keras", "--export_dir=e", "--version=abc",
                                 cwd=tmp_path), "error: flag --version=abc", "`--help` lists the flags")
     _assert_one_line_error(_run("train.py", "--model_dir=x", "extra", cwd=tmp_path),
