@@ -117,12 +117,16 @@ def _unlabelled_mask_check(task_name, mask):
         "for the examples the mask marks as labelled, or set their mask to 0."))
 
 
+def _one_per_image(task_name):
+    return (f"The targets of task {task_name!r} must hold one example per image of the batch "
+            "(the labels and the images of a batch must line up)")
+
+
 def _batch_size_check(task_name, targets, images):
     """A check that a task's targets hold one example per image of the batch: a ValueError
     when both sizes are known when the step is traced, else a run-time assertion."""
     first = tf.convert_to_tensor(tf.nest.flatten(targets)[0])
-    what = (f"The targets of task {task_name!r} must hold one example per image of the batch "
-            "(the labels and the images of a batch must line up)")
+    what = _one_per_image(task_name)
     labelled, batch = first.shape[0], images.shape[0]
     if labelled is not None and batch is not None and labelled != batch:
         raise ValueError(f"{what}: they hold {labelled} for {batch} images.")
@@ -524,7 +528,9 @@ class MultiTaskModel(keras.Model):
                 unlabelled_checks.append(_unlabelled_mask_check(task.name, mask))
                 continue
             task.validate_targets(y[task.name])
-            first = tf.nest.flatten(y[task.name])[0]
+            first = tf.convert_to_tensor(tf.nest.flatten(y[task.name])[0])
+            if first.shape.rank == 0:  # a task whose validate_targets lets a scalar through
+                raise ValueError(f"{_one_per_image(task.name)}; they are a scalar.")
             batch = tf.shape(first)[0]
             mask = (tf.ones([batch]) if mask is None
                     else _checked_mask(task.name, mask, batch, first.shape[0] if first.shape.rank else None))

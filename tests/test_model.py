@@ -159,6 +159,11 @@ def test_labels_must_line_up_with_the_images(model, shapes):
     with pytest.raises(ValueError, match=r"targets of task 'count' must hold one example per image .*"
                                          r"they hold 2 for 8 images"):
         model.test_on_batch(images, {**labels, "count": labels["count"][:2]})
+    task = model.get_task("count")
+    task.validate_targets = lambda targets: None  # as a task of one's own might leave it
+    with pytest.raises(ValueError, match=r"targets of task 'count' must hold one example .*; they are a scalar"):
+        model.test_on_batch(images, {**labels, "count": tf.constant(1)})
+    del task.validate_targets
     # batches of unknown size: checked when the step runs, before the forward pass
     unlabelled = {"shapes": np.zeros(8, "float32"), "extremes": np.zeros(8, "float32")}
     spec = (tf.TensorSpec((None,) + SHAPE), {"count": tf.TensorSpec((None,), tf.int32)},

@@ -116,7 +116,8 @@ def _check_label_names(task, labels, where):
     """A ValueError unless `labels` is a list of one name per class (keypoint, ...) of `task`."""
     count = next((getattr(task, attribute) for attribute in _COUNT_ATTRIBUTES if hasattr(task, attribute)), None)
     if not isinstance(labels, list) or (count is not None and len(labels) != count):
-        raise ValueError(f"{where}: 'labels' of task {task.name!r} must be a list of {count} names "
+        how_many = "" if count is None else f"{count} "
+        raise ValueError(f"{where}: 'labels' of task {task.name!r} must be a list of {how_many}names "
                          f"(one per class, keypoint or label), got {labels!r}.")
 
 
