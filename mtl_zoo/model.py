@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mtl_zoo.batch_guard import with_guarded_callbacks
 from mtl_zoo.distribution import check_xla_replicas, is_multi_worker, sum_over_replicas
 from mtl_zoo.export.saved_model import saved_model as export_saved_model
 from mtl_zoo.naming import did_you_mean, unknown_name_error
@@ -376,6 +377,18 @@ class MultiTaskModel(keras.Model):
         else:
             self._task_gradients.statistics, self._task_gradients.statistics_columns = False, None
         self.make_train_function(force=True)
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, but data that gives no batch in an epoch is a ValueError, raised
+        before any other callback sees the empty epoch (`mtl_zoo.batch_guard`)."""
+        args, kwargs = with_guarded_callbacks(super().fit, args, kwargs)
+        return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`, but data that gives no batch is a ValueError
+        (`mtl_zoo.batch_guard`)."""
+        args, kwargs = with_guarded_callbacks(super().evaluate, args, kwargs)
+        return super().evaluate(*args, **kwargs)
 
     def get_compile_config(self):
         config = super().get_compile_config() or {}

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -113,6 +114,24 @@ def test_fit_trains_with_validation_data_and_masks(model, shapes):
     history = model.fit(data, validation_data=data, epochs=2, verbose=0)
     assert {"loss", "val_loss", "count_accuracy", "val_shapes_loss"} <= set(history.history)
     assert history.history["loss"][1] < history.history["loss"][0]
+
+
+def test_data_that_gives_no_batch_is_an_error_before_any_callback_saves(model, shapes, tmp_path):
+    images, labels = shapes
+    data = dataset_from_arrays(model, images, labels, batch_size=8)
+    empty = data.filter(lambda *batch: tf.constant(False))
+    saved = tmp_path / "model.keras"
+    checkpoint = keras.callbacks.ModelCheckpoint(str(saved))
+    with pytest.raises(ValueError, match=r"training data gave no batch in epoch 1 \(the dataset is empty"):
+        model.fit(empty, epochs=2, callbacks=[checkpoint], verbose=0)
+    assert not saved.exists()  # Keras alone would have saved the untrained model
+    with pytest.raises(ValueError, match=r"evaluation \(or validation\) data gave no batch"):
+        model.evaluate(empty, verbose=0)
+    with pytest.raises(ValueError, match=r"\(or validation\) data gave no batch"):
+        model.fit(data, validation_data=empty, epochs=1, verbose=0)
+    # data that gives batches trains as before, with the callbacks given by position too
+    history = model.fit(data, None, None, 1, 0, [checkpoint])
+    assert saved.exists() and len(history.history["loss"]) == 1
 
 
 @pytest.mark.parametrize("mutate,message", [

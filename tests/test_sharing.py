@@ -399,6 +399,9 @@ def test_bad_sharing_input_gets_a_clear_error():
                        sharing_options={"stages": ["P3", "P6"]})
     with pytest.raises(ValueError, match=r"\['P1'\] are not stages"):
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="mtan", sharing_options={"stages": ["P1"]})
+    with pytest.raises(ValueError, match=r"stages names \['P3'\] more than once"):
+        mz.build_model("tiny", _classifiers(), SHAPE, sharing="mtan",
+                       sharing_options={"stages": ["P3", "P5", "P3"]})
     with pytest.raises(ValueError, match=r"\['P7'\] are not"):
         mz.build_model("tiny", _classifiers(), SHAPE, sharing="mmoe", sharing_options={"levels": ["P7"]})
     with pytest.raises(ValueError, match="task_experts must be an integer >= 0, got -1"):

@@ -32,7 +32,8 @@ def features_for_task(task, backbone_features, image_shape, pyramid_spec):
 
 
 def check_stages(stages, scheme, option="stages"):
-    """`stages` as a list of pyramid levels in trunk order; a ValueError names unknown ones.
+    """`stages` as a list of pyramid levels in trunk order; a ValueError names unknown or
+    repeated ones.
 
     Example:
     >>> check_stages(["P4", "P2"], "mtan")
@@ -45,4 +46,8 @@ def check_stages(stages, scheme, option="stages"):
     if unknown:
         raise ValueError(f"Sharing scheme {scheme!r}: {option} {unknown} are not stages of the "
                          f"backbone; its stages are {sorted(PYRAMID_STRIDES)}.")
-    return sorted(set(stages), key=level_stride)
+    repeated = sorted({level for level in stages if list(stages).count(level) > 1}, key=level_stride)
+    if repeated:
+        raise ValueError(f"Sharing scheme {scheme!r}: {option} names {repeated} more than once; "
+                         f"name each level once.")
+    return sorted(stages, key=level_stride)
