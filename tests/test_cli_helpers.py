@@ -392,6 +392,26 @@ def test_a_preset_config_with_uncertainty_weighting_builds_as_the_flags_say(tmp_
         train_cli.FLAGS.unparse_flags()
 
 
+def test_a_pretrained_preset_takes_other_tasks_of_the_dataset_on_its_trunk():
+    preset = "mtl_shapes_tiny_cls_det_pose"
+    try:
+        train_cli.FLAGS(["train", f"--preset={preset}", "--pretrained", "--tasks=objects,segmentation",
+                         "--model_dir=unused"])
+        config = train_cli.architecture()
+        model = train_cli.build_flagged_model(config)
+    finally:
+        train_cli.FLAGS.unparse_flags()
+    preset_config = mz.presets.load_preset(preset)[0]["config"]
+    assert config["tasks"][0] == preset_config["tasks"][1]  # the preset's objects task
+    assert config["tasks"][1]["kind"] == "segmentation" and config["backbone"] == "tiny"
+    assert json.loads(json.dumps(config)) == config  # run.json holds it as it is
+    trained = mz.from_preset(preset)
+    for layer in ("tiny_backbone", "pyramid_P3_smooth", "objects_heatmap"):
+        for new, old in zip(model.get_layer(layer).get_weights(), trained.get_layer(layer).get_weights()):
+            np.testing.assert_array_equal(new, old)
+    assert model.task_names == ["objects", "segmentation"]
+
+
 def test_the_command_lines_refuse_output_paths_that_are_not_local(tmp_path):
     from mtl_zoo.cli import export as export_cli
     from mtl_zoo.cli import make_preset as make_preset_cli

@@ -55,10 +55,12 @@ RECIPE_FLAGS = ("pretrained", "aggregator", "weighting", "task_weights", "epochs
 flags.DEFINE_string("config", None, "A JSON or YAML file of flag values; flags given on the "
                     "command line override it.")
 flags.DEFINE_string("preset", None, "Build the model of this preset (a zoo name, a folder or a "
-                    "URL) instead of --backbone/--tasks/--sharing/--image_size.")
+                    "URL) instead of --backbone/--sharing/--image_size; with --tasks, on its trunk "
+                    "(a task of the preset keeps its head, other tasks come from the dataset).")
 flags.DEFINE_bool("pretrained", False, "With --preset: start from the preset's trained weights.")
 flags.DEFINE_list("tasks", None, "Tasks to train, among the dataset's (mtl_zoo.data.sources."
-                  "source_tasks); default: action,objects,pose on mtl_shapes, all tasks otherwise.")
+                  "source_tasks); default: action,objects,pose on mtl_shapes, all tasks otherwise "
+                  "(with --preset: the preset's).")
 flags.DEFINE_string("backbone", "tiny", "Backbone family (see mtl_zoo.list_backbones()).")
 flags.DEFINE_string("sharing", "hard", "Sharing scheme (mtl_zoo.builders.SHARING_SCHEMES).")
 flags.DEFINE_multi_string("sharing_option", None, "An option of the sharing scheme as name=value, "
@@ -222,10 +224,11 @@ def architecture():
     from mtl_zoo.presets import load_preset
 
     if FLAGS.preset:
-        given = [name for name in ARCHITECTURE_FLAGS if FLAGS[name].present]
+        given = [name for name in ARCHITECTURE_FLAGS if FLAGS[name].present and name != "tasks"]
         if given:
             raise ValueError(f"--preset fixes the architecture: drop {['--' + n for n in given]}.")
-        return dict(load_preset(FLAGS.preset)[0]["config"])
+        spec = load_preset(FLAGS.preset)[0]
+        return preset_config_for_tasks(spec, FLAGS.tasks) if FLAGS.tasks else dict(spec["config"])
     if FLAGS.pretrained:
         raise ValueError("--pretrained loads a preset's weights: give --preset too.")
     import mtl_zoo as mz
@@ -251,10 +254,37 @@ def architecture():
     return config
 
 
+def preset_config_for_tasks(spec, names):
+    """The `build_model` config of the preset `spec` with the tasks called `names`: the
+    preset's own where it has one of that name, else the dataset's (`selected_tasks`, with
+    fresh heads); see `mtl_zoo.presets.transfer.config_with_tasks`."""
+    from mtl_zoo.presets.transfer import config_with_tasks
+
+    of_preset = {task["name"] for task in spec["config"]["tasks"]}
+    others = [name for name in names if name not in of_preset]
+    of_dataset = {task.name: task for task in selected_tasks(FLAGS.dataset, others)} if others else {}
+    config, _ = config_with_tasks(spec, [of_dataset.get(name, name) for name in names])
+    config["tasks"] = [task if isinstance(task, dict) else {"kind": task.kind, **task.get_config()}
+                       for task in config["tasks"]]
+    return config
+
+
+def preset_task_choice(spec, config):
+    """The `from_preset(tasks=...)` of `config`'s tasks: the name of each task the preset has
+    with the same config (its trained head goes over), the config of each other task
+    (a fresh head); None when they are the preset's tasks."""
+    preset_tasks = spec["config"]["tasks"]
+    if config["tasks"] == preset_tasks:
+        return None
+    return [task["name"] if task in preset_tasks else task for task in config["tasks"]]
+
+
 def build_flagged_model(config, tasks=None):
     """The model of `config` (only `tasks` when given: a single-task baseline), with the
     flags' weighting, task weights and preset weights."""
     import mtl_zoo as mz
+
+    from mtl_zoo.presets import load_preset
 
     uncertainty = FLAGS.weighting == "uncertainty"
     if FLAGS.pretrained and tasks is None:  # `config` is the preset's (architecture())
@@ -266,7 +296,8 @@ def build_flagged_model(config, tasks=None):
             raise ValueError(f"Preset {FLAGS.preset} was trained with uncertainty weighting and its "
                              "weights hold the learned log-variances: give --weighting=uncertainty "
                              "with --pretrained, or drop --pretrained.")
-        model = mz.from_preset(FLAGS.preset, pretrained=True)
+        spec = load_preset(FLAGS.preset)[0]
+        model = mz.from_preset(FLAGS.preset, pretrained=True, tasks=preset_task_choice(spec, config))
     else:  # --weighting decides, over a preset config's uncertainty_weighting
         model = mz.build_model(**dict(config, tasks=tasks or config["tasks"],
                                       uncertainty_weighting=uncertainty))

@@ -22,6 +22,7 @@ from mtl_zoo.presets.catalog import (PRESET_FILE, catalog_dir, catalog_names, ch
                                      list_presets, read_preset)
 from mtl_zoo.presets.download import (OFFLINE_ENV, DownloadError, default_cache_dir, fetch,
                                       is_offline, mirrored_url, verify_file)
+from mtl_zoo.presets.transfer import config_with_tasks, transfer_weights
 
 
 def is_url(reference):
@@ -109,7 +110,7 @@ def weights_file(preset, location, cache_dir=None):
     return fetch(mirrored_url(url, file), path, weights["sha256"], weights["size"])
 
 
-def from_preset(preset, pretrained=True, cache_dir=None):
+def from_preset(preset, pretrained=True, cache_dir=None, tasks=None):
     """Builds the `MultiTaskModel` of a preset, with its trained weights when `pretrained`.
 
     Args:
@@ -118,6 +119,11 @@ def from_preset(preset, pretrained=True, cache_dir=None):
         pretrained: load the preset's checkpoint (sha256-verified, cached);
             False builds the architecture with fresh weights.
         cache_dir: the download cache; default `$KERAS_HOME/mtl_zoo`.
+        tasks: None for the preset's tasks, or other tasks on the preset's trunk
+            (`mtl_zoo.presets.transfer`): a name keeps that task of the preset with its
+            trained head, a `Task` or task dict is a new task with a fresh head (one named
+            like a preset task replaces it); the preset's other tasks are left out. The
+            trunk's trained weights go over.
 
     Returns:
         A `MultiTaskModel` taking raw 0-255 images of the preset's input shape.
@@ -134,9 +140,19 @@ def from_preset(preset, pretrained=True, cache_dir=None):
     >>> model = mz.from_preset("mtl_shapes_tiny_cls_det_pose")
     >>> model.task_names
     ['action', 'objects', 'pose']
+    >>> scenes = mz.tasks.Classification("scene", 3)
+    >>> mz.from_preset("mtl_shapes_tiny_cls_det_pose", tasks=["objects", scenes]).task_names
+    ['objects', 'scene']
     """
     spec, location = load_preset(preset, cache_dir)
-    return build_preset_model(spec, weights_file(spec, location, cache_dir)[0] if pretrained else None)
+    weights = weights_file(spec, location, cache_dir)[0] if pretrained else None
+    if tasks is None:
+        return build_preset_model(spec, weights)
+    config, new_tasks = config_with_tasks(spec, tasks)
+    model = build_model(**{"name": spec["name"], **config})
+    if weights is not None:
+        transfer_weights(build_preset_model(spec, weights), model, new_tasks)
+    return model
 
 
 def build_preset_model(spec, weights_path=None):

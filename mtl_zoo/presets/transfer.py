@@ -1,0 +1,160 @@
+"""A preset's trained trunk under other tasks: `from_preset(name, tasks=[...])`.
+
+The preset's tasks that are named again keep their trained heads; new tasks (a `Task`
+or a task dict, also one named like a preset task, which it replaces) get fresh heads;
+the preset's other tasks are left out. Weights go over layer by layer, by layer name,
+where the shapes agree; what starts fresh is listed in the `Transfer` record.
+"""
+
+from typing import NamedTuple
+
+from mtl_zoo.graph import analyse_sharing
+from mtl_zoo.naming import unknown_name_error
+
+
+class Transfer(NamedTuple):
+    """Which layers of a model got a preset's weights (`transfer_weights`).
+
+    Attributes:
+        copied: names of the layers whose weights came from the preset model.
+        fresh: names of the layers with weights that kept their initial values: the heads
+            of new tasks, and shared layers whose shapes depend on the tasks (e.g. MMoE
+            gates, cross-stitch units).
+
+    Example:
+    >>> Transfer(copied=["tiny_backbone"], fresh=["digit_logits"]).fresh
+    ['digit_logits']
+    """
+
+    copied: list
+    fresh: list
+
+
+def config_with_tasks(spec, tasks):
+    """`(config, new task names)`: the `build_model` config of the preset `spec` with `tasks`.
+
+    Args:
+        spec: a checked preset dict (`load_preset`).
+        tasks: a non-empty list; a string names a task of the preset, which keeps its
+            config (and, through `transfer_weights`, its trained head); a `Task` or a task
+            dict is a new task with a fresh head.
+
+    The preset's static task weights and uncertainty weighting carry over for the tasks it
+    keeps; new tasks start with weight 1 (with a per-task uncertainty dict, unweighted).
+
+    Example:
+    >>> from mtl_zoo.presets import load_preset
+    >>> from mtl_zoo.tasks import Classification
+    >>> spec = load_preset("mtl_shapes_tiny_cls_det_pose")[0]
+    >>> config, new = config_with_tasks(spec, ["objects", Classification("scene", 3)])
+    >>> config["tasks"][0]["kind"], config["tasks"][1], new
+    ('detection', Classification(name='scene', num_classes=3, label_smoothing=0.0, top_k=3, class_names=None), ['scene'])
+    """
+    config = dict(spec["config"])
+    if isinstance(tasks, (str, dict)) or not hasattr(tasks, "__iter__"):
+        raise ValueError(f"tasks must be a list of preset task names and new tasks, got {tasks!r}.")
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError(f"tasks is empty: name tasks of preset {spec['name']!r} "
+                         f"({[task['name'] for task in config['tasks']]}) or give new ones.")
+    preset_tasks = {task["name"]: task for task in config["tasks"]}
+    chosen, new = [], []
+    for task in tasks:
+        if isinstance(task, str):
+            if task not in preset_tasks:
+                error = unknown_name_error("task name", task, preset_tasks)
+                raise ValueError(f"{error} Those are the tasks of preset {spec['name']!r}; a new "
+                                 "task is a mtl_zoo.tasks.Task or a task dict, not a name.")
+            chosen.append(preset_tasks[task])
+        else:
+            chosen.append(task)
+            new.append(task.get("name") if isinstance(task, dict) else getattr(task, "name", None))
+    kept = {task for task in tasks if isinstance(task, str)}
+    config["tasks"] = chosen
+    if isinstance(config.get("task_weights"), dict):
+        config["task_weights"] = {name: weight for name, weight in config["task_weights"].items()
+                                  if name in kept} or None
+    if isinstance(config.get("uncertainty_weighting"), dict):
+        config["uncertainty_weighting"] = {name: form for name, form in
+                                           config["uncertainty_weighting"].items() if name in kept} or None
+    return config, new
+
+
+def head_layers(model):
+    """`{layer name: {task names}}` for the layers of `model` whose trainable weights serve
+    single tasks (`mtl_zoo.graph.analyse_sharing`); a bank of parallel towers (soft sharing)
+    serves several. The other layers with weights form the trunk.
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10),
+    ...                                 mz.tasks.Classification("parity", 2)], (32, 32, 3))
+    >>> head_layers(model)
+    {'digit_logits': {'digit'}, 'parity_logits': {'parity'}}
+    """
+    structure = analyse_sharing(model)
+    owner = {id(variable): task for task, variables in structure.task_variables.items()
+             for variable in variables}
+    heads = {}
+    for layer in model.layers:
+        owners = {owner[id(variable)] for variable in layer.trainable_weights if id(variable) in owner}
+        if owners:
+            heads[layer.name] = owners
+    return heads
+
+
+def transfer_weights(source, target, new_tasks=()):
+    """Copies `source`'s weights into each layer of `target` that has a layer of the same
+    name and weight shapes in `source`, unless that layer is the head of a task of
+    `source` that `target` lacks or replaces (a task of `new_tasks`, names of `target`'s
+    tasks). The learned log-variances of uncertainty weighting go over for the kept tasks.
+
+    Returns:
+        A `Transfer` record of the copied and the fresh layers.
+
+    Raises:
+        ValueError: an unknown name in `new_tasks`; no trunk layer of `source` fits
+            `target`; or `source` has one task, which `target` does not keep (its trunk
+            cannot then be told from its head).
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> def classifiers(*names):
+    ...     return [mz.tasks.Classification(name, 10) for name in names]
+    >>> digits = mz.build_model("tiny", classifiers("digit", "parity"), (32, 32, 3))
+    >>> more = mz.build_model("tiny", classifiers("digit", "parity", "sum"), (32, 32, 3))
+    >>> transfer = transfer_weights(digits, more, new_tasks=["sum"])
+    >>> transfer.fresh, "digit_logits" in transfer.copied, "tiny_backbone" in transfer.copied
+    (['sum_logits'], True, True)
+    """
+    unknown = [name for name in new_tasks if name not in target.task_names]
+    if unknown:
+        raise ValueError(f"new_tasks {unknown} are not tasks of the model ({target.task_names}).")
+    kept = set(target.task_names) - set(new_tasks)
+    if len(source.task_names) == 1 and not kept & set(source.task_names):
+        raise ValueError(f"{source.name!r} has one task ({source.task_names[0]!r}), which the new "
+                         "model does not keep: with one task its trunk cannot be told from its "
+                         "head. Keep that task, or start from a multi-task model.")
+    source_layers = {layer.name: layer for layer in source.layers}
+    source_heads = head_layers(source)
+    copied, fresh, trunk_copied = [], [], False
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        origin = source_layers.get(layer.name)
+        owners = source_heads.get(layer.name, set())
+        if (origin is None or not owners <= kept
+                or [tuple(w.shape) for w in layer.weights] != [tuple(w.shape) for w in origin.weights]):
+            fresh.append(layer.name)
+            continue
+        layer.set_weights(origin.get_weights())
+        copied.append(layer.name)
+        trunk_copied |= not owners
+    if len(source.task_names) > 1 and not trunk_copied:
+        raise ValueError(f"No trunk layer of {source.name!r} fits a layer of {target.name!r} "
+                         f"(fresh: {fresh}): the two trunks differ.")
+    for name, variable in getattr(target, "_log_variances", {}).items():
+        learned = getattr(source, "_log_variances", {}).get(name)
+        if name in kept and learned is not None:
+            variable.assign(learned)
+    return Transfer(copied, fresh)

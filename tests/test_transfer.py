@@ -1,0 +1,85 @@
+"""A preset's trained trunk under other tasks: `from_preset(name, tasks=[...])` and `transfer_weights`."""
+
+import numpy as np
+import pytest
+
+import mtl_zoo as mz
+from mtl_zoo.presets.transfer import transfer_weights
+
+PRESET = "mtl_shapes_tiny_cls_det_pose"
+
+
+@pytest.fixture(scope="module")
+def preset_model():
+    return mz.from_preset(PRESET)
+
+
+def _classifiers(*names):
+    return [mz.tasks.Classification(name, 3) for name in names]
+
+
+def test_kept_tasks_keep_their_trained_heads_and_a_new_task_starts_fresh(preset_model):
+    model = mz.from_preset(PRESET, tasks=["pose", "objects", mz.tasks.Classification("scene", 3)])
+    assert model.task_names == ["pose", "objects", "scene"]
+    images = np.random.default_rng(0).integers(0, 256, (4, 128, 128, 3)).astype("uint8")
+    expected, outputs = preset_model.predict(images, verbose=0), model.predict(images, verbose=0)
+    assert sorted(outputs) == sorted([name for name in expected if not name.startswith("action")]
+                                     + ["scene_logits"])
+    for name in outputs:
+        if name != "scene_logits":  # the trunk and both kept heads are the trained ones
+            np.testing.assert_allclose(outputs[name], expected[name], atol=1e-5, err_msg=name)
+    transfer = transfer_weights(preset_model, model, new_tasks=["scene"])
+    assert transfer.fresh == ["scene_logits"]
+    assert {"tiny_backbone", "pyramid_P3_smooth", "objects_heatmap", "pose_keypoint_heatmap"} <= set(
+        transfer.copied)
+
+
+def test_a_new_task_named_like_a_preset_task_replaces_its_head(preset_model):
+    model = mz.from_preset(PRESET, tasks=[mz.tasks.Classification("action", 6), "objects"])
+    for trained, new in zip(preset_model.get_layer("tiny_backbone").get_weights(),
+                            model.get_layer("tiny_backbone").get_weights()):
+        np.testing.assert_array_equal(new, trained)
+    trained_kernel = preset_model.get_layer("action_logits").get_weights()[0]
+    assert not np.allclose(model.get_layer("action_logits").get_weights()[0], trained_kernel)
+    architecture = mz.from_preset(PRESET, pretrained=False, tasks=["objects"])
+    assert architecture.task_names == ["objects"]
+    assert not np.allclose(architecture.get_layer("objects_heatmap").get_weights()[0],
+                           preset_model.get_layer("objects_heatmap").get_weights()[0])
+
+
+@pytest.mark.parametrize("tasks,message", [
+    (["objects", "poses"], r"Unknown task name 'poses'\. Did you mean 'pose'.* Valid choices: action, objects, "
+                           r"pose\. Those are the tasks of preset 'mtl_shapes_tiny_cls_det_pose'; a new "
+                           r"task is a mtl_zoo\.tasks\.Task or a task dict, not a name"),
+    ([], r"tasks is empty: name tasks of preset .+\['action', 'objects', 'pose'\]"),
+    ("objects", r"tasks must be a list of preset task names and new tasks, got 'objects'"),
+    (["objects", "objects"], r"'objects'"),
+])
+def test_bad_tasks_for_a_preset_get_a_clear_error(tasks, message):
+    with pytest.raises(ValueError, match=message):
+        mz.from_preset(PRESET, pretrained=False, tasks=tasks)
+
+
+def test_learned_uncertainty_goes_over_for_kept_tasks_only():
+    source = mz.build_model("tiny", _classifiers("a", "b"), (32, 32, 3), uncertainty_weighting=True)
+    source._log_variances["a"].assign(0.7)
+    source._log_variances["b"].assign(-0.3)
+    target = mz.build_model("tiny", _classifiers("a", "b", "c"), (32, 32, 3), uncertainty_weighting=True)
+    transfer = transfer_weights(source, target, new_tasks=["b", "c"])
+    assert transfer.fresh == ["b_logits", "c_logits"]
+    assert {name: float(v.numpy()) for name, v in target._log_variances.items()} == pytest.approx(
+        {"a": 0.7, "b": 0.0, "c": 0.0})
+
+
+def test_transfers_that_cannot_carry_the_trunk_are_an_error():
+    two = mz.build_model("tiny", _classifiers("a", "b"), (64, 64, 3))
+    with pytest.raises(ValueError, match=r"new_tasks \['z'\] are not tasks of the model"):
+        transfer_weights(two, mz.build_model("tiny", _classifiers("a"), (64, 64, 3)), new_tasks=["z"])
+    other_trunk = mz.build_model("mobilenet_v3_small", _classifiers("a", "b"), (64, 64, 3))
+    with pytest.raises(ValueError, match="No trunk layer of .+ fits a layer of .+ the two trunks differ"):
+        transfer_weights(two, other_trunk)
+    one = mz.build_model("tiny", _classifiers("a"), (64, 64, 3))
+    with pytest.raises(ValueError, match=r"has one task \('a'\), which the new model does not keep"):
+        transfer_weights(one, two, new_tasks=["a", "b"])
+    kept = transfer_weights(one, two, new_tasks=["b"])  # its one task kept: all of it goes over
+    assert kept.fresh == ["b_logits"]
