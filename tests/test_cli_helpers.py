@@ -396,7 +396,7 @@ def test_a_pretrained_preset_takes_other_tasks_of_the_dataset_on_its_trunk():
     preset = "mtl_shapes_tiny_cls_det_pose"
     try:
         train_cli.FLAGS(["train", f"--preset={preset}", "--pretrained", "--tasks=objects,segmentation",
-                         "--model_dir=unused"])
+                         "--image_size=64", "--model_dir=unused"])
         config = train_cli.architecture()
         model = train_cli.build_flagged_model(config)
     finally:
@@ -404,6 +404,7 @@ def test_a_pretrained_preset_takes_other_tasks_of_the_dataset_on_its_trunk():
     preset_config = mz.presets.load_preset(preset)[0]["config"]
     assert config["tasks"][0] == preset_config["tasks"][1]  # the preset's objects task
     assert config["tasks"][1]["kind"] == "segmentation" and config["backbone"] == "tiny"
+    assert model.input_shape == (None, 64, 64, 3)
     assert json.loads(json.dumps(config)) == config  # run.json holds it as it is
     trained = mz.from_preset(preset)
     for layer in ("tiny_backbone", "pyramid_P3_smooth", "objects_heatmap"):

@@ -83,3 +83,25 @@ def test_transfers_that_cannot_carry_the_trunk_are_an_error():
         transfer_weights(one, two, new_tasks=["a", "b"])
     kept = transfer_weights(one, two, new_tasks=["b"])  # its one task kept: all of it goes over
     assert kept.fresh == ["b_logits"]
+
+
+def test_a_preset_built_for_another_input_size_keeps_every_trained_weight(preset_model):
+    model = mz.from_preset(PRESET, input_shape=(64, 96, 3))
+    assert model.input_shape == (None, 64, 96, 3) and model.task_names == preset_model.task_names
+    for trained, new in zip(preset_model.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(new, trained)
+    images = np.random.default_rng(1).integers(0, 256, (2, 64, 96, 3)).astype("uint8")
+    assert model.predict(images, verbose=0)["objects_heatmap"].shape == (2, 8, 12, 4)
+
+
+def test_a_kept_head_that_does_not_fit_is_an_error():
+    def faces(size):
+        tasks = [mz.tasks.Classification("smiling", 2), mz.tasks.Landmarks("eyes", 2)]
+        return mz.build_model("tiny", tasks, (size, size, 3))
+
+    small, large = faces(32), faces(64)  # the landmarks head's dense layer reads P5 flattened
+    with pytest.raises(ValueError, match=r"Kept tasks' head layers do not fit the new model .*'eyes_hidden': "
+                                         r"\(\['eyes'\], \[\(64, 128\), \(128,\)\], \[\(256, 128\), "
+                                         r"\(128,\)\]\).* give those tasks as new tasks"):
+        transfer_weights(small, large)
+    assert transfer_weights(small, large, new_tasks=["eyes"]).fresh == ["eyes_hidden", "eyes_dense"]

@@ -55,8 +55,9 @@ RECIPE_FLAGS = ("pretrained", "aggregator", "weighting", "task_weights", "epochs
 flags.DEFINE_string("config", None, "A JSON or YAML file of flag values; flags given on the "
                     "command line override it.")
 flags.DEFINE_string("preset", None, "Build the model of this preset (a zoo name, a folder or a "
-                    "URL) instead of --backbone/--sharing/--image_size; with --tasks, on its trunk "
-                    "(a task of the preset keeps its head, other tasks come from the dataset).")
+                    "URL) instead of --backbone/--sharing; with --tasks, on its trunk (a task of "
+                    "the preset keeps its head, other tasks come from the dataset); with "
+                    "--image_size, at that size.")
 flags.DEFINE_bool("pretrained", False, "With --preset: start from the preset's trained weights.")
 flags.DEFINE_list("tasks", None, "Tasks to train, among the dataset's (mtl_zoo.data.sources."
                   "source_tasks); default: action,objects,pose on mtl_shapes, all tasks otherwise "
@@ -224,11 +225,15 @@ def architecture():
     from mtl_zoo.presets import load_preset
 
     if FLAGS.preset:
-        given = [name for name in ARCHITECTURE_FLAGS if FLAGS[name].present and name != "tasks"]
+        given = [name for name in ARCHITECTURE_FLAGS
+                 if FLAGS[name].present and name not in ("tasks", "image_size")]
         if given:
             raise ValueError(f"--preset fixes the architecture: drop {['--' + n for n in given]}.")
         spec = load_preset(FLAGS.preset)[0]
-        return preset_config_for_tasks(spec, FLAGS.tasks) if FLAGS.tasks else dict(spec["config"])
+        config = preset_config_for_tasks(spec, FLAGS.tasks) if FLAGS.tasks else dict(spec["config"])
+        if FLAGS["image_size"].present:
+            config["input_shape"] = [FLAGS.image_size, FLAGS.image_size, 3]
+        return config
     if FLAGS.pretrained:
         raise ValueError("--pretrained loads a preset's weights: give --preset too.")
     import mtl_zoo as mz
@@ -269,14 +274,16 @@ def preset_config_for_tasks(spec, names):
     return config
 
 
-def preset_task_choice(spec, config):
-    """The `from_preset(tasks=...)` of `config`'s tasks: the name of each task the preset has
-    with the same config (its trained head goes over), the config of each other task
-    (a fresh head); None when they are the preset's tasks."""
+def preset_arguments(spec, config):
+    """The `from_preset` arguments `tasks` and `input_shape` that build `config` from the
+    preset `spec`: as tasks, the name of each task the preset has with the same config (its
+    trained head goes over) and the config of each other task (a fresh head); None for
+    what is the preset's own."""
     preset_tasks = spec["config"]["tasks"]
-    if config["tasks"] == preset_tasks:
-        return None
-    return [task["name"] if task in preset_tasks else task for task in config["tasks"]]
+    tasks = [task["name"] if task in preset_tasks else task for task in config["tasks"]]
+    same_shape = list(config["input_shape"]) == list(spec["config"]["input_shape"])
+    return {"tasks": None if config["tasks"] == preset_tasks else tasks,
+            "input_shape": None if same_shape else config["input_shape"]}
 
 
 def build_flagged_model(config, tasks=None):
@@ -297,7 +304,7 @@ def build_flagged_model(config, tasks=None):
                              "weights hold the learned log-variances: give --weighting=uncertainty "
                              "with --pretrained, or drop --pretrained.")
         spec = load_preset(FLAGS.preset)[0]
-        model = mz.from_preset(FLAGS.preset, pretrained=True, tasks=preset_task_choice(spec, config))
+        model = mz.from_preset(FLAGS.preset, pretrained=True, **preset_arguments(spec, config))
     else:  # --weighting decides, over a preset config's uncertainty_weighting
         model = mz.build_model(**dict(config, tasks=tasks or config["tasks"],
                                       uncertainty_weighting=uncertainty))

@@ -110,7 +110,7 @@ def weights_file(preset, location, cache_dir=None):
     return fetch(mirrored_url(url, file), path, weights["sha256"], weights["size"])
 
 
-def from_preset(preset, pretrained=True, cache_dir=None, tasks=None):
+def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape=None):
     """Builds the `MultiTaskModel` of a preset, with its trained weights when `pretrained`.
 
     Args:
@@ -124,6 +124,8 @@ def from_preset(preset, pretrained=True, cache_dir=None, tasks=None):
             trained head, a `Task` or task dict is a new task with a fresh head (one named
             like a preset task replaces it); the preset's other tasks are left out. The
             trunk's trained weights go over.
+        input_shape: None for the preset's, or another (height, width, channels) to
+            build it for (multiples of 32); the trained weights go over as with `tasks`.
 
     Returns:
         A `MultiTaskModel` taking raw 0-255 images of the preset's input shape.
@@ -143,12 +145,16 @@ def from_preset(preset, pretrained=True, cache_dir=None, tasks=None):
     >>> scenes = mz.tasks.Classification("scene", 3)
     >>> mz.from_preset("mtl_shapes_tiny_cls_det_pose", tasks=["objects", scenes]).task_names
     ['objects', 'scene']
+    >>> mz.from_preset("mtl_shapes_tiny_cls_det_pose", input_shape=(256, 192, 3)).input_shape
+    (None, 256, 192, 3)
     """
     spec, location = load_preset(preset, cache_dir)
     weights = weights_file(spec, location, cache_dir)[0] if pretrained else None
-    if tasks is None:
+    if tasks is None and input_shape is None:
         return build_preset_model(spec, weights)
-    config, new_tasks = config_with_tasks(spec, tasks)
+    config, new_tasks = config_with_tasks(spec, tasks) if tasks is not None else (dict(spec["config"]), [])
+    if input_shape is not None:
+        config["input_shape"] = input_shape
     model = build_model(**{"name": spec["name"], **config})
     if weights is not None:
         transfer_weights(build_preset_model(spec, weights), model, new_tasks)

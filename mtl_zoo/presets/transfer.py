@@ -1,4 +1,5 @@
-"""A preset's trained trunk under other tasks: `from_preset(name, tasks=[...])`.
+"""A preset's trained trunk under other tasks or another input size: `from_preset(name,
+tasks=[...], input_shape=...)`.
 
 The preset's tasks that are named again keep their trained heads; new tasks (a `Task`
 or a task dict, also one named like a preset task, which it replaces) get fresh heads;
@@ -113,9 +114,10 @@ def transfer_weights(source, target, new_tasks=()):
         A `Transfer` record of the copied and the fresh layers.
 
     Raises:
-        ValueError: an unknown name in `new_tasks`; no trunk layer of `source` fits
-            `target`; or `source` has one task, which `target` does not keep (its trunk
-            cannot then be told from its head).
+        ValueError: an unknown name in `new_tasks`; a layer of a kept task's head whose
+            shapes differ (a landmarks head read at another input size); no trunk layer of
+            `source` fits `target`; or `source` has one task, which `target` does not keep
+            (its trunk cannot then be told from its head).
 
     Example:
     >>> import mtl_zoo as mz
@@ -137,19 +139,29 @@ def transfer_weights(source, target, new_tasks=()):
                          "head. Keep that task, or start from a multi-task model.")
     source_layers = {layer.name: layer for layer in source.layers}
     source_heads = head_layers(source)
-    copied, fresh, trunk_copied = [], [], False
+    copied, fresh, misfits, trunk_copied = [], [], {}, False
     for layer in target.layers:
         if not layer.weights:
             continue
         origin = source_layers.get(layer.name)
         owners = source_heads.get(layer.name, set())
-        if (origin is None or not owners <= kept
-                or [tuple(w.shape) for w in layer.weights] != [tuple(w.shape) for w in origin.weights]):
+        if origin is None or not owners <= kept:
             fresh.append(layer.name)
+            continue
+        shapes, source_shapes = ([tuple(w.shape) for w in weights] for weights in (layer.weights, origin.weights))
+        if shapes != source_shapes:
+            fresh.append(layer.name)
+            if owners:
+                misfits[layer.name] = (sorted(owners), source_shapes, shapes)
             continue
         layer.set_weights(origin.get_weights())
         copied.append(layer.name)
         trunk_copied |= not owners
+    if misfits:
+        raise ValueError(f"Kept tasks' head layers do not fit the new model ({{layer: (tasks, shapes "
+                         f"there, shapes here)}}: {misfits}), e.g. a dense layer that reads the "
+                         "trunk's features at another input size: give those tasks as new tasks "
+                         "(Task objects), whose heads start fresh.")
     if len(source.task_names) > 1 and not trunk_copied:
         raise ValueError(f"No trunk layer of {source.name!r} fits a layer of {target.name!r} "
                          f"(fresh: {fresh}): the two trunks differ.")
