@@ -157,14 +157,14 @@ def transfer_weights(source, target, new_tasks=()):
         layer.set_weights(origin.get_weights())
         copied.append(layer.name)
         trunk_copied |= not owners
+    if len(source.task_names) > 1 and not trunk_copied:
+        raise ValueError(f"No trunk layer of {source.name!r} fits a layer of {target.name!r} "
+                         f"(fresh: {fresh}): the two trunks differ.")
     if misfits:
         raise ValueError(f"Kept tasks' head layers do not fit the new model ({{layer: (tasks, shapes "
                          f"there, shapes here)}}: {misfits}), e.g. a dense layer that reads the "
                          "trunk's features at another input size: give those tasks as new tasks "
                          "(Task objects), whose heads start fresh.")
-    if len(source.task_names) > 1 and not trunk_copied:
-        raise ValueError(f"No trunk layer of {source.name!r} fits a layer of {target.name!r} "
-                         f"(fresh: {fresh}): the two trunks differ.")
     for name, variable in getattr(target, "_log_variances", {}).items():
         learned = getattr(source, "_log_variances", {}).get(name)
         if name in kept and learned is not None:
