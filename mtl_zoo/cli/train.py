@@ -290,7 +290,6 @@ def build_flagged_model(config, tasks=None):
     """The model of `config` (only `tasks` when given: a single-task baseline), with the
     flags' weighting, task weights and preset weights."""
     import mtl_zoo as mz
-
     from mtl_zoo.presets import load_preset
 
     uncertainty = FLAGS.weighting == "uncertainty"

@@ -128,7 +128,8 @@ def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape
             build it for (multiples of 32); the trained weights go over as with `tasks`.
 
     Returns:
-        A `MultiTaskModel` taking raw 0-255 images of the preset's input shape.
+        A `MultiTaskModel` taking raw 0-255 images of the preset's input shape (or
+        `input_shape`).
 
     Raises:
         ValueError: an unknown name (with the closest names), a bad preset.json,
