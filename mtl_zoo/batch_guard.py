@@ -25,6 +25,10 @@ class RequireBatches(keras.callbacks.Callback):
     >>> guard.on_epoch_begin(1); guard.on_train_batch_end(0); guard.on_epoch_end(1)
     """
 
+    # Keras may then run the batch hooks on a thread pool, as without this callback; it
+    # waits for them before each epoch's end and each evaluation's end, where the counts are read.
+    async_safe = True
+
     ADVICE = ("the dataset is empty: a filter or take that kept no example, or fewer examples than "
               "one batch with drop_remainder=True. Check it with next(iter(dataset)).")
 

@@ -240,6 +240,9 @@ def test_a_learning_rate_that_is_not_finite_is_refused():
     (["--dataset=mnist"], r"Unknown dataset 'mnist'. Did you mean 'multi_mnist'"),
     (["--preset=mtl_shapes_tiny_cls_det_pose", "--backbone=tiny"], r"--preset fixes the architecture"),
     (["--pretrained"], r"--pretrained loads a preset's weights: give --preset too"),
+    (["--preset=mtl_shapes_tiny_cls_det_pose", "--tasks=objects,segmentaton"],
+     r"Unknown task of dataset 'mtl_shapes' 'segmentaton'. Did you mean 'segmentation'.* The tasks of "
+     r"preset 'mtl_shapes_tiny_cls_det_pose' \(action, objects, pose\) are also valid"),
 ])
 def test_bad_architecture_flags_are_named(argv, message):
     try:

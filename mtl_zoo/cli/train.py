@@ -265,9 +265,13 @@ def preset_config_for_tasks(spec, names):
     fresh heads); see `mtl_zoo.presets.transfer.config_with_tasks`."""
     from mtl_zoo.presets.transfer import config_with_tasks
 
-    of_preset = {task["name"] for task in spec["config"]["tasks"]}
+    of_preset = [task["name"] for task in spec["config"]["tasks"]]
     others = [name for name in names if name not in of_preset]
-    of_dataset = {task.name: task for task in selected_tasks(FLAGS.dataset, others)} if others else {}
+    try:
+        of_dataset = {task.name: task for task in selected_tasks(FLAGS.dataset, others)} if others else {}
+    except ValueError as error:
+        raise ValueError(f"{error} The tasks of preset {spec['name']!r} ({', '.join(of_preset)}) "
+                         "are also valid: they keep their heads.") from None
     config, _ = config_with_tasks(spec, [of_dataset.get(name, name) for name in names])
     config["tasks"] = [task if isinstance(task, dict) else {"kind": task.kind, **task.get_config()}
                        for task in config["tasks"]]
