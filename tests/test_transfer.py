@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import mtl_zoo as mz
+from mtl_zoo.data import dataset_from_arrays
 from mtl_zoo.presets.transfer import transfer_weights
 
 PRESET = "mtl_shapes_tiny_cls_det_pose"
@@ -105,3 +106,21 @@ def test_a_kept_head_that_does_not_fit_is_an_error():
                                          r"\(128,\)\]\).* give those tasks as new tasks"):
         transfer_weights(small, large)
     assert transfer_weights(small, large, new_tasks=["eyes"]).fresh == ["eyes_hidden", "eyes_dense"]
+
+
+def test_the_transferred_trunk_can_be_frozen_to_train_the_new_head_first(preset_model):
+    model = mz.from_preset(PRESET, tasks=["action", mz.tasks.Classification("scene", 3)])
+    transfer = transfer_weights(preset_model, model, new_tasks=["scene"])
+    assert "tiny_backbone" in transfer.trunk and set(transfer.trunk) < set(transfer.copied)
+    assert "action_logits" in transfer.copied and "action_logits" not in transfer.trunk
+    for name in transfer.trunk:
+        model.get_layer(name).trainable = False
+    model.compile(optimizer="sgd")
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (8, 128, 128, 3)).astype("uint8")
+    labels = {"action": rng.integers(0, 6, 8), "scene": rng.integers(0, 3, 8)}
+    before = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    model.fit(dataset_from_arrays(model, images, labels, batch_size=8), epochs=1, verbose=0)
+    for name, weights in before.items():  # batch-norm statistics included
+        changed = any(not np.array_equal(old, new) for old, new in zip(weights, model.get_layer(name).get_weights()))
+        assert changed == (name not in transfer.trunk), name

@@ -21,14 +21,18 @@ class Transfer(NamedTuple):
         fresh: names of the layers with weights that kept their initial values: the heads
             of new tasks, and shared layers whose shapes depend on the tasks (e.g. MMoE
             gates, cross-stitch units).
+        trunk: the copied layers that were the source's trunk (no head of one task): to
+            train only the heads first, set their `trainable` to False, then compile.
 
     Example:
-    >>> Transfer(copied=["tiny_backbone"], fresh=["digit_logits"]).fresh
-    ['digit_logits']
+    >>> Transfer(copied=["tiny_backbone", "digit_logits"], fresh=["sum_logits"],
+    ...          trunk=["tiny_backbone"]).trunk
+    ['tiny_backbone']
     """
 
     copied: list
     fresh: list
+    trunk: list
 
 
 def config_with_tasks(spec, tasks):
@@ -139,7 +143,7 @@ def transfer_weights(source, target, new_tasks=()):
                          "head. Keep that task, or start from a multi-task model.")
     source_layers = {layer.name: layer for layer in source.layers}
     source_heads = head_layers(source)
-    copied, fresh, misfits, trunk_copied = [], [], {}, False
+    copied, fresh, trunk, misfits = [], [], [], {}
     for layer in target.layers:
         if not layer.weights:
             continue
@@ -156,8 +160,9 @@ def transfer_weights(source, target, new_tasks=()):
             continue
         layer.set_weights(origin.get_weights())
         copied.append(layer.name)
-        trunk_copied |= not owners
-    if len(source.task_names) > 1 and not trunk_copied:
+        if not owners:
+            trunk.append(layer.name)
+    if len(source.task_names) > 1 and not trunk:
         raise ValueError(f"No trunk layer of {source.name!r} fits a layer of {target.name!r} "
                          f"(fresh: {fresh}): the two trunks differ.")
     if misfits:
@@ -169,4 +174,4 @@ def transfer_weights(source, target, new_tasks=()):
         learned = getattr(source, "_log_variances", {}).get(name)
         if name in kept and learned is not None:
             variable.assign(learned)
-    return Transfer(copied, fresh)
+    return Transfer(copied, fresh, trunk)
