@@ -9,6 +9,8 @@ history, and `evaluate` returns no loss. `MultiTaskModel.fit` and `evaluate` put
 ValueError before any other callback sees the empty epoch.
 """
 
+import inspect
+
 import keras
 
 
@@ -58,10 +60,11 @@ class RequireBatches(keras.callbacks.Callback):
             raise ValueError(f"The evaluation (or validation) data gave no batch ({self.ADVICE})")
 
 
-def guarded_callbacks(callbacks):
-    """`callbacks` (None, one callback or a list) as a list with a `RequireBatches` first,
-    unless it has one; a Keras `CallbackList` (what `fit` hands its own `evaluate` of the
-    validation data) is returned as it is.
+def guarded_callbacks(callbacks, model=None):
+    """`callbacks` (None, one callback, a list or tuple) as a list with a `RequireBatches`
+    first, unless it has one. A Keras `CallbackList` (given by the user, or what `fit`
+    hands its own `evaluate` of the validation data) gets one inserted first, set to
+    `model`, unless it has one.
 
     Example:
     >>> [type(callback).__name__ for callback in guarded_callbacks(None)]
@@ -70,6 +73,10 @@ def guarded_callbacks(callbacks):
     2
     """
     if isinstance(callbacks, keras.callbacks.CallbackList):
+        if not any(isinstance(callback, RequireBatches) for callback in callbacks.callbacks):
+            guard = RequireBatches()
+            guard.set_model(model)
+            callbacks.callbacks.insert(0, guard)
         return callbacks
     if callbacks is None:
         callbacks = []
@@ -83,8 +90,8 @@ def guarded_callbacks(callbacks):
 
 
 def with_guarded_callbacks(method, args, kwargs):
-    """`(args, kwargs)` of a call to `method` (a bound `fit` or `evaluate`) with its
-    `callbacks` argument, given by position or by name, through `guarded_callbacks`.
+    """`(args, kwargs)` of a call to `method` (a `fit` or `evaluate` bound to a model) with
+    its `callbacks` argument, given by position or by name, through `guarded_callbacks`.
 
     Example:
     >>> def fit(x=None, epochs=1, callbacks=None): ...
@@ -92,8 +99,7 @@ def with_guarded_callbacks(method, args, kwargs):
     >>> args[:2], [type(callback).__name__ for callback in args[2]]
     (('data', 2), ['RequireBatches'])
     """
-    import inspect
-
     bound = inspect.signature(method).bind(*args, **kwargs)
-    bound.arguments["callbacks"] = guarded_callbacks(bound.arguments.get("callbacks"))
+    bound.arguments["callbacks"] = guarded_callbacks(bound.arguments.get("callbacks"),
+                                                     getattr(method, "__self__", None))
     return bound.args, bound.kwargs

@@ -26,6 +26,40 @@ def _producer(tensor):
     return operation, operation._inbound_nodes[node_index]
 
 
+def _tensors_behind(model, task):
+    """`(tensor, operation that made it)` for every tensor that `task`'s outputs are computed
+    from, walking back to the input, each node's inputs once."""
+    stack = [model.output[task.output_name(key)] for key in task.output_keys]
+    seen = set()
+    while stack:
+        tensor = stack.pop()
+        operation, node = _producer(tensor)
+        yield tensor, operation
+        if id(node) not in seen:
+            seen.add(id(node))
+            stack.extend(node.input_tensors)
+
+
+def layer_users(model):
+    """`{layer name: names of the tasks whose outputs it computes}`, for every layer of
+    `model` between the input and the outputs, from the graph alone (trainable or not). A
+    bank of parallel towers (soft sharing) is one layer used by all of their tasks.
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10),
+    ...                                 mz.tasks.Classification("parity", 2)], (32, 32, 3))
+    >>> users = layer_users(model)
+    >>> users["digit_logits"], sorted(users["tiny_backbone"])
+    ({'digit'}, ['digit', 'parity'])
+    """
+    users = {}
+    for task in model.tasks:
+        for _, operation in _tensors_behind(model, task):
+            users.setdefault(operation.name, set()).add(task.name)
+    return users
+
+
 def analyse_sharing(model):
     """Finds shared and task-specific layers by walking back from each task's outputs.
 
@@ -44,11 +78,7 @@ def analyse_sharing(model):
     operations = {}
     unit_variables = {}
     for task in model.tasks:
-        stack = [model.output[task.output_name(key)] for key in task.output_keys]
-        seen = set()
-        while stack:
-            tensor = stack.pop()
-            operation, node = _producer(tensor)
+        for tensor, operation in _tensors_behind(model, task):
             operations[id(operation)] = operation
             if hasattr(operation, "output_variables"):
                 # a bank of parallel branches (soft-sharing towers): each output has its own
@@ -59,10 +89,6 @@ def analyse_sharing(model):
                 unit = id(operation)
                 unit_variables[unit] = operation.trainable_variables
             users.setdefault(unit, set()).add(task.name)
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.extend(node.input_tensors)
     shared_ids = {key for key, names in users.items() if len(names) > 1}
 
     shared_variables, seen_variables = [], set()

@@ -416,6 +416,26 @@ def test_a_pretrained_preset_takes_other_tasks_of_the_dataset_on_its_trunk():
     assert model.task_names == ["objects", "segmentation"]
 
 
+def test_a_preset_task_that_the_dataset_labels_otherwise_gets_a_fresh_head(capsys):
+    preset = "mtl_shapes_tiny_cls_det_pose"
+    try:
+        train_cli.FLAGS(["train", f"--preset={preset}", "--dataset=coco", "--tasks=objects,labels",
+                         "--model_dir=unused"])
+        config = train_cli.architecture()
+        train_cli.FLAGS.unparse_flags()
+        train_cli.FLAGS(["train", f"--preset={preset}", "--tasks=objects,objects", "--model_dir=unused"])
+        with pytest.raises(ValueError, match=r"--tasks names \['objects'\] more than once"):
+            train_cli.architecture()
+    finally:
+        train_cli.FLAGS.unparse_flags()
+    assert [(task["name"], task["kind"]) for task in config["tasks"]] == [("objects", "detection"),
+                                                                         ("labels", "multilabel")]
+    assert config["tasks"][0]["num_classes"] == 80  # COCO's, not the preset's 4
+    assert ("Task 'objects': preset mtl_shapes_tiny_cls_det_pose has {'kind': 'detection', 'num_classes': 4}, "
+            "--dataset=coco {'kind': 'detection', 'num_classes': 80}: it gets a fresh head.") in capsys.readouterr().out
+    assert train_cli.preset_arguments(mz.presets.load_preset(preset)[0], config)["tasks"] == config["tasks"]
+
+
 def test_the_command_lines_refuse_output_paths_that_are_not_local(tmp_path):
     from mtl_zoo.cli import export as export_cli
     from mtl_zoo.cli import make_preset as make_preset_cli

@@ -130,6 +130,10 @@ def test_data_that_gives_no_batch_is_an_error_before_any_callback_saves(model, s
         model.evaluate(empty, verbose=0)
     with pytest.raises(ValueError, match=r"\(or validation\) data gave no batch"):
         model.fit(data, validation_data=empty, epochs=1, verbose=0)
+    own_list = keras.callbacks.CallbackList([checkpoint], model=model)  # a CallbackList of one's own
+    with pytest.raises(ValueError, match="training data gave no batch in epoch 1"):
+        model.fit(empty, epochs=2, callbacks=own_list, verbose=0)
+    assert not saved.exists()
     # data that gives batches trains as before, with the callbacks given by position too
     history = model.fit(data, None, None, 1, 0, [checkpoint])
     assert saved.exists() and len(history.history["loss"]) == 1

@@ -77,7 +77,7 @@ def test_transfers_that_cannot_carry_the_trunk_are_an_error():
     with pytest.raises(ValueError, match=r"new_tasks \['z'\] are not tasks of the model"):
         transfer_weights(two, mz.build_model("tiny", _classifiers("a"), (64, 64, 3)), new_tasks=["z"])
     other_trunk = mz.build_model("mobilenet_v3_small", _classifiers("a", "b"), (64, 64, 3))
-    with pytest.raises(ValueError, match="No trunk layer of .+ fits a layer of .+ the two trunks differ"):
+    with pytest.raises(ValueError, match="No trunk layer of .+ goes over to .+ the two trunks differ"):
         transfer_weights(two, other_trunk)
     one = mz.build_model("tiny", _classifiers("a"), (64, 64, 3))
     with pytest.raises(ValueError, match=r"has one task \('a'\), which the new model does not keep"):
@@ -101,11 +101,44 @@ def test_a_kept_head_that_does_not_fit_is_an_error():
         return mz.build_model("tiny", tasks, (size, size, 3))
 
     small, large = faces(32), faces(64)  # the landmarks head's dense layer reads P5 flattened
-    with pytest.raises(ValueError, match=r"Kept tasks' head layers do not fit the new model .*'eyes_hidden': "
-                                         r"\(\['eyes'\], \[\(64, 128\), \(128,\)\], \[\(256, 128\), "
-                                         r"\(128,\)\]\).* give those tasks as new tasks"):
+    untouched = large.get_layer("tiny_backbone").get_weights()
+    with pytest.raises(ValueError, match=r"do not fit the layers .* of the same names .*'eyes_hidden': "
+                                         r"\('eyes', \[\(64, 128\), \(128,\)\], \[\(256, 128\), "
+                                         r"\(128,\)\]\).* Nothing was copied\. Give such tasks as new tasks"):
         transfer_weights(small, large)
+    for before, after in zip(untouched, large.get_layer("tiny_backbone").get_weights()):
+        np.testing.assert_array_equal(after, before)  # all or nothing
     assert transfer_weights(small, large, new_tasks=["eyes"]).fresh == ["eyes_hidden", "eyes_dense"]
+    with pytest.raises(ValueError, match=r"'tiny_backbone': \('trunk', \[\(3, 3, 3, 16\).*first conv for "
+                                         r"another number of input channels"):
+        mz.from_preset(PRESET, input_shape=(64, 64, 1))
+
+
+def test_per_task_towers_go_over_only_between_the_same_tasks():
+    def model(sharing, *names):
+        return mz.build_model("tiny", _classifiers(*names), (32, 32, 3), sharing=sharing)
+
+    images = np.random.default_rng(3).integers(0, 256, (2, 32, 32, 3)).astype("uint8")
+    source = model("soft", "a", "b")
+    same = model("soft", "a", "b")
+    assert transfer_weights(source, same).fresh == []
+    np.testing.assert_allclose(same.predict(images, verbose=0)["a_logits"],
+                               source.predict(images, verbose=0)["a_logits"], atol=1e-6)
+    with pytest.raises(ValueError, match="hold one tower per task .* the two task lists differ"):
+        transfer_weights(source, model("soft", "a", "c"), new_tasks=["c"])
+    stitched = model("cross_stitch", "a", "b")
+    swapped = model("cross_stitch", "b", "a")  # the units' rows and columns are by task position
+    transfer = transfer_weights(stitched, swapped)
+    assert transfer.fresh and all(name.startswith("cross_stitch") for name in transfer.fresh)
+    assert set(transfer.copied) >= {"a_logits", "b_logits"}
+
+
+def test_the_heads_of_a_frozen_source_are_still_heads():
+    source = mz.build_model("tiny", _classifiers("a", "b"), (32, 32, 3))
+    source.trainable = False
+    transfer = transfer_weights(source, mz.build_model("tiny", _classifiers("a", "b"), (32, 32, 3)),
+                                new_tasks=["b"])
+    assert transfer.fresh == ["b_logits"] and transfer.trunk == ["tiny_backbone"]
 
 
 def test_the_transferred_trunk_can_be_frozen_to_train_the_new_head_first(preset_model):

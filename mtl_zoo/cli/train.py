@@ -163,8 +163,7 @@ def selected_tasks(dataset, names=None, dense=DenseParts()):
             raise unknown_name_error(f"task of dataset {','.join(datasets)!r}", name, available)
     dataset_flags.check_one_dataset_per_task(
         [(source, [name for name in tasks if name in names]) for source, tasks in of_dataset.items()])
-    return [get_task(dense.task_config({"kind": available[name].kind, **available[name].get_config()}))
-            for name in names]
+    return [get_task(dense.task_config(available[name].as_spec())) for name in names]
 
 
 def flagged_dense_parts():
@@ -246,8 +245,7 @@ def architecture():
     dense = flagged_dense_parts()
     config = {"backbone": FLAGS.backbone, "input_shape": [FLAGS.image_size, FLAGS.image_size, 3],
               "sharing": FLAGS.sharing, **dense.pyramid_arguments(),
-              "tasks": [{"kind": task.kind, **task.get_config()}
-                        for task in selected_tasks(FLAGS.dataset, FLAGS.tasks, dense)]}
+              "tasks": [task.as_spec() for task in selected_tasks(FLAGS.dataset, FLAGS.tasks, dense)]}
     if dense.pyramid_channels == DenseParts().pyramid_channels:
         # as run.json files from before --pyramid_channels hold it: their runs still resume
         del config["pyramid_channels"]
@@ -262,20 +260,39 @@ def architecture():
 def preset_config_for_tasks(spec, names):
     """The `build_model` config of the preset `spec` with the tasks called `names`: the
     preset's own where it has one of that name, else the dataset's (`selected_tasks`, with
-    fresh heads); see `mtl_zoo.presets.transfer.config_with_tasks`."""
+    fresh heads); see `mtl_zoo.presets.transfer.config_with_tasks`. A preset task that the
+    dataset labels otherwise (another kind or class count) is the dataset's, with a fresh
+    head, and a line says so."""
+    from mtl_zoo.data.sources import source_tasks
     from mtl_zoo.presets.transfer import config_with_tasks
 
-    of_preset = [task["name"] for task in spec["config"]["tasks"]]
-    others = [name for name in names if name not in of_preset]
+    repeated = sorted({name for name in names if list(names).count(name) > 1})
+    if repeated:
+        raise ValueError(f"--tasks names {repeated} more than once: give each task once.")
+    of_preset = {task["name"]: task for task in spec["config"]["tasks"]}
+    of_dataset = {task.name: task.as_spec() for source in dataset_flags.checked_dataset_names(FLAGS.dataset)
+                  for task in source_tasks(source)}
+    relabelled = [name for name in names if name in of_preset and name in of_dataset
+                  and _label_space(of_preset[name]) != _label_space(of_dataset[name])]
+    for name in relabelled:
+        print(f"Task {name!r}: preset {spec['name']} has {_label_space(of_preset[name])}, "
+              f"--dataset={','.join(FLAGS.dataset)} {_label_space(of_dataset[name])}: it gets a fresh head.")
+    others = [name for name in names if name not in of_preset or name in relabelled]
     try:
-        of_dataset = {task.name: task for task in selected_tasks(FLAGS.dataset, others)} if others else {}
+        chosen = {task.name: task for task in selected_tasks(FLAGS.dataset, others)} if others else {}
     except ValueError as error:
+        if not str(error).startswith("Unknown task"):
+            raise
         raise ValueError(f"{error} The tasks of preset {spec['name']!r} ({', '.join(of_preset)}) "
                          "are also valid: they keep their heads.") from None
-    config, _ = config_with_tasks(spec, [of_dataset.get(name, name) for name in names])
-    config["tasks"] = [task if isinstance(task, dict) else {"kind": task.kind, **task.get_config()}
-                       for task in config["tasks"]]
+    config, _ = config_with_tasks(spec, [chosen.get(name, name) for name in names])
+    config["tasks"] = [task if isinstance(task, dict) else task.as_spec() for task in config["tasks"]]
     return config
+
+
+def _label_space(task_spec):
+    """What a task's labels must look like: its kind and its counts (classes, keypoints, ...)."""
+    return {key: value for key, value in task_spec.items() if key == "kind" or key.startswith("num_")}
 
 
 def preset_arguments(spec, config):

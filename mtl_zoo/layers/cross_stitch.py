@@ -25,6 +25,10 @@ class CrossStitch(keras.layers.Layer):
     (0.9, 0.1)
     """
 
+    # its weights are laid out by task position: they go over to another model only when
+    # its tasks are the same, in the same order (`mtl_zoo.presets.transfer`)
+    ordered_by_task = True
+
     def __init__(self, self_weight=0.9, per_channel=False, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= float(self_weight) <= 1.0:

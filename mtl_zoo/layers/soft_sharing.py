@@ -94,6 +94,10 @@ class SoftSharingRegularizer(keras.layers.Layer):
     True
     """
 
+    # its weights are laid out by task position: they go over to another model only when
+    # its tasks are the same, in the same order (`mtl_zoo.presets.transfer`)
+    ordered_by_task = True
+
     def __init__(self, towers, beta=1e-3, coupled_layers=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(beta, (int, float)) or beta < 0:

@@ -9,7 +9,7 @@ where the shapes agree; what starts fresh is listed in the `Transfer` record.
 
 from typing import NamedTuple
 
-from mtl_zoo.graph import analyse_sharing
+from mtl_zoo.graph import layer_users
 from mtl_zoo.naming import unknown_name_error
 
 
@@ -19,10 +19,12 @@ class Transfer(NamedTuple):
     Attributes:
         copied: names of the layers whose weights came from the preset model.
         fresh: names of the layers with weights that kept their initial values: the heads
-            of new tasks, and shared layers whose shapes depend on the tasks (e.g. MMoE
-            gates, cross-stitch units).
-        trunk: the copied layers that were the source's trunk (no head of one task): to
-            train only the heads first, set their `trainable` to False, then compile.
+            of new tasks (and new pyramid levels, or a pyramid only a replaced task read),
+            and the layers laid out by task (soft-sharing towers, cross-stitch units) when
+            the task lists differ.
+        trunk: the copied layers that were the source's trunk (no head of one task; empty
+            when the source has one task): to train only the heads first, set their
+            `trainable` to False, then compile.
 
     Example:
     >>> Transfer(copied=["tiny_backbone", "digit_logits"], fresh=["sum_logits"],
@@ -86,42 +88,38 @@ def config_with_tasks(spec, tasks):
 
 
 def head_layers(model):
-    """`{layer name: {task names}}` for the layers of `model` whose trainable weights serve
-    single tasks (`mtl_zoo.graph.analyse_sharing`); a bank of parallel towers (soft sharing)
-    serves several. The other layers with weights form the trunk.
+    """`{layer name: task name}` for the layers with weights that compute the outputs of one
+    task only (`mtl_zoo.graph.layer_users`: from the graph, trainable or frozen). The other
+    layers with weights form the trunk, a bank of per-task towers (soft sharing) among them.
 
     Example:
     >>> import mtl_zoo as mz
     >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10),
     ...                                 mz.tasks.Classification("parity", 2)], (32, 32, 3))
     >>> head_layers(model)
-    {'digit_logits': {'digit'}, 'parity_logits': {'parity'}}
+    {'digit_logits': 'digit', 'parity_logits': 'parity'}
     """
-    structure = analyse_sharing(model)
-    owner = {id(variable): task for task, variables in structure.task_variables.items()
-             for variable in variables}
-    heads = {}
-    for layer in model.layers:
-        owners = {owner[id(variable)] for variable in layer.trainable_weights if id(variable) in owner}
-        if owners:
-            heads[layer.name] = owners
-    return heads
+    with_weights = {layer.name for layer in model.layers if layer.weights}
+    return {name: next(iter(users)) for name, users in layer_users(model).items()
+            if len(users) == 1 and name in with_weights}
 
 
 def transfer_weights(source, target, new_tasks=()):
     """Copies `source`'s weights into each layer of `target` that has a layer of the same
-    name and weight shapes in `source`, unless that layer is the head of a task of
-    `source` that `target` lacks or replaces (a task of `new_tasks`, names of `target`'s
-    tasks). The learned log-variances of uncertainty weighting go over for the kept tasks.
+    name in `source`, except into the heads of tasks of `source` that `target` lacks or
+    replaces (a task of `new_tasks`, names of `target`'s tasks), and except into layers laid
+    out by task (`ordered_by_task`: soft-sharing towers, cross-stitch units) when the two
+    models' task lists differ. The learned log-variances of uncertainty weighting go over
+    for the kept tasks. Either every such layer fits and all are copied, or nothing is.
 
     Returns:
-        A `Transfer` record of the copied and the fresh layers.
+        A `Transfer` record of the copied, the fresh and the trunk layers.
 
     Raises:
-        ValueError: an unknown name in `new_tasks`; a layer of a kept task's head whose
-            shapes differ (a landmarks head read at another input size); no trunk layer of
-            `source` fits `target`; or `source` has one task, which `target` does not keep
-            (its trunk cannot then be told from its head).
+        ValueError: an unknown name in `new_tasks`; no trunk layer of `source` goes over;
+            a layer to copy whose weight shapes differ (another input channel count, or
+            a landmarks head at another input size); or `source` has one task, which
+            `target` does not keep (its trunk cannot then be told from its head).
 
     Example:
     >>> import mtl_zoo as mz
@@ -130,8 +128,8 @@ def transfer_weights(source, target, new_tasks=()):
     >>> digits = mz.build_model("tiny", classifiers("digit", "parity"), (32, 32, 3))
     >>> more = mz.build_model("tiny", classifiers("digit", "parity", "sum"), (32, 32, 3))
     >>> transfer = transfer_weights(digits, more, new_tasks=["sum"])
-    >>> transfer.fresh, "digit_logits" in transfer.copied, "tiny_backbone" in transfer.copied
-    (['sum_logits'], True, True)
+    >>> transfer.fresh, "digit_logits" in transfer.copied, transfer.trunk
+    (['sum_logits'], True, ['tiny_backbone'])
     """
     unknown = [name for name in new_tasks if name not in target.task_names]
     if unknown:
@@ -143,35 +141,39 @@ def transfer_weights(source, target, new_tasks=()):
                          "head. Keep that task, or start from a multi-task model.")
     source_layers = {layer.name: layer for layer in source.layers}
     source_heads = head_layers(source)
-    copied, fresh, trunk, misfits = [], [], [], {}
+    same_tasks = list(target.task_names) == list(source.task_names)
+    pairs, fresh, trunk, misfits = [], [], [], {}
     for layer in target.layers:
         if not layer.weights:
             continue
         origin = source_layers.get(layer.name)
-        owners = source_heads.get(layer.name, set())
-        if origin is None or not owners <= kept:
+        owner = source_heads.get(layer.name)
+        if (origin is None or (owner is not None and owner not in kept)
+                or (getattr(layer, "ordered_by_task", False) and not same_tasks)):
             fresh.append(layer.name)
             continue
         shapes, source_shapes = ([tuple(w.shape) for w in weights] for weights in (layer.weights, origin.weights))
         if shapes != source_shapes:
-            fresh.append(layer.name)
-            if owners:
-                misfits[layer.name] = (sorted(owners), source_shapes, shapes)
+            misfits[layer.name] = (owner or "trunk", source_shapes, shapes)
             continue
-        layer.set_weights(origin.get_weights())
-        copied.append(layer.name)
-        if not owners:
+        pairs.append((layer, origin))
+        if owner is None:
             trunk.append(layer.name)
     if len(source.task_names) > 1 and not trunk:
-        raise ValueError(f"No trunk layer of {source.name!r} fits a layer of {target.name!r} "
-                         f"(fresh: {fresh}): the two trunks differ.")
+        raise ValueError(f"No trunk layer of {source.name!r} goes over to {target.name!r} (fresh: "
+                         f"{fresh}): the two trunks differ, or they hold one tower per task (soft "
+                         "sharing, cross-stitch) and the two task lists differ.")
     if misfits:
-        raise ValueError(f"Kept tasks' head layers do not fit the new model ({{layer: (tasks, shapes "
-                         f"there, shapes here)}}: {misfits}), e.g. a dense layer that reads the "
-                         "trunk's features at another input size: give those tasks as new tasks "
-                         "(Task objects), whose heads start fresh.")
+        raise ValueError(f"Layers of {target.name!r} do not fit the layers of {source.name!r} of the "
+                         f"same names ({{layer: (task or trunk, shapes there, shapes here)}}: {misfits}), "
+                         "e.g. a first conv for another number of input channels, or a landmarks "
+                         "head's dense layer on the flattened trunk at another input size. Nothing "
+                         "was copied. Give such tasks as new tasks (Task objects), whose heads "
+                         "start fresh, and keep the input channels.")
+    for layer, origin in pairs:
+        layer.set_weights(origin.get_weights())
     for name, variable in getattr(target, "_log_variances", {}).items():
         learned = getattr(source, "_log_variances", {}).get(name)
         if name in kept and learned is not None:
             variable.assign(learned)
-    return Transfer(copied, fresh, trunk)
+    return Transfer([layer.name for layer, _ in pairs], fresh, trunk)

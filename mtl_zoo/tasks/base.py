@@ -337,6 +337,17 @@ class Task(Configurable):
     def __init__(self, name):
         self.name = check_identifier(name, "task name")
 
+    def as_spec(self):
+        """This task as the dict `mtl_zoo.tasks.get_task` builds it from (`{"kind": ...,
+        **get_config()}`), as `build_model` configs and preset.json files hold tasks.
+
+        Example:
+        >>> from mtl_zoo.tasks import Classification
+        >>> Classification("digit", 10).as_spec()["kind"]
+        'classification'
+        """
+        return {"kind": self.kind, **self.get_config()}
+
     # -- naming -----------------------------------------------------------------
     def output_name(self, key):
         """The model output name of this task's head output `key`."""
