@@ -133,6 +133,25 @@ def test_per_task_towers_go_over_only_between_the_same_tasks():
     assert set(transfer.copied) >= {"a_logits", "b_logits"}
 
 
+def test_ple_shared_gates_go_over_only_between_the_same_tasks():
+    def ple(*names):
+        return mz.build_model("tiny", _classifiers(*names), (32, 32, 3), sharing="mmoe",
+                              sharing_options={"task_experts": 1, "extraction_layers": 2, "levels": ["P5"]})
+
+    source = ple("a", "b")
+    assert transfer_weights(source, ple("a", "b")).fresh == []
+    for target in (ple("b", "a"), ple("a", "b", "c")):  # its experts are the tasks' own, in task order
+        assert "shared_gate" in transfer_weights(source, target, new_tasks=[
+            name for name in target.task_names if name not in source.task_names]).fresh
+
+
+def test_another_channel_count_is_named_as_the_misfit():
+    source = mz.build_model("tiny", _classifiers("a", "b"), (32, 32, 3))
+    gray = mz.build_model("tiny", _classifiers("a", "b"), (32, 32, 1))
+    with pytest.raises(ValueError, match=r"'tiny_backbone': \('trunk', .*first conv for another number"):
+        transfer_weights(source, gray)
+
+
 def test_the_heads_of_a_frozen_source_are_still_heads():
     source = mz.build_model("tiny", _classifiers("a", "b"), (32, 32, 3))
     source.trainable = False

@@ -274,9 +274,6 @@ def preset_config_for_tasks(spec, names):
                   for task in source_tasks(source)}
     relabelled = [name for name in names if name in of_preset and name in of_dataset
                   and _label_space(of_preset[name]) != _label_space(of_dataset[name])]
-    for name in relabelled:
-        print(f"Task {name!r}: preset {spec['name']} has {_label_space(of_preset[name])}, "
-              f"--dataset={','.join(FLAGS.dataset)} {_label_space(of_dataset[name])}: it gets a fresh head.")
     others = [name for name in names if name not in of_preset or name in relabelled]
     try:
         chosen = {task.name: task for task in selected_tasks(FLAGS.dataset, others)} if others else {}
@@ -285,6 +282,9 @@ def preset_config_for_tasks(spec, names):
             raise
         raise ValueError(f"{error} The tasks of preset {spec['name']!r} ({', '.join(of_preset)}) "
                          "are also valid: they keep their heads.") from None
+    for name in relabelled:
+        print(f"Task {name!r}: preset {spec['name']} has {_label_space(of_preset[name])}, "
+              f"--dataset={','.join(FLAGS.dataset)} {_label_space(of_dataset[name])}: it gets a fresh head.")
     config, _ = config_with_tasks(spec, [chosen.get(name, name) for name in names])
     config["tasks"] = [task if isinstance(task, dict) else task.as_spec() for task in config["tasks"]]
     return config

@@ -20,6 +20,9 @@ class ExpertGate(keras.layers.Layer):
 
     Args:
         num_experts: the number of experts mixed (>= 2).
+        ordered_by_task: True when the experts include each task's own in task order (PLE's
+            shared gate): its weights then go over to another model only when that model
+            has the same tasks in the same order (`mtl_zoo.presets.transfer`).
 
     Example:
     >>> gate = ExpertGate(2)
@@ -28,8 +31,9 @@ class ExpertGate(keras.layers.Layer):
     (3, 4, 4, 8)
     """
 
-    def __init__(self, num_experts, **kwargs):
+    def __init__(self, num_experts, ordered_by_task=False, **kwargs):
         super().__init__(**kwargs)
+        self.ordered_by_task = bool(ordered_by_task)
         if int(num_experts) < 2:
             raise ValueError(f"ExpertGate mixes two or more experts, got num_experts={num_experts!r}.")
         self.num_experts = int(num_experts)
@@ -62,4 +66,4 @@ class ExpertGate(keras.layers.Layer):
         return tuple(experts_shape[0])
 
     def get_config(self):
-        return {**super().get_config(), "num_experts": self.num_experts}
+        return {**super().get_config(), "num_experts": self.num_experts, "ordered_by_task": self.ordered_by_task}

@@ -20,8 +20,8 @@ class Transfer(NamedTuple):
         copied: names of the layers whose weights came from the preset model.
         fresh: names of the layers with weights that kept their initial values: the heads
             of new tasks (and new pyramid levels, or a pyramid only a replaced task read),
-            and the layers laid out by task (soft-sharing towers, cross-stitch units) when
-            the task lists differ.
+            and the layers laid out by task (soft-sharing towers, cross-stitch units, PLE's
+            shared gates) when the task lists differ.
         trunk: the copied layers that were the source's trunk (no head of one task; empty
             when the source has one task): to train only the heads first, set their
             `trainable` to False, then compile.
@@ -108,7 +108,8 @@ def transfer_weights(source, target, new_tasks=()):
     """Copies `source`'s weights into each layer of `target` that has a layer of the same
     name in `source`, except into the heads of tasks of `source` that `target` lacks or
     replaces (a task of `new_tasks`, names of `target`'s tasks), and except into layers laid
-    out by task (`ordered_by_task`: soft-sharing towers, cross-stitch units) when the two
+    out by task (`ordered_by_task`: soft-sharing towers, cross-stitch units, PLE's shared
+    gates) when the two
     models' task lists differ. The learned log-variances of uncertainty weighting go over
     for the kept tasks. Either every such layer fits and all are copied, or nothing is.
 
@@ -159,7 +160,8 @@ def transfer_weights(source, target, new_tasks=()):
         pairs.append((layer, origin))
         if owner is None:
             trunk.append(layer.name)
-    if len(source.task_names) > 1 and not trunk:
+    trunk_misfits = [name for name, (owner, _, _) in misfits.items() if owner == "trunk"]
+    if len(source.task_names) > 1 and not trunk and not trunk_misfits:
         raise ValueError(f"No trunk layer of {source.name!r} goes over to {target.name!r} (fresh: "
                          f"{fresh}): the two trunks differ, or they hold one tower per task (soft "
                          "sharing, cross-stitch) and the two task lists differ.")

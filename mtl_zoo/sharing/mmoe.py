@@ -104,7 +104,8 @@ def task_features(image, backbone, tasks, pyramid_spec, num_experts, expert_chan
                                                      mixed_levels, options, suffix)
         if layer == extraction_layers:
             break
-        shared_gate = ExpertGate(num_experts + len(tasks) * task_experts, name=f"shared_gate{suffix}")
+        shared_gate = ExpertGate(num_experts + len(tasks) * task_experts, ordered_by_task=True,
+                                 name=f"shared_gate{suffix}")
         shared_inputs = {level: shared_gate(shared_summary,
                                             shared[level] + [e for task in tasks for e in own[task.name][level]])
                          for level in mixed_levels}
