@@ -13,7 +13,7 @@ import tensorflow as tf
 from mtl_zoo.batch_guard import with_guarded_callbacks
 from mtl_zoo.distribution import check_xla_replicas, is_multi_worker, sum_over_replicas
 from mtl_zoo.export.saved_model import saved_model as export_saved_model
-from mtl_zoo.naming import did_you_mean, unknown_name_error
+from mtl_zoo.naming import did_you_mean, repeated, unknown_name_error
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
 from mtl_zoo.weighting.aggregator import GradientAggregator
 from mtl_zoo.weighting.task_gradients import TaskGradients
@@ -33,7 +33,7 @@ def check_task_names(tasks):
     ValueError: Duplicate task names ['digit']: every task needs its own name, since it keys the labels and prefixes the outputs (e.g. 'objects' and 'objects_coarse').
     """
     names = [task.name for task in tasks]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = repeated(names)
     if duplicates:
         raise ValueError(
             f"Duplicate task names {duplicates}: every task needs its own name, since it keys "

@@ -16,6 +16,17 @@ def closest_names(name, choices, limit=3):
     return difflib.get_close_matches(str(name), list(choices), n=limit, cutoff=0.5)
 
 
+def repeated(names, key=None):
+    """The entries of `names` given more than once, each once, sorted (by `key` if given).
+
+    Example:
+    >>> repeated(["P3", "P5", "P3"])
+    ['P3']
+    """
+    names = list(names)
+    return sorted({name for name in names if names.count(name) > 1}, key=key)
+
+
 def did_you_mean(name, choices):
     """" Did you mean 'a' or 'b'?" for the entries of `choices` that look like `name`, or "".
 

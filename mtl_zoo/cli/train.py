@@ -134,6 +134,22 @@ def build_job_model(dataset="mtl_shapes", tasks=None, backbone="tiny", image_siz
                           sharing_options=sharing_options, **dense.pyramid_arguments())
 
 
+def check_no_repeated_tasks(names):
+    """A ValueError when --tasks `names` a task more than once.
+
+    Example:
+    >>> check_no_repeated_tasks(["pose", "objects", "pose"])
+    Traceback (most recent call last):
+    ...
+    ValueError: --tasks names ['pose'] more than once: give each task once.
+    """
+    from mtl_zoo.naming import repeated
+
+    twice = repeated(names)
+    if twice:
+        raise ValueError(f"--tasks names {twice} more than once: give each task once.")
+
+
 def selected_tasks(dataset, names=None, dense=DenseParts()):
     """The tasks called `names` among the tasks of `dataset` (a source name, or a list of
     them), in that order (None: each dataset's defaults), their heads' conv towers built as
@@ -147,9 +163,8 @@ def selected_tasks(dataset, names=None, dense=DenseParts()):
     from mtl_zoo.naming import unknown_name_error
 
     datasets = dataset_flags.checked_dataset_names([dataset] if isinstance(dataset, str) else dataset)
-    if names is not None and len(set(names)) < len(names):
-        repeated = sorted({name for name in names if list(names).count(name) > 1})
-        raise ValueError(f"--tasks names {repeated} more than once: give each task once.")
+    if names is not None:
+        check_no_repeated_tasks(names)
     of_dataset = {source: {task.name: task for task in source_tasks(source)} for source in datasets}
     available = {}
     for tasks in of_dataset.values():
@@ -266,9 +281,7 @@ def preset_config_for_tasks(spec, names):
     from mtl_zoo.data.sources import source_tasks
     from mtl_zoo.presets.transfer import config_with_tasks
 
-    repeated = sorted({name for name in names if list(names).count(name) > 1})
-    if repeated:
-        raise ValueError(f"--tasks names {repeated} more than once: give each task once.")
+    check_no_repeated_tasks(names)
     of_preset = {task["name"]: task for task in spec["config"]["tasks"]}
     of_dataset = {task.name: task.as_spec() for source in dataset_flags.checked_dataset_names(FLAGS.dataset)
                   for task in source_tasks(source)}

@@ -109,8 +109,7 @@ def transfer_weights(source, target, new_tasks=()):
     name in `source`, except into the heads of tasks of `source` that `target` lacks or
     replaces (a task of `new_tasks`, names of `target`'s tasks), and except into layers laid
     out by task (`ordered_by_task`: soft-sharing towers, cross-stitch units, PLE's shared
-    gates) when the two
-    models' task lists differ. The learned log-variances of uncertainty weighting go over
+    gates) when the two models' task lists differ. The learned log-variances of uncertainty weighting go over
     for the kept tasks. Either every such layer fits and all are copied, or nothing is.
 
     Returns:

@@ -1,6 +1,7 @@
 """Helpers the sharing schemes have in common: per-task towers, features and stage names."""
 
 from mtl_zoo.backbones import PYRAMID_STRIDES, Backbone, level_stride
+from mtl_zoo.naming import repeated
 from mtl_zoo.tasks import Features
 
 
@@ -46,8 +47,8 @@ def check_stages(stages, scheme, option="stages"):
     if unknown:
         raise ValueError(f"Sharing scheme {scheme!r}: {option} {unknown} are not stages of the "
                          f"backbone; its stages are {sorted(PYRAMID_STRIDES)}.")
-    repeated = sorted({level for level in stages if list(stages).count(level) > 1}, key=level_stride)
-    if repeated:
-        raise ValueError(f"Sharing scheme {scheme!r}: {option} names {repeated} more than once; "
+    twice = repeated(stages, key=level_stride)
+    if twice:
+        raise ValueError(f"Sharing scheme {scheme!r}: {option} names {twice} more than once; "
                          f"name each level once.")
     return sorted(stages, key=level_stride)
