@@ -1,12 +1,13 @@
-"""An error, instead of Keras's warning, when `fit` or `evaluate` gets no batch from its data.
+"""An error, instead of Keras's warning, when `fit`, `evaluate` or `predict` gets no batch from its data.
 
 Keras only warns that the input "ran out of data" when a dataset is empty (a filter
 that kept nothing, a `take(0)`, a split smaller than one batch under
 `drop_remainder`): `fit` then runs its epochs without a step, hands every callback an
 epoch's end (a checkpoint of the untrained model among them) and returns an empty
-history, and `evaluate` returns no loss. `MultiTaskModel.fit` and `evaluate` put
+history, `evaluate` returns no loss, and `predict` fails with an UnboundLocalError
+from Keras's loop. `MultiTaskModel.fit`, `evaluate` and `predict` put
 `RequireBatches` first among the callbacks, so that such a run stops with a
-ValueError before any other callback sees the empty epoch.
+ValueError that says what to check, before any other callback sees the empty epoch.
 """
 
 import inspect
@@ -15,7 +16,8 @@ import keras
 
 
 class RequireBatches(keras.callbacks.Callback):
-    """Raises a ValueError at the end of a training epoch or an evaluation that ran no batch.
+    """Raises a ValueError at the end of a training epoch, an evaluation or a prediction
+    that ran no batch.
 
     Example:
     >>> guard = RequireBatches()
@@ -36,28 +38,38 @@ class RequireBatches(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self._train_batches = 0
-        self._test_batches = 0
+        self._batches = {"train": 0, "test": 0, "predict": 0}  # of each loop's current run
+
+    def _require_batches(self, loop, what, when=""):
+        if not self._batches[loop]:
+            raise ValueError(f"The {what} gave no batch{when} ({self.ADVICE})")
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._train_batches = 0
+        self._batches["train"] = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        self._train_batches += 1
+        self._batches["train"] += 1
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self._train_batches:
-            raise ValueError(f"The training data gave no batch in epoch {epoch + 1} ({self.ADVICE})")
+        self._require_batches("train", "training data", f" in epoch {epoch + 1}")
 
     def on_test_begin(self, logs=None):
-        self._test_batches = 0
+        self._batches["test"] = 0
 
     def on_test_batch_end(self, batch, logs=None):
-        self._test_batches += 1
+        self._batches["test"] += 1
 
     def on_test_end(self, logs=None):
-        if not self._test_batches:
-            raise ValueError(f"The evaluation (or validation) data gave no batch ({self.ADVICE})")
+        self._require_batches("test", "evaluation (or validation) data")
+
+    def on_predict_begin(self, logs=None):
+        self._batches["predict"] = 0
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._batches["predict"] += 1
+
+    def on_predict_end(self, logs=None):
+        self._require_batches("predict", "data to predict on")
 
 
 def guarded_callbacks(callbacks, model=None):
@@ -90,7 +102,7 @@ def guarded_callbacks(callbacks, model=None):
 
 
 def with_guarded_callbacks(method, args, kwargs):
-    """`(args, kwargs)` of a call to `method` (a `fit` or `evaluate` bound to a model) with
+    """`(args, kwargs)` of a call to `method` (a `fit`, `evaluate` or `predict` bound to a model) with
     its `callbacks` argument, given by position or by name, through `guarded_callbacks`.
 
     Example:

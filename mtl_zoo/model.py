@@ -390,6 +390,12 @@ class MultiTaskModel(keras.Model):
         args, kwargs = with_guarded_callbacks(super().evaluate, args, kwargs)
         return super().evaluate(*args, **kwargs)
 
+    def predict(self, *args, **kwargs):
+        """`keras.Model.predict`, but data that gives no batch is a ValueError
+        (`mtl_zoo.batch_guard`) instead of an UnboundLocalError from Keras's loop."""
+        args, kwargs = with_guarded_callbacks(super().predict, args, kwargs)
+        return super().predict(*args, **kwargs)
+
     def get_compile_config(self):
         config = super().get_compile_config() or {}
         if self.aggregator is not None:

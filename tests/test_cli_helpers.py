@@ -1,5 +1,6 @@
 """The command lines' helpers in process: config files, run folders, strategies, presets' commands."""
 
+import hashlib
 import json
 import math
 import re
@@ -243,11 +244,16 @@ def test_a_learning_rate_that_is_not_finite_is_refused():
     (["--preset=mtl_shapes_tiny_cls_det_pose", "--tasks=objects,segmentaton"],
      r"Unknown task of dataset 'mtl_shapes' 'segmentaton'. Did you mean 'segmentation'.* The tasks of "
      r"preset 'mtl_shapes_tiny_cls_det_pose' \(action, objects, pose\) are also valid"),
+    (["--freeze_trunk"], r"--freeze_trunk keeps a preset's trained trunk as it is: give --preset and --pretrained"),
+    (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--aggregator=PCGrad",
+      "--weighting=gradnorm"], r"--freeze_trunk freezes the parameters that the tasks share, so "
+                               r"--aggregator=PCGrad and --weighting=gradnorm would have no task gradients"),
 ])
-def test_bad_architecture_flags_are_named(argv, message):
+def test_bad_model_flags_are_named(argv, message):
     try:
         train_cli.FLAGS(["train", *argv, "--model_dir=unused"])
         with pytest.raises(ValueError, match=message):
+            train_cli.check_freeze_trunk()  # as train() checks them, before the architecture
             train_cli.architecture()
     finally:
         train_cli.FLAGS.unparse_flags()
@@ -364,33 +370,46 @@ def test_train_reports_bad_input_in_one_line_wherever_it_is_found(tmp_path, monk
     assert [path.name for path in other.iterdir()] == ["run.json"]
 
 def _uncertainty_preset(folder):
-    """An architecture-only preset whose config trains with uncertainty weighting."""
+    """A preset whose config trains with uncertainty weighting, with weights whose learned
+    log-variances are 0.5 (shape) and -0.25 (color)."""
     tasks = [{"kind": "classification", "name": "shape", "num_classes": 3},
              {"kind": "classification", "name": "color", "num_classes": 2}]
+    config = {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": tasks, "uncertainty_weighting": True}
     folder.mkdir()
+    trained = mz.build_model(**config)
+    trained.get_layer("tiny_backbone").weights[0].assign(
+        np.full(trained.get_layer("tiny_backbone").weights[0].shape, 0.01, "float32"))
+    for name, value in [("shape", 0.5), ("color", -0.25)]:
+        trained._log_variances[name].assign(value)
+    trained.save_weights(folder / "uw.weights.h5")
+    data = (folder / "uw.weights.h5").read_bytes()
     (folder / "preset.json").write_text(json.dumps({
-        "name": "uw", "description": "", "preprocessing": "", "labels": {}, "metrics": {}, "weights": None,
-        "config": {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": tasks,
-                   "uncertainty_weighting": True}}))
+        "name": "uw", "description": "", "preprocessing": "", "labels": {}, "metrics": {}, "config": config,
+        "weights": {"url": "uw.weights.h5", "file": "uw.weights.h5", "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest()}}))
     return str(folder)
 
 
 def _log_variances(model):
-    return sorted(variable.name for variable in model.weights if variable.name.startswith("log_variance_"))
+    return {name: round(float(variable.numpy()), 4) for name, variable in model._log_variances.items()}
 
 
 def test_a_preset_config_with_uncertainty_weighting_builds_as_the_flags_say(tmp_path):
     preset = _uncertainty_preset(tmp_path / "uw")
+    first_conv = mz.from_preset(preset).get_layer("tiny_backbone").weights[0].numpy()
     try:
-        for weighting, expected in [("uncertainty", ["log_variance_color", "log_variance_shape"]),
-                                    ("equal", [])]:
-            train_cli.FLAGS(["train", f"--preset={preset}", f"--weighting={weighting}", "--model_dir=unused"])
-            assert _log_variances(train_cli.build_flagged_model(train_cli.architecture())) == expected
+        for given, expected in [([], {"color": 0.0, "shape": 0.0}), (["--weighting=equal"], {}),
+                                # --pretrained: the trained weights, and the log-variances when kept
+                                (["--pretrained"], {"color": -0.25, "shape": 0.5}),
+                                (["--pretrained", "--weighting=equal"], {}),
+                                (["--pretrained", "--tasks=color"], {"color": -0.25})]:
+            train_cli.FLAGS(["train", f"--preset={preset}", "--model_dir=unused", *given,
+                             *([] if "--weighting=equal" in given else ["--weighting=uncertainty"])])
+            model = train_cli.build_flagged_model(train_cli.architecture())
             train_cli.FLAGS.unparse_flags()
-        # --pretrained: the preset's weights hold the log-variances, so the flag must agree
-        train_cli.FLAGS(["train", f"--preset={preset}", "--pretrained", "--model_dir=unused"])
-        with pytest.raises(ValueError, match="trained with uncertainty weighting.*give --weighting=uncertainty"):
-            train_cli.build_flagged_model(train_cli.architecture())
+            assert _log_variances(model) == expected, given
+            trunk = model.get_layer("tiny_backbone").weights[0].numpy()
+            assert np.array_equal(trunk, first_conv) == ("--pretrained" in given), given
     finally:
         train_cli.FLAGS.unparse_flags()
 
@@ -414,6 +433,30 @@ def test_a_pretrained_preset_takes_other_tasks_of_the_dataset_on_its_trunk():
         for new, old in zip(model.get_layer(layer).get_weights(), trained.get_layer(layer).get_weights()):
             np.testing.assert_array_equal(new, old)
     assert model.task_names == ["objects", "segmentation"]
+
+
+def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines():
+    preset = "mtl_shapes_tiny_cls_det_pose"
+    try:
+        train_cli.FLAGS(["train", f"--preset={preset}", "--pretrained", "--freeze_trunk",
+                         "--tasks=action,segmentation", "--model_dir=unused"])
+        train_cli.check_freeze_trunk()
+        config = train_cli.architecture()
+        model = train_cli.build_flagged_model(config)
+        baseline = train_cli.build_flagged_model(config, tasks=[config["tasks"][1]])
+        identity = train_cli.run_identity(config)
+    finally:
+        train_cli.FLAGS.unparse_flags()
+    trained = mz.from_preset(preset)
+    # segmentation reads a new P2 level of the pyramid, fresh and trained (not P3_smooth)
+    trunk = ["tiny_backbone", "pyramid_P5_lateral", "pyramid_P4_lateral", "pyramid_P3_lateral"]
+    for built in (model, baseline):  # the baseline (segmentation alone) starts from the preset's trunk too
+        assert [layer.name for layer in built.layers if layer.weights and not layer.trainable] == trunk
+        assert built.get_layer("pyramid_P2_smooth").trainable
+        for new, old in zip(built.get_layer("tiny_backbone").get_weights(),
+                            trained.get_layer("tiny_backbone").get_weights()):
+            np.testing.assert_array_equal(new, old)
+    assert baseline.task_names == ["segmentation"] and identity["recipe"]["freeze_trunk"] is True
 
 
 def test_a_preset_task_that_the_dataset_labels_otherwise_gets_a_fresh_head(capsys):

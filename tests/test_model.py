@@ -130,6 +130,12 @@ def test_data_that_gives_no_batch_is_an_error_before_any_callback_saves(model, s
         model.evaluate(empty, verbose=0)
     with pytest.raises(ValueError, match=r"\(or validation\) data gave no batch"):
         model.fit(data, validation_data=empty, epochs=1, verbose=0)
+    # Keras's own predict fails with an UnboundLocalError here
+    with pytest.raises(ValueError, match=r"data to predict on gave no batch \(the dataset is empty"):
+        model.predict(empty.map(lambda images, *labels: images), verbose=0)
+    with pytest.raises(ValueError, match=r"data to predict on gave no batch"):
+        model.predict(images[:0], verbose=0)
+    assert model.predict(images[:3], verbose=0)["count_logits"].shape[0] == 3
     own_list = keras.callbacks.CallbackList([checkpoint], model=model)  # a CallbackList of one's own
     with pytest.raises(ValueError, match="training data gave no batch in epoch 1"):
         model.fit(empty, epochs=2, callbacks=own_list, verbose=0)

@@ -1,11 +1,14 @@
 """A preset's trained trunk under other tasks: `from_preset(name, tasks=[...])` and `transfer_weights`."""
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 
 import mtl_zoo as mz
 from mtl_zoo.data import dataset_from_arrays
-from mtl_zoo.presets.transfer import transfer_weights
+from mtl_zoo.presets.transfer import transfer_weights, trunk_layers
 
 PRESET = "mtl_shapes_tiny_cls_det_pose"
 
@@ -89,8 +92,9 @@ def test_transfers_that_cannot_carry_the_trunk_are_an_error():
 def test_a_preset_built_for_another_input_size_keeps_every_trained_weight(preset_model):
     model = mz.from_preset(PRESET, input_shape=(64, 96, 3))
     assert model.input_shape == (None, 64, 96, 3) and model.task_names == preset_model.task_names
-    for trained, new in zip(preset_model.get_weights(), model.get_weights()):
-        np.testing.assert_array_equal(new, trained)
+    for layer in preset_model.layers:
+        for trained, new in zip(layer.get_weights(), model.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(new, trained, err_msg=layer.name)
     images = np.random.default_rng(1).integers(0, 256, (2, 64, 96, 3)).astype("uint8")
     assert model.predict(images, verbose=0)["objects_heatmap"].shape == (2, 8, 12, 4)
 
@@ -161,12 +165,12 @@ def test_the_heads_of_a_frozen_source_are_still_heads():
 
 
 def test_the_transferred_trunk_can_be_frozen_to_train_the_new_head_first(preset_model):
-    model = mz.from_preset(PRESET, tasks=["action", mz.tasks.Classification("scene", 3)])
-    transfer = transfer_weights(preset_model, model, new_tasks=["scene"])
+    model = mz.from_preset(PRESET, tasks=["action", mz.tasks.Classification("scene", 3)], freeze_trunk=True)
+    transfer = transfer_weights(preset_model, mz.from_preset(PRESET, tasks=["action", _classifiers("scene")[0]]),
+                                new_tasks=["scene"])
     assert "tiny_backbone" in transfer.trunk and set(transfer.trunk) < set(transfer.copied)
     assert "action_logits" in transfer.copied and "action_logits" not in transfer.trunk
-    for name in transfer.trunk:
-        model.get_layer(name).trainable = False
+    assert [layer.name for layer in model.layers if layer.weights and not layer.trainable] == transfer.trunk
     model.compile(optimizer="sgd")
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, (8, 128, 128, 3)).astype("uint8")
@@ -176,3 +180,35 @@ def test_the_transferred_trunk_can_be_frozen_to_train_the_new_head_first(preset_
     for name, weights in before.items():  # batch-norm statistics included
         changed = any(not np.array_equal(old, new) for old, new in zip(weights, model.get_layer(name).get_weights()))
         assert changed == (name not in transfer.trunk), name
+
+
+def test_freezing_the_trunk_of_a_preset_as_it_is(preset_model):
+    model = mz.from_preset(PRESET, freeze_trunk=True)
+    frozen = [layer.name for layer in model.layers if layer.weights and not layer.trainable]
+    assert frozen == trunk_layers(preset_model) and "tiny_backbone" in frozen and "pyramid_P3_smooth" in frozen
+    assert not any(layer.name in frozen for layer in model.layers if layer.name.startswith(tuple(model.task_names)))
+    assert model.get_layer("tiny_backbone").get_layer("tiny_trunk").trainable_weights == []
+    with pytest.raises(ValueError, match="freeze_trunk keeps the preset's trained trunk as it is: it needs pretrained=True"):
+        mz.from_preset(PRESET, pretrained=False, freeze_trunk=True)
+
+
+def test_freezing_the_trunk_of_a_single_task_preset_is_an_error(tmp_path):
+    config = {"backbone": "tiny", "input_shape": [32, 32, 3],
+              "tasks": [{"kind": "classification", "name": "digit", "num_classes": 10}]}
+    mz.build_model(**config).save_weights(tmp_path / "one.weights.h5")
+    data = (tmp_path / "one.weights.h5").read_bytes()
+    (tmp_path / "preset.json").write_text(json.dumps({
+        "name": "one", "description": "", "preprocessing": "", "labels": {}, "metrics": {}, "config": config,
+        "weights": {"url": "one.weights.h5", "file": "one.weights.h5", "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest()}}))
+    assert trunk_layers(mz.from_preset(str(tmp_path))) == []
+    with pytest.raises(ValueError, match="Preset 'one' has one task: its trunk cannot be told from its head"):
+        mz.from_preset(str(tmp_path), freeze_trunk=True)
+
+
+def test_a_preset_trained_without_uncertainty_weighting_learns_it_on_its_trained_weights(preset_model):
+    model = mz.from_preset(PRESET, uncertainty_weighting={"action": "classification"})
+    assert [variable.numpy() for variable in model._log_variances.values()] == [0.0]
+    for layer in preset_model.layers:
+        for trained, new in zip(layer.get_weights(), model.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(new, trained, err_msg=layer.name)

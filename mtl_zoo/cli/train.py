@@ -59,6 +59,8 @@ flags.DEFINE_string("preset", None, "Build the model of this preset (a zoo name,
                     "the preset keeps its head, other tasks come from the dataset); with "
                     "--image_size, at that size.")
 flags.DEFINE_bool("pretrained", False, "With --preset: start from the preset's trained weights.")
+flags.DEFINE_bool("freeze_trunk", False, "With --pretrained: keep the preset's trained trunk as it "
+                  "is and train only the heads (mtl_zoo.from_preset(freeze_trunk=True)).")
 flags.DEFINE_list("tasks", None, "Tasks to train, among the dataset's (mtl_zoo.data.sources."
                   "source_tasks); default: action,objects,pose on mtl_shapes, all tasks otherwise "
                   "(with --preset: the preset's).")
@@ -322,25 +324,22 @@ def preset_arguments(spec, config):
 
 def build_flagged_model(config, tasks=None):
     """The model of `config` (only `tasks` when given: a single-task baseline), with the
-    flags' weighting, task weights and preset weights."""
+    flags' weighting, task weights and preset weights (with --pretrained, a baseline
+    starts from the preset's trunk too, and --freeze_trunk freezes it in both)."""
     import mtl_zoo as mz
     from mtl_zoo.presets import load_preset
 
+    config = dict(config, tasks=tasks or config["tasks"])
     uncertainty = FLAGS.weighting == "uncertainty"
-    if FLAGS.pretrained and tasks is None:  # `config` is the preset's (architecture())
-        preset_uncertainty = bool(config.get("uncertainty_weighting"))
-        if uncertainty and not preset_uncertainty:
-            raise ValueError("--weighting=uncertainty adds variables the preset's weights lack: "
-                             "use it without --pretrained.")
-        if preset_uncertainty and not uncertainty:
-            raise ValueError(f"Preset {FLAGS.preset} was trained with uncertainty weighting and its "
-                             "weights hold the learned log-variances: give --weighting=uncertainty "
-                             "with --pretrained, or drop --pretrained.")
+    if FLAGS.pretrained:  # `config` is the preset's (architecture()), maybe with other tasks
         spec = load_preset(FLAGS.preset)[0]
-        model = mz.from_preset(FLAGS.preset, pretrained=True, **preset_arguments(spec, config))
+        # None keeps the preset's own (its per-task forms, its learned log-variances)
+        same_weighting = uncertainty == bool(spec["config"].get("uncertainty_weighting"))
+        model = mz.from_preset(FLAGS.preset, pretrained=True,
+                               uncertainty_weighting=None if same_weighting else uncertainty,
+                               freeze_trunk=FLAGS.freeze_trunk, **preset_arguments(spec, config))
     else:  # --weighting decides, over a preset config's uncertainty_weighting
-        model = mz.build_model(**dict(config, tasks=tasks or config["tasks"],
-                                      uncertainty_weighting=uncertainty))
+        model = mz.build_model(**dict(config, uncertainty_weighting=uncertainty))
     task_weights = parse_task_weights(FLAGS.task_weights)
     for name in task_weights:
         if tasks is None:
@@ -448,7 +447,8 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     train_data, val_data = (distribute_global_batches(strategy, batches, FLAGS.batch_size) for batches in
                             training_streams(model, train_parts, val_parts, augmentation,
                                              backup.backed_up_epoch()))
-    print(f"Training {model.name} ({model.count_params():,} parameters, tasks {names}, "
+    trainable = sum(math.prod(variable.shape) for variable in model.trainable_weights)
+    print(f"Training {model.name} ({model.count_params():,} parameters, {trainable:,} trainable, tasks {names}, "
           f"{strategy.num_replicas_in_sync} replica(s)) on {dataset_flags.described(train_parts)}; "
           f"checkpoints in {model_dir}.")
     chief = writes_run_files(strategy)
@@ -520,6 +520,7 @@ def train():
         raise ValueError(f"--task_weights sets fixed alphas, which --weighting={FLAGS.weighting} "
                          "replaces as it trains: give one of the two (--weighting=equal or "
                          "uncertainty keeps them, gradnorm starts from them).")
+    check_freeze_trunk()
     config = architecture()
     if FLAGS.prepare_data_only:
         task_names = [task["name"] for task in config["tasks"]]
@@ -538,10 +539,28 @@ def train():
         return train_in_model_dir(config, strategy, chief, job_started)
 
 
+def check_freeze_trunk():
+    """--freeze_trunk needs a trained trunk (--pretrained), and freezes the parameters that
+    the tasks share: nothing is left for an --aggregator or --weighting=gradnorm to balance."""
+    if not FLAGS.freeze_trunk:
+        return
+    if not FLAGS.pretrained:
+        raise ValueError("--freeze_trunk keeps a preset's trained trunk as it is: give --preset "
+                         "and --pretrained too.")
+    balancing = ([f"--aggregator={FLAGS.aggregator}"] if FLAGS.aggregator else []) + (
+        ["--weighting=gradnorm"] if FLAGS.weighting == "gradnorm" else [])
+    if balancing:
+        raise ValueError(f"--freeze_trunk freezes the parameters that the tasks share, so "
+                         f"{' and '.join(balancing)} would have no task gradients to balance: "
+                         "drop one of them.")
+
+
 def run_identity(config):
     """What a run folder's `run.json` records, so that a rerun resumes its backup only
     with the same model (`config`, the architecture) and the same recipe flags."""
     recipe = {name: FLAGS[name].value for name in RECIPE_FLAGS}
+    if FLAGS.freeze_trunk:  # only when given: run.json files from before the flag still resume
+        recipe["freeze_trunk"] = True
     if len(FLAGS.dataset) > 1:
         recipe["sampler"] = FLAGS.sampler
     configs = ",".join(config or "" for config in FLAGS.dataset_config or [])

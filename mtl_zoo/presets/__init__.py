@@ -22,7 +22,7 @@ from mtl_zoo.presets.catalog import (PRESET_FILE, catalog_dir, catalog_names, ch
                                      list_presets, read_preset)
 from mtl_zoo.presets.download import (OFFLINE_ENV, DownloadError, default_cache_dir, fetch,
                                       is_offline, mirrored_url, verify_file)
-from mtl_zoo.presets.transfer import config_with_tasks, transfer_weights
+from mtl_zoo.presets.transfer import config_with_tasks, transfer_weights, trunk_layers
 
 
 def is_url(reference):
@@ -110,7 +110,8 @@ def weights_file(preset, location, cache_dir=None):
     return fetch(mirrored_url(url, file), path, weights["sha256"], weights["size"])
 
 
-def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape=None):
+def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape=None,
+                uncertainty_weighting=None, freeze_trunk=False):
     """Builds the `MultiTaskModel` of a preset, with its trained weights when `pretrained`.
 
     Args:
@@ -126,6 +127,14 @@ def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape
             trunk's trained weights go over.
         input_shape: None for the preset's, or another (height, width, channels) to
             build it for (multiples of 32); the trained weights go over as with `tasks`.
+        uncertainty_weighting: None for the preset's, or `build_model`'s argument (False,
+            True or a per-task dict) to train with or without learned task weights; the
+            trained weights go over as with `tasks`, and the learned log-variances of
+            the tasks that have them in both.
+        freeze_trunk: with `pretrained`, set `trainable` to False on the layers that were
+            the preset's trunk (`Transfer.trunk`: no head of one task), so that training
+            moves only the heads (a frozen batch norm normalises with its moving
+            statistics). Set them trainable again, and compile, to fine-tune all.
 
     Returns:
         A `MultiTaskModel` taking raw 0-255 images of the preset's input shape (or
@@ -134,8 +143,9 @@ def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape
     Raises:
         ValueError: an unknown name (with the closest names), a bad preset.json,
             `pretrained` on an architecture-only preset, a missing local weights
-            file or a wrong size given for the weights, or weights that do not fit
-            the architecture.
+            file or a wrong size given for the weights, weights that do not fit
+            the architecture, or `freeze_trunk` without `pretrained` or on a
+            single-task preset (whose trunk cannot be told from its head).
         DownloadError: the weights or preset.json could not be fetched or verified.
 
     Example:
@@ -148,17 +158,33 @@ def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape
     ['objects', 'scene']
     >>> mz.from_preset("mtl_shapes_tiny_cls_det_pose", input_shape=(256, 192, 3)).input_shape
     (None, 256, 192, 3)
+    >>> heads_only = mz.from_preset("mtl_shapes_tiny_cls_det_pose", freeze_trunk=True)
+    >>> heads_only.get_layer("tiny_backbone").trainable, heads_only.get_layer("action_logits").trainable
+    (False, True)
     """
+    if freeze_trunk and not pretrained:
+        raise ValueError("freeze_trunk keeps the preset's trained trunk as it is: it needs "
+                         "pretrained=True (a fresh trunk would stay random).")
     spec, location = load_preset(preset, cache_dir)
     weights = weights_file(spec, location, cache_dir)[0] if pretrained else None
-    if tasks is None and input_shape is None:
-        return build_preset_model(spec, weights)
     config, new_tasks = config_with_tasks(spec, tasks) if tasks is not None else (dict(spec["config"]), [])
     if input_shape is not None:
         config["input_shape"] = input_shape
-    model = build_model(**{"name": spec["name"], **config})
-    if weights is not None:
-        transfer_weights(build_preset_model(spec, weights), model, new_tasks)
+    if uncertainty_weighting is not None and (uncertainty_weighting or config.get("uncertainty_weighting")):
+        config["uncertainty_weighting"] = uncertainty_weighting
+    if config == spec["config"]:
+        model = build_preset_model(spec, weights)
+        trunk = trunk_layers(model)
+    else:
+        model = build_model(**{"name": spec["name"], **config})
+        trunk = transfer_weights(build_preset_model(spec, weights), model, new_tasks).trunk if weights else []
+    if freeze_trunk:
+        if not trunk:
+            raise ValueError(f"Preset {spec['name']!r} has one task: its trunk cannot be told from "
+                             "its head, so freeze_trunk has nothing to freeze. Freeze layers by name "
+                             "(model.get_layer(name).trainable = False) instead.")
+        for name in trunk:
+            model.get_layer(name).trainable = False
     return model
 
 

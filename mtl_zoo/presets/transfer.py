@@ -104,6 +104,21 @@ def head_layers(model):
             if len(users) == 1 and name in with_weights}
 
 
+def trunk_layers(model):
+    """Names of `model`'s layers with weights outside every task's head (`head_layers`):
+    the layers two or more tasks read, or none when `model` has one task.
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10),
+    ...                                 mz.tasks.Classification("parity", 2)], (32, 32, 3))
+    >>> trunk_layers(model)
+    ['tiny_backbone']
+    """
+    heads = head_layers(model)
+    return [layer.name for layer in model.layers if layer.weights and layer.name not in heads]
+
+
 def transfer_weights(source, target, new_tasks=()):
     """Copies `source`'s weights into each layer of `target` that has a layer of the same
     name in `source`, except into the heads of tasks of `source` that `target` lacks or
