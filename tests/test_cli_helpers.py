@@ -479,6 +479,30 @@ def test_a_preset_task_that_the_dataset_labels_otherwise_gets_a_fresh_head(capsy
     assert train_cli.preset_arguments(mz.presets.load_preset(preset)[0], config)["tasks"] == config["tasks"]
 
 
+def test_a_preset_task_whose_classes_the_dataset_names_otherwise_gets_a_fresh_head(tmp_path, monkeypatch, capsys):
+    # a source of one's own with an "action" task of the preset's 6 classes, other ones
+    (tmp_path / "dances_source.py").write_text(
+        "import mtl_zoo as mz\n"
+        "def tasks():\n"
+        "    return [mz.tasks.Classification('action', 6, class_names=['waltz', 'tango', 'salsa', "
+        "'polka', 'samba', 'rumba'])]\n"
+        "def load(split, data_dir=None, download=True):\n"
+        "    raise AssertionError('not loaded')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    preset = "mtl_shapes_tiny_cls_det_pose"
+    try:
+        train_cli.FLAGS(["train", f"--preset={preset}", "--dataset=dances_source", "--tasks=action",
+                         "--model_dir=unused"])
+        config = train_cli.architecture()
+    finally:
+        train_cli.FLAGS.unparse_flags()
+    assert config["tasks"][0]["class_names"][0] == "waltz"
+    assert ("Task 'action': preset mtl_shapes_tiny_cls_det_pose has class_names ['standing', 'arms_up', "
+            "'arms_out', 'waving', 'kicking', 'squatting'], --dataset=dances_source class_names ['waltz', "
+            "'tango', 'salsa', 'polka', 'samba', 'rumba']: it gets a fresh head.") in capsys.readouterr().out
+    assert train_cli.preset_arguments(mz.presets.load_preset(preset)[0], config)["tasks"] == config["tasks"]
+
+
 def test_the_command_lines_refuse_output_paths_that_are_not_local(tmp_path):
     from mtl_zoo.cli import export as export_cli
     from mtl_zoo.cli import make_preset as make_preset_cli

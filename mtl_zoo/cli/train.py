@@ -287,8 +287,9 @@ def preset_config_for_tasks(spec, names):
     of_preset = {task["name"]: task for task in spec["config"]["tasks"]}
     of_dataset = {task.name: task.as_spec() for source in dataset_flags.checked_dataset_names(FLAGS.dataset)
                   for task in source_tasks(source)}
-    relabelled = [name for name in names if name in of_preset and name in of_dataset
-                  and _label_space(of_preset[name]) != _label_space(of_dataset[name])]
+    relabelled = {name: _label_differences(of_preset[name], of_dataset[name]) for name in names
+                  if name in of_preset and name in of_dataset}
+    relabelled = {name: differences for name, differences in relabelled.items() if differences}
     others = [name for name in names if name not in of_preset or name in relabelled]
     try:
         chosen = {task.name: task for task in selected_tasks(FLAGS.dataset, others)} if others else {}
@@ -297,17 +298,42 @@ def preset_config_for_tasks(spec, names):
             raise
         raise ValueError(f"{error} The tasks of preset {spec['name']!r} ({', '.join(of_preset)}) "
                          "are also valid: they keep their heads.") from None
-    for name in relabelled:
-        print(f"Task {name!r}: preset {spec['name']} has {_label_space(of_preset[name])}, "
-              f"--dataset={','.join(FLAGS.dataset)} {_label_space(of_dataset[name])}: it gets a fresh head.")
+    for name, differences in relabelled.items():
+        print(f"Task {name!r}: preset {spec['name']} has {differences[0]}, --dataset="
+              f"{','.join(FLAGS.dataset)} {differences[1]}: it gets a fresh head.")
     config, _ = config_with_tasks(spec, [chosen.get(name, name) for name in names])
     config["tasks"] = [task if isinstance(task, dict) else task.as_spec() for task in config["tasks"]]
     return config
 
 
-def _label_space(task_spec):
-    """What a task's labels must look like: its kind and its counts (classes, keypoints, ...)."""
-    return {key: value for key, value in task_spec.items() if key == "kind" or key.startswith("num_")}
+def _label_differences(preset_task, dataset_task):
+    """How a dataset labels a task otherwise than a preset trained it, as `(the preset's,
+    the dataset's)` descriptions, or None when the labels agree: another kind or count
+    (classes, keypoints, ...), or, where both name them, other names or another order
+    (class_names, keypoint_names, ...: the same count of other classes).
+
+    Example:
+    >>> _label_differences({"kind": "detection", "num_classes": 2, "class_names": ["cat", "dog"]},
+    ...                    {"kind": "detection", "num_classes": 2, "class_names": ["car", "bus"]})
+    ("class_names ['cat', 'dog']", "class_names ['car', 'bus']")
+    """
+    def space(task):  # what a task's labels must look like
+        return {key: value for key, value in task.items() if key == "kind" or key.startswith("num_")}
+
+    if space(preset_task) != space(dataset_task):
+        return space(preset_task), space(dataset_task)
+    renamed = [key for key, value in preset_task.items() if key.endswith("_names") and value is not None
+               and dataset_task.get(key) is not None and list(dataset_task[key]) != list(value)]
+    if not renamed:
+        return None
+    return tuple(", ".join(f"{key} {_shortened(task[key])}" for key in renamed)
+                 for task in (preset_task, dataset_task))
+
+
+def _shortened(names, shown=6):
+    """A list of names, cut after the first `shown`."""
+    names = list(names)
+    return repr(names) if len(names) <= shown else repr(names[:shown])[:-1] + ", ...]"
 
 
 def preset_arguments(spec, config):
