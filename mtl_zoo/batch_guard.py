@@ -33,8 +33,9 @@ class RequireBatches(keras.callbacks.Callback):
     # waits for them before each epoch's end and each evaluation's end, where the counts are read.
     async_safe = True
 
-    ADVICE = ("the dataset is empty: a filter or take that kept no example, or fewer examples than "
-              "one batch with drop_remainder=True. Check it with next(iter(dataset)).")
+    ADVICE = ("the data is empty: an array of no examples, a dataset whose filter or take kept no "
+              "example, or fewer examples than one batch with drop_remainder=True. Check a dataset "
+              "with next(iter(dataset)).")
 
     def __init__(self):
         super().__init__()

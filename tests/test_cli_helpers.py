@@ -1,6 +1,6 @@
 """The command lines' helpers in process: config files, run folders, strategies, presets' commands."""
 
-import hashlib
+import contextlib
 import json
 import math
 import re
@@ -25,6 +25,17 @@ from mtl_zoo.cli.strategies import (check_global_batch, make_strategy, own_addre
 from mtl_zoo.cli import train as train_cli
 from mtl_zoo.cli.train import parse_sharing_options, parse_task_weights
 from mtl_zoo.presets.card import training_command
+from local_presets import write_preset
+
+
+@contextlib.contextmanager
+def _train_flags(*argv):
+    """The training job's flags parsed from `argv` (with --model_dir=unused) inside the block."""
+    train_cli.FLAGS(["train", *argv, "--model_dir=unused"])
+    try:
+        yield
+    finally:
+        train_cli.FLAGS.unparse_flags()
 
 
 def _flag_values(*argv):
@@ -246,17 +257,14 @@ def test_a_learning_rate_that_is_not_finite_is_refused():
      r"preset 'mtl_shapes_tiny_cls_det_pose' \(action, objects, pose\) are also valid"),
     (["--freeze_trunk"], r"--freeze_trunk keeps a preset's trained trunk as it is: give --preset and --pretrained"),
     (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--aggregator=PCGrad",
-      "--weighting=gradnorm"], r"--freeze_trunk freezes the parameters that the tasks share, so "
-                               r"--aggregator=PCGrad and --weighting=gradnorm would have no task gradients"),
+      "--weighting=gradnorm"], r"--freeze_trunk freezes the parameters that the preset's tasks share, whose "
+                               r"task gradients --aggregator=PCGrad and --weighting=gradnorm would balance: "
+                               r"drop --freeze_trunk, or drop --aggregator and --weighting\."),
 ])
 def test_bad_model_flags_are_named(argv, message):
-    try:
-        train_cli.FLAGS(["train", *argv, "--model_dir=unused"])
-        with pytest.raises(ValueError, match=message):
-            train_cli.check_freeze_trunk()  # as train() checks them, before the architecture
-            train_cli.architecture()
-    finally:
-        train_cli.FLAGS.unparse_flags()
+    with _train_flags(*argv), pytest.raises(ValueError, match=message):
+        train_cli.check_freeze_trunk()  # as train() checks them, before the architecture
+        train_cli.architecture()
 
 
 @pytest.mark.parametrize("text, message", [
@@ -369,25 +377,21 @@ def test_train_reports_bad_input_in_one_line_wherever_it_is_found(tmp_path, monk
     assert sorted(path.name for path in tmp_path.iterdir()) == ["empty", "other", "tfds"]
     assert [path.name for path in other.iterdir()] == ["run.json"]
 
-def _uncertainty_preset(folder):
-    """A preset whose config trains with uncertainty weighting, with weights whose learned
-    log-variances are 0.5 (shape) and -0.25 (color)."""
+def _uncertainty_preset(folder, weighting=True):
+    """A preset whose config trains with uncertainty `weighting` (True or a dict), with
+    weights whose learned log-variances are 0.5 (shape) and -0.25 (color) where it has them."""
     tasks = [{"kind": "classification", "name": "shape", "num_classes": 3},
              {"kind": "classification", "name": "color", "num_classes": 2}]
-    config = {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": tasks, "uncertainty_weighting": True}
-    folder.mkdir()
-    trained = mz.build_model(**config)
-    trained.get_layer("tiny_backbone").weights[0].assign(
-        np.full(trained.get_layer("tiny_backbone").weights[0].shape, 0.01, "float32"))
-    for name, value in [("shape", 0.5), ("color", -0.25)]:
-        trained._log_variances[name].assign(value)
-    trained.save_weights(folder / "uw.weights.h5")
-    data = (folder / "uw.weights.h5").read_bytes()
-    (folder / "preset.json").write_text(json.dumps({
-        "name": "uw", "description": "", "preprocessing": "", "labels": {}, "metrics": {}, "config": config,
-        "weights": {"url": "uw.weights.h5", "file": "uw.weights.h5", "size": len(data),
-                    "sha256": hashlib.sha256(data).hexdigest()}}))
-    return str(folder)
+
+    def trained(model):
+        first_conv = model.get_layer("tiny_backbone").weights[0]
+        first_conv.assign(np.full(first_conv.shape, 0.01, "float32"))
+        for name, value in [("shape", 0.5), ("color", -0.25)]:
+            if name in model._log_variances:
+                model._log_variances[name].assign(value)
+
+    return write_preset(folder, "uw", {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": tasks,
+                                       "uncertainty_weighting": weighting}, trained)
 
 
 def _log_variances(model):
@@ -397,32 +401,31 @@ def _log_variances(model):
 def test_a_preset_config_with_uncertainty_weighting_builds_as_the_flags_say(tmp_path):
     preset = _uncertainty_preset(tmp_path / "uw")
     first_conv = mz.from_preset(preset).get_layer("tiny_backbone").weights[0].numpy()
-    try:
-        for given, expected in [([], {"color": 0.0, "shape": 0.0}), (["--weighting=equal"], {}),
-                                # --pretrained: the trained weights, and the log-variances when kept
-                                (["--pretrained"], {"color": -0.25, "shape": 0.5}),
-                                (["--pretrained", "--weighting=equal"], {}),
-                                (["--pretrained", "--tasks=color"], {"color": -0.25})]:
-            train_cli.FLAGS(["train", f"--preset={preset}", "--model_dir=unused", *given,
-                             *([] if "--weighting=equal" in given else ["--weighting=uncertainty"])])
+    for given, expected in [([], {"color": 0.0, "shape": 0.0}), (["--weighting=equal"], {}),
+                            # --pretrained: the trained weights, and the log-variances when kept
+                            (["--pretrained"], {"color": -0.25, "shape": 0.5}),
+                            (["--pretrained", "--weighting=equal"], {}),
+                            (["--pretrained", "--tasks=color"], {"color": -0.25})]:
+        weighting = "--weighting=equal" if "--weighting=equal" in given else "--weighting=uncertainty"
+        with _train_flags(f"--preset={preset}", weighting, *given):
             model = train_cli.build_flagged_model(train_cli.architecture())
-            train_cli.FLAGS.unparse_flags()
-            assert _log_variances(model) == expected, given
-            trunk = model.get_layer("tiny_backbone").weights[0].numpy()
-            assert np.array_equal(trunk, first_conv) == ("--pretrained" in given), given
-    finally:
-        train_cli.FLAGS.unparse_flags()
+        assert _log_variances(model) == expected, given
+        trunk = model.get_layer("tiny_backbone").weights[0].numpy()
+        assert np.array_equal(trunk, first_conv) == ("--pretrained" in given), given
+    # a preset that learned the weight of one task: under --weighting=uncertainty every task
+    # learns its weight, as without a preset, whichever tasks --tasks keeps
+    one = _uncertainty_preset(tmp_path / "one", {"shape": "classification"})
+    for given, expected in [([], {"color": 0.0, "shape": 0.5}), (["--tasks=color"], {"color": 0.0})]:
+        with _train_flags(f"--preset={one}", "--pretrained", "--weighting=uncertainty", *given):
+            model = train_cli.build_flagged_model(train_cli.architecture())
+        assert _log_variances(model) == expected, given
 
 
 def test_a_pretrained_preset_takes_other_tasks_of_the_dataset_on_its_trunk():
     preset = "mtl_shapes_tiny_cls_det_pose"
-    try:
-        train_cli.FLAGS(["train", f"--preset={preset}", "--pretrained", "--tasks=objects,segmentation",
-                         "--image_size=64", "--model_dir=unused"])
+    with _train_flags(f"--preset={preset}", "--pretrained", "--tasks=objects,segmentation", "--image_size=64"):
         config = train_cli.architecture()
         model = train_cli.build_flagged_model(config)
-    finally:
-        train_cli.FLAGS.unparse_flags()
     preset_config = mz.presets.load_preset(preset)[0]["config"]
     assert config["tasks"][0] == preset_config["tasks"][1]  # the preset's objects task
     assert config["tasks"][1]["kind"] == "segmentation" and config["backbone"] == "tiny"
@@ -435,18 +438,23 @@ def test_a_pretrained_preset_takes_other_tasks_of_the_dataset_on_its_trunk():
     assert model.task_names == ["objects", "segmentation"]
 
 
+def test_freeze_trunk_on_a_single_task_preset_is_refused_before_anything_loads(tmp_path):
+    preset = write_preset(tmp_path / "one", "one", {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": [
+        {"kind": "classification", "name": "digit", "num_classes": 10}]})
+    with _train_flags(f"--preset={preset}", "--pretrained", "--freeze_trunk"), pytest.raises(
+            ValueError, match=r"has one task \('digit'\): its trunk cannot be told from its head, so "
+                              r"--freeze_trunk has nothing to freeze\. Drop --freeze_trunk"):
+        train_cli.check_freeze_trunk()
+
+
 def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines():
     preset = "mtl_shapes_tiny_cls_det_pose"
-    try:
-        train_cli.FLAGS(["train", f"--preset={preset}", "--pretrained", "--freeze_trunk",
-                         "--tasks=action,segmentation", "--model_dir=unused"])
+    with _train_flags(f"--preset={preset}", "--pretrained", "--freeze_trunk", "--tasks=action,segmentation"):
         train_cli.check_freeze_trunk()
         config = train_cli.architecture()
         model = train_cli.build_flagged_model(config)
         baseline = train_cli.build_flagged_model(config, tasks=[config["tasks"][1]])
         identity = train_cli.run_identity(config)
-    finally:
-        train_cli.FLAGS.unparse_flags()
     trained = mz.from_preset(preset)
     # segmentation reads a new P2 level of the pyramid, fresh and trained (not P3_smooth)
     trunk = ["tiny_backbone", "pyramid_P5_lateral", "pyramid_P4_lateral", "pyramid_P3_lateral"]
@@ -461,16 +469,11 @@ def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines
 
 def test_a_preset_task_that_the_dataset_labels_otherwise_gets_a_fresh_head(capsys):
     preset = "mtl_shapes_tiny_cls_det_pose"
-    try:
-        train_cli.FLAGS(["train", f"--preset={preset}", "--dataset=coco", "--tasks=objects,labels",
-                         "--model_dir=unused"])
+    with _train_flags(f"--preset={preset}", "--dataset=coco", "--tasks=objects,labels"):
         config = train_cli.architecture()
-        train_cli.FLAGS.unparse_flags()
-        train_cli.FLAGS(["train", f"--preset={preset}", "--tasks=objects,objects", "--model_dir=unused"])
-        with pytest.raises(ValueError, match=r"--tasks names \['objects'\] more than once"):
-            train_cli.architecture()
-    finally:
-        train_cli.FLAGS.unparse_flags()
+    with _train_flags(f"--preset={preset}", "--tasks=objects,objects"), pytest.raises(
+            ValueError, match=r"--tasks names \['objects'\] more than once"):
+        train_cli.architecture()
     assert [(task["name"], task["kind"]) for task in config["tasks"]] == [("objects", "detection"),
                                                                          ("labels", "multilabel")]
     assert config["tasks"][0]["num_classes"] == 80  # COCO's, not the preset's 4
@@ -490,12 +493,8 @@ def test_a_preset_task_whose_classes_the_dataset_names_otherwise_gets_a_fresh_he
         "    raise AssertionError('not loaded')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     preset = "mtl_shapes_tiny_cls_det_pose"
-    try:
-        train_cli.FLAGS(["train", f"--preset={preset}", "--dataset=dances_source", "--tasks=action",
-                         "--model_dir=unused"])
+    with _train_flags(f"--preset={preset}", "--dataset=dances_source", "--tasks=action"):
         config = train_cli.architecture()
-    finally:
-        train_cli.FLAGS.unparse_flags()
     assert config["tasks"][0]["class_names"][0] == "waltz"
     assert ("Task 'action': preset mtl_shapes_tiny_cls_det_pose has class_names ['standing', 'arms_up', "
             "'arms_out', 'waving', 'kicking', 'squatting'], --dataset=dances_source class_names ['waltz', "

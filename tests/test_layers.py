@@ -78,6 +78,26 @@ def test_task_attention_refuses_a_bad_bottleneck(bottleneck):
         TaskAttention(16, bottleneck=bottleneck)
 
 
+def test_a_frozen_soft_sharing_model_saves_reloads_and_couples_again_once_unfrozen(tmp_path):
+    tasks = [mz.tasks.Classification("a", 3), mz.tasks.Classification("b", 2)]
+    model = mz.build_model("tiny", tasks, (32, 32, 3), sharing="soft")
+    towers = model.get_layer("soft_sharing")
+    for tower in towers.towers[1:]:  # towers apart, so that the penalty is not 0
+        tower.set_weights([weights + 0.01 for weights in tower.get_weights()])
+    penalty = float(towers.penalty())
+    towers.trainable = False  # e.g. from_preset(freeze_trunk=True): heads alone train
+    model.save(tmp_path / "frozen.keras")
+    reloaded = mz.load_model(tmp_path / "frozen.keras")  # was: "expected 0 variables, but received 70"
+    images = np.random.default_rng(3).integers(0, 256, (2, 32, 32, 3)).astype("uint8")
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0)["a_logits"],
+                               model.predict(images, verbose=0)["a_logits"], atol=1e-6)
+    copy = reloaded.get_layer("soft_sharing")
+    assert not copy.trainable and not copy.trainable_weights
+    copy.trainable = True
+    assert float(copy.penalty()) == pytest.approx(penalty, rel=1e-5)
+    assert float(sum(reloaded.losses)) == pytest.approx(penalty, rel=1e-4)  # the regularizers are back
+
+
 def test_soft_sharing_regularizer_round_trips_with_its_towers():
     towers = [mz.Backbone("tiny", (32, 32, 3), name=f"tower{i}") for i in range(3)]
     layer = SoftSharingRegularizer(towers, beta=0.25, coupled_layers=["stage1_down_conv"])

@@ -122,7 +122,7 @@ def test_data_that_gives_no_batch_is_an_error_before_any_callback_saves(model, s
     empty = data.filter(lambda *batch: tf.constant(False))
     saved = tmp_path / "model.keras"
     checkpoint = keras.callbacks.ModelCheckpoint(str(saved))
-    with pytest.raises(ValueError, match=r"training data gave no batch in epoch 1 \(the dataset is empty"), \
+    with pytest.raises(ValueError, match=r"training data gave no batch in epoch 1 \(the data is empty: an array of no examples, a dataset"), \
             pytest.warns(UserWarning, match="ran out of data"):  # Keras's own warning comes first
         model.fit(empty, epochs=2, callbacks=[checkpoint], verbose=0)
     assert not saved.exists()  # Keras alone would have saved the untrained model
@@ -131,7 +131,7 @@ def test_data_that_gives_no_batch_is_an_error_before_any_callback_saves(model, s
     with pytest.raises(ValueError, match=r"\(or validation\) data gave no batch"):
         model.fit(data, validation_data=empty, epochs=1, verbose=0)
     # Keras's own predict fails with an UnboundLocalError here
-    with pytest.raises(ValueError, match=r"data to predict on gave no batch \(the dataset is empty"):
+    with pytest.raises(ValueError, match=r"data to predict on gave no batch \(the data is empty"):
         model.predict(empty.map(lambda images, *labels: images), verbose=0)
     with pytest.raises(ValueError, match=r"data to predict on gave no batch"):
         model.predict(images[:0], verbose=0)

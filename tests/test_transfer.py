@@ -1,14 +1,12 @@
 """A preset's trained trunk under other tasks: `from_preset(name, tasks=[...])` and `transfer_weights`."""
 
-import hashlib
-import json
-
 import numpy as np
 import pytest
 
 import mtl_zoo as mz
 from mtl_zoo.data import dataset_from_arrays
 from mtl_zoo.presets.transfer import transfer_weights, trunk_layers
+from local_presets import write_preset
 
 PRESET = "mtl_shapes_tiny_cls_det_pose"
 
@@ -193,17 +191,11 @@ def test_freezing_the_trunk_of_a_preset_as_it_is(preset_model):
 
 
 def test_freezing_the_trunk_of_a_single_task_preset_is_an_error(tmp_path):
-    config = {"backbone": "tiny", "input_shape": [32, 32, 3],
-              "tasks": [{"kind": "classification", "name": "digit", "num_classes": 10}]}
-    mz.build_model(**config).save_weights(tmp_path / "one.weights.h5")
-    data = (tmp_path / "one.weights.h5").read_bytes()
-    (tmp_path / "preset.json").write_text(json.dumps({
-        "name": "one", "description": "", "preprocessing": "", "labels": {}, "metrics": {}, "config": config,
-        "weights": {"url": "one.weights.h5", "file": "one.weights.h5", "size": len(data),
-                    "sha256": hashlib.sha256(data).hexdigest()}}))
-    assert trunk_layers(mz.from_preset(str(tmp_path))) == []
+    preset = write_preset(tmp_path / "one", "one", {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": [
+        {"kind": "classification", "name": "digit", "num_classes": 10}]})
+    assert trunk_layers(mz.from_preset(preset)) == []
     with pytest.raises(ValueError, match="Preset 'one' has one task: its trunk cannot be told from its head"):
-        mz.from_preset(str(tmp_path), freeze_trunk=True)
+        mz.from_preset(preset, freeze_trunk=True)
 
 
 def test_a_preset_trained_without_uncertainty_weighting_learns_it_on_its_trained_weights(preset_model):

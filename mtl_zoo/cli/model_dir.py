@@ -16,11 +16,14 @@ WORKER_FILES_PREFIX = "worker_"  # the logs of local non-chief workers (mtl_zoo.
 
 def setting_differences(there, now, prefix=""):
     """`"name: value there, value now"` for each setting that differs between two runs'
-    identities, nested settings named by their path (`recipe.epochs`).
+    identities, nested settings named by their path (`recipe.epochs`); a setting that only
+    one of them records (a flag given only when set) reads "not set" on the other side.
 
     Example:
     >>> setting_differences({"recipe": {"epochs": 1, "seed": 0}}, {"recipe": {"epochs": 2, "seed": 0}})
     ['recipe.epochs: 1 there, 2 now']
+    >>> setting_differences({"recipe": {"freeze_trunk": True}}, {"recipe": {}})
+    ['recipe.freeze_trunk: True there, not set now']
     """
     differences = []
     for key in sorted(set(there) | set(now)):
@@ -28,7 +31,8 @@ def setting_differences(there, now, prefix=""):
         if isinstance(old, dict) and isinstance(new, dict):
             differences += setting_differences(old, new, f"{prefix}{key}.")
         elif old != new:
-            differences.append(f"{prefix}{key}: {old!r} there, {new!r} now")
+            old, new = (repr(side[key]) if key in side else "not set" for side in (there, now))
+            differences.append(f"{prefix}{key}: {old} there, {new} now")
     return differences
 
 

@@ -348,6 +348,23 @@ def preset_arguments(spec, config):
             "input_shape": None if same_shape else config["input_shape"]}
 
 
+def preset_uncertainty(spec, uncertainty):
+    """`from_preset`'s `uncertainty_weighting` for the preset `spec` under --weighting, as
+    without a preset: every task learns its weight (`uncertainty`) or none does. None
+    keeps the preset's own, where it weights every task already (True).
+
+    Example:
+    >>> [preset_uncertainty({"config": {"uncertainty_weighting": True}}, flag) for flag in (True, False)]
+    [None, False]
+    >>> preset_uncertainty({"config": {"uncertainty_weighting": {"action": "classification"}}}, True)
+    True
+    """
+    preset_weighting = spec["config"].get("uncertainty_weighting")
+    if uncertainty:
+        return None if preset_weighting is True else True
+    return False if preset_weighting else None
+
+
 def build_flagged_model(config, tasks=None):
     """The model of `config` (only `tasks` when given: a single-task baseline), with the
     flags' weighting, task weights and preset weights (with --pretrained, a baseline
@@ -359,11 +376,9 @@ def build_flagged_model(config, tasks=None):
     uncertainty = FLAGS.weighting == "uncertainty"
     if FLAGS.pretrained:  # `config` is the preset's (architecture()), maybe with other tasks
         spec = load_preset(FLAGS.preset)[0]
-        # None keeps the preset's own (its per-task forms, its learned log-variances)
-        same_weighting = uncertainty == bool(spec["config"].get("uncertainty_weighting"))
-        model = mz.from_preset(FLAGS.preset, pretrained=True,
-                               uncertainty_weighting=None if same_weighting else uncertainty,
-                               freeze_trunk=FLAGS.freeze_trunk, **preset_arguments(spec, config))
+        model = mz.from_preset(FLAGS.preset, pretrained=True, freeze_trunk=FLAGS.freeze_trunk,
+                               uncertainty_weighting=preset_uncertainty(spec, uncertainty),
+                               **preset_arguments(spec, config))
     else:  # --weighting decides, over a preset config's uncertainty_weighting
         model = mz.build_model(**dict(config, uncertainty_weighting=uncertainty))
     task_weights = parse_task_weights(FLAGS.task_weights)
@@ -566,19 +581,27 @@ def train():
 
 
 def check_freeze_trunk():
-    """--freeze_trunk needs a trained trunk (--pretrained), and freezes the parameters that
-    the tasks share: nothing is left for an --aggregator or --weighting=gradnorm to balance."""
+    """--freeze_trunk needs a trained trunk (--pretrained) of a multi-task preset, and freezes
+    the parameters that the tasks share: nothing is left for an --aggregator or
+    --weighting=gradnorm to balance."""
     if not FLAGS.freeze_trunk:
         return
+    from mtl_zoo.presets import load_preset
+
     if not FLAGS.pretrained:
         raise ValueError("--freeze_trunk keeps a preset's trained trunk as it is: give --preset "
                          "and --pretrained too.")
     balancing = ([f"--aggregator={FLAGS.aggregator}"] if FLAGS.aggregator else []) + (
         ["--weighting=gradnorm"] if FLAGS.weighting == "gradnorm" else [])
     if balancing:
-        raise ValueError(f"--freeze_trunk freezes the parameters that the tasks share, so "
-                         f"{' and '.join(balancing)} would have no task gradients to balance: "
-                         "drop one of them.")
+        raise ValueError(f"--freeze_trunk freezes the parameters that the preset's tasks share, "
+                         f"whose task gradients {' and '.join(balancing)} would balance: drop "
+                         f"--freeze_trunk, or drop {' and '.join(flag.split('=')[0] for flag in balancing)}.")
+    preset_tasks = load_preset(FLAGS.preset)[0]["config"]["tasks"]
+    if len(preset_tasks) == 1:
+        raise ValueError(f"Preset {FLAGS.preset} has one task ({preset_tasks[0]['name']!r}): its trunk "
+                         "cannot be told from its head, so --freeze_trunk has nothing to freeze. "
+                         "Drop --freeze_trunk.")
 
 
 def run_identity(config):
