@@ -260,6 +260,9 @@ def test_a_learning_rate_that_is_not_finite_is_refused():
       "--weighting=gradnorm"], r"--freeze_trunk freezes the parameters that the preset's tasks share, whose "
                                r"task gradients --aggregator=PCGrad and --weighting=gradnorm would balance: "
                                r"drop --freeze_trunk, or drop --aggregator and --weighting\."),
+    (["--frozen_epochs=2"], r"--frozen_epochs says how long --freeze_trunk keeps the trunk frozen: give --freeze_trunk"),
+    (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--frozen_epochs=8"],
+     r"--frozen_epochs=8 leaves no epoch of --epochs=8 to train the trunk"),
 ])
 def test_bad_model_flags_are_named(argv, message):
     with _train_flags(*argv), pytest.raises(ValueError, match=message):
@@ -449,7 +452,8 @@ def test_freeze_trunk_on_a_single_task_preset_is_refused_before_anything_loads(t
 
 def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines():
     preset = "mtl_shapes_tiny_cls_det_pose"
-    with _train_flags(f"--preset={preset}", "--pretrained", "--freeze_trunk", "--tasks=action,segmentation"):
+    with _train_flags(f"--preset={preset}", "--pretrained", "--freeze_trunk", "--frozen_epochs=3",
+                      "--tasks=action,segmentation"):
         train_cli.check_freeze_trunk()
         config = train_cli.architecture()
         model = train_cli.build_flagged_model(config)
@@ -464,7 +468,8 @@ def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines
         for new, old in zip(built.get_layer("tiny_backbone").get_weights(),
                             trained.get_layer("tiny_backbone").get_weights()):
             np.testing.assert_array_equal(new, old)
-    assert baseline.task_names == ["segmentation"] and identity["recipe"]["freeze_trunk"] is True
+    assert baseline.task_names == ["segmentation"]
+    assert identity["recipe"]["freeze_trunk"] is True and identity["recipe"]["frozen_epochs"] == 3
 
 
 def test_a_preset_task_that_the_dataset_labels_otherwise_gets_a_fresh_head(capsys):

@@ -61,6 +61,9 @@ flags.DEFINE_string("preset", None, "Build the model of this preset (a zoo name,
 flags.DEFINE_bool("pretrained", False, "With --preset: start from the preset's trained weights.")
 flags.DEFINE_bool("freeze_trunk", False, "With --pretrained: keep the preset's trained trunk as it "
                   "is and train only the heads (mtl_zoo.from_preset(freeze_trunk=True)).")
+flags.DEFINE_integer("frozen_epochs", None, "With --freeze_trunk: keep the trunk frozen for this many "
+                     "epochs only, then train everything for the rest of --epochs, in the same run "
+                     "(mtl_zoo.unfreeze_at).", lower_bound=1)
 flags.DEFINE_list("tasks", None, "Tasks to train, among the dataset's (mtl_zoo.data.sources."
                   "source_tasks); default: action,objects,pose on mtl_shapes, all tasks otherwise "
                   "(with --preset: the preset's).")
@@ -480,6 +483,8 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
         schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
                                                           decay_steps=FLAGS.epochs * batches_per_epoch)
         model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=make_aggregator())
+        # the trunk of --freeze_trunk (of the baselines too) trains after --frozen_epochs
+        unfreeze = [mz.unfreeze_at(model, FLAGS.frozen_epochs)] if FLAGS.frozen_epochs else []
     # from every flagged dataset, as the multi-task model's: a baseline keeps the job's recipe
     augmentation = flagged_augmentation([part.dataset for part in data["train"]], names)
     # kept until the job's files are written (remove_backups): a crash while evaluating or
@@ -492,8 +497,10 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     print(f"Training {model.name} ({model.count_params():,} parameters, {trainable:,} trainable, tasks {names}, "
           f"{strategy.num_replicas_in_sync} replica(s)) on {dataset_flags.described(train_parts)}; "
           f"checkpoints in {model_dir}.")
+    if unfreeze:
+        print(f"The frozen trunk ({len(unfreeze[0].layers)} layers) trains from epoch {FLAGS.frozen_epochs + 1} on.")
     chief = writes_run_files(strategy)
-    callbacks = [*weighting_callbacks(FLAGS.seed), mz.weighting.TaskWeightHistory(), backup]
+    callbacks = [*weighting_callbacks(FLAGS.seed), *unfreeze, mz.weighting.TaskWeightHistory(), backup]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_FOLDER)))
     model.fit(train_data, validation_data=val_data, epochs=FLAGS.epochs,
@@ -583,11 +590,17 @@ def train():
 def check_freeze_trunk():
     """--freeze_trunk needs a trained trunk (--pretrained) of a multi-task preset, and freezes
     the parameters that the tasks share: nothing is left for an --aggregator or
-    --weighting=gradnorm to balance."""
-    if not FLAGS.freeze_trunk:
-        return
+    --weighting=gradnorm to balance. --frozen_epochs needs it, and fewer than --epochs."""
     from mtl_zoo.presets import load_preset
 
+    if FLAGS.frozen_epochs and not FLAGS.freeze_trunk:
+        raise ValueError("--frozen_epochs says how long --freeze_trunk keeps the trunk frozen: give "
+                         "--freeze_trunk too.")
+    if not FLAGS.freeze_trunk:
+        return
+    if FLAGS.frozen_epochs and FLAGS.frozen_epochs >= FLAGS.epochs:
+        raise ValueError(f"--frozen_epochs={FLAGS.frozen_epochs} leaves no epoch of --epochs={FLAGS.epochs} "
+                         "to train the trunk: give fewer, or drop --frozen_epochs to keep it frozen.")
     if not FLAGS.pretrained:
         raise ValueError("--freeze_trunk keeps a preset's trained trunk as it is: give --preset "
                          "and --pretrained too.")
@@ -608,8 +621,9 @@ def run_identity(config):
     """What a run folder's `run.json` records, so that a rerun resumes its backup only
     with the same model (`config`, the architecture) and the same recipe flags."""
     recipe = {name: FLAGS[name].value for name in RECIPE_FLAGS}
-    if FLAGS.freeze_trunk:  # only when given: run.json files from before the flag still resume
-        recipe["freeze_trunk"] = True
+    for name in ("freeze_trunk", "frozen_epochs"):  # only when given: older run.json files still resume
+        if FLAGS[name].value:
+            recipe[name] = FLAGS[name].value
     if len(FLAGS.dataset) > 1:
         recipe["sampler"] = FLAGS.sampler
     configs = ",".join(config or "" for config in FLAGS.dataset_config or [])

@@ -5,6 +5,7 @@ import itertools
 import keras
 from keras import ops
 
+from mtl_zoo.freezing import trained_variables
 from mtl_zoo.naming import unknown_name_error
 
 
@@ -31,16 +32,6 @@ class _DistanceToPartners:
 def _layer_name(variable):
     """The name of the layer that owns `variable` (its path is ".../layer/variable")."""
     return variable.path.rsplit("/", 1)[0].split("/")[-1]
-
-
-def _trained_variables(tower):
-    """The variables of `tower` that training moves when nothing is frozen (kernels, biases,
-    batch-norm scales and offsets; no moving statistics), in the tower's order, frozen or
-    not: Keras's `trainable_variables` lists none of a frozen tower's, so a tower that was
-    saved frozen would couple nothing when reloaded, and load none of the saved coupling.
-    (Keras keeps each layer's own list, `_trainable_variables`, through freezing.)"""
-    movable = {id(variable) for layer in tower._flatten_layers() for variable in layer._trainable_variables}
-    return [variable for variable in tower.variables if id(variable) in movable]
 
 
 def _check_coupled_layers(coupled_layers):
@@ -129,9 +120,9 @@ class SoftSharingRegularizer(keras.layers.Layer):
     def _match_variables(self):
         """Per tower, the coupled variables in one order; checks the towers agree."""
         reference = self.towers[0]
-        signature = [(v.path, tuple(v.shape)) for v in _trained_variables(reference)]
+        signature = [(v.path, tuple(v.shape)) for v in trained_variables(reference)]
         for tower in self.towers[1:]:
-            other = [(v.path, tuple(v.shape)) for v in _trained_variables(tower)]
+            other = [(v.path, tuple(v.shape)) for v in trained_variables(tower)]
             if other != signature:
                 difference = next((f"{a} vs {b}" for a, b in zip(signature, other) if a != b),
                                   f"{len(signature)} vs {len(other)} variables")
@@ -139,12 +130,12 @@ class SoftSharingRegularizer(keras.layers.Layer):
                     f"SoftSharingRegularizer: towers {reference.name!r} and {tower.name!r} have "
                     f"different architectures (first difference: {difference}); soft sharing "
                     "couples towers of one architecture, e.g. the same backbone family and input.")
-        names = {_layer_name(v) for v in _trained_variables(reference)}
+        names = {_layer_name(v) for v in trained_variables(reference)}
         for name in self.coupled_layers or ():
             if name not in names:
                 raise unknown_name_error(f"layer of tower {reference.name!r} to couple", name, names)
         wanted = names if self.coupled_layers is None else set(self.coupled_layers)
-        return [[v for v in _trained_variables(tower) if _layer_name(v) in wanted]
+        return [[v for v in trained_variables(tower) if _layer_name(v) in wanted]
                 for tower in self.towers]
 
     def _attach_regularizers(self):

@@ -1,0 +1,81 @@
+"""`mtl_zoo.freezing`: a frozen trunk that starts training partway through one `fit`."""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+
+import mtl_zoo as mz
+from mtl_zoo.data import dataset_from_arrays
+from mtl_zoo.freezing import UnfreezeAt, trained_variables
+
+PRESET = "mtl_shapes_tiny_cls_det_pose"
+
+
+def _data(model):
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (8, 128, 128, 3)).astype("uint8")
+    return dataset_from_arrays(model, images, {"action": rng.integers(0, 6, 8)}, batch_size=8)
+
+
+class _TrunkAtEpochEnds(keras.callbacks.Callback):
+    """The first trunk kernel and a head kernel after each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk, self.head = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.trunk.append(self.model.get_layer("tiny_backbone").weights[0].numpy().copy())
+        self.head.append(self.model.get_layer("action_logits").kernel.numpy().copy())
+
+
+def _frozen_model():
+    model = mz.from_preset(PRESET, tasks=["action"], freeze_trunk=True)
+    model.compile(optimizer="adam")
+    return model
+
+
+def test_the_trunk_stays_frozen_for_the_given_epochs_then_trains():
+    model = _frozen_model()
+    trained = model.get_layer("tiny_backbone").weights[0].numpy().copy()
+    unfreeze = mz.unfreeze_at(model, epoch=2)
+    assert unfreeze.layers == [layer.name for layer in model.layers if layer.weights and not layer.trainable]
+    assert "tiny_backbone" in unfreeze.layers and "action_logits" not in unfreeze.layers
+    seen = _TrunkAtEpochEnds()
+    model.fit(_data(model), epochs=3, callbacks=[unfreeze, seen], verbose=0)
+    assert np.array_equal(seen.trunk[0], trained) and np.array_equal(seen.trunk[1], trained)
+    assert not np.allclose(seen.trunk[2], trained)  # epoch 3 trained it
+    assert all(not np.array_equal(a, b) for a, b in zip(seen.head, seen.head[1:]))  # the head every epoch
+    assert all(layer.trainable for layer in model.layers)
+    # Adam's slots were built for the frozen variables too, and moved once they trained
+    moments = [model.optimizer._momentums[model.optimizer._get_variable_index(variable)]
+               for variable in trained_variables(model.get_layer("tiny_backbone"))]
+    assert any(np.any(moment.numpy() != 0) for moment in moments)
+
+
+def test_a_run_resumed_past_the_frozen_epochs_trains_the_trunk_from_its_first_epoch():
+    model = _frozen_model()
+    trained = model.get_layer("tiny_backbone").weights[0].numpy().copy()
+    seen = _TrunkAtEpochEnds()
+    model.fit(_data(model), epochs=3, initial_epoch=2, callbacks=[mz.unfreeze_at(model, 1), seen], verbose=0)
+    assert not np.allclose(seen.trunk[0], trained)
+
+
+def test_unfreeze_at_needs_a_compiled_untrained_model_and_frozen_layers():
+    model = mz.from_preset(PRESET, tasks=["action"], freeze_trunk=True)
+    with pytest.raises(ValueError, match="compile the model first"):
+        mz.unfreeze_at(model, 1)
+    model.compile(optimizer="sgd")
+    for epoch in (0, 1.5, True):
+        with pytest.raises(ValueError, match=rf"epoch must be an integer >= 1 .*got {epoch!r}"):
+            mz.unfreeze_at(model, epoch)
+    for layers in (["action_logits"], ["nope"], []):
+        with pytest.raises(ValueError, match=r"unfreeze_at takes frozen layers of the model with weights "
+                                             r"\(\['tiny_backbone'\]\), got " + re.escape(repr(layers))):
+            mz.unfreeze_at(model, 1, layers)
+    model.fit(_data(model), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="optimizer took 1 steps already, .* compile the model again"):
+        mz.unfreeze_at(model, 1)
+    assert isinstance(mz.unfreeze_at(_frozen_model(), 1, ["tiny_backbone"]), UnfreezeAt)
