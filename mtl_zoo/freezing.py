@@ -77,8 +77,9 @@ def unfreeze_at(model, epoch, layers=None):
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError("unfreeze_at readies the model's optimizer: compile the model first.")
-    if int(model.optimizer.iterations) > 0:
-        raise ValueError(f"The model's optimizer took {int(model.optimizer.iterations)} steps already, "
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))  # a MirroredVariable too
+    if steps:
+        raise ValueError(f"The model's optimizer took {steps} steps already, "
                          "with state for the variables trainable then; compile the model again, then "
                          "call unfreeze_at before fit.")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:

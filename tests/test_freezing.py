@@ -1,6 +1,9 @@
 """`mtl_zoo.freezing`: a frozen trunk that starts training partway through one `fit`."""
 
+import json
 import re
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -79,3 +82,34 @@ def test_unfreeze_at_needs_a_compiled_untrained_model_and_frozen_layers():
     with pytest.raises(ValueError, match="optimizer took 1 steps already, .* compile the model again"):
         mz.unfreeze_at(model, 1)
     assert isinstance(mz.unfreeze_at(_frozen_model(), 1, ["tiny_backbone"]), UnfreezeAt)
+
+
+MIRRORED_SCRIPT = """
+import json, numpy as np, tensorflow as tf
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import mtl_zoo as mz
+from mtl_zoo.data import dataset_from_arrays
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = mz.from_preset("mtl_shapes_tiny_cls_det_pose", tasks=["action"], freeze_trunk=True)
+    model.compile(optimizer="adam")
+    unfreeze = mz.unfreeze_at(model, 1)
+rng = np.random.default_rng(0)
+data = dataset_from_arrays(model, rng.integers(0, 256, (16, 128, 128, 3)).astype("uint8"),
+                           {"action": rng.integers(0, 6, 16)}, batch_size=16)
+trained = model.get_layer("tiny_backbone").weights[0].numpy().copy()
+moved = []
+epoch_end = lambda epoch, logs: moved.append(
+    bool(np.any(model.get_layer("tiny_backbone").weights[0].numpy() != trained)))
+model.fit(data, epochs=2, verbose=0, callbacks=[unfreeze, keras.callbacks.LambdaCallback(on_epoch_end=epoch_end)])
+print(json.dumps(moved))
+"""
+
+
+@pytest.mark.slow
+def test_the_trunk_trains_after_its_frozen_epochs_under_mirrored_strategy():
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [False, True]
