@@ -36,15 +36,22 @@ def trained_variables(layer):
 class UnfreezeAt(keras.callbacks.Callback):
     """Sets the model's layers `layers` (names) trainable at the start of epoch `epoch`
     (0-based, so after `epoch` epochs frozen), and has `fit` trace its train step again.
-    Make it with `unfreeze_at`, which readies the optimizer for those layers.
+    Make it with `unfreeze_at`, which readies the model's optimizer (`optimizer`) for
+    those layers.
 
     Also right for a run resumed past `epoch` (e.g. from `BackupAndRestore`): the layers
     are trainable from its first epoch.
     """
 
-    def __init__(self, layers, epoch):
+    def __init__(self, layers, epoch, optimizer):
         super().__init__()
-        self.layers, self.epoch = list(layers), epoch
+        self.layers, self.epoch, self.optimizer = list(layers), epoch, optimizer
+
+    def on_train_begin(self, logs=None):
+        if self.model.optimizer is not self.optimizer:
+            raise ValueError("The model was compiled again after unfreeze_at, and its new optimizer "
+                             "has no state for the frozen layers: call unfreeze_at again after "
+                             "compile, and pass its callback to fit.")
 
     def on_epoch_begin(self, epoch, logs=None):
         frozen = [self.model.get_layer(name) for name in self.layers
@@ -57,12 +64,25 @@ class UnfreezeAt(keras.callbacks.Callback):
 
 
 def unfreeze_at(model, epoch, layers=None):
-    """An `UnfreezeAt` callback that trains `model`'s frozen `layers` from epoch `epoch` on.
+    """An `UnfreezeAt` callback that trains `model`'s frozen `layers` from epoch `epoch` on:
+    the two stages of Keras's transfer-learning guide (the new heads on a frozen trunk,
+    then everything) in one `fit`.
 
     Keras's optimizers only update the variables they were built for, and `compile` (or
     `fit`) builds them for the variables trainable then: this gives `model` a new optimizer
-    of the same config, built for the variables of the frozen layers too (its slots for
-    them stay unused until then).
+    of the same config (`get_config` / `from_config`; the same exclusions from weight
+    decay), built for the variables of the frozen layers too (its slots for them stay
+    unused until then).
+
+    Unlike the guide's second stage, the learning rate carries on (no lower rate for the
+    fine-tuning: a schedule that is low by then, as a cosine decay is, suits it), unfrozen
+    batch norms train (their moving statistics move), and Adam's first updates of the
+    unfrozen variables are larger than the learning rate, up to about 3x, because its bias
+    correction counts the optimizer's steps, not theirs. A model saved before the layers
+    are unfrozen holds optimizer state for them: `load_model` then leaves the optimizer
+    state out, with Keras's warning. GradNorm and `GradientConflictMonitor` look for the
+    variables that the tasks share at the start of `fit`: on a frozen trunk they find none,
+    and say so.
 
     Args:
         model: a compiled model that has not trained since (its optimizer has taken no
@@ -73,15 +93,18 @@ def unfreeze_at(model, epoch, layers=None):
 
     Raises:
         ValueError: `model` is not compiled or trained since (compile it again), `epoch`
-            < 1, or a name that is not a frozen layer of `model`.
+            < 1, a name that is not a frozen layer of `model`; a gradient aggregator or an
+            optimizer with `use_ema` (they hold lists of the variables trainable at
+            `compile` or at the end of `fit`); an optimizer whose config does not rebuild
+            it (e.g. an unregistered custom learning-rate schedule, or a callable).
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError("unfreeze_at readies the model's optimizer: compile the model first.")
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))  # a MirroredVariable too
     if steps:
-        raise ValueError(f"The model's optimizer took {steps} steps already, "
-                         "with state for the variables trainable then; compile the model again, then "
-                         "call unfreeze_at before fit.")
+        raise ValueError(f"The model's optimizer took {steps} step(s) already, with state for the "
+                         "variables trainable then; compile the model again, then call unfreeze_at "
+                         "before fit.")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
         raise ValueError(f"epoch must be an integer >= 1 (the epochs trained frozen), got {epoch!r}.")
     frozen = [layer.name for layer in model.layers if layer.weights and not layer.trainable]
@@ -89,7 +112,33 @@ def unfreeze_at(model, epoch, layers=None):
     if not layers or any(name not in frozen for name in layers):
         raise ValueError(f"unfreeze_at takes frozen layers of the model with weights ({frozen}), "
                          f"got {layers}.")
-    optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
-    optimizer.build(trained_variables(model))
-    model.optimizer = optimizer
-    return UnfreezeAt(layers, epoch)
+    if getattr(model, "aggregator", None) is not None:
+        raise ValueError(f"{type(model.aggregator).__name__} combines the per-task gradients of the "
+                         "variables that the tasks share when the model is compiled, which leaves out "
+                         "the frozen layers: train with the plain weighted sum across the unfreezing, "
+                         "or compile with the aggregator after it (a second fit).")
+    if model.optimizer.get_config().get("use_ema"):
+        raise ValueError("An optimizer with use_ema=True pairs its moving averages with the model's "
+                         "trainable weights of the end of fit, which differ from the ones it is built "
+                         "for while layers are frozen: give an optimizer without use_ema.")
+    model.optimizer = _rebuilt_optimizer(model.optimizer, trained_variables(model))
+    return UnfreezeAt(layers, epoch, model.optimizer)
+
+
+def _rebuilt_optimizer(optimizer, variables):
+    """A new optimizer of `optimizer`'s config, with its exclusions from weight decay,
+    built for `variables`."""
+    try:
+        rebuilt = type(optimizer).from_config(optimizer.get_config())
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"unfreeze_at rebuilds the model's optimizer from its config, which failed "
+                         f"({error}). A custom learning-rate schedule must be registered "
+                         "(keras.saving.register_keras_serializable) and not a lambda or function.") from None
+    source, target = optimizer, rebuilt
+    while source is not None:  # a LossScaleOptimizer's inner optimizer holds them
+        for name in ("_exclude_from_weight_decay", "_exclude_from_weight_decay_pattern"):
+            if hasattr(source, name):
+                setattr(target, name, getattr(source, name))
+        source, target = getattr(source, "inner_optimizer", None), getattr(target, "inner_optimizer", None)
+    rebuilt.build(variables)
+    return rebuilt

@@ -79,9 +79,45 @@ def test_unfreeze_at_needs_a_compiled_untrained_model_and_frozen_layers():
                                              r"\(\['tiny_backbone'\]\), got " + re.escape(repr(layers))):
             mz.unfreeze_at(model, 1, layers)
     model.fit(_data(model), epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="optimizer took 1 steps already, .* compile the model again"):
+    with pytest.raises(ValueError, match=r"optimizer took 1 step\(s\) already, .* compile the model again"):
         mz.unfreeze_at(model, 1)
     assert isinstance(mz.unfreeze_at(_frozen_model(), 1, ["tiny_backbone"]), UnfreezeAt)
+
+
+class _ConstantRate(keras.optimizers.schedules.LearningRateSchedule):  # not registered
+    def __call__(self, step):
+        return 1e-3
+
+    def get_config(self):
+        return {}
+
+
+def test_unfreeze_at_refuses_what_would_not_follow_the_unfreezing_and_keeps_the_optimizer_config():
+    model = mz.from_preset(PRESET, tasks=["action", "objects"], freeze_trunk=True)
+    with pytest.warns(UserWarning, match="no trainable variable of this model is shared"):
+        model.compile(optimizer="sgd", aggregator=mz.weighting.PCGrad())
+    with pytest.raises(ValueError, match="PCGrad combines the per-task gradients of the variables that the "
+                                         "tasks share when the model is compiled"):
+        mz.unfreeze_at(model, 1)
+    model.compile(optimizer=keras.optimizers.Adam(use_ema=True))
+    with pytest.raises(ValueError, match="An optimizer with use_ema=True pairs its moving averages"):
+        mz.unfreeze_at(model, 1)
+    model.compile(optimizer=keras.optimizers.Adam(_ConstantRate()))
+    with pytest.raises(ValueError, match=r"rebuilds the model's optimizer from its config, which failed .*"
+                                         r"custom learning-rate schedule must be registered"):
+        mz.unfreeze_at(model, 1)
+    adamw = keras.optimizers.AdamW(keras.optimizers.schedules.CosineDecay(1e-3, 100), weight_decay=0.01,
+                                   global_clipnorm=1.0)
+    adamw.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    model.compile(optimizer=adamw)
+    mz.unfreeze_at(model, 1)
+    assert model.optimizer is not adamw and model.optimizer.get_config() == adamw.get_config()
+    assert model.optimizer._exclude_from_weight_decay_pattern.pattern == "|".join({"bias", "gamma", "beta"})
+    single = _frozen_model()
+    unfreeze = mz.unfreeze_at(single, 1)
+    single.compile(optimizer="adam")  # compiled again: the callback's optimizer is gone
+    with pytest.raises(ValueError, match="The model was compiled again after unfreeze_at"):
+        single.fit(_data(single), epochs=1, callbacks=[unfreeze], verbose=0)
 
 
 MIRRORED_SCRIPT = """

@@ -598,18 +598,19 @@ def check_freeze_trunk():
                          "--freeze_trunk too.")
     if not FLAGS.freeze_trunk:
         return
-    if FLAGS.frozen_epochs and FLAGS.frozen_epochs >= FLAGS.epochs:
-        raise ValueError(f"--frozen_epochs={FLAGS.frozen_epochs} leaves no epoch of --epochs={FLAGS.epochs} "
-                         "to train the trunk: give fewer, or drop --frozen_epochs to keep it frozen.")
     if not FLAGS.pretrained:
         raise ValueError("--freeze_trunk keeps a preset's trained trunk as it is: give --preset "
                          "and --pretrained too.")
+    if FLAGS.frozen_epochs and FLAGS.frozen_epochs >= FLAGS.epochs:
+        raise ValueError(f"--frozen_epochs={FLAGS.frozen_epochs} leaves no epoch of --epochs={FLAGS.epochs} "
+                         "to train the trunk: give fewer, or drop --frozen_epochs to keep it frozen.")
     balancing = ([f"--aggregator={FLAGS.aggregator}"] if FLAGS.aggregator else []) + (
         ["--weighting=gradnorm"] if FLAGS.weighting == "gradnorm" else [])
     if balancing:
-        raise ValueError(f"--freeze_trunk freezes the parameters that the preset's tasks share, "
-                         f"whose task gradients {' and '.join(balancing)} would balance: drop "
-                         f"--freeze_trunk, or drop {' and '.join(flag.split('=')[0] for flag in balancing)}.")
+        raise ValueError(f"--freeze_trunk freezes the parameters that the preset's tasks share, whose "
+                         f"task gradients {' and '.join(balancing)} would balance (nor do they follow a "
+                         f"trunk that --frozen_epochs unfreezes): drop --freeze_trunk, or drop "
+                         f"{' and '.join(flag.split('=')[0] for flag in balancing)}.")
     preset_tasks = load_preset(FLAGS.preset)[0]["config"]["tasks"]
     if len(preset_tasks) == 1:
         raise ValueError(f"Preset {FLAGS.preset} has one task ({preset_tasks[0]['name']!r}): its trunk "
