@@ -157,6 +157,7 @@ def test_config_file_flags_and_single_task_baselines(tmp_path):
     else:  # one epoch on 48 images can leave a baseline at 0: the relative gain is undefined
         assert metrics["delta_m"] is None and "is 0" in metrics["delta_m_undefined"]
     assert "delta_m (Maninis et al. 2019)" in result.stdout
+    assert f"Model and metrics written to {tmp_path / 'run'}" in result.stdout  # no plots, no export
     # evaluate.py gives each single-task baseline the labels of its own task only
     run = tmp_path / "run"
     result = _run("evaluate.py", f"--model={run}", f"--baselines={run / 'baselines' / 'action'},"

@@ -671,7 +671,8 @@ def train_in_model_dir(config, strategy, chief, job_started):
     if FLAGS.single_task_baselines:
         print(results_table(outcome["baselines"], "Single-task baselines (same recipe)"))
         print(f"delta_m (Maninis et al. 2019) over the headline metrics: {format_delta_m(outcome)}")
-    print(f"Model, metrics, plots and export written to {FLAGS.model_dir}")
+    written = ["model", "metrics"] + ["plots"] * FLAGS.plots + ["export"] * FLAGS.export
+    print(f"{', '.join(written[:-1]).capitalize()} and {written[-1]} written to {FLAGS.model_dir}")
     return outcome
 
 
