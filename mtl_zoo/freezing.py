@@ -1,7 +1,8 @@
-"""Frozen layers that start training partway through one `fit`: Keras's transfer-learning
-recipe (train the new heads on a frozen pretrained trunk, then fine-tune everything) without
-a second `compile` and `fit`, so that the optimizer's state, the learning-rate schedule,
-the callbacks' state and a run's backups carry on across the switch.
+"""Frozen layers that start training partway through one `fit`: the two stages of Keras's
+transfer-learning guide (train the new heads on a frozen pretrained trunk, then fine-tune
+everything) without a second `compile` and `fit`, so that the optimizer's state, the
+learning-rate schedule, the callbacks' state and a run's backups carry on across the
+switch (`unfreeze_at` says where this differs from the guide's second stage).
 
 Example:
 >>> import mtl_zoo as mz

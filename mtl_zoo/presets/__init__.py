@@ -134,7 +134,8 @@ def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape
         freeze_trunk: with `pretrained`, set `trainable` to False on the layers that were
             the preset's trunk (`Transfer.trunk`: no head of one task), so that training
             moves only the heads (a frozen batch norm normalises with its moving
-            statistics). Set them trainable again, and compile, to fine-tune all.
+            statistics). To fine-tune everything later in the same `fit`, compile, then
+            pass `mz.unfreeze_at(model, epoch)` to `fit` (`mtl_zoo.freezing`).
 
     Returns:
         A `MultiTaskModel` taking raw 0-255 images of the preset's input shape (or
