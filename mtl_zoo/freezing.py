@@ -73,7 +73,10 @@ def unfreeze_at(model, epoch, layers=None):
     `fit`) builds them for the variables trainable then: this gives `model` a new optimizer
     of the same config (`get_config` / `from_config`; the same exclusions from weight
     decay), built for the variables of the frozen layers too (its slots for them stay
-    unused until then).
+    unused until then). A `Backbone` built with `frozen_layers` keeps those frozen when
+    it is unfrozen (`Backbone.trainable`). A gradient aggregator (`compile(aggregator=...)`)
+    has no shared variables to balance while the trunk is frozen, and combines the task
+    gradients of the shared layers from `epoch` on (`MultiTaskModel.make_train_function`).
 
     Unlike the guide's second stage, the learning rate carries on (no lower rate for the
     fine-tuning: a schedule that is low by then, as a cosine decay is, suits it), unfrozen
@@ -94,10 +97,10 @@ def unfreeze_at(model, epoch, layers=None):
 
     Raises:
         ValueError: `model` is not compiled or trained since (compile it again), `epoch`
-            < 1, a name that is not a frozen layer of `model`; a gradient aggregator or an
-            optimizer with `use_ema` (they hold lists of the variables trainable at
-            `compile` or at the end of `fit`); an optimizer whose config does not rebuild
-            it (e.g. an unregistered custom learning-rate schedule, or a callable).
+            < 1, a name that is not a frozen layer of `model`; an optimizer with `use_ema`
+            (it pairs its averages with the variables trainable at the end of `fit`); an
+            optimizer whose config does not rebuild it (e.g. an unregistered custom
+            learning-rate schedule, or a callable).
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError("unfreeze_at readies the model's optimizer: compile the model first.")
@@ -113,11 +116,6 @@ def unfreeze_at(model, epoch, layers=None):
     if not layers or any(name not in frozen for name in layers):
         raise ValueError(f"unfreeze_at takes frozen layers of the model with weights ({frozen}), "
                          f"got {layers}.")
-    if getattr(model, "aggregator", None) is not None:
-        raise ValueError(f"{type(model.aggregator).__name__} combines the per-task gradients of the "
-                         "variables that the tasks share when the model is compiled, which leaves out "
-                         "the frozen layers: train with the plain weighted sum across the unfreezing, "
-                         "or compile with the aggregator after it (a second fit).")
     if model.optimizer.get_config().get("use_ema"):
         raise ValueError("An optimizer with use_ema=True pairs its moving averages with the model's "
                          "trainable weights of the end of fit, which differ from the ones it is built "

@@ -338,10 +338,13 @@ class MultiTaskModel(keras.Model):
         self._task_gradients = TaskGradients(self)
         self._aggregator = aggregator
         if not self._task_gradients.has_shared_parameters:
+            frozen = sum(1 for layer in self.layers if layer.weights and not layer.trainable)
+            reason = (f"while {frozen} of its layers are frozen; once they are unfrozen between epochs "
+                      "(mz.unfreeze_at), it combines the gradients of the shared ones" if frozen
+                      else "separate towers, as in soft sharing")
             warnings.warn(f"{type(aggregator).__name__}: no trainable variable of this model is shared "
-                          "by two or more tasks (separate towers, as in soft sharing), so there are no "
-                          "per-task gradients to combine; training uses the weighted sum of the losses.",
-                          stacklevel=3)
+                          f"by two or more tasks ({reason}), so there are no per-task gradients to "
+                          "combine; training uses the weighted sum of the losses.", stacklevel=3)
 
     @property
     def aggregator(self):
@@ -375,8 +378,18 @@ class MultiTaskModel(keras.Model):
         if self._aggregator is None:
             self._task_gradients = None
         else:
-            self._task_gradients.statistics, self._task_gradients.statistics_columns = False, None
+            gradients = self._task_gradients
+            gradients.statistics, gradients.statistics_layer, gradients.statistics_columns = False, None, None
         self.make_train_function(force=True)
+
+    def make_train_function(self, force=False):
+        """Keras's. With `force`, as after setting layers `trainable` between epochs (Keras's
+        advice; `mtl_zoo.unfreeze_at` does), the per-task gradients of an aggregator or of
+        gradient statistics also follow the variables trainable now: the trunk layers that
+        the tasks share and that were frozen get the aggregated gradient once unfrozen."""
+        if force and self._task_gradients is not None:
+            self._task_gradients = self._task_gradients.for_trainable_now()
+        return super().make_train_function(force)
 
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`, but data that gives no batch in an epoch is a ValueError, raised

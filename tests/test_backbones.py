@@ -100,6 +100,22 @@ def test_partly_frozen_trunk_layers_are_kept_by_copies_and_saving(tmp_path):
         assert all(len(tower.trainable_variables) == len(backbone.trainable_variables) for tower in towers)
 
 
+def test_unfreezing_a_partly_frozen_backbone_keeps_its_frozen_layers(tmp_path):
+    backbone = Backbone("tiny", (32, 32, 3), frozen_layers=["stage1_down_conv"])
+    model = mz.build_model(backbone, [mz.tasks.Classification("a", 2)], (32, 32, 3))
+    trainable = len(model.trainable_variables)
+    backbone.trainable = False  # as from_preset(freeze_trunk=True); Keras's setter freezes every inner layer
+    assert not backbone.trainable_variables and backbone.frozen_layers == ["stage1_down_conv"]
+    model.save(tmp_path / "frozen.keras")
+    for each in (model, mz.load_model(tmp_path / "frozen.keras")):
+        each.get_layer("tiny_backbone").trainable = True  # as mz.unfreeze_at does
+        trunk = each.get_layer("tiny_backbone").get_layer("tiny_trunk")
+        assert not trunk.get_layer("stage1_down_conv").trainable and trunk.get_layer("stage1_down_bn").trainable
+        assert len(each.trainable_variables) == trainable
+    trunk.get_layer("stage1_down_conv").trainable = True  # a trunk layer's own flag trains it
+    assert each.get_layer("tiny_backbone").frozen_layers == []
+
+
 def _batch_norm_momenta(backbone):
     trunk = backbone.get_layer(f"{backbone.family}_trunk")
     return {layer.momentum for layer in trunk.layers if isinstance(layer, keras.layers.BatchNormalization)}

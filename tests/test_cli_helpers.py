@@ -257,9 +257,13 @@ def test_a_learning_rate_that_is_not_finite_is_refused():
      r"preset 'mtl_shapes_tiny_cls_det_pose' \(action, objects, pose\) are also valid"),
     (["--freeze_trunk"], r"--freeze_trunk keeps a preset's trained trunk as it is: give --preset and --pretrained"),
     (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--aggregator=PCGrad",
-      "--weighting=gradnorm"], r"--freeze_trunk freezes the parameters that the preset's tasks share, whose "
-                               r"task gradients --aggregator=PCGrad and --weighting=gradnorm would balance .*: "
-                               r"drop --freeze_trunk, or drop --aggregator and --weighting\."),
+      "--weighting=gradnorm", "--frozen_epochs=2"],
+     r"--weighting=gradnorm balances .* when --freeze_trunk has frozen them: drop --freeze_trunk, or give "
+     r"another --weighting\."),
+    (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--aggregator=PCGrad"],
+     r"--freeze_trunk freezes the parameters that the preset's tasks share for the whole run, whose task "
+     r"gradients --aggregator=PCGrad would balance: give --frozen_epochs=N .* or drop --freeze_trunk or "
+     r"--aggregator\."),
     (["--frozen_epochs=2"], r"--frozen_epochs says how long --freeze_trunk keeps the trunk frozen: give --freeze_trunk"),
     (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--frozen_epochs=8"],
      r"--frozen_epochs=8 leaves no epoch of --epochs=8 to train the trunk"),
@@ -450,11 +454,19 @@ def test_freeze_trunk_on_a_single_task_preset_is_refused_before_anything_loads(t
         train_cli.check_freeze_trunk()
 
 
+def test_the_aggregator_flag_balances_multi_task_models_and_leaves_baselines_out():
+    with _train_flags("--aggregator=PCGrad"):
+        assert isinstance(train_cli.make_aggregator(2), mz.weighting.PCGrad)
+        assert train_cli.make_aggregator(1) is None  # a single-task baseline: nothing to balance
+    with _train_flags("--aggregator=PCgrad"), pytest.raises(ValueError, match="Did you mean 'PCGrad'"):
+        train_cli.make_aggregator(1)
+
+
 def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines():
     preset = "mtl_shapes_tiny_cls_det_pose"
     with _train_flags(f"--preset={preset}", "--pretrained", "--freeze_trunk", "--frozen_epochs=3",
-                      "--tasks=action,segmentation"):
-        train_cli.check_freeze_trunk()
+                      "--tasks=action,segmentation", "--aggregator=PCGrad"):
+        train_cli.check_freeze_trunk()  # the aggregator balances the trunk once it is unfrozen
         config = train_cli.architecture()
         model = train_cli.build_flagged_model(config)
         baseline = train_cli.build_flagged_model(config, tasks=[config["tasks"][1]])

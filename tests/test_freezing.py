@@ -8,9 +8,11 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import mtl_zoo as mz
-from mtl_zoo.data import dataset_from_arrays
+from mtl_zoo.data import build_pipeline, dataset_from_arrays, with_labels_of
+from mtl_zoo.data.sources import mtl_shapes
 from mtl_zoo.freezing import UnfreezeAt, trained_variables
 
 PRESET = "mtl_shapes_tiny_cls_det_pose"
@@ -92,13 +94,43 @@ class _ConstantRate(keras.optimizers.schedules.LearningRateSchedule):  # not reg
         return {}
 
 
-def test_unfreeze_at_refuses_what_would_not_follow_the_unfreezing_and_keeps_the_optimizer_config():
+class _CountingSum(mz.weighting.GradientAggregator):
+    """The plain sum of the task gradients, counting the steps it combined and their columns."""
+
+    def build(self, num_tasks):
+        super().build(num_tasks)
+        self.steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.columns = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def aggregate(self, gradients, losses, step):
+        self.steps.assign_add(1)
+        self.columns.assign(tf.cast(tf.shape(gradients)[1], tf.int64))
+        return tf.reduce_sum(gradients, axis=0)
+
+
+def test_an_aggregator_combines_the_trunk_gradients_once_the_trunk_is_unfrozen():
     model = mz.from_preset(PRESET, tasks=["action", "objects"], freeze_trunk=True)
-    with pytest.warns(UserWarning, match="no trainable variable of this model is shared"):
-        model.compile(optimizer="sgd", aggregator=mz.weighting.PCGrad())
-    with pytest.raises(ValueError, match="PCGrad combines the per-task gradients of the variables that the "
-                                         "tasks share when the model is compiled"):
-        mz.unfreeze_at(model, 1)
+    aggregator = _CountingSum()
+    with pytest.warns(UserWarning, match=r"no trainable variable of this model is shared by two or more tasks "
+                                         r"\(while \d+ of its layers are frozen; once they are unfrozen"):
+        model.compile(optimizer="sgd", aggregator=aggregator)
+    unfreeze = mz.unfreeze_at(model, 1)
+    data = build_pipeline(model, with_labels_of(mtl_shapes.generate(8, 128, seed=1), model.task_names), 8)
+    steps_at_epoch_ends = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: steps_at_epoch_ends.append(
+        int(aggregator.steps.numpy())))
+    trained = model.get_layer("tiny_backbone").weights[0].numpy().copy()
+    model.fit(data, epochs=3, callbacks=[unfreeze, record], verbose=0)
+    assert steps_at_epoch_ends == [0, 1, 2]  # one batch per epoch, aggregated from epoch 1 on
+    shared = sum(int(np.prod(v.shape)) for v in model._task_gradients.sharing.shared_variables)
+    # action reads the backbone alone, objects the pyramid on it: they share the backbone
+    assert int(aggregator.columns.numpy()) == shared == sum(
+        int(np.prod(v.shape)) for v in trained_variables(model.get_layer("tiny_backbone")))
+    assert not np.allclose(model.get_layer("tiny_backbone").weights[0].numpy(), trained)
+
+
+def test_unfreeze_at_refuses_what_would_not_follow_the_unfreezing_and_keeps_the_optimizer_config():
+    model = mz.from_preset(PRESET, tasks=["action"], freeze_trunk=True)
     model.compile(optimizer=keras.optimizers.Adam(use_ema=True))
     with pytest.raises(ValueError, match="An optimizer with use_ema=True pairs its moving averages"):
         mz.unfreeze_at(model, 1)

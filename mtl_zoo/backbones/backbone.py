@@ -203,16 +203,38 @@ class Backbone(keras.Model):
             raise ValueError(f"frozen_layers {unknown} are not layers of the {self.family!r} trunk.")
         for name in names:
             trunk.get_layer(name).trainable = False
+        self._frozen_while_trainable = self._frozen_trunk_layers()
+
+    def _frozen_trunk_layers(self):
+        return [layer.name for layer in self.get_layer(f"{self.family}_trunk").layers
+                if layer.weights and not layer.trainable]
+
+    @property
+    def trainable(self):
+        """Whether the backbone trains. Setting it False freezes every layer (Keras's
+        setter); setting it True again leaves the trunk layers that were frozen before
+        (`frozen_layers`) frozen, so unfreezing a frozen backbone (`mtl_zoo.unfreeze_at`,
+        Keras's fine-tuning) keeps the early stages that it was built to keep fixed. Set
+        a trunk layer's own `trainable` to train it."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        if not value and getattr(self, "_trainable", False) and hasattr(self, "family"):
+            self._frozen_while_trainable = self._frozen_trunk_layers()
+        keras.Model.trainable.fset(self, value)
+        if value and hasattr(self, "_frozen_while_trainable"):
+            self._freeze_trunk_layers(self._frozen_while_trainable)
 
     @property
     def frozen_layers(self):
-        """Names of the trunk's layers with weights that are frozen (`trainable` False)
-        while the backbone as a whole is trainable: saved in the config, so a partly frozen
-        backbone reloads (and is copied into soft-sharing towers) partly frozen."""
+        """Names of the trunk's layers with weights that stay frozen (`trainable` False)
+        while the backbone as a whole trains, also while it is frozen: saved in the
+        config, so a partly frozen backbone reloads (and is copied into soft-sharing
+        towers) partly frozen, and stays so when unfrozen."""
         if not self.trainable:
-            return []
-        return [layer.name for layer in self.get_layer(f"{self.family}_trunk").layers
-                if layer.weights and not layer.trainable]
+            return list(self._frozen_while_trainable)
+        return self._frozen_trunk_layers()
 
     def stages(self, name=None):
         """The trunk cut at its pyramid taps, for schemes that act between stages.

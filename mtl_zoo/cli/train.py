@@ -18,7 +18,7 @@ with `mtl_zoo.load_model`), `metrics.json` (each task's evaluation metrics from
 and until the job ends a `backup/` folder from which a killed run resumes (after
 training, it resumes straight to the evaluation and export).
 With --single_task_baselines it also trains one single-task model per task with
-the same recipe (under `baselines/<task>/`) and reports delta_m.
+the same recipe, less --aggregator (under `baselines/<task>/`), and reports delta_m.
 
 With several --dataset, each labelling its own tasks, the model learns all their
 tasks together: the batches mix the datasets' examples (`mtl_zoo.data.mix_datasets`,
@@ -111,7 +111,8 @@ flags.DEFINE_string("model_dir", "runs/mtl_shapes_tiny", "Where the model, metri
 flags.DEFINE_bool("plots", True, "Write PNG plots into model_dir/plots.")
 flags.DEFINE_bool("export", True, "Export a SavedModel for serving into model_dir/export.")
 flags.DEFINE_bool("single_task_baselines", False, "Also train one single-task model per task with "
-                  "the same recipe and report delta_m (Maninis et al. 2019).")
+                  "the same recipe (less --aggregator: one task, one gradient) and report delta_m "
+                  "(Maninis et al. 2019).")
 flags.DEFINE_integer("seed", 0, "Seed of the weights, the shuffling and the augmentation.")
 flags.DEFINE_bool("prepare_data_only", False, "Build the dataset (TFDS) and exit: a multi-worker "
                   "launcher does it once before the workers start.")
@@ -403,15 +404,17 @@ def weighting_callbacks(seed):
     return [callbacks[FLAGS.weighting]()] if FLAGS.weighting in callbacks else []
 
 
-def make_aggregator():
-    """The `--aggregator` named by the flags (default options), or None without one."""
+def make_aggregator(num_tasks):
+    """The `--aggregator` named by the flags (default options) for a model of `num_tasks`
+    tasks, or None without one or for one task (a single-task baseline: one gradient, nothing
+    to balance)."""
     import mtl_zoo as mz
 
     if not FLAGS.aggregator:
         return None
     if FLAGS.aggregator not in mz.weighting.AGGREGATORS:
         raise mz.naming.unknown_name_error("aggregator", FLAGS.aggregator, mz.weighting.AGGREGATORS)
-    return mz.weighting.AGGREGATORS[FLAGS.aggregator]()
+    return mz.weighting.AGGREGATORS[FLAGS.aggregator]() if num_tasks > 1 else None
 
 
 def make_sampler():
@@ -482,7 +485,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
         model = build_flagged_model(config, tasks)
         schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
                                                           decay_steps=FLAGS.epochs * batches_per_epoch)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=make_aggregator())
+        model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=make_aggregator(len(names)))
         # the trunk of --freeze_trunk (of the baselines too) trains after --frozen_epochs
         unfreeze = [mz.unfreeze_at(model, FLAGS.frozen_epochs)] if FLAGS.frozen_epochs else []
     # from every flagged dataset, as the multi-task model's: a baseline keeps the job's recipe
@@ -589,8 +592,9 @@ def train():
 
 def check_freeze_trunk():
     """--freeze_trunk needs a trained trunk (--pretrained) of a multi-task preset, and freezes
-    the parameters that the tasks share: nothing is left for an --aggregator or
-    --weighting=gradnorm to balance. --frozen_epochs needs it, and fewer than --epochs."""
+    the parameters that the tasks share: --aggregator has nothing to balance unless
+    --frozen_epochs unfreezes them, and --weighting=gradnorm, which finds them as training
+    starts, nothing at all. --frozen_epochs needs it, and fewer than --epochs."""
     from mtl_zoo.presets import load_preset
 
     if FLAGS.frozen_epochs and not FLAGS.freeze_trunk:
@@ -604,13 +608,15 @@ def check_freeze_trunk():
     if FLAGS.frozen_epochs and FLAGS.frozen_epochs >= FLAGS.epochs:
         raise ValueError(f"--frozen_epochs={FLAGS.frozen_epochs} leaves no epoch of --epochs={FLAGS.epochs} "
                          "to train the trunk: give fewer, or drop --frozen_epochs to keep it frozen.")
-    balancing = ([f"--aggregator={FLAGS.aggregator}"] if FLAGS.aggregator else []) + (
-        ["--weighting=gradnorm"] if FLAGS.weighting == "gradnorm" else [])
-    if balancing:
-        raise ValueError(f"--freeze_trunk freezes the parameters that the preset's tasks share, whose "
-                         f"task gradients {' and '.join(balancing)} would balance (nor do they follow a "
-                         f"trunk that --frozen_epochs unfreezes): drop --freeze_trunk, or drop "
-                         f"{' and '.join(flag.split('=')[0] for flag in balancing)}.")
+    if FLAGS.weighting == "gradnorm":
+        raise ValueError("--weighting=gradnorm balances the task gradients of the parameters that the "
+                         "tasks share, which it finds as training starts, when --freeze_trunk has frozen "
+                         "them: drop --freeze_trunk, or give another --weighting.")
+    if FLAGS.aggregator and not FLAGS.frozen_epochs:
+        raise ValueError(f"--freeze_trunk freezes the parameters that the preset's tasks share for the "
+                         f"whole run, whose task gradients --aggregator={FLAGS.aggregator} would balance: "
+                         "give --frozen_epochs=N to train them, with the aggregator, after N epochs, or "
+                         "drop --freeze_trunk or --aggregator.")
     preset_tasks = load_preset(FLAGS.preset)[0]["config"]["tasks"]
     if len(preset_tasks) == 1:
         raise ValueError(f"Preset {FLAGS.preset} has one task ({preset_tasks[0]['name']!r}): its trunk "

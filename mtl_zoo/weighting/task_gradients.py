@@ -75,11 +75,23 @@ class TaskGradients:
     def __init__(self, model):
         self.model = model
         self.statistics = False
-        self.statistics_columns = None
+        self.statistics_layer = self.statistics_columns = None
         self.sharing = analyse_sharing(model)
         shared = {id(v) for v in self.sharing.shared_variables}
         self.other_variables = [v for v in model.trainable_variables if id(v) not in shared]
+        self._trainable_ids = [id(v) for v in model.trainable_variables]
         self._split_models = None
+
+    def for_trainable_now(self):
+        """These per-task gradients, or, when the model's trainable variables changed since
+        (layers frozen or unfrozen), new ones over the variables the tasks share now, with
+        the same statistics request."""
+        if [id(v) for v in self.model.trainable_variables] == self._trainable_ids:
+            return self
+        fresh = TaskGradients(self.model)
+        if self.statistics:
+            fresh.request_statistics(self.statistics_layer)
+        return fresh
 
     def request_statistics(self, layer=None):
         """Turns gradient statistics on (over one shared layer's parameters if `layer`).
@@ -98,7 +110,7 @@ class TaskGradients:
                 raise ValueError("Gradient statistics are already requested over other parameters; "
                                  "use one scope (a layer, or the whole trunk) per training run.")
             return False
-        self.statistics, self.statistics_columns = True, columns
+        self.statistics, self.statistics_layer, self.statistics_columns = True, layer, columns
         return True
 
     def _layer_columns(self, layer):
