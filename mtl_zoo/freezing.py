@@ -34,6 +34,44 @@ def trained_variables(layer):
     return [variable for variable in layer.variables if id(variable) in movable]
 
 
+@keras.saving.register_keras_serializable(package="mtl_zoo")
+class FineTuningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """The learning rate `rate` (a float or a schedule), times `factor` once the frozen
+    layers train: the lower rate of the second stage of Keras's transfer-learning guide.
+    `unfreeze_at(..., learning_rate_factor=...)` gives the model's optimizer one, and its
+    `UnfreezeAt` callback sets `unfrozen` at the switch, before `fit` traces the train
+    step again. Saved with the optimizer's config, `unfrozen` included, so a model saved
+    after the switch goes on at the lower rate.
+
+    Example:
+    >>> rate = FineTuningRate(keras.optimizers.schedules.CosineDecay(1e-3, 100), factor=0.1)
+    >>> round(float(rate(0)), 6)
+    0.001
+    >>> rate.unfrozen = True
+    >>> round(float(rate(0)), 6)
+    0.0001
+    """
+
+    def __init__(self, rate, factor, unfrozen=False):
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+            raise ValueError(f"learning_rate_factor must be a number > 0, got {factor!r}.")
+        self.rate, self.factor, self.unfrozen = rate, float(factor), bool(unfrozen)
+
+    def __call__(self, step):
+        rate = self.rate(step) if callable(self.rate) else keras.ops.convert_to_tensor(self.rate, "float32")
+        return rate * self.factor if self.unfrozen else rate
+
+    def get_config(self):
+        rate = keras.saving.serialize_keras_object(self.rate) if callable(self.rate) else self.rate
+        return {"rate": rate, "factor": self.factor, "unfrozen": self.unfrozen}
+
+    @classmethod
+    def from_config(cls, config):
+        rate = config["rate"]
+        return cls(keras.saving.deserialize_keras_object(rate) if isinstance(rate, dict) else rate,
+                   config["factor"], config["unfrozen"])
+
+
 class UnfreezeAt(keras.callbacks.Callback):
     """Sets the model's layers `layers` (names) trainable at the start of epoch `epoch`
     (0-based, so after `epoch` epochs frozen), and has `fit` trace its train step again.
@@ -61,10 +99,13 @@ class UnfreezeAt(keras.callbacks.Callback):
             return
         for layer in frozen:
             layer.trainable = True
+        rate = getattr(self.optimizer, "inner_optimizer", self.optimizer)._learning_rate
+        if isinstance(rate, FineTuningRate):
+            rate.unfrozen = True  # read when the train step is traced, now
         self.model.make_train_function(force=True)
 
 
-def unfreeze_at(model, epoch, layers=None):
+def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
     """An `UnfreezeAt` callback that trains `model`'s frozen `layers` from epoch `epoch` on:
     the two stages of Keras's transfer-learning guide (the new heads on a frozen trunk,
     then everything) in one `fit`.
@@ -78,11 +119,12 @@ def unfreeze_at(model, epoch, layers=None):
     has no shared variables to balance while the trunk is frozen, and combines the task
     gradients of the shared layers from `epoch` on (`MultiTaskModel.make_train_function`).
 
-    Unlike the guide's second stage, the learning rate carries on (no lower rate for the
-    fine-tuning: a schedule that is low by then, as a cosine decay is, suits it), unfrozen
-    batch norms train (their moving statistics move), and Adam's first updates of the
-    unfrozen variables are larger than the learning rate, up to about 3x, because its bias
-    correction counts the optimizer's steps, not theirs. A model saved before the layers
+    The learning rate carries on, or, with `learning_rate_factor`, drops by that factor for
+    all variables from `epoch` on (`FineTuningRate`), as in the guide's second stage. Unlike
+    there, unfrozen batch norms train (their moving statistics move), and Adam's first
+    updates of the unfrozen variables are larger than the learning rate, up to about 3x,
+    because its bias correction counts the optimizer's steps, not theirs: a factor of 0.1
+    keeps them below the rate of the frozen stage. A model saved before the layers
     are unfrozen holds optimizer state for them: `load_model` then leaves the optimizer
     state out, with Keras's warning. GradNorm and `GradientConflictMonitor` look for the
     variables that the tasks share at the start of `fit`: on a frozen trunk they find none,
@@ -94,13 +136,18 @@ def unfreeze_at(model, epoch, layers=None):
         epoch: the first epoch (0-based) that trains `layers`, >= 1.
         layers: names of top-level layers of `model`, frozen now; default: all of its
             frozen layers with weights (e.g. those of `from_preset(freeze_trunk=True)`).
+        learning_rate_factor: None (the rate carries on), or a number > 0 that multiplies
+            the optimizer's learning rate (a float or a schedule) from `epoch` on. The rate
+            then is a `FineTuningRate` schedule, which callbacks that set the rate (e.g.
+            `ReduceLROnPlateau`) cannot change.
 
     Raises:
         ValueError: `model` is not compiled or trained since (compile it again), `epoch`
             < 1, a name that is not a frozen layer of `model`; an optimizer with `use_ema`
             (it pairs its averages with the variables trainable at the end of `fit`); an
             optimizer whose config does not rebuild it (e.g. an unregistered custom
-            learning-rate schedule, or a callable).
+            learning-rate schedule, or a callable); a `learning_rate_factor` that is not
+            a number > 0.
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError("unfreeze_at readies the model's optimizer: compile the model first.")
@@ -120,13 +167,17 @@ def unfreeze_at(model, epoch, layers=None):
         raise ValueError("An optimizer with use_ema=True pairs its moving averages with the model's "
                          "trainable weights of the end of fit, which differ from the ones it is built "
                          "for while layers are frozen: give an optimizer without use_ema.")
-    model.optimizer = _rebuilt_optimizer(model.optimizer, trained_variables(model))
-    return UnfreezeAt(layers, epoch, model.optimizer)
+    rebuilt = _rebuilt_optimizer(model.optimizer, trained_variables(model), learning_rate_factor)
+    model.optimizer = rebuilt
+    compiled = getattr(model, "_compile_config", None)
+    if compiled is not None:  # what `save` writes and `load_model` compiles with: this optimizer
+        compiled.config["optimizer"] = rebuilt
+    return UnfreezeAt(layers, epoch, rebuilt)
 
 
-def _rebuilt_optimizer(optimizer, variables):
-    """A new optimizer of `optimizer`'s config, with its exclusions from weight decay,
-    built for `variables`."""
+def _rebuilt_optimizer(optimizer, variables, learning_rate_factor=None):
+    """A new optimizer of `optimizer`'s config, with its exclusions from weight decay
+    (and, with `learning_rate_factor`, its rate in a `FineTuningRate`), built for `variables`."""
     try:
         rebuilt = type(optimizer).from_config(optimizer.get_config())
     except (TypeError, ValueError) as error:
@@ -139,5 +190,10 @@ def _rebuilt_optimizer(optimizer, variables):
             if hasattr(source, name):
                 setattr(target, name, getattr(source, name))
         source, target = getattr(source, "inner_optimizer", None), getattr(target, "inner_optimizer", None)
+    if learning_rate_factor is not None:
+        rate = getattr(rebuilt, "inner_optimizer", rebuilt)._learning_rate
+        if not isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            rate = float(keras.ops.convert_to_numpy(rate))  # a float rate's variable
+        rebuilt.learning_rate = FineTuningRate(rate, learning_rate_factor)
     rebuilt.build(variables)
     return rebuilt

@@ -265,6 +265,11 @@ def test_a_learning_rate_that_is_not_finite_is_refused():
      r"gradients --aggregator=PCGrad would balance: give --frozen_epochs=N .* or drop --freeze_trunk or "
      r"--aggregator\."),
     (["--frozen_epochs=2"], r"--frozen_epochs says how long --freeze_trunk keeps the trunk frozen: give --freeze_trunk"),
+    (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--unfrozen_learning_rate_factor=0.1"],
+     r"--unfrozen_learning_rate_factor sets the learning rate once --frozen_epochs have passed: give "
+     r"--freeze_trunk and --frozen_epochs too"),
+    (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--frozen_epochs=2",
+      "--unfrozen_learning_rate_factor=0"], r"--unfrozen_learning_rate_factor must be > 0, got 0.0"),
     (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--frozen_epochs=8"],
      r"--frozen_epochs=8 leaves no epoch of --epochs=8 to train the trunk"),
 ])
@@ -465,7 +470,7 @@ def test_the_aggregator_flag_balances_multi_task_models_and_leaves_baselines_out
 def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines():
     preset = "mtl_shapes_tiny_cls_det_pose"
     with _train_flags(f"--preset={preset}", "--pretrained", "--freeze_trunk", "--frozen_epochs=3",
-                      "--tasks=action,segmentation", "--aggregator=PCGrad"):
+                      "--tasks=action,segmentation", "--aggregator=PCGrad", "--unfrozen_learning_rate_factor=0.1"):
         train_cli.check_freeze_trunk()  # the aggregator balances the trunk once it is unfrozen
         config = train_cli.architecture()
         model = train_cli.build_flagged_model(config)
@@ -482,6 +487,7 @@ def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines
             np.testing.assert_array_equal(new, old)
     assert baseline.task_names == ["segmentation"]
     assert identity["recipe"]["freeze_trunk"] is True and identity["recipe"]["frozen_epochs"] == 3
+    assert identity["recipe"]["unfrozen_learning_rate_factor"] == 0.1
 
 
 def test_a_preset_task_that_the_dataset_labels_otherwise_gets_a_fresh_head(capsys):

@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -13,7 +14,7 @@ import tensorflow as tf
 import mtl_zoo as mz
 from mtl_zoo.data import build_pipeline, dataset_from_arrays, with_labels_of
 from mtl_zoo.data.sources import mtl_shapes
-from mtl_zoo.freezing import UnfreezeAt, trained_variables
+from mtl_zoo.freezing import FineTuningRate, UnfreezeAt, trained_variables
 
 PRESET = "mtl_shapes_tiny_cls_det_pose"
 
@@ -29,11 +30,12 @@ class _TrunkAtEpochEnds(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self.trunk, self.head = [], []
+        self.trunk, self.head, self.rates = [], [], []
 
     def on_epoch_end(self, epoch, logs=None):
         self.trunk.append(self.model.get_layer("tiny_backbone").weights[0].numpy().copy())
         self.head.append(self.model.get_layer("action_logits").kernel.numpy().copy())
+        self.rates.append(float(self.model.optimizer.learning_rate))
 
 
 def _frozen_model():
@@ -42,14 +44,22 @@ def _frozen_model():
     return model
 
 
-def test_the_trunk_stays_frozen_for_the_given_epochs_then_trains():
+def test_the_trunk_stays_frozen_for_the_given_epochs_then_trains(tmp_path):
     model = _frozen_model()
     trained = model.get_layer("tiny_backbone").weights[0].numpy().copy()
-    unfreeze = mz.unfreeze_at(model, epoch=2)
+    unfreeze = mz.unfreeze_at(model, epoch=2, learning_rate_factor=0.1)
     assert unfreeze.layers == [layer.name for layer in model.layers if layer.weights and not layer.trainable]
     assert "tiny_backbone" in unfreeze.layers and "action_logits" not in unfreeze.layers
     seen = _TrunkAtEpochEnds()
     model.fit(_data(model), epochs=3, callbacks=[unfreeze, seen], verbose=0)
+    np.testing.assert_allclose(seen.rates, [1e-3, 1e-3, 1e-4], rtol=1e-6)  # Adam's default, then 0.1x
+    model.save(tmp_path / "model.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warns when it cannot load the optimizer's state
+        reloaded = mz.load_model(tmp_path / "model.keras")
+    assert float(reloaded.optimizer.learning_rate) == pytest.approx(1e-4)
+    for saved, loaded in zip(model.optimizer.variables, reloaded.optimizer.variables):
+        np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
     assert np.array_equal(seen.trunk[0], trained) and np.array_equal(seen.trunk[1], trained)
     assert not np.allclose(seen.trunk[2], trained)  # epoch 3 trained it
     assert all(not np.array_equal(a, b) for a, b in zip(seen.head, seen.head[1:]))  # the head every epoch
@@ -142,14 +152,32 @@ def test_unfreeze_at_refuses_what_would_not_follow_the_unfreezing_and_keeps_the_
                                    global_clipnorm=1.0)
     adamw.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     model.compile(optimizer=adamw)
+    for factor in (0, -1.0, "0.1", True):
+        with pytest.raises(ValueError, match=rf"learning_rate_factor must be a number > 0, got {factor!r}"):
+            mz.unfreeze_at(model, 1, learning_rate_factor=factor)
+    assert model.optimizer is adamw  # a refusal changes nothing
     mz.unfreeze_at(model, 1)
     assert model.optimizer is not adamw and model.optimizer.get_config() == adamw.get_config()
-    assert model.optimizer._exclude_from_weight_decay_pattern.pattern == "|".join({"bias", "gamma", "beta"})
+    assert set(model.optimizer._exclude_from_weight_decay_pattern.pattern.split("|")) == {"bias", "gamma", "beta"}
     single = _frozen_model()
     unfreeze = mz.unfreeze_at(single, 1)
     single.compile(optimizer="adam")  # compiled again: the callback's optimizer is gone
     with pytest.raises(ValueError, match="The model was compiled again after unfreeze_at"):
         single.fit(_data(single), epochs=1, callbacks=[unfreeze], verbose=0)
+
+
+def test_the_fine_tuning_rate_wraps_a_schedule_and_is_saved_with_the_optimizer():
+    model = _frozen_model()
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, 100)))
+    unfreeze = mz.unfreeze_at(model, 1, learning_rate_factor=0.5)
+    rate = model.optimizer._learning_rate
+    assert isinstance(rate, FineTuningRate) and float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+    unfreeze.set_model(model)
+    unfreeze.on_epoch_begin(1)
+    assert rate.unfrozen and float(model.optimizer.learning_rate) == pytest.approx(5e-4)
+    reloaded = keras.optimizers.deserialize(keras.optimizers.serialize(model.optimizer))
+    assert reloaded._learning_rate.get_config() == rate.get_config()
+    assert float(reloaded._learning_rate(50)) == pytest.approx(0.5 * float(rate.rate(50)))
 
 
 MIRRORED_SCRIPT = """

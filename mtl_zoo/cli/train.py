@@ -64,6 +64,9 @@ flags.DEFINE_bool("freeze_trunk", False, "With --pretrained: keep the preset's t
 flags.DEFINE_integer("frozen_epochs", None, "With --freeze_trunk: keep the trunk frozen for this many "
                      "epochs only, then train everything for the rest of --epochs, in the same run "
                      "(mtl_zoo.unfreeze_at).", lower_bound=1)
+flags.DEFINE_float("unfrozen_learning_rate_factor", None, "With --frozen_epochs: multiply the "
+                   "learning rate by this factor once the trunk trains, e.g. 0.1 (the lower rate "
+                   "of Keras's fine-tuning guide; mtl_zoo.unfreeze_at(learning_rate_factor=...)).")
 flags.DEFINE_list("tasks", None, "Tasks to train, among the dataset's (mtl_zoo.data.sources."
                   "source_tasks); default: action,objects,pose on mtl_shapes, all tasks otherwise "
                   "(with --preset: the preset's).")
@@ -487,7 +490,8 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
                                                           decay_steps=FLAGS.epochs * batches_per_epoch)
         model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=make_aggregator(len(names)))
         # the trunk of --freeze_trunk (of the baselines too) trains after --frozen_epochs
-        unfreeze = [mz.unfreeze_at(model, FLAGS.frozen_epochs)] if FLAGS.frozen_epochs else []
+        unfreeze = [mz.unfreeze_at(model, FLAGS.frozen_epochs, learning_rate_factor=FLAGS.unfrozen_learning_rate_factor)
+                    ] if FLAGS.frozen_epochs else []
     # from every flagged dataset, as the multi-task model's: a baseline keeps the job's recipe
     augmentation = flagged_augmentation([part.dataset for part in data["train"]], names)
     # kept until the job's files are written (remove_backups): a crash while evaluating or
@@ -501,7 +505,10 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
           f"{strategy.num_replicas_in_sync} replica(s)) on {dataset_flags.described(train_parts)}; "
           f"checkpoints in {model_dir}.")
     if unfreeze:
-        print(f"The frozen trunk ({len(unfreeze[0].layers)} layers) trains from epoch {FLAGS.frozen_epochs + 1} on.")
+        slower = (f", at {FLAGS.unfrozen_learning_rate_factor:g}x the learning rate"
+                  if FLAGS.unfrozen_learning_rate_factor is not None else "")
+        print(f"The frozen trunk ({len(unfreeze[0].layers)} layers) trains from epoch {FLAGS.frozen_epochs + 1} "
+              f"on{slower}.")
     chief = writes_run_files(strategy)
     callbacks = [*weighting_callbacks(FLAGS.seed), *unfreeze, mz.weighting.TaskWeightHistory(), backup]
     if chief:
@@ -594,9 +601,15 @@ def check_freeze_trunk():
     """--freeze_trunk needs a trained trunk (--pretrained) of a multi-task preset, and freezes
     the parameters that the tasks share: --aggregator has nothing to balance unless
     --frozen_epochs unfreezes them, and --weighting=gradnorm, which finds them as training
-    starts, nothing at all. --frozen_epochs needs it, and fewer than --epochs."""
+    starts, nothing at all. --frozen_epochs needs it, and fewer than --epochs;
+    --unfrozen_learning_rate_factor needs --frozen_epochs, and a factor > 0."""
     from mtl_zoo.presets import load_preset
 
+    if FLAGS.unfrozen_learning_rate_factor is not None and not FLAGS.frozen_epochs:
+        raise ValueError("--unfrozen_learning_rate_factor sets the learning rate once --frozen_epochs "
+                         "have passed: give --freeze_trunk and --frozen_epochs too.")
+    if FLAGS.unfrozen_learning_rate_factor is not None and not FLAGS.unfrozen_learning_rate_factor > 0:
+        raise ValueError(f"--unfrozen_learning_rate_factor must be > 0, got {FLAGS.unfrozen_learning_rate_factor}.")
     if FLAGS.frozen_epochs and not FLAGS.freeze_trunk:
         raise ValueError("--frozen_epochs says how long --freeze_trunk keeps the trunk frozen: give "
                          "--freeze_trunk too.")
@@ -628,8 +641,8 @@ def run_identity(config):
     """What a run folder's `run.json` records, so that a rerun resumes its backup only
     with the same model (`config`, the architecture) and the same recipe flags."""
     recipe = {name: FLAGS[name].value for name in RECIPE_FLAGS}
-    for name in ("freeze_trunk", "frozen_epochs"):  # only when given: older run.json files still resume
-        if FLAGS[name].value:
+    for name in ("freeze_trunk", "frozen_epochs", "unfrozen_learning_rate_factor"):
+        if FLAGS[name].value:  # only when given: older run.json files still resume
             recipe[name] = FLAGS[name].value
     if len(FLAGS.dataset) > 1:
         recipe["sampler"] = FLAGS.sampler
