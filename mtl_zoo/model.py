@@ -13,6 +13,7 @@ import tensorflow as tf
 from mtl_zoo.batch_guard import with_guarded_callbacks
 from mtl_zoo.distribution import check_xla_replicas, is_multi_worker, sum_over_replicas
 from mtl_zoo.export.saved_model import saved_model as export_saved_model
+from mtl_zoo.graph import layer_users
 from mtl_zoo.naming import did_you_mean, repeated, unknown_name_error
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
 from mtl_zoo.weighting.aggregator import GradientAggregator
@@ -338,9 +339,11 @@ class MultiTaskModel(keras.Model):
         self._task_gradients = TaskGradients(self)
         self._aggregator = aggregator
         if not self._task_gradients.has_shared_parameters:
-            frozen = sum(1 for layer in self.layers if layer.weights and not layer.trainable)
-            reason = (f"while {frozen} of its layers are frozen; once they are unfrozen between epochs "
-                      "(mz.unfreeze_at), it combines the gradients of the shared ones" if frozen
+            users = layer_users(self)  # soft sharing's bank of towers is one layer of every task
+            frozen = any(layer.weights and not layer.trainable and len(users.get(layer.name, ())) > 1
+                         and not hasattr(layer, "output_variables") for layer in self.layers)
+            reason = ("while the layers that its tasks share are frozen; once they are unfrozen between "
+                      "epochs (mz.unfreeze_at), it combines their gradients" if frozen
                       else "separate towers, as in soft sharing")
             warnings.warn(f"{type(aggregator).__name__}: no trainable variable of this model is shared "
                           f"by two or more tasks ({reason}), so there are no per-task gradients to "

@@ -459,12 +459,13 @@ def test_freeze_trunk_on_a_single_task_preset_is_refused_before_anything_loads(t
         train_cli.check_freeze_trunk()
 
 
-def test_the_aggregator_flag_balances_multi_task_models_and_leaves_baselines_out():
-    with _train_flags("--aggregator=PCGrad"):
-        assert isinstance(train_cli.make_aggregator(2), mz.weighting.PCGrad)
-        assert train_cli.make_aggregator(1) is None  # a single-task baseline: nothing to balance
+def test_task_balancing_flags_balance_the_job_model_and_leave_baselines_out():
+    with _train_flags("--aggregator=PCGrad", "--weighting=gradnorm"):
+        aggregator, callbacks = train_cli.task_balancing(baseline=False)
+        assert isinstance(aggregator, mz.weighting.PCGrad) and [type(c) for c in callbacks] == [mz.weighting.GradNorm]
+        assert train_cli.task_balancing(baseline=True) == (None, [])  # one loss: nothing to balance
     with _train_flags("--aggregator=PCgrad"), pytest.raises(ValueError, match="Did you mean 'PCGrad'"):
-        train_cli.make_aggregator(1)
+        train_cli.task_balancing(baseline=False)
 
 
 def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines():

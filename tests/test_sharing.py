@@ -116,6 +116,9 @@ def test_soft_sharing_with_an_aggregator_is_the_plain_step():
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(results[0], initial)) > 1e-4
     with pytest.raises(ValueError, match="no trainable variables shared"):
         model.request_gradient_statistics()
+    model.get_layer("task0_logits").trainable = False  # frozen, but one task's: still nothing shared
+    with pytest.warns(UserWarning, match=r"MGDA: no trainable variable .* \(separate towers, as in soft sharing\)"):
+        model.compile(optimizer="sgd", aggregator=mz.weighting.MGDA())
 
 
 EVERY_KIND = [mz.tasks.Classification("label", 3), mz.tasks.MultiLabel("tags", 4),

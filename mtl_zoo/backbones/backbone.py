@@ -214,8 +214,10 @@ class Backbone(keras.Model):
         """Whether the backbone trains. Setting it False freezes every layer (Keras's
         setter); setting it True again leaves the trunk layers that were frozen before
         (`frozen_layers`) frozen, so unfreezing a frozen backbone (`mtl_zoo.unfreeze_at`,
-        Keras's fine-tuning) keeps the early stages that it was built to keep fixed. Set
-        a trunk layer's own `trainable` to train it."""
+        Keras's fine-tuning) keeps the early stages that it was built to keep fixed. To
+        train one of them, set that trunk layer's own `trainable` once the backbone is
+        trainable. MTAN and cross-stitch models hold the backbone's `stages()`, not the
+        backbone: unfreezing a stage unfreezes all of its layers."""
         return self._trainable
 
     @trainable.setter

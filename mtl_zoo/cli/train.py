@@ -18,7 +18,8 @@ with `mtl_zoo.load_model`), `metrics.json` (each task's evaluation metrics from
 and until the job ends a `backup/` folder from which a killed run resumes (after
 training, it resumes straight to the evaluation and export).
 With --single_task_baselines it also trains one single-task model per task with
-the same recipe, less --aggregator (under `baselines/<task>/`), and reports delta_m.
+the same recipe (but no --aggregator or --weighting=gradnorm: one task has nothing to
+balance) under `baselines/<task>/`, and reports delta_m.
 
 With several --dataset, each labelling its own tasks, the model learns all their
 tasks together: the batches mix the datasets' examples (`mtl_zoo.data.mix_datasets`,
@@ -114,8 +115,8 @@ flags.DEFINE_string("model_dir", "runs/mtl_shapes_tiny", "Where the model, metri
 flags.DEFINE_bool("plots", True, "Write PNG plots into model_dir/plots.")
 flags.DEFINE_bool("export", True, "Export a SavedModel for serving into model_dir/export.")
 flags.DEFINE_bool("single_task_baselines", False, "Also train one single-task model per task with "
-                  "the same recipe (less --aggregator: one task, one gradient) and report delta_m "
-                  "(Maninis et al. 2019).")
+                  "the same recipe (but no --aggregator or --weighting=gradnorm: one task has nothing to "
+                  "balance) and report delta_m (Maninis et al. 2019).")
 flags.DEFINE_integer("seed", 0, "Seed of the weights, the shuffling and the augmentation.")
 flags.DEFINE_bool("prepare_data_only", False, "Build the dataset (TFDS) and exit: a multi-worker "
                   "launcher does it once before the workers start.")
@@ -407,17 +408,24 @@ def weighting_callbacks(seed):
     return [callbacks[FLAGS.weighting]()] if FLAGS.weighting in callbacks else []
 
 
-def make_aggregator(num_tasks):
-    """The `--aggregator` named by the flags (default options) for a model of `num_tasks`
-    tasks, or None without one or for one task (a single-task baseline: one gradient, nothing
-    to balance)."""
+def make_aggregator():
+    """The `--aggregator` named by the flags (default options), or None without one."""
     import mtl_zoo as mz
 
     if not FLAGS.aggregator:
         return None
     if FLAGS.aggregator not in mz.weighting.AGGREGATORS:
         raise mz.naming.unknown_name_error("aggregator", FLAGS.aggregator, mz.weighting.AGGREGATORS)
-    return mz.weighting.AGGREGATORS[FLAGS.aggregator]() if num_tasks > 1 else None
+    return mz.weighting.AGGREGATORS[FLAGS.aggregator]()
+
+
+def task_balancing(baseline):
+    """`(aggregator, weighting callbacks)` of the flags for the job's model, or `(None, [])`
+    for a single-task `baseline`: one loss and one gradient, nothing to balance (GradNorm and
+    the aggregators would refuse it; the other weightings give its one loss weight 1)."""
+    if baseline:
+        return None, []
+    return make_aggregator(), weighting_callbacks(FLAGS.seed)
 
 
 def make_sampler():
@@ -488,7 +496,8 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
         model = build_flagged_model(config, tasks)
         schedule = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate,
                                                           decay_steps=FLAGS.epochs * batches_per_epoch)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=make_aggregator(len(names)))
+        aggregator, weighting = task_balancing(baseline=tasks is not None)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=aggregator)
         # the trunk of --freeze_trunk (of the baselines too) trains after --frozen_epochs
         unfreeze = [mz.unfreeze_at(model, FLAGS.frozen_epochs, learning_rate_factor=FLAGS.unfrozen_learning_rate_factor)
                     ] if FLAGS.frozen_epochs else []
@@ -510,7 +519,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
         print(f"The frozen trunk ({len(unfreeze[0].layers)} layers) trains from epoch {FLAGS.frozen_epochs + 1} "
               f"on{slower}.")
     chief = writes_run_files(strategy)
-    callbacks = [*weighting_callbacks(FLAGS.seed), *unfreeze, mz.weighting.TaskWeightHistory(), backup]
+    callbacks = [*weighting, *unfreeze, mz.weighting.TaskWeightHistory(), backup]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_FOLDER)))
     model.fit(train_data, validation_data=val_data, epochs=FLAGS.epochs,
