@@ -74,20 +74,21 @@ class FineTuningRate(keras.optimizers.schedules.LearningRateSchedule):
 
 class UnfreezeAt(keras.callbacks.Callback):
     """Sets the model's layers `layers` (names) trainable at the start of epoch `epoch`
-    (0-based, so after `epoch` epochs frozen), and has `fit` trace its train step again.
-    Make it with `unfreeze_at`, which readies the model's optimizer (`optimizer`) for
-    those layers.
+    (0-based, so after `epoch` epochs frozen), and has `fit` trace its train step again;
+    with `lowers_rate`, the optimizer's `FineTuningRate` drops then. Make it with
+    `unfreeze_at`, which readies the model's optimizer for those layers.
 
     Also right for a run resumed past `epoch` (e.g. from `BackupAndRestore`): the layers
     are trainable from its first epoch.
     """
 
-    def __init__(self, layers, epoch, optimizer):
+    def __init__(self, layers, epoch, lowers_rate=False):
         super().__init__()
-        self.layers, self.epoch, self.optimizer = list(layers), epoch, optimizer
+        self.layers, self.epoch, self.lowers_rate = list(layers), epoch, lowers_rate
 
     def on_train_begin(self, logs=None):
-        if self.model.optimizer is not self.optimizer:
+        variables = [v for name in self.layers for v in trained_variables(self.model.get_layer(name))]
+        if not _built_for(self.model.optimizer, variables):
             raise ValueError("The model was compiled again after unfreeze_at, and its new optimizer "
                              "has no state for the frozen layers: call unfreeze_at again after "
                              "compile, and pass its callback to fit.")
@@ -99,10 +100,21 @@ class UnfreezeAt(keras.callbacks.Callback):
             return
         for layer in frozen:
             layer.trainable = True
-        rate = getattr(self.optimizer, "inner_optimizer", self.optimizer)._learning_rate
-        if isinstance(rate, FineTuningRate):
+        rate = _inner(self.model.optimizer)._learning_rate
+        if self.lowers_rate and isinstance(rate, FineTuningRate):
             rate.unfrozen = True  # read when the train step is traced, now
         self.model.make_train_function(force=True)
+
+
+def _inner(optimizer):
+    """The optimizer that holds the rate and slots (a LossScaleOptimizer's inner one)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def _built_for(optimizer, variables):
+    """Whether `optimizer` has slots for all of `variables`."""
+    built = {id(variable) for variable in getattr(_inner(optimizer), "_trainable_variables", [])}
+    return all(id(variable) in built for variable in variables)
 
 
 def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
@@ -116,9 +128,13 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
     decay), built for the variables of the frozen layers too (its slots for them stay
     unused until then). A `Backbone` built with `frozen_layers` keeps those frozen when
     it is unfrozen (`Backbone.trainable`; not in MTAN and cross-stitch models, which hold
-    its stages). A gradient aggregator (`compile(aggregator=...)`)
-    has no shared variables to balance while the trunk is frozen, and combines the task
-    gradients of the shared layers from `epoch` on (`MultiTaskModel.make_train_function`).
+    its stages). A gradient aggregator (`compile(aggregator=...)`) has no shared variables
+    to balance while the trunk is frozen, and combines the task gradients of the shared
+    layers from `epoch` on (`MultiTaskModel.make_train_function`).
+
+    To unfreeze in stages (gradual unfreezing, Howard & Ruder 2018: the top of the trunk
+    first), call it once per stage, each with its `layers` and `epoch`, and pass all the
+    callbacks to `fit`: each call readies a new optimizer for every frozen layer.
 
     The learning rate carries on, or, with `learning_rate_factor`, drops by that factor for
     all variables from `epoch` on (`FineTuningRate`), as in the guide's second stage. Unlike
@@ -138,9 +154,10 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
         layers: names of top-level layers of `model`, frozen now; default: all of its
             frozen layers with weights (e.g. those of `from_preset(freeze_trunk=True)`).
         learning_rate_factor: None (the rate carries on), or a number > 0 that multiplies
-            the optimizer's learning rate (a float or a schedule) from `epoch` on. The rate
-            then is a `FineTuningRate` schedule, which callbacks that set the rate (e.g.
-            `ReduceLROnPlateau`) cannot change.
+            the optimizer's learning rate (a float or a schedule) from `epoch` on; in one
+            of the calls of a staged unfreezing only. The rate then is a `FineTuningRate`
+            schedule, which callbacks that set the rate (e.g. `ReduceLROnPlateau`) cannot
+            change.
 
     Raises:
         ValueError: `model` is not compiled or trained since (compile it again), `epoch`
@@ -148,7 +165,7 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
             (it pairs its averages with the variables trainable at the end of `fit`); an
             optimizer whose config does not rebuild it (e.g. an unregistered custom
             learning-rate schedule, or a callable); a `learning_rate_factor` that is not
-            a number > 0.
+            a number > 0, or one given to more than one call.
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError("unfreeze_at readies the model's optimizer: compile the model first.")
@@ -168,17 +185,25 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
         raise ValueError("An optimizer with use_ema=True pairs its moving averages with the model's "
                          "trainable weights of the end of fit, which differ from the ones it is built "
                          "for while layers are frozen: give an optimizer without use_ema.")
-    rebuilt = _rebuilt_optimizer(model.optimizer, trained_variables(model), learning_rate_factor)
+    rate = _inner(model.optimizer)._learning_rate
+    if learning_rate_factor is not None:
+        if isinstance(rate, FineTuningRate):
+            raise ValueError(f"An earlier unfreeze_at lowers the learning rate {rate.factor:g}x already, at "
+                             "its epoch: give learning_rate_factor to one unfreeze_at call.")
+        if not isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            rate = float(keras.ops.convert_to_numpy(rate))  # a float rate's variable
+        rate = FineTuningRate(rate, learning_rate_factor)
+    rebuilt = _rebuilt_optimizer(model.optimizer, trained_variables(model), rate)
     model.optimizer = rebuilt
     compiled = getattr(model, "_compile_config", None)
     if compiled is not None:  # what `save` writes and `load_model` compiles with: this optimizer
         compiled.config["optimizer"] = rebuilt
-    return UnfreezeAt(layers, epoch, rebuilt)
+    return UnfreezeAt(layers, epoch, lowers_rate=learning_rate_factor is not None)
 
 
-def _rebuilt_optimizer(optimizer, variables, learning_rate_factor=None):
-    """A new optimizer of `optimizer`'s config, with its exclusions from weight decay
-    (and, with `learning_rate_factor`, its rate in a `FineTuningRate`), built for `variables`."""
+def _rebuilt_optimizer(optimizer, variables, rate):
+    """A new optimizer of `optimizer`'s config, with its exclusions from weight decay and
+    learning rate `rate` (a `FineTuningRate` at first), built for `variables`."""
     try:
         rebuilt = type(optimizer).from_config(optimizer.get_config())
     except (TypeError, ValueError) as error:
@@ -191,10 +216,7 @@ def _rebuilt_optimizer(optimizer, variables, learning_rate_factor=None):
             if hasattr(source, name):
                 setattr(target, name, getattr(source, name))
         source, target = getattr(source, "inner_optimizer", None), getattr(target, "inner_optimizer", None)
-    if learning_rate_factor is not None:
-        rate = getattr(rebuilt, "inner_optimizer", rebuilt)._learning_rate
-        if not isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-            rate = float(keras.ops.convert_to_numpy(rate))  # a float rate's variable
-        rebuilt.learning_rate = FineTuningRate(rate, learning_rate_factor)
+    if isinstance(rate, FineTuningRate):  # the earlier unfreeze_at's, or this one's
+        rebuilt.learning_rate = rate
     rebuilt.build(variables)
     return rebuilt

@@ -139,6 +139,25 @@ def test_an_aggregator_combines_the_trunk_gradients_once_the_trunk_is_unfrozen()
     assert not np.allclose(model.get_layer("tiny_backbone").weights[0].numpy(), trained)
 
 
+def test_staged_unfreezing_trains_the_pyramid_first_then_the_backbone():
+    model = mz.from_preset(PRESET, tasks=["action", "objects"], freeze_trunk=True)
+    model.compile(optimizer="adam")
+    pyramid = [name for name in mz.unfreeze_at(model, 1).layers if name.startswith("pyramid_")]
+    stages = [mz.unfreeze_at(model, 1, pyramid, learning_rate_factor=0.5), mz.unfreeze_at(model, 2, ["tiny_backbone"])]
+    with pytest.raises(ValueError, match=r"An earlier unfreeze_at lowers the learning rate 0.5x already"):
+        mz.unfreeze_at(model, 2, ["tiny_backbone"], learning_rate_factor=0.1)
+    kernels = lambda: [model.get_layer(name).weights[0].numpy().copy() for name in ("tiny_backbone", pyramid[0])]
+    before, after, rates = kernels(), [], []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
+        after.append(kernels()), rates.append(float(model.optimizer.learning_rate))))
+    data = build_pipeline(model, with_labels_of(mtl_shapes.generate(8, 128, seed=2), model.task_names), 8)
+    model.fit(data, epochs=3, callbacks=[*stages, record], verbose=0)
+    moved = [[not np.array_equal(kernel, start) for kernel, start in zip(epoch, before)] for epoch in after]
+    assert moved == [[False, False], [False, True], [True, True]]  # (backbone, pyramid) after each epoch
+    np.testing.assert_allclose(rates, [1e-3, 5e-4, 5e-4], rtol=1e-6)
+    assert all(layer.trainable for layer in model.layers)
+
+
 def test_unfreeze_at_refuses_what_would_not_follow_the_unfreezing_and_keeps_the_optimizer_config():
     model = mz.from_preset(PRESET, tasks=["action"], freeze_trunk=True)
     model.compile(optimizer=keras.optimizers.Adam(use_ema=True))
