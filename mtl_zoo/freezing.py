@@ -13,6 +13,8 @@ Example:
 ['tiny_backbone', 'pyramid_P5_lateral']
 """
 
+import math
+
 import keras
 
 
@@ -53,9 +55,10 @@ class FineTuningRate(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, rate, factor, unfrozen=False):
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
-            raise ValueError(f"learning_rate_factor must be a number > 0, got {factor!r}.")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < math.inf:
+            raise ValueError(f"learning_rate_factor must be a finite number > 0, got {factor!r}.")
         self.rate, self.factor, self.unfrozen = rate, float(factor), bool(unfrozen)
+        self.claimed = False  # made by unfreeze_at in this process (not loaded), not saved
 
     def __call__(self, step):
         rate = self.rate(step) if callable(self.rate) else keras.ops.convert_to_tensor(self.rate, "float32")
@@ -87,21 +90,26 @@ class UnfreezeAt(keras.callbacks.Callback):
         self.layers, self.epoch, self.lowers_rate = list(layers), epoch, lowers_rate
 
     def on_train_begin(self, logs=None):
-        variables = [v for name in self.layers for v in trained_variables(self.model.get_layer(name))]
-        if not _built_for(self.model.optimizer, variables):
+        lowers = isinstance(_inner(self.model.optimizer)._learning_rate, FineTuningRate)
+        if not _built_for(self.model.optimizer, variables_once_unfrozen(self.model)) or (
+                self.lowers_rate and not lowers):
             raise ValueError("The model was compiled again after unfreeze_at, and its new optimizer "
-                             "has no state for the frozen layers: call unfreeze_at again after "
-                             "compile, and pass its callback to fit.")
+                             "has no state for the frozen layers (or no rate to lower): call "
+                             "unfreeze_at again after compile, for every stage, and pass its "
+                             "callbacks to fit.")
 
     def on_epoch_begin(self, epoch, logs=None):
+        if epoch < self.epoch:
+            return
         frozen = [self.model.get_layer(name) for name in self.layers
                   if not self.model.get_layer(name).trainable]
-        if epoch < self.epoch or not frozen:
+        rate = _inner(self.model.optimizer)._learning_rate
+        lower = self.lowers_rate and isinstance(rate, FineTuningRate) and not rate.unfrozen
+        if not frozen and not lower:  # also when an earlier stage unfroze these layers
             return
         for layer in frozen:
             layer.trainable = True
-        rate = _inner(self.model.optimizer)._learning_rate
-        if self.lowers_rate and isinstance(rate, FineTuningRate):
+        if lower:
             rate.unfrozen = True  # read when the train step is traced, now
         self.model.make_train_function(force=True)
 
@@ -109,6 +117,29 @@ class UnfreezeAt(keras.callbacks.Callback):
 def _inner(optimizer):
     """The optimizer that holds the rate and slots (a LossScaleOptimizer's inner one)."""
     return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def variables_once_unfrozen(model):
+    """The variables that `model` trains once its frozen top-level layers are unfrozen (as
+    `UnfreezeAt` does): those of `trained_variables` but a `Backbone`'s `frozen_layers`, in
+    the order of `model.trainable_variables`, which `compile` builds a reloaded model's
+    optimizer for.
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10)], (32, 32, 3))
+    >>> model.get_layer("tiny_backbone").trainable = False
+    >>> len(variables_once_unfrozen(model)) == len(trained_variables(model)) > len(model.trainable_variables)
+    True
+    """
+    frozen = [layer for layer in model.layers if layer.weights and not layer.trainable]
+    for layer in frozen:
+        layer.trainable = True
+    try:
+        return list(model.trainable_variables)
+    finally:
+        for layer in frozen:
+            layer.trainable = False
 
 
 def _built_for(optimizer, variables):
@@ -139,9 +170,10 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
     The learning rate carries on, or, with `learning_rate_factor`, drops by that factor for
     all variables from `epoch` on (`FineTuningRate`), as in the guide's second stage. Unlike
     there, unfrozen batch norms train (their moving statistics move), and Adam's first
-    updates of the unfrozen variables are larger than the learning rate, up to about 3x,
-    because its bias correction counts the optimizer's steps, not theirs: a factor of 0.1
-    keeps them below the rate of the frozen stage. A model saved before the layers
+    updates of the unfrozen variables are larger than the learning rate, because its bias
+    correction counts the optimizer's steps, not theirs: about 2.5-3x at the first, up to
+    about 6x around the twelfth with gradients of a steady sign after a long frozen stage.
+    A factor of 0.1 keeps them below the rate of the frozen stage. A model saved before the layers
     are unfrozen holds optimizer state for them: `load_model` then leaves the optimizer
     state out, with Keras's warning. GradNorm and `GradientConflictMonitor` look for the
     variables that the tasks share at the start of `fit`: on a frozen trunk they find none,
@@ -187,13 +219,20 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
                          "for while layers are frozen: give an optimizer without use_ema.")
     rate = _inner(model.optimizer)._learning_rate
     if learning_rate_factor is not None:
-        if isinstance(rate, FineTuningRate):
+        if isinstance(rate, FineTuningRate) and rate.claimed:
             raise ValueError(f"An earlier unfreeze_at lowers the learning rate {rate.factor:g}x already, at "
                              "its epoch: give learning_rate_factor to one unfreeze_at call.")
+        if isinstance(rate, FineTuningRate):  # a loaded model's: lowered anew from its own rate
+            rate = rate.rate
+        if callable(rate) and not isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            raise ValueError("learning_rate_factor multiplies a float learning rate or a "
+                             "LearningRateSchedule; the optimizer's is another callable: make it a "
+                             "registered LearningRateSchedule.")
         if not isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
             rate = float(keras.ops.convert_to_numpy(rate))  # a float rate's variable
         rate = FineTuningRate(rate, learning_rate_factor)
-    rebuilt = _rebuilt_optimizer(model.optimizer, trained_variables(model), rate)
+        rate.claimed = True
+    rebuilt = _rebuilt_optimizer(model.optimizer, variables_once_unfrozen(model), rate)
     model.optimizer = rebuilt
     compiled = getattr(model, "_compile_config", None)
     if compiled is not None:  # what `save` writes and `load_model` compiles with: this optimizer

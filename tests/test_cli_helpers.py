@@ -269,7 +269,7 @@ def test_a_learning_rate_that_is_not_finite_is_refused():
      r"--unfrozen_learning_rate_factor sets the learning rate once --frozen_epochs have passed: give "
      r"--freeze_trunk and --frozen_epochs too"),
     (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--frozen_epochs=2",
-      "--unfrozen_learning_rate_factor=0"], r"--unfrozen_learning_rate_factor must be > 0, got 0.0"),
+      "--unfrozen_learning_rate_factor=inf"], r"--unfrozen_learning_rate_factor must be a finite number > 0, got inf"),
     (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--frozen_epochs=8"],
      r"--frozen_epochs=8 leaves no epoch of --epochs=8 to train the trunk"),
 ])

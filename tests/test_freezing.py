@@ -1,6 +1,7 @@
 """`mtl_zoo.freezing`: a frozen trunk that starts training partway through one `fit`."""
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -118,44 +119,59 @@ class _CountingSum(mz.weighting.GradientAggregator):
         return tf.reduce_sum(gradients, axis=0)
 
 
-def test_an_aggregator_combines_the_trunk_gradients_once_the_trunk_is_unfrozen():
+def test_staged_unfreezing_with_an_aggregator_and_a_lower_rate(monkeypatch):
     model = mz.from_preset(PRESET, tasks=["action", "objects"], freeze_trunk=True)
     aggregator = _CountingSum()
     with pytest.warns(UserWarning, match=r"no trainable variable of this model is shared by two or more tasks "
                                          r"\(while the layers that its tasks share are frozen; once they are unfrozen"):
-        model.compile(optimizer="sgd", aggregator=aggregator)
-    unfreeze = mz.unfreeze_at(model, 1)
-    data = build_pipeline(model, with_labels_of(mtl_shapes.generate(8, 128, seed=1), model.task_names), 8)
-    steps_at_epoch_ends = []
-    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: steps_at_epoch_ends.append(
-        int(aggregator.steps.numpy())))
-    trained = model.get_layer("tiny_backbone").weights[0].numpy().copy()
-    model.fit(data, epochs=3, callbacks=[unfreeze, record], verbose=0)
-    assert steps_at_epoch_ends == [0, 1, 2]  # one batch per epoch, aggregated from epoch 1 on
-    shared = sum(int(np.prod(v.shape)) for v in model._task_gradients.sharing.shared_variables)
-    # action reads the backbone alone, objects the pyramid on it: they share the backbone
-    assert int(aggregator.columns.numpy()) == shared == sum(
-        int(np.prod(v.shape)) for v in trained_variables(model.get_layer("tiny_backbone")))
-    assert not np.allclose(model.get_layer("tiny_backbone").weights[0].numpy(), trained)
-
-
-def test_staged_unfreezing_trains_the_pyramid_first_then_the_backbone():
-    model = mz.from_preset(PRESET, tasks=["action", "objects"], freeze_trunk=True)
-    model.compile(optimizer="adam")
+        model.compile(optimizer="adam", aggregator=aggregator)
     pyramid = [name for name in mz.unfreeze_at(model, 1).layers if name.startswith("pyramid_")]
     stages = [mz.unfreeze_at(model, 1, pyramid, learning_rate_factor=0.5), mz.unfreeze_at(model, 2, ["tiny_backbone"])]
     with pytest.raises(ValueError, match=r"An earlier unfreeze_at lowers the learning rate 0.5x already"):
         mz.unfreeze_at(model, 2, ["tiny_backbone"], learning_rate_factor=0.1)
+    traced = []  # `unfrozen` of the rate each traced train step reads
+    rate_of = FineTuningRate.__call__
+    monkeypatch.setattr(FineTuningRate, "__call__", lambda self, step: (
+        tf.inside_function() and traced.append(self.unfrozen), rate_of(self, step))[1])
     kernels = lambda: [model.get_layer(name).weights[0].numpy().copy() for name in ("tiny_backbone", pyramid[0])]
-    before, after, rates = kernels(), [], []
+    before, after, rates, aggregated = kernels(), [], [], []
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
-        after.append(kernels()), rates.append(float(model.optimizer.learning_rate))))
+        after.append(kernels()), rates.append(float(model.optimizer.learning_rate)),
+        aggregated.append(int(aggregator.steps.numpy()))))
     data = build_pipeline(model, with_labels_of(mtl_shapes.generate(8, 128, seed=2), model.task_names), 8)
-    model.fit(data, epochs=3, callbacks=[*stages, record], verbose=0)
+    model.fit(data, epochs=3, callbacks=[*stages, record], verbose=0)  # one batch an epoch
     moved = [[not np.array_equal(kernel, start) for kernel, start in zip(epoch, before)] for epoch in after]
     assert moved == [[False, False], [False, True], [True, True]]  # (backbone, pyramid) after each epoch
     np.testing.assert_allclose(rates, [1e-3, 5e-4, 5e-4], rtol=1e-6)
+    assert traced[0] is False and traced[-1] is True  # the steps after the switch train at the lower rate
     assert all(layer.trainable for layer in model.layers)
+    # action reads the backbone alone, objects the pyramid on it: they share the backbone, which
+    # the aggregator balances once it trains
+    assert aggregated == [0, 0, 1]
+    shared = sum(int(np.prod(v.shape)) for v in model._task_gradients.sharing.shared_variables)
+    assert int(aggregator.columns.numpy()) == shared == sum(
+        int(np.prod(v.shape)) for v in trained_variables(model.get_layer("tiny_backbone")))
+
+
+def test_a_backbone_keeps_its_frozen_layers_through_unfreezing_and_saving(tmp_path):
+    backbone = mz.backbones.Backbone("tiny", (32, 32, 3), frozen_layers=["stage1_down_conv"])
+    model = mz.build_model(backbone, [mz.tasks.Classification("a", 2), mz.tasks.Classification("b", 3)], (32, 32, 3))
+    backbone.trainable = False
+    model.compile(optimizer="adam")
+    unfreeze = mz.unfreeze_at(model, 1)
+    kept = backbone.get_layer("tiny_trunk").get_layer("stage1_down_conv").kernel.numpy().copy()
+    rng = np.random.default_rng(0)
+    data = dataset_from_arrays(model, rng.integers(0, 256, (8, 32, 32, 3)).astype("uint8"),
+                               {"a": rng.integers(0, 2, 8), "b": rng.integers(0, 3, 8)}, batch_size=8)
+    model.fit(data, epochs=2, callbacks=[unfreeze], verbose=0)
+    trunk = backbone.get_layer("tiny_trunk")
+    assert not trunk.get_layer("stage1_down_conv").trainable and trunk.get_layer("stage1_down_bn").trainable
+    np.testing.assert_array_equal(trunk.get_layer("stage1_down_conv").kernel.numpy(), kept)
+    model.save(tmp_path / "model.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warns when it cannot load the optimizer's state
+        reloaded = mz.load_model(tmp_path / "model.keras")
+    assert len(reloaded.optimizer.variables) == len(model.optimizer.variables)
 
 
 def test_unfreeze_at_refuses_what_would_not_follow_the_unfreezing_and_keeps_the_optimizer_config():
@@ -171,8 +187,8 @@ def test_unfreeze_at_refuses_what_would_not_follow_the_unfreezing_and_keeps_the_
                                    global_clipnorm=1.0)
     adamw.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     model.compile(optimizer=adamw)
-    for factor in (0, -1.0, "0.1", True):
-        with pytest.raises(ValueError, match=rf"learning_rate_factor must be a number > 0, got {factor!r}"):
+    for factor in (0, -1.0, math.inf, "0.1", True):
+        with pytest.raises(ValueError, match=rf"learning_rate_factor must be a finite number > 0, got {factor!r}"):
             mz.unfreeze_at(model, 1, learning_rate_factor=factor)
     assert model.optimizer is adamw  # a refusal changes nothing
     mz.unfreeze_at(model, 1)

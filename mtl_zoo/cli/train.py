@@ -617,8 +617,9 @@ def check_freeze_trunk():
     if FLAGS.unfrozen_learning_rate_factor is not None and not FLAGS.frozen_epochs:
         raise ValueError("--unfrozen_learning_rate_factor sets the learning rate once --frozen_epochs "
                          "have passed: give --freeze_trunk and --frozen_epochs too.")
-    if FLAGS.unfrozen_learning_rate_factor is not None and not FLAGS.unfrozen_learning_rate_factor > 0:
-        raise ValueError(f"--unfrozen_learning_rate_factor must be > 0, got {FLAGS.unfrozen_learning_rate_factor}.")
+    if FLAGS.unfrozen_learning_rate_factor is not None and not 0 < FLAGS.unfrozen_learning_rate_factor < math.inf:
+        raise ValueError("--unfrozen_learning_rate_factor must be a finite number > 0, got "
+                         f"{FLAGS.unfrozen_learning_rate_factor}.")
     if FLAGS.frozen_epochs and not FLAGS.freeze_trunk:
         raise ValueError("--frozen_epochs says how long --freeze_trunk keeps the trunk frozen: give "
                          "--freeze_trunk too.")
