@@ -173,9 +173,9 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
     updates of the unfrozen variables are larger than the learning rate, because its bias
     correction counts the optimizer's steps, not theirs: about 2.5-3x at the first, up to
     about 6x around the twelfth with gradients of a steady sign after a long frozen stage.
-    A factor of 0.1 keeps them below the rate of the frozen stage. A model saved before the layers
-    are unfrozen holds optimizer state for them: `load_model` then leaves the optimizer
-    state out, with Keras's warning. GradNorm and `GradientConflictMonitor` look for the
+    A factor of 0.1 keeps them below the rate of the frozen stage. A model saved before
+    the layers are unfrozen holds optimizer state for them: `load_model` then leaves the
+    optimizer state out, with Keras's warning. GradNorm and `GradientConflictMonitor` look for the
     variables that the tasks share at the start of `fit`: on a frozen trunk they find none,
     and say so.
 
@@ -185,11 +185,12 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
         epoch: the first epoch (0-based) that trains `layers`, >= 1.
         layers: names of top-level layers of `model`, frozen now; default: all of its
             frozen layers with weights (e.g. those of `from_preset(freeze_trunk=True)`).
-        learning_rate_factor: None (the rate carries on), or a number > 0 that multiplies
-            the optimizer's learning rate (a float or a schedule) from `epoch` on; in one
-            of the calls of a staged unfreezing only. The rate then is a `FineTuningRate`
-            schedule, which callbacks that set the rate (e.g. `ReduceLROnPlateau`) cannot
-            change.
+        learning_rate_factor: None (the rate carries on), or a finite number > 0 that
+            multiplies the optimizer's learning rate (a float or a schedule) from `epoch`
+            on; in one of the calls of a staged unfreezing only (a loaded model's
+            `FineTuningRate` is replaced, from its own rate). The rate then is a
+            `FineTuningRate` schedule, which callbacks that set the rate (e.g.
+            `ReduceLROnPlateau`) cannot change.
 
     Raises:
         ValueError: `model` is not compiled or trained since (compile it again), `epoch`
@@ -197,7 +198,7 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
             (it pairs its averages with the variables trainable at the end of `fit`); an
             optimizer whose config does not rebuild it (e.g. an unregistered custom
             learning-rate schedule, or a callable); a `learning_rate_factor` that is not
-            a number > 0, or one given to more than one call.
+            a finite number > 0, or one given to more than one call.
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError("unfreeze_at readies the model's optimizer: compile the model first.")
