@@ -213,6 +213,12 @@ def test_the_fine_tuning_rate_wraps_a_schedule_and_is_saved_with_the_optimizer()
     reloaded = keras.optimizers.deserialize(keras.optimizers.serialize(model.optimizer))
     assert reloaded._learning_rate.get_config() == rate.get_config()
     assert float(reloaded._learning_rate(50)) == pytest.approx(0.5 * float(rate.rate(50)))
+    # a loaded model's rate is lowered anew from its own schedule, not a second time
+    again = _frozen_model()
+    again.compile(optimizer=reloaded)
+    mz.unfreeze_at(again, 1, learning_rate_factor=0.1)
+    lowered = again.optimizer._learning_rate
+    assert isinstance(lowered.rate, keras.optimizers.schedules.CosineDecay) and lowered.factor == 0.1
 
 
 MIRRORED_SCRIPT = """
