@@ -389,9 +389,16 @@ def test_describe_serving_outputs_lists_every_output(all_kinds):
         mz.export.serving_outputs(model, "serving_defualt")
 
 
+def count_model_traces(model, monkeypatch):
+    """A list that grows by one each time `model` is called (traced, in a tf.function)."""
+    calls, call = [], model.call
+    monkeypatch.setattr(model, "call", lambda *args, **kwargs: (calls.append(1), call(*args, **kwargs))[1])
+    return calls
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sharing", [s for s in SHARING_SCHEMES if s != "hard"])  # hard: the all_kinds tests
-def test_every_sharing_scheme_saves_and_exports_every_task_kind(sharing, tmp_path, capsys):
+def test_every_sharing_scheme_saves_and_exports_every_task_kind(sharing, tmp_path, capsys, monkeypatch):
     keras.utils.set_random_seed(0)
     model = mz.build_model("tiny", ALL_KINDS, (32, 32, 3), sharing=sharing)
     images = random_images(2, 32, 32, seed=6)
@@ -402,19 +409,23 @@ def test_every_sharing_scheme_saves_and_exports_every_task_kind(sharing, tmp_pat
         np.testing.assert_allclose(reloaded_outputs[name], expected, atol=1e-5, err_msg=name)
     np.testing.assert_allclose(sum(float(loss) for loss in reloaded.losses),
                                sum(float(loss) for loss in model.losses), rtol=1e-6)
+    traces = count_model_traces(model, monkeypatch)
     loaded = tf.saved_model.load(mz.export.saved_model(model, str(tmp_path / "export"), verbose=True))
+    assert len(traces) == 1  # the three signatures call one trace of the model
     assert "signatures serving_default(images), serving_bytes(image_bytes)" in capsys.readouterr().out
     assert_decoded_equal(loaded.signatures["serving_default"](images=tf.constant(images)),
                          model.predict_decoded(images))
 
 
-def test_tflite_raw_and_decoded_match_keras(tmp_path):
+def test_tflite_raw_and_decoded_match_keras(tmp_path, monkeypatch):
     keras.utils.set_random_seed(0)
     tasks = [mz.tasks.Classification("count", 3),
              mz.tasks.Detection("shapes", 2, score_threshold=0.05, max_detections=10),
              mz.tasks.Segmentation("parts", 2, head_channels=8)]
     model = mz.build_model("tiny", tasks, (32, 32, 3))
+    traces = count_model_traces(model, monkeypatch)
     path = mz.export.tflite(model, str(tmp_path / "model.tflite"))
+    assert len(traces) == 1  # both signatures call one trace of the model
     interpreter = tf.lite.Interpreter(model_path=path)
     images = random_images(2, 32, 32, seed=7)
     raw = interpreter.get_signature_runner("serving_raw")(images=images.astype("float32"))

@@ -184,11 +184,31 @@ def resize_maps_to(sizes, windows):
     return resize_maps
 
 
-def decoded_outputs(model, images, sizes, windows, resize_maps):
+def model_outputs(model):
+    """`model(images, training=False)` as one `tf.function` of (B, h, w, C) float32
+    model-input images, returning a dict.
+
+    Serving functions that call it share a single trace of the model: exporting
+    traces the model once instead of once per signature, and the SavedModel holds
+    one copy of its graph, which every signature calls.
+
+    Example:
+    >>> import mtl_zoo as mz, numpy as np
+    >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10)], (32, 32, 1))
+    >>> run = model_outputs(model)
+    >>> run(np.zeros((2, 32, 32, 1), "float32"))["digit_logits"].shape
+    TensorShape([2, 10])
+    """
+    return tf.function(lambda images: dict(model(images, training=False)), autograph=False,
+                       input_signature=[tf.TensorSpec([None, *model.image_shape], tf.float32)])
+
+
+def decoded_outputs(model, run_model, images, sizes, windows, resize_maps):
     """Runs the model on model-size images and decodes every task into image pixels.
 
     Args:
         model: the `MultiTaskModel`.
+        run_model: calls the model on `images` (`model_outputs`).
         images: (B, h, w, C) float32 images at the model input (`to_model_input`).
         sizes: (B, 2) int32 (height, width) of the images as given.
         windows: (B, 4) normalised [ymin, xmin, ymax, xmax] of the model input that shows
@@ -200,7 +220,7 @@ def decoded_outputs(model, images, sizes, windows, resize_maps):
         The flat dict `{f"{task}_{key}": value}` plus `image_size` (B, 2): coordinates
         clipped to the image (a detection in a band ends at its edge).
     """
-    raw = model(images, training=False)
+    raw = run_model(images)
     model_size = tf.constant(model.image_shape[:2], tf.float32)
     windows = windows * tf.tile(model_size, [2])  # in model-input pixels
     scale = tf.cast(sizes, tf.float32) / (windows[:, 2:] - windows[:, :2])
@@ -220,6 +240,7 @@ def serving_functions(model, resize="stretch", pad_value=0.0):
     """The three serving functions of `model`, by signature name (see `SIGNATURES`); images
     are stretched or letterboxed to the model input (`to_model_input`)."""
     channels = model.image_shape[2]
+    run_model = model_outputs(model)
 
     def serve_images(images):
         images = check_image_batch(images, channels)
@@ -227,15 +248,15 @@ def serving_functions(model, resize="stretch", pad_value=0.0):
         images, window = to_model_input(images, model, resize, pad_value)
         sizes = tf.tile(shape[None, 1:3], [shape[0], 1])
         uniform = lambda maps: tf.image.resize(crop_to_window(maps, window), shape[1:3])  # noqa: E731
-        return decoded_outputs(model, images, sizes, tf.tile(window[None], [shape[0], 1]), uniform)
+        return decoded_outputs(model, run_model, images, sizes, tf.tile(window[None], [shape[0], 1]), uniform)
 
     def serve_bytes(image_bytes):
         images, sizes, windows = decode_image_bytes(image_bytes, model, resize, pad_value)
-        return decoded_outputs(model, images, sizes, windows, resize_maps_to(sizes, windows))
+        return decoded_outputs(model, run_model, images, sizes, windows, resize_maps_to(sizes, windows))
 
     def serve_raw(images):
         images, _ = to_model_input(check_image_batch(images, channels), model, resize, pad_value)
-        return dict(model(images, training=False))
+        return run_model(images)
 
     return {"serving_default": serve_images, "serving_bytes": serve_bytes,
             "serving_raw": serve_raw}

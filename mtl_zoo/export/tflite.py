@@ -6,7 +6,7 @@ import tempfile
 import tensorflow as tf
 
 from mtl_zoo.export.archive import write_saved_model
-from mtl_zoo.export.serving import decoded_outputs
+from mtl_zoo.export.serving import decoded_outputs, model_outputs
 from mtl_zoo.files import check_output_path, write_whole
 
 
@@ -18,15 +18,16 @@ def tflite_functions(model, decoded):
     (with `decoded`) uint8 images -> the decoded outputs, in model-input pixels.
     """
     height, width, channels = model.image_shape
+    run_model = model_outputs(model)  # one trace of the model for both signatures
     functions = {"serving_raw": (
-        lambda images: dict(model(images, training=False)),
+        run_model,
         [tf.TensorSpec([None, height, width, channels], tf.float32, name="images")])}
     if decoded:
         def serve_decoded(images):
             batch = tf.shape(images)[0]
             sizes = tf.tile([[height, width]], [batch, 1])
             windows = tf.tile([[0.0, 0.0, 1.0, 1.0]], [batch, 1])  # each image fills the input
-            return decoded_outputs(model, tf.cast(images, tf.float32), sizes, windows,
+            return decoded_outputs(model, run_model, tf.cast(images, tf.float32), sizes, windows,
                                    lambda maps: maps)
 
         functions["serving_default"] = (
