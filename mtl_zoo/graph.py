@@ -60,6 +60,25 @@ def layer_users(model):
     return users
 
 
+def frozen_shared_layers(model):
+    """The names of `model`'s frozen layers with weights that feed two or more tasks: the
+    parameters the tasks will share once those layers are unfrozen (`mtl_zoo.unfreeze_at`).
+    A bank of soft-sharing towers shares nothing and is left out.
+
+    Example:
+    >>> import mtl_zoo as mz
+    >>> model = mz.build_model("tiny", [mz.tasks.Classification("digit", 10),
+    ...                                 mz.tasks.Classification("parity", 2)], (32, 32, 3))
+    >>> model.get_layer("tiny_backbone").trainable = False
+    >>> frozen_shared_layers(model)
+    ['tiny_backbone']
+    """
+    users = layer_users(model)
+    return [layer.name for layer in model.layers
+            if layer.weights and not layer.trainable and len(users.get(layer.name, ())) > 1
+            and not hasattr(layer, "output_variables")]
+
+
 def analyse_sharing(model):
     """Finds shared and task-specific layers by walking back from each task's outputs.
 

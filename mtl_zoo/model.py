@@ -13,7 +13,7 @@ import tensorflow as tf
 from mtl_zoo.batch_guard import with_guarded_callbacks
 from mtl_zoo.distribution import check_xla_replicas, is_multi_worker, sum_over_replicas
 from mtl_zoo.export.saved_model import saved_model as export_saved_model
-from mtl_zoo.graph import layer_users
+from mtl_zoo.graph import frozen_shared_layers
 from mtl_zoo.naming import did_you_mean, repeated, unknown_name_error
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
 from mtl_zoo.weighting.aggregator import GradientAggregator
@@ -339,11 +339,8 @@ class MultiTaskModel(keras.Model):
         self._task_gradients = TaskGradients(self)
         self._aggregator = aggregator
         if not self._task_gradients.has_shared_parameters:
-            users = layer_users(self)  # soft sharing's bank of towers is one layer of every task
-            frozen = any(layer.weights and not layer.trainable and len(users.get(layer.name, ())) > 1
-                         and not hasattr(layer, "output_variables") for layer in self.layers)
             reason = ("while the layers that its tasks share are frozen; once they are unfrozen between "
-                      "epochs (mz.unfreeze_at), it combines their gradients" if frozen
+                      "epochs (mz.unfreeze_at), it combines their gradients" if frozen_shared_layers(self)
                       else "separate towers, as in soft sharing")
             warnings.warn(f"{type(aggregator).__name__}: no trainable variable of this model is shared "
                           f"by two or more tasks ({reason}), so there are no per-task gradients to "
@@ -361,6 +358,10 @@ class MultiTaskModel(keras.Model):
         Costs one backward pass per task. Called by callbacks that need them
         (GradNorm, GradientConflictMonitor) before training starts.
 
+        While the shared layers they cover are frozen (a preset's trunk before
+        `mtl_zoo.unfreeze_at` unfreezes it), the steps log no statistics: they
+        start with the first step after the unfreezing, and a warning says so.
+
         Args:
             layer: optional name of one shared layer: the statistics then cover
                 only its parameters (e.g. GradNorm's "last shared layer").
@@ -371,6 +372,12 @@ class MultiTaskModel(keras.Model):
         if task_gradients.request_statistics(layer):  # a bad request changes nothing
             self._task_gradients = task_gradients
             self.make_train_function(force=True)
+            if task_gradients.statistics_waiting:
+                warnings.warn(
+                    f"Gradient statistics: the shared layers they cover are frozen "
+                    f"({', '.join([layer] if layer else frozen_shared_layers(self))}), so the train steps log none (and "
+                    "GradNorm keeps the task weights) until those layers are unfrozen between epochs "
+                    "(mz.unfreeze_at).", stacklevel=2)
 
     def release_gradient_statistics(self):
         """Turns the statistics of `request_gradient_statistics` off again, so that later
@@ -382,7 +389,8 @@ class MultiTaskModel(keras.Model):
             self._task_gradients = None
         else:
             gradients = self._task_gradients
-            gradients.statistics, gradients.statistics_layer, gradients.statistics_columns = False, None, None
+            gradients.statistics = gradients.statistics_waiting = False
+            gradients.statistics_layer = gradients.statistics_columns = None
         self.make_train_function(force=True)
 
     def make_train_function(self, force=False):

@@ -119,7 +119,7 @@ class _CountingSum(mz.weighting.GradientAggregator):
         return tf.reduce_sum(gradients, axis=0)
 
 
-def test_staged_unfreezing_with_an_aggregator_and_a_lower_rate(monkeypatch):
+def test_staged_unfreezing_with_an_aggregator_gradnorm_and_a_lower_rate(monkeypatch):
     model = mz.from_preset(PRESET, tasks=["action", "objects"], freeze_trunk=True)
     aggregator = _CountingSum()
     with pytest.warns(UserWarning, match=r"no trainable variable of this model is shared by two or more tasks "
@@ -134,12 +134,17 @@ def test_staged_unfreezing_with_an_aggregator_and_a_lower_rate(monkeypatch):
     monkeypatch.setattr(FineTuningRate, "__call__", lambda self, step: (
         tf.inside_function() and traced.append(self.unfrozen), rate_of(self, step))[1])
     kernels = lambda: [model.get_layer(name).weights[0].numpy().copy() for name in ("tiny_backbone", pyramid[0])]
-    before, after, rates, aggregated = kernels(), [], [], []
+    before, after, rates, aggregated, alphas = kernels(), [], [], [], []
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
         after.append(kernels()), rates.append(float(model.optimizer.learning_rate)),
-        aggregated.append(int(aggregator.steps.numpy()))))
+        aggregated.append(int(aggregator.steps.numpy())),
+        alphas.append([float(model.alpha(name)) for name in model.task_names])))
     data = build_pipeline(model, with_labels_of(mtl_shapes.generate(8, 128, seed=2), model.task_names), 8)
-    model.fit(data, epochs=3, callbacks=[*stages, record], verbose=0)  # one batch an epoch
+    monitor = mz.weighting.GradientConflictMonitor(every=1)
+    with pytest.warns(UserWarning, match=r"Gradient statistics: the shared layers they cover are frozen "
+                                         r"\(tiny_backbone\), so the train steps log none"):
+        model.fit(data, epochs=3, callbacks=[*stages, mz.weighting.GradNorm(), monitor, record],
+                  verbose=0)  # one batch an epoch
     moved = [[not np.array_equal(kernel, start) for kernel, start in zip(epoch, before)] for epoch in after]
     assert moved == [[False, False], [False, True], [True, True]]  # (backbone, pyramid) after each epoch
     np.testing.assert_allclose(rates, [1e-3, 5e-4, 5e-4], rtol=1e-6)
@@ -148,9 +153,37 @@ def test_staged_unfreezing_with_an_aggregator_and_a_lower_rate(monkeypatch):
     # action reads the backbone alone, objects the pyramid on it: they share the backbone, which
     # the aggregator balances once it trains
     assert aggregated == [0, 0, 1]
+    # GradNorm and the monitor read the task gradients of the backbone from its first step too
+    assert alphas[0] == alphas[1] == [1.0, 1.0] and alphas[2] != [1.0, 1.0]
+    assert sum(alphas[2]) == pytest.approx(2.0)
+    assert [record["step"] for record in monitor.records] == [3]
+    assert {"grad_norm_action", "grad_norm_objects", "grad_cos_action_objects"} <= set(monitor.records[0])
     shared = sum(int(np.prod(v.shape)) for v in model._task_gradients.sharing.shared_variables)
     assert int(aggregator.columns.numpy()) == shared == sum(
         int(np.prod(v.shape)) for v in trained_variables(model.get_layer("tiny_backbone")))
+
+
+def test_statistics_over_a_frozen_shared_layer_wait_for_its_unfreezing():
+    model = mz.from_preset(PRESET, tasks=["action", "objects"], freeze_trunk=True)
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="Layer 'action_logits' is not a shared layer"):
+        model.request_gradient_statistics(layer="action_logits")  # trainable, and one task's
+    with pytest.warns(UserWarning, match=r"frozen \(tiny_backbone\), so the train steps log none"):
+        model.request_gradient_statistics(layer="tiny_backbone")
+    gradients = model._task_gradients
+    assert gradients.statistics_waiting and gradients.statistics_columns is None
+    with pytest.raises(ValueError, match="already requested over other parameters"):
+        model.request_gradient_statistics()
+    model.get_layer("tiny_backbone").trainable = True
+    model.make_train_function(force=True)  # as UnfreezeAt does
+    gradients = model._task_gradients
+    assert not gradients.statistics_waiting and gradients.statistics_layer == "tiny_backbone"
+    assert gradients.statistics_columns.all()  # the backbone is all that the two tasks share
+    model.release_gradient_statistics()
+    assert model._task_gradients is None
+    single = _frozen_model()  # one task: nothing will be shared
+    with pytest.raises(ValueError, match="no trainable variables shared by two or more tasks"):
+        single.request_gradient_statistics()
 
 
 def test_a_backbone_keeps_its_frozen_layers_through_unfreezing_and_saving(tmp_path):

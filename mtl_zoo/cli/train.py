@@ -608,9 +608,8 @@ def train():
 
 def check_freeze_trunk():
     """--freeze_trunk needs a trained trunk (--pretrained) of a multi-task preset, and freezes
-    the parameters that the tasks share: --aggregator has nothing to balance unless
-    --frozen_epochs unfreezes them, and --weighting=gradnorm, which finds them as training
-    starts, nothing at all. --frozen_epochs needs it, and fewer than --epochs;
+    the parameters that the tasks share: --aggregator and --weighting=gradnorm have nothing to
+    balance unless --frozen_epochs unfreezes them. --frozen_epochs needs it, and fewer than --epochs;
     --unfrozen_learning_rate_factor needs --frozen_epochs, and a factor > 0."""
     from mtl_zoo.presets import load_preset
 
@@ -631,15 +630,13 @@ def check_freeze_trunk():
     if FLAGS.frozen_epochs and FLAGS.frozen_epochs >= FLAGS.epochs:
         raise ValueError(f"--frozen_epochs={FLAGS.frozen_epochs} leaves no epoch of --epochs={FLAGS.epochs} "
                          "to train the trunk: give fewer, or drop --frozen_epochs to keep it frozen.")
-    if FLAGS.weighting == "gradnorm":
-        raise ValueError("--weighting=gradnorm balances the task gradients of the parameters that the "
-                         "tasks share, which it finds as training starts, when --freeze_trunk has frozen "
-                         "them: drop --freeze_trunk, or give another --weighting.")
-    if FLAGS.aggregator and not FLAGS.frozen_epochs:
+    balancing = [flag for flag, given in ((f"--aggregator={FLAGS.aggregator}", FLAGS.aggregator),
+                                          ("--weighting=gradnorm", FLAGS.weighting == "gradnorm")) if given]
+    if balancing and not FLAGS.frozen_epochs:
         raise ValueError(f"--freeze_trunk freezes the parameters that the preset's tasks share for the "
-                         f"whole run, whose task gradients --aggregator={FLAGS.aggregator} would balance: "
-                         "give --frozen_epochs=N to train them, with the aggregator, after N epochs, or "
-                         "drop --freeze_trunk or --aggregator.")
+                         f"whole run, whose task gradients {' and '.join(balancing)} would balance: give "
+                         f"--frozen_epochs=N to train them, balanced, after N epochs, or drop --freeze_trunk "
+                         f"or {' and '.join(flag.split('=')[0] for flag in balancing)}.")
     preset_tasks = load_preset(FLAGS.preset)[0]["config"]["tasks"]
     if len(preset_tasks) == 1:
         raise ValueError(f"Preset {FLAGS.preset} has one task ({preset_tasks[0]['name']!r}): its trunk "

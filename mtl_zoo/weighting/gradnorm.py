@@ -37,6 +37,9 @@ class GradNorm(TaskWeightCallback):
     model's `task_loss_history`, that of the first batch that labels the task.
     With `compile(steps_per_execution=k)` Keras calls the callback once per k
     steps: the weights are updated every k steps, from the last one's norms.
+    While the shared layers are frozen (`mtl_zoo.unfreeze_at`), there are no
+    norms and the weights stay as they are; the initial losses are still those
+    of the first batches.
 
     Args:
         alpha: asymmetry: how strongly slow tasks are pulled up (paper: 0.12 to 3).
@@ -68,6 +71,8 @@ class GradNorm(TaskWeightCallback):
         if first_seen.any():
             rows[0][first_seen] = np.maximum(losses[first_seen], 1e-8)
             self.set_history_rows(rows)
+        if f"grad_norm_{self.task_names[0]}" not in logs:  # the shared layers are still frozen
+            return
         norms = np.array([float(logs[f"grad_norm_{name}"]) for name in self.task_names])
         self.assign(self.updated_weights(self.current_weights(), norms,
                                          losses / np.maximum(rows[0], 1e-8)))

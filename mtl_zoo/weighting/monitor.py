@@ -16,7 +16,8 @@ class GradientConflictMonitor(StepWeightsReporter):
 
     The model computes per-task gradients at every step while this callback is
     attached (one backward pass per task); they stop when its `fit` ends. With a representation-mode
-    aggregator the gradients are those at the shared representation.
+    aggregator the gradients are those at the shared representation. While the
+    shared layers are frozen (`mtl_zoo.unfreeze_at`) it records nothing.
 
     Args:
         every: record every this many training steps.
@@ -45,6 +46,8 @@ class GradientConflictMonitor(StepWeightsReporter):
     def on_train_batch_end(self, batch, logs=None):
         # with `steps_per_execution` this runs every k steps: record at the first step seen
         # at least `every` steps after the last record
+        if not any(key.startswith("grad_norm_") for key in logs or {}):
+            return  # the shared layers are still frozen: nothing to record
         step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         if self.records and 0 <= step - self.records[-1]["step"] < self.every:
             return

@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
-from mtl_zoo.graph import analyse_sharing
+from mtl_zoo.graph import analyse_sharing, frozen_shared_layers
 from mtl_zoo.distribution import gather_over_replicas, sum_over_replicas
 from mtl_zoo.weighting.aggregator import Activations
 
@@ -74,7 +74,7 @@ class TaskGradients:
 
     def __init__(self, model):
         self.model = model
-        self.statistics = False
+        self.statistics = self.statistics_waiting = False
         self.statistics_layer = self.statistics_columns = None
         self.sharing = analyse_sharing(model)
         shared = {id(v) for v in self.sharing.shared_variables}
@@ -96,27 +96,41 @@ class TaskGradients:
     def request_statistics(self, layer=None):
         """Turns gradient statistics on (over one shared layer's parameters if `layer`).
 
+        When the parameters they cover are frozen now but shared by two or more tasks once
+        unfrozen (`mtl_zoo.unfreeze_at`), the request waits (`statistics_waiting`): the
+        train step logs no statistics until `for_trainable_now` finds those layers trainable.
+
         Returns whether anything changed, i.e. whether the train step must be traced again.
         """
-        if not self.has_shared_parameters:
-            raise ValueError(
-                "This model has no trainable variables shared by two or more tasks, so there "
-                "are no per-task gradients to compare (single task, or separate towers).")
-        columns = None if layer is None else self._layer_columns(layer)
+        if layer is not None and self.uses_representation:
+            raise ValueError("Per-layer gradient statistics need parameter gradients; the "
+                             "aggregator works in representation mode.")
+        waiting = self._waits_for_unfreezing(layer)
+        columns = None if layer is None or waiting else self._layer_columns(layer)
         if self.statistics:
-            same = (columns is None) == (self.statistics_columns is None) and (
-                columns is None or np.array_equal(columns, self.statistics_columns))
-            if not same:
+            if self.statistics_layer != layer:
                 raise ValueError("Gradient statistics are already requested over other parameters; "
                                  "use one scope (a layer, or the whole trunk) per training run.")
             return False
         self.statistics, self.statistics_layer, self.statistics_columns = True, layer, columns
+        self.statistics_waiting = waiting
         return True
 
+    def _waits_for_unfreezing(self, layer):
+        """Whether statistics over `layer` (None: every shared parameter) must wait for frozen
+        shared layers to be unfrozen; raises when there is nothing to wait for."""
+        frozen = frozen_shared_layers(self.model)
+        if layer is None:
+            if self.has_shared_parameters:
+                return False
+            if frozen:
+                return True
+            raise ValueError(
+                "This model has no trainable variables shared by two or more tasks, so there "
+                "are no per-task gradients to compare (single task, or separate towers).")
+        return layer in frozen
+
     def _layer_columns(self, layer):
-        if self.uses_representation:
-            raise ValueError("Per-layer gradient statistics need parameter gradients; the "
-                             "aggregator works in representation mode.")
         variables = {id(v) for v in self.model.get_layer(layer).trainable_variables}
         shared = self.sharing.shared_variables
         if not variables or not variables <= {id(v) for v in shared}:
@@ -219,7 +233,7 @@ class TaskGradients:
         variables = model.trainable_variables
         optimizer.apply_gradients(zip([by_variable[id(v)] for v in variables], variables))
         logs = model._update_metrics(x, total, task_losses, pairs, y_pred)
-        if self.statistics:
+        if self.statistics and not self.statistics_waiting:
             selected = matrix if self.statistics_columns is None else tf.boolean_mask(
                 matrix, self.statistics_columns, axis=1)
             logs.update(gradient_statistics(model.task_names, selected))
