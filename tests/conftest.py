@@ -1,4 +1,5 @@
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # `pytest -n 2` runs two TensorFlow processes (and their subprocesses, which inherit this)
@@ -52,3 +53,23 @@ def pytest_collection_modifyitems(items):
     the short ones fill in after them, instead of a run of slow ones being left to one
     worker at the end."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture
+def train_exit(capsys, monkeypatch):
+    """`train_exit(*argv)`: runs train.py's entry point in this process (no TensorFlow start-up,
+    unlike a script run) and returns its exit code and the last line of its stderr."""
+    from mtl_zoo.cli import train as train_cli
+
+    def run(*argv):
+        monkeypatch.setattr(sys, "argv", ["train.py", *argv])
+        try:
+            with pytest.raises(SystemExit) as exited:
+                train_cli.run()
+        finally:
+            train_cli.FLAGS.unparse_flags()
+        err = capsys.readouterr().err
+        assert "Traceback" not in err, err[-3000:]
+        return exited.value.code, err.strip().splitlines()[-1]
+
+    return run

@@ -1,6 +1,7 @@
 """The benchmark runner: BENCHMARKS.md sections, tables, plots, machine line, bad names; smoke runs."""
 
 import importlib
+import json
 import pathlib
 
 import numpy as np
@@ -81,10 +82,11 @@ def test_measurements_are_positive():
 
 
 def test_run_isolated_returns_the_result_of_a_fresh_process_and_reports_failures():
-    assert run_isolated("mtl_zoo.naming", "closest_names", name="tny", choices=["tiny", "resnet50"]) == ["tiny"]
+    # modules that do not import TensorFlow, which would cost each process ~5 s
+    assert run_isolated("difflib", "get_close_matches", word="tny", possibilities=["tiny", "resnet50"]) == ["tiny"]
     assert run_isolated("os", "getenv", environment={"MTL_ZOO_PROBE": "set"}, key="MTL_ZOO_PROBE") == "set"
-    with pytest.raises(RuntimeError, match="closest_names.*failed"):
-        run_isolated("mtl_zoo.naming", "closest_names", nme="tny")
+    with pytest.raises(RuntimeError, match="get_close_matches.*failed"):
+        run_isolated("difflib", "get_close_matches", wrd="tny")
 
 
 def test_sections_write_their_plots_beside_the_markdown(tmp_path, monkeypatch):
@@ -136,13 +138,14 @@ def test_the_machine_line_names_the_cpu_and_its_vector_extensions(tmp_path):
 @pytest.mark.parametrize("name", ["tasks", "batch_norm", "aggregators", "workers"])
 def test_benchmark_smoke_runs(name, monkeypatch):
     # the single-device measurements in this process (a fresh one costs ~5 s of TensorFlow
-    # start-up); the mirrored and multi-worker ones need their own processes
+    # start-up), their results through JSON as from a process; the mirrored and multi-worker
+    # ones need their own processes (logical devices are set before TensorFlow starts)
     from mtl_zoo.benchmarks import measure, workers
 
     isolated, separate_workers = measure.run_isolated, workers.run_workers
     monkeypatch.setattr(measure, "run_isolated", lambda module, function, **kwargs: (
-        getattr(importlib.import_module(module), function)(**kwargs) if kwargs.get("strategy") == "one_device"
-        else isolated(module, function, **kwargs)))
+        json.loads(json.dumps(getattr(importlib.import_module(module), function)(**kwargs)))
+        if kwargs.get("strategy") != "mirrored" else isolated(module, function, **kwargs)))
     monkeypatch.setattr(workers, "run_workers", lambda count, **settings: (
         workers.measure_training(**settings) if count == 1 else separate_workers(count, **settings)))
     table = run_benchmark(name, quick=True)

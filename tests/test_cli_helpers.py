@@ -5,7 +5,6 @@ import json
 import math
 import re
 import socket
-import sys
 import threading
 import time
 import types
@@ -19,6 +18,7 @@ import mtl_zoo as mz
 from mtl_zoo.cli import exit_on_bad_input
 from mtl_zoo.cli.config_file import apply_config_file, read_config_file
 from mtl_zoo.cli.model_dir import claim_model_dir, claimed_model_dir
+from mtl_zoo.cli.models import load_trained_model
 from mtl_zoo.cli.local_workers import free_ports
 from mtl_zoo.cli.strategies import (check_global_batch, make_strategy, own_address, parse_tf_config,
                                     wait_for_workers)
@@ -94,6 +94,13 @@ def test_bad_config_files_name_the_problem(tmp_path, content, message):
         read_config_file(str(tmp_path / "missing.json"))
     with pytest.raises(ValueError, match=r"\.json, \.yaml or \.yml"):
         read_config_file(str(tmp_path / "recipe.toml"))
+
+
+def test_a_model_reference_that_holds_no_model_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"Model file .*missing.keras does not exist"):
+        load_trained_model(str(tmp_path / "missing.keras"))
+    with pytest.raises(ValueError, match=r"holds neither model.keras \(a training run's folder\) nor preset.json"):
+        load_trained_model(str(tmp_path))
 
 
 def test_a_run_folder_belongs_to_one_model(tmp_path):
@@ -339,33 +346,19 @@ def test_a_worker_that_never_comes_up_is_a_timeout_error():
     assert own_address(["c:1", "w:2"], "chief", 0, has_chief=True) == "c:1"
 
 
-
-def _train_exit(capsys, monkeypatch, *argv):
-    """Runs train.py's entry point in this process; returns its exit code and last stderr line."""
-    monkeypatch.setattr(sys, "argv", ["train.py", *argv])
-    try:
-        with pytest.raises(SystemExit) as exited:
-            train_cli.run()
-    finally:
-        train_cli.FLAGS.unparse_flags()
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err[-3000:]
-    return exited.value.code, err.strip().splitlines()[-1]
-
-
-def test_train_reports_bad_input_in_one_line_wherever_it_is_found(tmp_path, monkeypatch, capsys):
+def test_train_reports_bad_input_in_one_line_wherever_it_is_found(tmp_path, monkeypatch, train_exit):
     """Bad input found at each stage of a training job (flag checks, data, the run folder,
     model building, the cluster) ends it with one `error: ...` line and exit 2 and leaves
     nothing behind; test_train_script checks the same line in a process of its own."""
     monkeypatch.chdir(tmp_path)
     tfds_dir = f"--data_dir={tmp_path / 'tfds'}"
-    code, line = _train_exit(capsys, monkeypatch, "--backbone=resnet5", "--model_dir=x")
+    code, line = train_exit("--backbone=resnet5", "--model_dir=x")
     assert code == 2 and line.startswith("error: Unknown backbone 'resnet5'") and "resnet50" in line
-    code, line = _train_exit(capsys, monkeypatch, "--task_weights=pose=0.5", "--weighting=dwa", "--model_dir=x")
+    code, line = train_exit("--task_weights=pose=0.5", "--weighting=dwa", "--model_dir=x")
     assert code == 2 and line.startswith("error: --task_weights sets fixed alphas, which --weighting=dwa "
                                          "replaces as it trains")
     (tmp_path / "empty").mkdir()
-    code, line = _train_exit(capsys, monkeypatch, "--dataset=multi_mnist", "--dataset_config=test_set_only",
+    code, line = train_exit("--dataset=multi_mnist", "--dataset_config=test_set_only",
                              f"--manual_dir={tmp_path / 'empty'}", tfds_dir, "--model_dir=m")
     assert code == 2 and line.startswith("error: ") and "t10k-images-idx3-ubyte.gz" in line
     other = tmp_path / "other"
@@ -373,17 +366,17 @@ def test_train_reports_bad_input_in_one_line_wherever_it_is_found(tmp_path, monk
     (other / "run.json").write_text(json.dumps({"dataset": "mtl_shapes", "dataset_config": None,
                                                 "preset": None, "architecture": {"backbone": "resnet50"},
                                                 "uncertainty_weighting": False}))
-    code, line = _train_exit(capsys, monkeypatch, f"--model_dir={other}")
+    code, line = train_exit(f"--model_dir={other}")
     assert code == 2 and "holds the checkpoint of another model" in line and "architecture" in line
     # found only while building the model: the folder it had claimed is released
-    code, line = _train_exit(capsys, monkeypatch, "--sharing=mmoe", "--sharing_option=task_experts=-1",
+    code, line = train_exit("--sharing=mmoe", "--sharing_option=task_experts=-1",
                              "--dataset_config=small", "--max_train_examples=16", "--max_val_examples=8",
                              "--image_size=32", tfds_dir, "--model_dir=built")
     assert code == 2 and "task_experts must be an integer >= 0" in line
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": workers},
                                                 "task": {"type": "worker", "index": 0}}))
-    code, line = _train_exit(capsys, monkeypatch, "--strategy=multi_worker", "--worker_timeout=1",
+    code, line = train_exit("--strategy=multi_worker", "--worker_timeout=1",
                              "--model_dir=mw")
     assert code == 2 and "did not come up within 1 s" in line and "--worker_timeout" in line
     assert sorted(path.name for path in tmp_path.iterdir()) == ["empty", "other", "tfds"]
