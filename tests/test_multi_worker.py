@@ -1,6 +1,7 @@
-"""MultiWorkerMirroredStrategy through model.fit: two worker processes on 127.0.0.1."""
+"""MultiWorkerMirroredStrategy through model.fit: two worker processes on 127.0.0.1 against one
+process. scripts/local_workers.py, which starts a run's workers on one machine, is tested with
+a restart in test_fault_tolerance.py."""
 
-import json
 import pathlib
 import subprocess
 import sys
@@ -8,41 +9,6 @@ import time
 
 import numpy as np
 import pytest
-
-import counts_source
-import mtl_zoo as mz
-
-SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
-
-
-@pytest.mark.slow
-def test_two_local_workers_train_on_two_datasets_and_only_the_chief_writes(tmp_path):
-    """scripts/local_workers.py on a mixture of mtl_shapes and a source of the tests' own
-    (`counts_source`, on the PYTHONPATH that the launcher passes on to each worker)."""
-    run = tmp_path / "run"
-    result = subprocess.run([sys.executable, str(SCRIPTS / "local_workers.py"), "--workers=2", "--",
-                             "--dataset=mtl_shapes,counts_source", "--dataset_config=small,",
-                             "--tasks=action,count", "--max_train_examples=32", "--max_val_examples=8",
-                             "--image_size=32", "--batch_size=16", "--epochs=2", "--plots=false",
-                             "--export=false", f"--data_dir={tmp_path / 'tfds'}", f"--model_dir={run}"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                            env=counts_source.environment())
-    assert result.returncode == 0, result.stderr[-3000:] + (run / "worker_1.log").read_text()[-2000:]
-    assert "Started 2 workers" in result.stdout and "2 replica(s)" in result.stdout
-    assert "32 mtl_shapes train + 24 counts_source train images" in result.stdout
-    assert sorted(path.name for path in run.iterdir()) == [
-        "logs", "metrics.json", "model.keras", "run.json", "worker_1.log"]  # backups removed at the end
-    assert "This worker is done" in (run / "worker_1.log").read_text()
-    metrics = json.loads((run / "metrics.json").read_text())
-    history = metrics["history"]
-    assert len(history["loss"]) == 2 and all(np.isfinite(history["loss"] + history["val_count_loss"]))
-    assert [part["dataset"] for part in metrics["evaluated_on"]["datasets"]] == ["mtl_shapes", "counts_source"]
-    assert list(metrics["evaluation"]) == ["action", "count"]
-    trained = mz.load_model(run / "model.keras")
-    assert int(trained.optimizer.iterations.numpy()) == 8  # 2 epochs of ceil((32 + 24) / 16) steps
-    fresh = mz.build_model("tiny", trained.tasks, (32, 32, 3))
-    assert any(not np.allclose(a, b) for a, b in zip(trained.get_weights(), fresh.get_weights()))
-
 
 RUN = pathlib.Path(__file__).with_name("multi_worker_run.py")
 # The plain sum and PCGrad on a reshuffling dataset, and the plain sum on the epoch-indexed
