@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 RUN = pathlib.Path(__file__).with_name("multi_worker_run.py")
-# The plain sum and PCGrad on a reshuffling dataset, and the plain sum on the epoch-indexed
-# pipeline of scripts/train.py. All land within 1e-6 of one process. Some pairs of data order
+# PCGrad on a reshuffling dataset, and the plain sum on the epoch-indexed pipeline of
+# scripts/train.py: each data order and each train step (per-task gradients, plain) once (the
+# plain sum on reshuffled data, checked too until 2026-12-06, agreed within 1e-6 as well). Both
+# land within 1e-6 of one process. Some pairs of data order
 # and method make this small model amplify round-off instead: PCGrad on the epoch-indexed
 # order lands 1.2e-4 apart (one intra-op thread, as under pytest). The same happens with
 # MirroredStrategy in one process: on uint8 images the plain sum lands 5.3e-4 apart after
@@ -20,7 +22,7 @@ RUN = pathlib.Path(__file__).with_name("multi_worker_run.py")
 # full batches (1.8e-7 from the one-device run's) lands 1e-7 from the mirrored result. The gap
 # is round-off grown by the 4-example batch, not a distribution error; tests/distributed_run.py
 # measures such round-off.
-PAIRS = ["reshuffled/none", "reshuffled/PCGrad", "epoch_indexed/none"]
+PAIRS = ["reshuffled/PCGrad", "epoch_indexed/none"]
 
 
 def _two_workers(out_dir, pairs, timeout=150):

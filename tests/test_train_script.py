@@ -63,18 +63,6 @@ def test_train_evaluate_and_export_scripts_end_to_end(tmp_path):
     np.testing.assert_allclose(outputs["action_probabilities"].numpy(),
                                model.predict_decoded(images)["action"]["probabilities"], atol=1e-5)
 
-    # `mtl-zoo evaluate` on the run folder reproduces the job's own evaluation
-    mtl_zoo_command = pathlib.Path(sys.executable).parent / "mtl-zoo"
-    result = subprocess.run([str(mtl_zoo_command), "evaluate", f"--model={run}", *TINY[:1],
-                             "--max_examples=16", "--batch_size=16", data_dir,
-                             f"--output={tmp_path / 'eval.json'}"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=900, env=users_env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    evaluation = json.loads((tmp_path / "eval.json").read_text())
-    assert evaluation["split"] == "validation" and evaluation["examples"] == 16
-    flat = mz.evaluation.flatten_results
-    assert flat(evaluation["evaluation"]) == pytest.approx(flat(metrics["evaluation"]))
-
     result = _run("export.py", f"--model={run / 'model.keras'}",
                   f"--export_dir={tmp_path / 'exports'}", "--version=7", "--resize=letterbox", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -161,14 +149,19 @@ def test_config_file_flags_and_single_task_baselines(tmp_path):
         assert metrics["delta_m"] is None and "is 0" in metrics["delta_m_undefined"]
     assert "delta_m (Maninis et al. 2019)" in result.stdout
     assert f"Model and metrics written to {tmp_path / 'run'}" in result.stdout  # no plots, no export
-    # evaluate.py gives each single-task baseline the labels of its own task only
+    # `mtl-zoo evaluate` on the run folder reproduces the job's own evaluation, and gives each
+    # single-task baseline the labels of its own task only
     run = tmp_path / "run"
-    result = _run("evaluate.py", f"--model={run}", f"--baselines={run / 'baselines' / 'action'},"
-                  f"{run / 'baselines' / 'objects'}", *TINY[:1], "--max_examples=16", "--batch_size=16",
-                  f"--data_dir={tmp_path / 'tfds'}", f"--output={tmp_path / 'eval.json'}", cwd=tmp_path)
+    result = subprocess.run([str(pathlib.Path(sys.executable).parent / "mtl-zoo"), "evaluate", f"--model={run}",
+                             f"--baselines={run / 'baselines' / 'action'},{run / 'baselines' / 'objects'}",
+                             *TINY[:1], "--max_examples=16", "--batch_size=16", f"--data_dir={tmp_path / 'tfds'}",
+                             f"--output={tmp_path / 'eval.json'}"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     evaluation = json.loads((tmp_path / "eval.json").read_text())
+    assert evaluation["split"] == "validation" and evaluation["examples"] == 16
     flat = mz.evaluation.flatten_results
+    assert flat(evaluation["evaluation"]) == pytest.approx(flat(metrics["evaluation"]))
     assert flat(evaluation["baselines"]) == pytest.approx(flat(metrics["baselines"]))
     if metrics["delta_m"] is None:  # undefined: recorded, not an error that loses the evaluation
         assert evaluation["delta_m"] is None and "is 0" in evaluation["delta_m_undefined"]
