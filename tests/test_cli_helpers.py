@@ -464,8 +464,9 @@ def test_task_balancing_flags_balance_the_job_model_and_leave_baselines_out():
 def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines():
     preset = "mtl_shapes_tiny_cls_det_pose"
     with _train_flags(f"--preset={preset}", "--pretrained", "--freeze_trunk", "--frozen_epochs=3",
-                      "--tasks=action,segmentation", "--aggregator=PCGrad", "--unfrozen_learning_rate_factor=0.1"):
-        train_cli.check_freeze_trunk()  # the aggregator balances the trunk once it is unfrozen
+                      "--tasks=action,segmentation", "--aggregator=PCGrad", "--weighting=gradnorm",
+                      "--unfrozen_learning_rate_factor=0.1"):
+        train_cli.check_freeze_trunk()  # the aggregator and GradNorm balance the trunk once it is unfrozen
         config = train_cli.architecture()
         model = train_cli.build_flagged_model(config)
         baseline = train_cli.build_flagged_model(config, tasks=[config["tasks"][1]])
