@@ -175,9 +175,9 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
     about 6x around the twelfth with gradients of a steady sign after a long frozen stage.
     A factor of 0.1 keeps them below the rate of the frozen stage. A model saved before
     the layers are unfrozen holds optimizer state for them: `load_model` then leaves the
-    optimizer state out, with Keras's warning. GradNorm and `GradientConflictMonitor` look for the
-    variables that the tasks share at the start of `fit`: on a frozen trunk they find none,
-    and say so.
+    optimizer state out, with Keras's warning. GradNorm and `GradientConflictMonitor` read the
+    task gradients of the shared layers from `epoch` on too: their gradient statistics wait
+    for the unfreezing (`MultiTaskModel.request_gradient_statistics`).
 
     Args:
         model: a compiled model that has not trained since (its optimizer has taken no
