@@ -58,7 +58,8 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def train_exit(capsys, monkeypatch):
     """`train_exit(*argv)`: runs train.py's entry point in this process (no TensorFlow start-up,
-    unlike a script run) and returns its exit code and the last line of its stderr."""
+    unlike a script run) and returns its exit code (None: success) and the last line of its
+    stderr; `train_exit.stdout` is then what it printed."""
     from mtl_zoo.cli import train as train_cli
 
     def run(*argv):
@@ -68,8 +69,9 @@ def train_exit(capsys, monkeypatch):
                 train_cli.run()
         finally:
             train_cli.FLAGS.unparse_flags()
-        err = capsys.readouterr().err
-        assert "Traceback" not in err, err[-3000:]
-        return exited.value.code, err.strip().splitlines()[-1]
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err, captured.err[-3000:]
+        run.stdout = captured.out
+        return exited.value.code, (captured.err.strip().splitlines() or [""])[-1]
 
     return run

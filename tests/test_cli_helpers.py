@@ -272,6 +272,13 @@ def test_a_learning_rate_that_is_not_finite_is_refused():
      r"gradients --aggregator=PCGrad would balance: give --frozen_epochs=N .* or drop --freeze_trunk or "
      r"--aggregator\."),
     (["--frozen_epochs=2"], r"--frozen_epochs says how long --freeze_trunk keeps the trunk frozen: give --freeze_trunk"),
+    (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--frozen_backbone_epochs=2"],
+     r"--frozen_backbone_epochs keeps the backbone frozen longer than the rest of the trunk: give "
+     r"--freeze_trunk and --frozen_epochs too"),
+    (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--frozen_epochs=2",
+      "--frozen_backbone_epochs=2"], r"--frozen_backbone_epochs=2 must exceed --frozen_epochs=2"),
+    (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--frozen_epochs=2",
+      "--frozen_backbone_epochs=8"], r"--frozen_backbone_epochs=8 leaves no epoch of --epochs=8 to train the backbone"),
     (["--preset=mtl_shapes_tiny_cls_det_pose", "--pretrained", "--freeze_trunk", "--unfrozen_learning_rate_factor=0.1"],
      r"--unfrozen_learning_rate_factor sets the learning rate once --frozen_epochs have passed: give "
      r"--freeze_trunk and --frozen_epochs too"),
@@ -483,6 +490,27 @@ def test_freeze_trunk_freezes_the_preset_trunk_of_the_model_and_of_its_baselines
     assert baseline.task_names == ["segmentation"]
     assert identity["recipe"]["freeze_trunk"] is True and identity["recipe"]["frozen_epochs"] == 3
     assert identity["recipe"]["unfrozen_learning_rate_factor"] == 0.1
+
+
+def test_frozen_backbone_epochs_unfreeze_the_rest_of_the_trunk_first_then_the_backbone():
+    preset = "mtl_shapes_tiny_cls_det_pose"
+    with _train_flags(f"--preset={preset}", "--pretrained", "--freeze_trunk", "--frozen_epochs=2",
+                      "--frozen_backbone_epochs=4", "--unfrozen_learning_rate_factor=0.1", "--tasks=action,pose"):
+        train_cli.check_freeze_trunk()
+        config = train_cli.architecture()
+        stages = {}
+        for tasks in (None, config["tasks"][:1]):  # the job's model, and the action baseline
+            model = train_cli.build_flagged_model(config, tasks)
+            model.compile(optimizer="adam")
+            stages[model.task_names[-1]] = [(stage.layers, stage.epoch, stage.lowers_rate)
+                                            for stage in train_cli.unfreezing_stages(model)]
+        identity = train_cli.run_identity(config)
+    pyramid = ["pyramid_P5_lateral", "pyramid_P4_lateral", "pyramid_P3_lateral", "pyramid_P3_smooth"]
+    # the rest of the trunk at epoch 2, with the lower rate, then the backbone at epoch 4
+    assert stages["pose"] == [(pyramid, 2, True), (["tiny_backbone"], 4, False)]
+    # the classification baseline's frozen trunk is its backbone: its rate drops when it trains
+    assert stages["action"] == [(["tiny_backbone"], 4, True)]
+    assert identity["recipe"]["frozen_backbone_epochs"] == 4
 
 
 def test_a_preset_task_that_the_dataset_labels_otherwise_gets_a_fresh_head(capsys):

@@ -186,6 +186,31 @@ def test_statistics_over_a_frozen_shared_layer_wait_for_its_unfreezing():
         single.request_gradient_statistics()
 
 
+def test_the_command_line_trains_the_pyramid_then_the_backbone_balanced_by_gradnorm(tmp_path, monkeypatch,
+                                                                                   train_exit):
+    monkeypatch.chdir(tmp_path)
+    code, line = train_exit(f"--preset={PRESET}", "--pretrained", "--freeze_trunk", "--frozen_epochs=1",
+                            "--frozen_backbone_epochs=2", "--epochs=3", "--unfrozen_learning_rate_factor=0.1",
+                            "--weighting=gradnorm", "--tasks=action,objects", "--dataset_config=small",
+                            "--max_train_examples=16", "--max_val_examples=8", "--image_size=64",
+                            "--batch_size=16", "--plots=false", "--export=false", f"--data_dir={tmp_path / 'tfds'}",
+                            f"--model_dir={tmp_path / 'run'}")
+    assert code is None, line
+    printed = train_exit.stdout
+    assert "The frozen trunk but the backbone (4 layers) trains from epoch 2 on, at 0.1x the learning rate." in printed
+    assert "The frozen backbone (1 layers) trains from epoch 3 on." in printed
+    history = json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]
+    # action reads the backbone alone, objects the pyramid on it: GradNorm balances the backbone,
+    # shared, from the epoch it trains (one step an epoch, each epoch's row the weights it trained with)
+    assert history["alpha_action"] == history["alpha_objects"] == [1.0, 1.0, 1.0]
+    trained, preset = mz.load_model(tmp_path / "run" / "model.keras"), mz.from_preset(PRESET, pretrained=True)
+    alphas = [float(trained.alpha(name)) for name in trained.task_names]
+    assert alphas != [1.0, 1.0] and sum(alphas) == pytest.approx(2.0)  # set by the last step's norms
+    assert float(trained.optimizer.learning_rate) < 0.1 * 1e-3  # the cosine schedule's, lowered
+    for name in ("tiny_backbone", "pyramid_P3_lateral"):  # both trained in the end
+        assert not np.allclose(trained.get_layer(name).weights[0].numpy(), preset.get_layer(name).weights[0].numpy())
+
+
 def test_a_backbone_keeps_its_frozen_layers_through_unfreezing_and_saving(tmp_path):
     backbone = mz.backbones.Backbone("tiny", (32, 32, 3), frozen_layers=["stage1_down_conv"])
     model = mz.build_model(backbone, [mz.tasks.Classification("a", 2), mz.tasks.Classification("b", 3)], (32, 32, 3))

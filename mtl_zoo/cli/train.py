@@ -65,6 +65,10 @@ flags.DEFINE_bool("freeze_trunk", False, "With --pretrained: keep the preset's t
 flags.DEFINE_integer("frozen_epochs", None, "With --freeze_trunk: keep the trunk frozen for this many "
                      "epochs only, then train everything for the rest of --epochs, in the same run "
                      "(mtl_zoo.unfreeze_at).", lower_bound=1)
+flags.DEFINE_integer("frozen_backbone_epochs", None, "With --frozen_epochs: unfreeze in two stages "
+                     "(gradual unfreezing, Howard & Ruder 2018): the rest of the trunk (the feature "
+                     "pyramid) trains from --frozen_epochs on, the backbone only after this many epochs, "
+                     "more than --frozen_epochs.", lower_bound=1)
 flags.DEFINE_float("unfrozen_learning_rate_factor", None, "With --frozen_epochs: multiply the "
                    "learning rate by this factor once the trunk trains, e.g. 0.1 (the lower rate "
                    "of Keras's fine-tuning guide; mtl_zoo.unfreeze_at(learning_rate_factor=...)).")
@@ -498,9 +502,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
                                                           decay_steps=FLAGS.epochs * batches_per_epoch)
         aggregator, weighting = task_balancing(baseline=tasks is not None)
         model.compile(optimizer=keras.optimizers.Adam(schedule), aggregator=aggregator)
-        # the trunk of --freeze_trunk (of the baselines too) trains after --frozen_epochs
-        unfreeze = [mz.unfreeze_at(model, FLAGS.frozen_epochs, learning_rate_factor=FLAGS.unfrozen_learning_rate_factor)
-                    ] if FLAGS.frozen_epochs else []
+        unfreeze = unfreezing_stages(model)  # of the baselines too
     # from every flagged dataset, as the multi-task model's: a baseline keeps the job's recipe
     augmentation = flagged_augmentation([part.dataset for part in data["train"]], names)
     # kept until the job's files are written (remove_backups): a crash while evaluating or
@@ -513,11 +515,11 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     print(f"Training {model.name} ({model.count_params():,} parameters, {trainable:,} trainable, tasks {names}, "
           f"{strategy.num_replicas_in_sync} replica(s)) on {dataset_flags.described(train_parts)}; "
           f"checkpoints in {model_dir}.")
-    if unfreeze:
-        slower = (f", at {FLAGS.unfrozen_learning_rate_factor:g}x the learning rate"
-                  if FLAGS.unfrozen_learning_rate_factor is not None else "")
-        print(f"The frozen trunk ({len(unfreeze[0].layers)} layers) trains from epoch {FLAGS.frozen_epochs + 1} "
-              f"on{slower}.")
+    for stage in unfreeze:
+        slower = f", at {FLAGS.unfrozen_learning_rate_factor:g}x the learning rate" if stage.lowers_rate else ""
+        part = "trunk" if len(unfreeze) == 1 else ("backbone" if stage.epoch == FLAGS.frozen_backbone_epochs
+                                                   else "trunk but the backbone")
+        print(f"The frozen {part} ({len(stage.layers)} layers) trains from epoch {stage.epoch + 1} on{slower}.")
     chief = writes_run_files(strategy)
     callbacks = [*weighting, *unfreeze, mz.weighting.TaskWeightHistory(), backup]
     if chief:
@@ -606,10 +608,36 @@ def train():
         return train_in_model_dir(config, strategy, chief, job_started)
 
 
+def unfreezing_stages(model):
+    """The `UnfreezeAt` callbacks of --frozen_epochs for `model`, frozen by --freeze_trunk: one
+    for the whole trunk, or, with --frozen_backbone_epochs, one for the rest of the trunk and
+    one, later, for its backbone. --unfrozen_learning_rate_factor lowers the rate when the
+    first of them trains (for a model whose frozen trunk is its backbone alone, such as a
+    classification baseline, when the backbone does)."""
+    import mtl_zoo as mz
+
+    if not FLAGS.frozen_epochs:
+        return []
+    factor = FLAGS.unfrozen_learning_rate_factor
+    if not FLAGS.frozen_backbone_epochs:
+        return [mz.unfreeze_at(model, FLAGS.frozen_epochs, learning_rate_factor=factor)]
+    frozen = [layer for layer in model.layers if layer.weights and not layer.trainable]
+    backbone = [layer.name for layer in frozen if isinstance(layer, mz.backbones.Backbone)]
+    if not backbone:
+        raise ValueError("--frozen_backbone_epochs unfreezes the backbone layer of the preset's model, "
+                         "which this one has not (its sharing scheme holds the backbone's stages): "
+                         "drop --frozen_backbone_epochs.")
+    rest = [layer.name for layer in frozen if layer.name not in backbone]
+    stages = [mz.unfreeze_at(model, FLAGS.frozen_epochs, rest, learning_rate_factor=factor)] if rest else []
+    return [*stages, mz.unfreeze_at(model, FLAGS.frozen_backbone_epochs, backbone,
+                                    learning_rate_factor=None if rest else factor)]
+
+
 def check_freeze_trunk():
     """--freeze_trunk needs a trained trunk (--pretrained) of a multi-task preset, and freezes
     the parameters that the tasks share: --aggregator and --weighting=gradnorm have nothing to
     balance unless --frozen_epochs unfreezes them. --frozen_epochs needs it, and fewer than --epochs;
+    --frozen_backbone_epochs needs --frozen_epochs, and more of them, fewer than --epochs;
     --unfrozen_learning_rate_factor needs --frozen_epochs, and a factor > 0."""
     from mtl_zoo.presets import load_preset
 
@@ -619,6 +647,13 @@ def check_freeze_trunk():
     if FLAGS.unfrozen_learning_rate_factor is not None and not 0 < FLAGS.unfrozen_learning_rate_factor < math.inf:
         raise ValueError("--unfrozen_learning_rate_factor must be a finite number > 0, got "
                          f"{FLAGS.unfrozen_learning_rate_factor}.")
+    if FLAGS.frozen_backbone_epochs and not FLAGS.frozen_epochs:
+        raise ValueError("--frozen_backbone_epochs keeps the backbone frozen longer than the rest of the "
+                         "trunk: give --freeze_trunk and --frozen_epochs too.")
+    if FLAGS.frozen_backbone_epochs and FLAGS.frozen_backbone_epochs <= FLAGS.frozen_epochs:
+        raise ValueError(f"--frozen_backbone_epochs={FLAGS.frozen_backbone_epochs} must exceed "
+                         f"--frozen_epochs={FLAGS.frozen_epochs}, when the rest of the trunk starts "
+                         "training: give more, or drop it to unfreeze the whole trunk at once.")
     if FLAGS.frozen_epochs and not FLAGS.freeze_trunk:
         raise ValueError("--frozen_epochs says how long --freeze_trunk keeps the trunk frozen: give "
                          "--freeze_trunk too.")
@@ -627,9 +662,11 @@ def check_freeze_trunk():
     if not FLAGS.pretrained:
         raise ValueError("--freeze_trunk keeps a preset's trained trunk as it is: give --preset "
                          "and --pretrained too.")
-    if FLAGS.frozen_epochs and FLAGS.frozen_epochs >= FLAGS.epochs:
-        raise ValueError(f"--frozen_epochs={FLAGS.frozen_epochs} leaves no epoch of --epochs={FLAGS.epochs} "
-                         "to train the trunk: give fewer, or drop --frozen_epochs to keep it frozen.")
+    for name in ("frozen_epochs", "frozen_backbone_epochs"):
+        if FLAGS[name].value and FLAGS[name].value >= FLAGS.epochs:
+            raise ValueError(f"--{name}={FLAGS[name].value} leaves no epoch of --epochs={FLAGS.epochs} "
+                             f"to train the {'trunk' if name == 'frozen_epochs' else 'backbone'}: give fewer, "
+                             f"or drop --{name} to keep it frozen.")
     balancing = [flag for flag, given in ((f"--aggregator={FLAGS.aggregator}", FLAGS.aggregator),
                                           ("--weighting=gradnorm", FLAGS.weighting == "gradnorm")) if given]
     if balancing and not FLAGS.frozen_epochs:
@@ -648,7 +685,7 @@ def run_identity(config):
     """What a run folder's `run.json` records, so that a rerun resumes its backup only
     with the same model (`config`, the architecture) and the same recipe flags."""
     recipe = {name: FLAGS[name].value for name in RECIPE_FLAGS}
-    for name in ("freeze_trunk", "frozen_epochs", "unfrozen_learning_rate_factor"):
+    for name in ("freeze_trunk", "frozen_epochs", "frozen_backbone_epochs", "unfrozen_learning_rate_factor"):
         if FLAGS[name].value:  # only when given: older run.json files still resume
             recipe[name] = FLAGS[name].value
     if len(FLAGS.dataset) > 1:
