@@ -114,6 +114,38 @@ class UnfreezeAt(keras.callbacks.Callback):
         self.model.make_train_function(force=True)
 
 
+# Keras's callbacks that set `optimizer.learning_rate`, which Keras refuses for a schedule
+RATE_SETTING_CALLBACKS = (keras.callbacks.ReduceLROnPlateau, keras.callbacks.LearningRateScheduler)
+
+
+def check_rate_setting_callbacks(optimizer, callbacks):
+    """Raises a ValueError, before `fit` trains, when one of `callbacks` (a list or a Keras
+    `CallbackList`) sets the learning rate of `optimizer` and that rate is a schedule, which
+    Keras cannot set: `ReduceLROnPlateau` would fail with a TypeError at the first plateau,
+    partway through training. `MultiTaskModel.fit` calls it.
+
+    Example:
+    >>> check_rate_setting_callbacks(keras.optimizers.Adam(1e-3), [keras.callbacks.ReduceLROnPlateau()])
+    >>> rate = FineTuningRate(1e-3, factor=0.1)
+    >>> check_rate_setting_callbacks(keras.optimizers.Adam(rate), [keras.callbacks.ReduceLROnPlateau()])
+    Traceback (most recent call last):
+    ...
+    ValueError: ReduceLROnPlateau sets the optimizer's learning rate, which is a schedule ...
+    """
+    rate = getattr(_inner(optimizer), "_learning_rate", None)
+    if not isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        return
+    setters = [type(callback).__name__ for callback in getattr(callbacks, "callbacks", callbacks)
+               if isinstance(callback, RATE_SETTING_CALLBACKS)]
+    if setters:
+        remedy = ("unfreeze_at(learning_rate_factor=...) made it a FineTuningRate: drop the factor and "
+                  f"let {setters[0]} lower the rate" if isinstance(rate, FineTuningRate)
+                  else f"give the optimizer a float rate for {setters[0]} to set, or drop {setters[0]}")
+        raise ValueError(f"{setters[0]} sets the optimizer's learning rate, which is a schedule "
+                         f"({type(rate).__name__}) that Keras cannot set: it would fail partway through "
+                         f"fit. {remedy[0].upper()}{remedy[1:]}.")
+
+
 def _inner(optimizer):
     """The optimizer that holds the rate and slots (a LossScaleOptimizer's inner one)."""
     return getattr(optimizer, "inner_optimizer", optimizer)
@@ -190,7 +222,8 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
             on; in one of the calls of a staged unfreezing only (a loaded model's
             `FineTuningRate` is replaced, from its own rate). The rate then is a
             `FineTuningRate` schedule, which callbacks that set the rate (e.g.
-            `ReduceLROnPlateau`) cannot change.
+            `ReduceLROnPlateau`) cannot change: `fit` refuses them
+            (`check_rate_setting_callbacks`).
 
     Raises:
         ValueError: `model` is not compiled or trained since (compile it again), `epoch`

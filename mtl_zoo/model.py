@@ -1,5 +1,6 @@
 """`MultiTaskModel`: the Keras model that owns the tasks, their weights and the train step."""
 
+import inspect
 import math
 import os
 import warnings
@@ -13,6 +14,7 @@ import tensorflow as tf
 from mtl_zoo.batch_guard import with_guarded_callbacks
 from mtl_zoo.distribution import check_xla_replicas, is_multi_worker, sum_over_replicas
 from mtl_zoo.export.saved_model import saved_model as export_saved_model
+from mtl_zoo.freezing import check_rate_setting_callbacks
 from mtl_zoo.graph import frozen_shared_layers
 from mtl_zoo.naming import did_you_mean, repeated, unknown_name_error
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
@@ -404,8 +406,13 @@ class MultiTaskModel(keras.Model):
 
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`, but data that gives no batch in an epoch is a ValueError, raised
-        before any other callback sees the empty epoch (`mtl_zoo.batch_guard`)."""
+        before any other callback sees the empty epoch (`mtl_zoo.batch_guard`), and so is a
+        callback that would fail to set a scheduled learning rate partway through
+        (`mtl_zoo.freezing.check_rate_setting_callbacks`), before training."""
         args, kwargs = with_guarded_callbacks(super().fit, args, kwargs)
+        if getattr(self, "optimizer", None) is not None:
+            callbacks = inspect.signature(super().fit).bind(*args, **kwargs).arguments["callbacks"]
+            check_rate_setting_callbacks(self.optimizer, callbacks)
         return super().fit(*args, **kwargs)
 
     def evaluate(self, *args, **kwargs):

@@ -15,7 +15,7 @@ import tensorflow as tf
 import mtl_zoo as mz
 from mtl_zoo.data import build_pipeline, dataset_from_arrays, with_labels_of
 from mtl_zoo.data.sources import mtl_shapes
-from mtl_zoo.freezing import FineTuningRate, UnfreezeAt, trained_variables
+from mtl_zoo.freezing import FineTuningRate, UnfreezeAt, check_rate_setting_callbacks, trained_variables
 
 PRESET = "mtl_shapes_tiny_cls_det_pose"
 
@@ -257,6 +257,22 @@ def test_unfreeze_at_refuses_what_would_not_follow_the_unfreezing_and_keeps_the_
     single.compile(optimizer="adam")  # compiled again: the callback's optimizer is gone
     with pytest.raises(ValueError, match="The model was compiled again after unfreeze_at"):
         single.fit(_data(single), epochs=1, callbacks=[unfreeze], verbose=0)
+
+
+def test_fit_refuses_callbacks_that_would_fail_to_set_a_scheduled_rate():
+    model = _frozen_model()
+    unfreeze = mz.unfreeze_at(model, 1, learning_rate_factor=0.1)
+    iterations = int(model.optimizer.iterations.numpy())
+    for setter in (keras.callbacks.ReduceLROnPlateau(), keras.callbacks.LearningRateScheduler(lambda e, r: r)):
+        with pytest.raises(ValueError, match=rf"{type(setter).__name__} sets the optimizer's learning rate, which "
+                                             r"is a schedule \(FineTuningRate\) that Keras cannot set: .* "
+                                             r"Unfreeze_at\(learning_rate_factor=...\) made it a FineTuningRate"):
+            model.fit(_data(model), epochs=2, callbacks=[unfreeze, setter], verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == iterations  # refused before any step
+    cosine = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, 10))
+    with pytest.raises(ValueError, match=r"\(CosineDecay\) .* Give the optimizer a float rate for ReduceLROnPlateau"):
+        check_rate_setting_callbacks(cosine, keras.callbacks.CallbackList([keras.callbacks.ReduceLROnPlateau()]))
+    check_rate_setting_callbacks(keras.optimizers.Adam(1e-3), [keras.callbacks.ReduceLROnPlateau()])  # a float: fine
 
 
 def test_the_fine_tuning_rate_wraps_a_schedule_and_is_saved_with_the_optimizer():
