@@ -362,7 +362,10 @@ class MultiTaskModel(keras.Model):
 
         While the shared layers they cover are frozen (a preset's trunk before
         `mtl_zoo.unfreeze_at` unfreezes it), the steps log no statistics: they
-        start with the first step after the unfreezing, and a warning says so.
+        start with the first step after the unfreezing, and a warning says so (and
+        another when training ends with them still frozen). Without `layer` they
+        cover the shared parameters trainable at the time: a staged unfreezing
+        widens them stage by stage.
 
         Args:
             layer: optional name of one shared layer: the statistics then cover
@@ -374,7 +377,7 @@ class MultiTaskModel(keras.Model):
         if task_gradients.request_statistics(layer):  # a bad request changes nothing
             self._task_gradients = task_gradients
             self.make_train_function(force=True)
-            if task_gradients.statistics_waiting:
+            if self._task_gradients.statistics_waiting:
                 warnings.warn(
                     f"Gradient statistics: the shared layers they cover are frozen "
                     f"({', '.join([layer] if layer else frozen_shared_layers(self))}), so the train steps log none (and "
@@ -387,6 +390,10 @@ class MultiTaskModel(keras.Model):
         the aggregator's). The callbacks call it as training ends."""
         if self._task_gradients is None or not self._task_gradients.statistics:
             return
+        if self._task_gradients.statistics_waiting:
+            warnings.warn("Gradient statistics: the shared layers they cover stayed frozen, so no train "
+                          "step computed any (GradNorm kept the task weights): unfreeze them between "
+                          "epochs with mz.unfreeze_at.", stacklevel=2)
         if self._aggregator is None:
             self._task_gradients = None
         else:
@@ -659,7 +666,7 @@ class MultiTaskModel(keras.Model):
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         x, pairs = self.checked_batch(x, y, sample_weight)
-        if self._task_gradients is not None and self._task_gradients.has_shared_parameters:
+        if self._task_gradients is not None and self._task_gradients.needed:
             return self._task_gradients.train_step(x, y, sample_weight, pairs)
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)

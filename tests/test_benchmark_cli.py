@@ -145,7 +145,8 @@ def test_benchmark_smoke_runs(name, monkeypatch):
     isolated, separate_workers = measure.run_isolated, workers.run_workers
     monkeypatch.setattr(measure, "run_isolated", lambda module, function, **kwargs: (
         json.loads(json.dumps(getattr(importlib.import_module(module), function)(**kwargs)))
-        if kwargs.get("strategy") != "mirrored" else isolated(module, function, **kwargs)))
+        if kwargs.get("strategy") != "mirrored" and "environment" not in kwargs
+        else isolated(module, function, **kwargs)))
     monkeypatch.setattr(workers, "run_workers", lambda count, **settings: (
         workers.measure_training(**settings) if count == 1 else separate_workers(count, **settings)))
     table = run_benchmark(name, quick=True)

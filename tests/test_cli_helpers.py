@@ -389,6 +389,19 @@ def test_train_reports_bad_input_in_one_line_wherever_it_is_found(tmp_path, monk
     assert sorted(path.name for path in tmp_path.iterdir()) == ["empty", "other", "tfds"]
     assert [path.name for path in other.iterdir()] == ["run.json"]
 
+
+def test_prepare_data_only_builds_the_datasets_and_trains_nothing(tmp_path, monkeypatch, train_exit):
+    # what scripts/local_workers.py runs before it starts the workers, which would otherwise
+    # all build the same dataset at once
+    monkeypatch.chdir(tmp_path)
+    code, line = train_exit("--prepare_data_only", "--dataset_config=small", f"--data_dir={tmp_path / 'tfds'}",
+                            "--model_dir=run")
+    assert code is None, line
+    assert "mtl_shapes train: 600 examples ready." in train_exit.stdout  # the small config's splits
+    assert "mtl_shapes validation: 100 examples ready." in train_exit.stdout
+    assert list((tmp_path / "tfds").iterdir()) and not (tmp_path / "run").exists()
+
+
 def _uncertainty_preset(folder, weighting=True):
     """A preset whose config trains with uncertainty `weighting` (True or a dict), with
     weights whose learned log-variances are 0.5 (shape) and -0.25 (color) where it has them."""
@@ -450,12 +463,21 @@ def test_a_pretrained_preset_takes_other_tasks_of_the_dataset_on_its_trunk():
     assert model.task_names == ["objects", "segmentation"]
 
 
-def test_freeze_trunk_on_a_single_task_preset_is_refused_before_anything_loads(tmp_path):
+def test_freeze_trunk_on_a_preset_it_cannot_split_is_refused_before_anything_loads(tmp_path):
     preset = write_preset(tmp_path / "one", "one", {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": [
         {"kind": "classification", "name": "digit", "num_classes": 10}]})
     with _train_flags(f"--preset={preset}", "--pretrained", "--freeze_trunk"), pytest.raises(
             ValueError, match=r"has one task \('digit'\): its trunk cannot be told from its head, so "
                               r"--freeze_trunk has nothing to freeze\. Drop --freeze_trunk"):
+        train_cli.check_freeze_trunk()
+    tasks = [{"kind": "classification", "name": "digit", "num_classes": 10},
+             {"kind": "classification", "name": "parity", "num_classes": 2}]
+    mtan = write_preset(tmp_path / "mtan", "mtan", {"backbone": "tiny", "input_shape": [32, 32, 3], "tasks": tasks,
+                                                    "sharing": "mtan"})
+    with _train_flags(f"--preset={mtan}", "--pretrained", "--freeze_trunk", "--frozen_epochs=1",
+                      "--frozen_backbone_epochs=2"), pytest.raises(
+            ValueError, match=r"--frozen_backbone_epochs unfreezes the backbone layer of the preset's model, which "
+                              r"mtan sharing has not \(it holds the backbone's stages or copies\)"):
         train_cli.check_freeze_trunk()
 
 

@@ -109,13 +109,19 @@ def test_a_killed_worker_restarts_and_training_resumes(tmp_path):
                 worker.kill()
                 worker.wait()
 
-    # the whole cluster again, as scripts/local_workers.py starts it on this machine
-    second = subprocess.run([sys.executable, str(SCRIPTS / "local_workers.py"), "--workers=2", "--", *args,
-                             "--worker_timeout=60"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=240, env=WITH_TESTS_SOURCE)
+    # the whole cluster again, as scripts/local_workers.py starts it on this machine; in a
+    # session of its own, so that a timeout stops its workers too
+    launcher = subprocess.Popen([sys.executable, str(SCRIPTS / "local_workers.py"), "--workers=2", "--", *args,
+                                 "--worker_timeout=60"], cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=WITH_TESTS_SOURCE, start_new_session=True)
+    try:
+        chief, errors = launcher.communicate(timeout=240)  # worker 0, the chief, prints the progress
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
     worker_log = run / "worker_1.log"
-    assert second.returncode == 0, second.stderr[-3000:] + (worker_log.read_text()[-2000:] if worker_log.exists() else "")
-    chief = second.stdout  # the launcher's: worker 0, the chief, prints the progress
+    assert launcher.returncode == 0, errors[-3000:] + (worker_log.read_text()[-2000:] if worker_log.exists() else "")
     assert "Started 2 workers" in chief and "2 replica(s)" in chief
     assert "16 mtl_shapes train + 16 counts_source train images" in chief
     # only the epochs after the backup were trained again

@@ -172,12 +172,17 @@ def test_statistics_over_a_frozen_shared_layer_wait_for_its_unfreezing():
         model.request_gradient_statistics(layer="tiny_backbone")
     gradients = model._task_gradients
     assert gradients.statistics_waiting and gradients.statistics_columns is None
+    assert not gradients.needed  # the train step stays the plain one: no backward pass per task
     with pytest.raises(ValueError, match="already requested over other parameters"):
         model.request_gradient_statistics()
+    with pytest.warns(UserWarning, match="the shared layers they cover stayed frozen, so no train step computed any"):
+        model.release_gradient_statistics()  # as a fit that never unfroze them ends
+    with pytest.warns(UserWarning, match="so the train steps log none"):
+        model.request_gradient_statistics(layer="tiny_backbone")
     model.get_layer("tiny_backbone").trainable = True
     model.make_train_function(force=True)  # as UnfreezeAt does
     gradients = model._task_gradients
-    assert not gradients.statistics_waiting and gradients.statistics_layer == "tiny_backbone"
+    assert not gradients.statistics_waiting and gradients.statistics_layer == "tiny_backbone" and gradients.needed
     assert gradients.statistics_columns.all()  # the backbone is all that the two tasks share
     model.release_gradient_statistics()
     assert model._task_gradients is None
@@ -197,8 +202,8 @@ def test_the_command_line_trains_the_pyramid_then_the_backbone_balanced_by_gradn
                             f"--model_dir={tmp_path / 'run'}")
     assert code is None, line
     printed = train_exit.stdout
-    assert "The frozen trunk but the backbone (4 layers) trains from epoch 2 on, at 0.1x the learning rate." in printed
-    assert "The frozen backbone (1 layers) trains from epoch 3 on." in printed
+    assert "The frozen trunk apart from the backbone (4 layers) trains from epoch 2 on, at 0.1x the learning rate." in printed
+    assert "The frozen backbone (1 layer) trains from epoch 3 on." in printed
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]
     # action reads the backbone alone, objects the pyramid on it: GradNorm balances the backbone,
     # shared, from the epoch it trains (one step an epoch, each epoch's row the weights it trained with)
@@ -206,7 +211,8 @@ def test_the_command_line_trains_the_pyramid_then_the_backbone_balanced_by_gradn
     trained, preset = mz.load_model(tmp_path / "run" / "model.keras"), mz.from_preset(PRESET, pretrained=True)
     alphas = [float(trained.alpha(name)) for name in trained.task_names]
     assert alphas != [1.0, 1.0] and sum(alphas) == pytest.approx(2.0)  # set by the last step's norms
-    assert float(trained.optimizer.learning_rate) < 0.1 * 1e-3  # the cosine schedule's, lowered
+    rate = trained.optimizer._learning_rate  # the cosine schedule (at 0 after its 3 steps), lowered
+    assert isinstance(rate, FineTuningRate) and rate.unfrozen and rate.factor == 0.1
     for name in ("tiny_backbone", "pyramid_P3_lateral"):  # both trained in the end
         assert not np.allclose(trained.get_layer(name).weights[0].numpy(), preset.get_layer(name).weights[0].numpy())
 

@@ -50,6 +50,8 @@ BACKUP_FOLDER = "backup"
 ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "sharing_option", "image_size", "head_conv",
                       "head_channels", "pyramid_conv", "pyramid_channels")
 # The flags of how a model is trained: a run resumed from its backup must keep them.
+# the sharing schemes whose models hold a `Backbone` layer (the others: its stages, or copies)
+SHARING_WITH_A_BACKBONE_LAYER = ("hard", "mmoe")
 RECIPE_FLAGS = ("pretrained", "aggregator", "weighting", "task_weights", "epochs", "batch_size",
                 "learning_rate", "augment", "max_train_examples", "seed")
 
@@ -518,8 +520,9 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     for stage in unfreeze:
         slower = f", at {FLAGS.unfrozen_learning_rate_factor:g}x the learning rate" if stage.lowers_rate else ""
         part = "trunk" if len(unfreeze) == 1 else ("backbone" if stage.epoch == FLAGS.frozen_backbone_epochs
-                                                   else "trunk but the backbone")
-        print(f"The frozen {part} ({len(stage.layers)} layers) trains from epoch {stage.epoch + 1} on{slower}.")
+                                                   else "trunk apart from the backbone")
+        print(f"The frozen {part} ({len(stage.layers)} layer{'s' * (len(stage.layers) > 1)}) trains from "
+              f"epoch {stage.epoch + 1} on{slower}.")
     chief = writes_run_files(strategy)
     callbacks = [*weighting, *unfreeze, mz.weighting.TaskWeightHistory(), backup]
     if chief:
@@ -623,10 +626,6 @@ def unfreezing_stages(model):
         return [mz.unfreeze_at(model, FLAGS.frozen_epochs, learning_rate_factor=factor)]
     frozen = [layer for layer in model.layers if layer.weights and not layer.trainable]
     backbone = [layer.name for layer in frozen if isinstance(layer, mz.backbones.Backbone)]
-    if not backbone:
-        raise ValueError("--frozen_backbone_epochs unfreezes the backbone layer of the preset's model, "
-                         "which this one has not (its sharing scheme holds the backbone's stages): "
-                         "drop --frozen_backbone_epochs.")
     rest = [layer.name for layer in frozen if layer.name not in backbone]
     stages = [mz.unfreeze_at(model, FLAGS.frozen_epochs, rest, learning_rate_factor=factor)] if rest else []
     return [*stages, mz.unfreeze_at(model, FLAGS.frozen_backbone_epochs, backbone,
@@ -674,7 +673,13 @@ def check_freeze_trunk():
                          f"whole run, whose task gradients {' and '.join(balancing)} would balance: give "
                          f"--frozen_epochs=N to train them, balanced, after N epochs, or drop --freeze_trunk "
                          f"or {' and '.join(flag.split('=')[0] for flag in balancing)}.")
-    preset_tasks = load_preset(FLAGS.preset)[0]["config"]["tasks"]
+    preset_config = load_preset(FLAGS.preset)[0]["config"]
+    sharing = preset_config.get("sharing", "hard")  # build_model's default
+    if FLAGS.frozen_backbone_epochs and sharing not in SHARING_WITH_A_BACKBONE_LAYER:
+        raise ValueError(f"--frozen_backbone_epochs unfreezes the backbone layer of the preset's model, which "
+                         f"{sharing} sharing has not (it holds the backbone's stages or "
+                         "copies): drop --frozen_backbone_epochs.")
+    preset_tasks = preset_config["tasks"]
     if len(preset_tasks) == 1:
         raise ValueError(f"Preset {FLAGS.preset} has one task ({preset_tasks[0]['name']!r}): its trunk "
                          "cannot be told from its head, so --freeze_trunk has nothing to freeze. "

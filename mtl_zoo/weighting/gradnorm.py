@@ -38,8 +38,10 @@ class GradNorm(TaskWeightCallback):
     With `compile(steps_per_execution=k)` Keras calls the callback once per k
     steps: the weights are updated every k steps, from the last one's norms.
     While the shared layers are frozen (`mtl_zoo.unfreeze_at`), there are no
-    norms and the weights stay as they are; the initial losses are still those
-    of the first batches.
+    norms and the weights stay as they are; the initial losses L_i(0) are then
+    those of the first batches after the unfreezing, so that the training rates
+    count from when GradNorm starts balancing, not what the heads learned on the
+    frozen trunk.
 
     Args:
         alpha: asymmetry: how strongly slow tasks are pulled up (paper: 0.12 to 3).
@@ -65,14 +67,14 @@ class GradNorm(TaskWeightCallback):
         self.model.release_gradient_statistics()
 
     def on_train_batch_end(self, batch, logs=None):
+        if f"grad_norm_{self.task_names[0]}" not in logs:  # the shared layers are still frozen
+            return
         losses = self.task_losses(logs)
         rows = self.history_rows()
         first_seen = self.labelled_tasks() & ~(rows[0] > 0)
         if first_seen.any():
             rows[0][first_seen] = np.maximum(losses[first_seen], 1e-8)
             self.set_history_rows(rows)
-        if f"grad_norm_{self.task_names[0]}" not in logs:  # the shared layers are still frozen
-            return
         norms = np.array([float(logs[f"grad_norm_{name}"]) for name in self.task_names])
         self.assign(self.updated_weights(self.current_weights(), norms,
                                          losses / np.maximum(rows[0], 1e-8)))

@@ -146,6 +146,13 @@ class TaskGradients:
         return bool(self.sharing.shared_variables)
 
     @property
+    def needed(self):
+        """Whether the train step must compute per-task gradients: for the aggregator, or for
+        statistics that are not waiting for frozen layers; and there are shared parameters."""
+        return self.has_shared_parameters and (
+            self.model.aggregator is not None or (self.statistics and not self.statistics_waiting))
+
+    @property
     def uses_representation(self):
         aggregator = self.model.aggregator
         return aggregator is not None and aggregator.mode == "representation"
