@@ -4,6 +4,7 @@ import pytest
 
 import mtl_zoo as mz
 from mtl_zoo.backbones import Backbone, ImagePreprocessing, list_backbones
+from mtl_zoo.backbones.kept_frozen import BackboneStage
 
 ALL_FAMILIES = ["tiny", "resnet50", "resnet101", "mobilenet_v2", "mobilenet_v3_small",
                 "mobilenet_v3_large", "efficientnet_v2_b0", "efficientnet_v2_b1",
@@ -100,20 +101,42 @@ def test_partly_frozen_trunk_layers_are_kept_by_copies_and_saving(tmp_path):
         assert all(len(tower.trainable_variables) == len(backbone.trainable_variables) for tower in towers)
 
 
-def test_unfreezing_a_partly_frozen_backbone_keeps_its_frozen_layers(tmp_path):
+def _trunk_parts(model):
+    """The layers of `model` that hold its trunk: its backbone, or the stages of it that MTAN
+    and cross-stitch models hold (`Backbone.stages`)."""
+    return [layer for layer in model.layers if isinstance(layer, (Backbone, BackboneStage))]
+
+
+def _holding(parts, name):
+    """The first of `parts` whose inner model has a layer `name`."""
+    return next(part for part in parts if name in {layer.name for layer in part._inner_model().layers})
+
+
+def _inner_layer(parts, name):
+    return _holding(parts, name)._inner_model().get_layer(name)
+
+
+@pytest.mark.parametrize("sharing", ["hard", "mtan", "cross_stitch"])
+def test_unfreezing_a_partly_frozen_backbone_keeps_its_frozen_layers(sharing, tmp_path):
     backbone = Backbone("tiny", (32, 32, 3), frozen_layers=["stage1_down_conv"])
-    model = mz.build_model(backbone, [mz.tasks.Classification("a", 2)], (32, 32, 3))
+    tasks = [mz.tasks.Classification("a", 2), mz.tasks.Classification("b", 3)]
+    model = mz.build_model(backbone, tasks, (32, 32, 3), sharing=sharing)
     trainable = len(model.trainable_variables)
-    backbone.trainable = False  # as from_preset(freeze_trunk=True); Keras's setter freezes every inner layer
-    assert not backbone.trainable_variables and backbone.frozen_layers == ["stage1_down_conv"]
+    for part in _trunk_parts(model):
+        part.trainable = False  # as from_preset(freeze_trunk=True); Keras's setter freezes every inner layer
+    assert len(model.trainable_variables) < trainable
+    assert all(not part.trainable_variables for part in _trunk_parts(model))
+    assert "stage1_down_conv" in sum((part.frozen_layers for part in _trunk_parts(model)), [])
     model.save(tmp_path / "frozen.keras")
     for each in (model, mz.load_model(tmp_path / "frozen.keras")):
-        each.get_layer("tiny_backbone").trainable = True  # as mz.unfreeze_at does
-        trunk = each.get_layer("tiny_backbone").get_layer("tiny_trunk")
-        assert not trunk.get_layer("stage1_down_conv").trainable and trunk.get_layer("stage1_down_bn").trainable
+        parts = _trunk_parts(each)
+        assert len(parts) == {"hard": 1, "mtan": 4, "cross_stitch": 8}[sharing]  # cross-stitch: a tower per task
+        for part in parts:
+            part.trainable = True  # as mz.unfreeze_at does
+        assert not _inner_layer(parts, "stage1_down_conv").trainable and _inner_layer(parts, "stage1_down_bn").trainable
         assert len(each.trainable_variables) == trainable
-    trunk.get_layer("stage1_down_conv").trainable = True  # a trunk layer's own flag trains it
-    assert each.get_layer("tiny_backbone").frozen_layers == []
+    _inner_layer(parts, "stage1_down_conv").trainable = True  # a trunk layer's own flag trains it
+    assert _holding(parts, "stage1_down_conv").frozen_layers == []
 
 
 def _batch_norm_momenta(backbone):

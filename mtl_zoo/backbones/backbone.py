@@ -6,6 +6,7 @@ import os
 import keras
 
 from mtl_zoo.backbones.families import get_family
+from mtl_zoo.backbones.kept_frozen import BackboneStage, KeepsFrozenLayers
 from mtl_zoo.backbones.preprocessing import ImagePreprocessing
 
 PYRAMID_STRIDES = {"P2": 4, "P3": 8, "P4": 16, "P5": 32}
@@ -114,7 +115,7 @@ def _pyramid_taps(trunk, height, width):
 
 
 @keras.saving.register_keras_serializable(package="mtl_zoo")
-class Backbone(keras.Model):
+class Backbone(KeepsFrozenLayers, keras.Model):
     """A shared trunk returning `{"P2": stride 4, ..., "P5": stride 32}` features.
 
     The model takes raw 0-255 images and applies its family's preprocessing
@@ -196,47 +197,15 @@ class Backbone(keras.Model):
         self.channels = {level: int(f.shape[-1]) for level, f in features.items()}
 
     def _freeze_trunk_layers(self, names):
-        trunk = self.get_layer(f"{self.family}_trunk")
-        known = {layer.name for layer in trunk.layers}
+        known = {layer.name for layer in self._inner_model().layers}
         unknown = [name for name in names if name not in known]
         if unknown:
             raise ValueError(f"frozen_layers {unknown} are not layers of the {self.family!r} trunk.")
-        for name in names:
-            trunk.get_layer(name).trainable = False
-        self._frozen_while_trainable = self._frozen_trunk_layers()
+        self._keep_frozen(names)
 
-    def _frozen_trunk_layers(self):
-        return [layer.name for layer in self.get_layer(f"{self.family}_trunk").layers
-                if layer.weights and not layer.trainable]
-
-    @property
-    def trainable(self):
-        """Whether the backbone trains. Setting it False freezes every layer (Keras's
-        setter); setting it True again leaves the trunk layers that were frozen before
-        (`frozen_layers`) frozen, so unfreezing a frozen backbone (`mtl_zoo.unfreeze_at`,
-        Keras's fine-tuning) keeps the early stages that it was built to keep fixed. To
-        train one of them, set that trunk layer's own `trainable` once the backbone is
-        trainable. MTAN and cross-stitch models hold the backbone's `stages()`, not the
-        backbone: unfreezing a stage unfreezes all of its layers."""
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value):
-        if not value and getattr(self, "_trainable", False) and hasattr(self, "family"):
-            self._frozen_while_trainable = self._frozen_trunk_layers()
-        keras.Model.trainable.fset(self, value)
-        if value and hasattr(self, "_frozen_while_trainable"):
-            self._freeze_trunk_layers(self._frozen_while_trainable)
-
-    @property
-    def frozen_layers(self):
-        """Names of the trunk's layers with weights that stay frozen (`trainable` False)
-        while the backbone as a whole trains, also while it is frozen: saved in the
-        config, so a partly frozen backbone reloads (and is copied into soft-sharing
-        towers) partly frozen, and stays so when unfrozen."""
-        if not self.trainable:
-            return list(self._frozen_while_trainable)
-        return self._frozen_trunk_layers()
+    def _inner_model(self):
+        """The trunk, whose layers `frozen_layers` names (`KeepsFrozenLayers`)."""
+        return self.get_layer(f"{self.family}_trunk")
 
     def stages(self, name=None):
         """The trunk cut at its pyramid taps, for schemes that act between stages.
@@ -244,8 +213,9 @@ class Backbone(keras.Model):
         Returns `(preprocessing, {"P2": model, ..., "P5": model})`: the
         preprocessing layer (no weights) and one Keras model per stage, the
         first from the preprocessed image to P2, each next one from the
-        previous level to its own. The stage models share their layers (and
-        weights) with this backbone.
+        previous level to its own. The stage models (`BackboneStage`) share their
+        layers (and weights) with this backbone, and keep its `frozen_layers`
+        frozen when they are unfrozen.
 
         Args:
             name: prefix of the stage models' names (default: this backbone's name).
@@ -256,10 +226,11 @@ class Backbone(keras.Model):
         (8, 8, 32)
         """
         name = name or self.name
-        extractor = self.get_layer(f"{self.family}_trunk")
+        extractor = self._inner_model()
         start, stages = extractor.input, {}
         for level in sorted(extractor.output, key=level_stride):
-            stages[level] = keras.Model(start, extractor.output[level], name=f"{name}_{level}_stage")
+            stages[level] = BackboneStage(start, extractor.output[level], name=f"{name}_{level}_stage",
+                                          trainable=self.trainable, frozen_layers=self.frozen_layers)
             start = extractor.output[level]
         return self.get_layer("preprocessing"), stages
 
