@@ -246,6 +246,16 @@ def test_sharing_options_from_the_command_line():
         train_cli.FLAGS.unparse_flags()
 
 
+def test_help_lists_the_flags_of_the_command_and_of_its_datasets():
+    # absl's --help lists the main module's flags (sys.argv[0]'s): a script or an entry point,
+    # which defines none; it only said "Try --helpfull"
+    from mtl_zoo.cli import _show_flags_in_help
+
+    _show_flags_in_help()  # as run_command does before app.run
+    shown = flags.FLAGS.main_module_help()
+    assert "--frozen_backbone_epochs" in shown and "--dataset_config" in shown and "--verbosity" not in shown
+
+
 def test_a_learning_rate_that_is_not_finite_is_refused():
     # a learning rate of nan trained a model of NaN weights whose decoding then crashed
     for value in ("nan", "inf"):

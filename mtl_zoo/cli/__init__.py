@@ -40,7 +40,18 @@ def parse_flags_or_exit(argv):
 
 def run_command(main):
     """`app.run(main)` with `parse_flags_or_exit`: the entry point of every command line."""
+    _show_flags_in_help()
     app.run(main, flags_parser=parse_flags_or_exit)
+
+
+def _show_flags_in_help():
+    """Makes `--help` list the command's flags. absl's `--help` lists those of the program's
+    main module (`sys.argv[0]`: a script in scripts/, or a console entry point), which defines
+    none here: they live in mtl_zoo.cli's modules (the command's, and the dataset flags)."""
+    for module, module_flags in flags.FLAGS.flags_by_module_dict().items():
+        if module.startswith("mtl_zoo."):
+            for flag in module_flags:
+                flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def refuse_positional_arguments(argv):
