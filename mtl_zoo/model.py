@@ -17,6 +17,7 @@ from mtl_zoo.export.saved_model import saved_model as export_saved_model
 from mtl_zoo.freezing import check_rate_setting_callbacks
 from mtl_zoo.graph import frozen_shared_layers
 from mtl_zoo.naming import did_you_mean, repeated, unknown_name_error
+from mtl_zoo.step_order import after_all
 from mtl_zoo.tasks import deserialize_task, get_task, serialize_task
 from mtl_zoo.weighting.aggregator import GradientAggregator
 from mtl_zoo.weighting.task_gradients import TaskGradients
@@ -675,7 +676,8 @@ class MultiTaskModel(keras.Model):
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(total / replicas)
         gradients = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        with after_all(gradients):  # the step counter too waits for the batch's checks
+            self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return self._update_metrics(x, total, task_losses, pairs, y_pred)
 
     def test_step(self, data):

@@ -223,11 +223,14 @@ def test_targets_of_another_size_fail_with_the_task_name_before_any_metric_sees_
 def test_class_ids_out_of_range_are_an_error_unless_masked(model, shapes):
     images, labels = _batch(model, shapes)
     bad = tf.tensor_scatter_nd_update(tf.cast(labels["count"], tf.int64), [[0]], [tf.constant(5, tf.int64)])
-    before = model.get_weights()
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"count\W*: class ids must lie in \[0, 3\)"):
-        model.train_on_batch(images, {**labels, "count": bad})
-    # nothing changed, batch-norm statistics included
-    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    before, steps = model.get_weights(), int(model.optimizer.iterations.numpy())
+    for aggregator in (None, mz.weighting.PCGrad()):  # the plain step and the per-task one
+        model.compile(optimizer="sgd", aggregator=aggregator)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"count\W*: class ids must lie in \[0, 3\)"):
+            model.train_on_batch(images, {**labels, "count": bad})
+        # nothing changed, batch-norm statistics and the optimizer's step count included
+        assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+        assert int(model.optimizer.iterations.numpy()) == steps
     masked = {"count": tf.constant([0.0] + [1.0] * 7)}  # the example with id 5 is not labelled
     assert np.all(np.isfinite(model.train_on_batch(images, {**labels, "count": bad}, sample_weight=masked)))
 

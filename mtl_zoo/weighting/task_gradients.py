@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_zoo.graph import analyse_sharing, frozen_shared_layers
+from mtl_zoo.step_order import after_all
 from mtl_zoo.distribution import gather_over_replicas, sum_over_replicas
 from mtl_zoo.weighting.aggregator import Activations
 
@@ -238,7 +239,9 @@ class TaskGradients:
                                                 list(other_gradients) + list(shared_gradients))}
         # the model's own variable order, so that the optimizer's slots match a reloaded model
         variables = model.trainable_variables
-        optimizer.apply_gradients(zip([by_variable[id(v)] for v in variables], variables))
+        gradients = [by_variable[id(v)] for v in variables]
+        with after_all(gradients):  # the step counter too waits for the batch's checks
+            optimizer.apply_gradients(zip(gradients, variables))
         logs = model._update_metrics(x, total, task_losses, pairs, y_pred)
         if self.statistics and not self.statistics_waiting:
             selected = matrix if self.statistics_columns is None else tf.boolean_mask(
