@@ -359,6 +359,15 @@ def test_labels_of_tasks_the_model_lacks_can_be_dropped(model, examples):
     kept = mz.data.with_labels_of(extra, model.task_names)
     assert sorted(kept.element_spec[1]) == sorted(model.task_names)
     assert len(list(build_pipeline(model, kept, 8))) == len(list(build_pipeline(model, examples, 8)))
+    # a dataset of a mixture labels some of the model's tasks: those it has are kept, masks too
+    first = model.task_names[0]
+    masked = extra.map(lambda image, labels: (image, labels, {first: 1.0, "colour": 0.0}))
+    partial = mz.data.with_labels_of(masked, [first, "not_in_the_dataset"])
+    assert list(partial.element_spec[1]) == [first] and list(partial.element_spec[2]) == [first]
+    with pytest.raises(ValueError, match=r"label none of the tasks \['other'\]: they label \["):
+        mz.data.with_labels_of(extra, ["other"])
+    with pytest.raises(ValueError, match=r"with_labels_of takes \(image, \{task_name: raw label\}\) pairs"):
+        mz.data.with_labels_of(extra.map(lambda image, labels: image), model.task_names)
 
 
 def test_arrays_of_different_lengths_name_the_task(model):

@@ -39,15 +39,33 @@ def check_not_empty(examples, what):
 
 
 def with_labels_of(examples, task_names):
-    """`(image, labels)` examples keeping only the labels of `task_names`: a dataset that
-    labels more tasks than a model has (mtl_shapes' segmentation for a preset without it).
+    """`(image, labels)` examples (or triples with per-task masks) keeping only the labels and
+    masks of those of `task_names` they have: a dataset that labels more tasks than a model
+    has (mtl_shapes' segmentation for a preset without it), also one of a mixture that labels
+    only some of the model's tasks (the pipelines mask the others).
+
+    Raises:
+        ValueError: the examples are not such pairs or triples, or label none of `task_names`.
 
     Example:
     >>> examples = tf.data.Dataset.from_tensors((tf.zeros([8, 8, 3]), {"a": 1, "b": 2}))
-    >>> with_labels_of(examples, ["a"]).element_spec[1]
+    >>> with_labels_of(examples, ["a", "c"]).element_spec[1]
     {'a': TensorSpec(shape=(), dtype=tf.int32, name=None)}
     """
-    return examples.map(lambda image, labels: (image, {name: labels[name] for name in task_names}))
+    spec = examples.element_spec
+    if not (isinstance(spec, tuple) and len(spec) in (2, 3) and isinstance(spec[1], dict)):
+        raise ValueError(f"with_labels_of takes (image, {{task_name: raw label}}) pairs (or triples with "
+                         f"per-task masks), got elements {spec}.")
+    kept = [name for name in task_names if name in spec[1]]
+    if not kept:
+        raise ValueError(f"The examples label none of the tasks {list(task_names)}: they label "
+                         f"{sorted(spec[1])}.")
+
+    def keep(image, labels, *masks):
+        return (image, {name: labels[name] for name in kept},
+                *({name: mask[name] for name in kept if name in mask} for mask in masks))
+
+    return examples.map(keep)
 
 
 def check_examples(model, examples, what="the dataset"):
