@@ -72,13 +72,19 @@ def flatten_results(results):
             for metric, value in metrics.items()}
 
 
+def _flat(results):
+    """`results` as `{"task/metric": value}`, whether nested (`evaluate_model`'s) or flat."""
+    return flatten_results(results) if any(isinstance(value, dict) for value in results.values()) else results
+
+
 def delta_m(multi_task, baselines, directions=None):
     """The mean relative gain of the multi-task model over the single-task baselines.
 
     Args:
         multi_task: `{metric: value}` of the multi-task model (names may be
-            "task/metric"; `flatten_results` turns nested results into that).
-        baselines: `{metric: value}` of the single-task models, same keys.
+            "task/metric"), or `{task: {metric: value}}` as `evaluate_model`
+            returns it (flattened here with `flatten_results`).
+        baselines: the single-task models' results, in the same form, same keys.
         directions: `{metric or pattern: "higher" | "lower"}` for metrics not in
             `METRIC_DIRECTIONS`, or to override it (see `metric_direction`).
 
@@ -87,12 +93,15 @@ def delta_m(multi_task, baselines, directions=None):
 
     Entries in `DIAGNOSTICS` (counts about the data) and metrics undefined for both
     models (COCO's -1, e.g. APs when no object is small) are left out of the mean, so
-    `delta_m(flatten_results(mt), flatten_results(st))` of two `evaluate_model` results works.
+    `delta_m` of two `evaluate_model` results works.
 
     Example:
     >>> delta_m({"seg/mIoU": 0.55, "depth/rmse": 0.9}, {"seg/mIoU": 0.5, "depth/rmse": 1.0})
     0.10000000000000003
+    >>> delta_m({"seg": {"mIoU": 0.55}}, {"seg": {"mIoU": 0.5}})
+    0.10000000000000009
     """
+    multi_task, baselines = _flat(multi_task), _flat(baselines)
     if not multi_task:
         raise ValueError("delta_m needs at least one metric.")
     if set(multi_task) != set(baselines):
