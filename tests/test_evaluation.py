@@ -566,7 +566,8 @@ def test_evaluate_model_rejects_bad_inputs(all_kinds_model, monkeypatch):
     images, labels = _all_kinds_data(2)
     with pytest.raises(ValueError, match="labels for 1 examples, the images number 2"):
         ev.evaluate_model(all_kinds_model, (images, {"count": labels["count"][:1]}))
-    with pytest.raises(ValueError, match="Unknown task"):
+    with pytest.raises(ValueError, match=r"Unknown task in the labels 'cout'. Did you mean 'count'.* To drop the "
+                                         r"labels of tasks the model lacks: mz.data.with_labels_of"):
         ev.evaluate_model(all_kinds_model, (images, {"cout": labels["count"]}))
     with pytest.raises(ValueError, match="non-empty"):
         ev.evaluate_model(all_kinds_model, [])

@@ -199,6 +199,11 @@ def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box
     for name in keypoint_sigmas:
         model.get_task(name)
     images, labels = _images_and_labels(data)
+    for name in labels:
+        if name not in model.task_names:
+            error = unknown_name_error("task in the labels", name, model.task_names)
+            raise ValueError(f"{error} To drop the labels of tasks the model lacks: "
+                             "mz.data.with_labels_of(examples, model.task_names).")
     tasks = [model.get_task(name) for name in labels]
     for task in tasks:
         _kind_metrics(task)
