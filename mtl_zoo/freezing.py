@@ -190,10 +190,10 @@ def unfreeze_at(model, epoch, layers=None, learning_rate_factor=None):
     of the same config (`get_config` / `from_config`; the same exclusions from weight
     decay), built for the variables of the frozen layers too (its slots for them stay
     unused until then). A `Backbone` built with `frozen_layers` keeps those frozen when
-    it is unfrozen (`mtl_zoo.backbones.kept_frozen`), and so do the stages of it that MTAN
-    and cross-stitch models hold. A gradient aggregator (`compile(aggregator=...)`) has no shared variables
-    to balance while the trunk is frozen, and combines the task gradients of the shared
-    layers from `epoch` on (`MultiTaskModel.make_train_function`).
+    it is unfrozen (`mtl_zoo.backbones.kept_frozen`), and so do the stages of it that
+    MTAN and cross-stitch models hold. A gradient aggregator (`compile(aggregator=...)`)
+    has no shared variables to balance while the trunk is frozen, and combines the task
+    gradients of the shared layers from `epoch` on (`MultiTaskModel.make_train_function`).
 
     To unfreeze in stages (gradual unfreezing, Howard & Ruder 2018: the top of the trunk
     first), call it once per stage, each with its `layers` and `epoch`, and pass all the

@@ -54,6 +54,9 @@ def test_schemes_are_the_documented_ones():
 def test_scheme_builds_trains_saves_and_reloads(sharing, shapes, tmp_path):
     model = mz.build_model("tiny", _tasks(), SHAPE, sharing=sharing)
     hard = mz.build_model("tiny", _tasks(), SHAPE)
+    for scheme, built in ((sharing, model), ("hard", hard)):  # as the scheme declares
+        holds = any(isinstance(layer, mz.backbones.Backbone) for layer in built.layers)
+        assert holds == mz.sharing.SCHEMES[scheme].HOLDS_BACKBONE_LAYER, scheme
     images = _images()
     outputs, hard_outputs = model(images), hard(images)
     assert {k: tuple(v.shape) for k, v in outputs.items()} == \

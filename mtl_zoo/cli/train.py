@@ -50,8 +50,6 @@ BACKUP_FOLDER = "backup"
 ARCHITECTURE_FLAGS = ("tasks", "backbone", "sharing", "sharing_option", "image_size", "head_conv",
                       "head_channels", "pyramid_conv", "pyramid_channels")
 # The flags of how a model is trained: a run resumed from its backup must keep them.
-# the sharing schemes whose models hold a `Backbone` layer (the others: its stages, or copies)
-SHARING_WITH_A_BACKBONE_LAYER = ("hard", "mmoe")
 RECIPE_FLAGS = ("pretrained", "aggregator", "weighting", "task_weights", "epochs", "batch_size",
                 "learning_rate", "augment", "max_train_examples", "seed")
 
@@ -639,6 +637,7 @@ def check_freeze_trunk():
     --frozen_backbone_epochs needs --frozen_epochs, and more of them, fewer than --epochs;
     --unfrozen_learning_rate_factor needs --frozen_epochs, and a factor > 0."""
     from mtl_zoo.presets import load_preset
+    from mtl_zoo.sharing import SCHEMES
 
     if FLAGS.unfrozen_learning_rate_factor is not None and not FLAGS.frozen_epochs:
         raise ValueError("--unfrozen_learning_rate_factor sets the learning rate once --frozen_epochs "
@@ -675,7 +674,7 @@ def check_freeze_trunk():
                          f"or {' and '.join(flag.split('=')[0] for flag in balancing)}.")
     preset_config = load_preset(FLAGS.preset)[0]["config"]
     sharing = preset_config.get("sharing", "hard")  # build_model's default
-    if FLAGS.frozen_backbone_epochs and sharing not in SHARING_WITH_A_BACKBONE_LAYER:
+    if FLAGS.frozen_backbone_epochs and not SCHEMES[sharing].HOLDS_BACKBONE_LAYER:
         raise ValueError(f"--frozen_backbone_epochs unfreezes the backbone layer of the preset's model, which "
                          f"{sharing} sharing has not (it holds the backbone's stages or "
                          "copies): drop --frozen_backbone_epochs.")

@@ -1,6 +1,8 @@
 """Sharing schemes: how the task heads share the trunk.
 
-Each scheme is a module here with `OPTIONS` (its option names and defaults)
+Each scheme is a module here with `OPTIONS` (its option names and defaults),
+`HOLDS_BACKBONE_LAYER` (whether its models hold the `Backbone` layer itself, which
+`--frozen_backbone_epochs` unfreezes, rather than its stages or copies of it)
 and `task_features(image, backbone, tasks, pyramid_spec, **options)`, which
 builds the trunk part of the functional graph (its feature pyramids as the
 `mtl_zoo.pyramid.PyramidSpec` says) and returns one `Features` record per

@@ -4,6 +4,8 @@ from mtl_zoo.backbones import PYRAMID_STRIDES, level_stride
 from mtl_zoo.layers import CrossStitch
 from mtl_zoo.sharing.towers import check_stages, features_for_task, task_towers
 
+# whether the model holds the `Backbone` layer (the stages of a backbone copy per task)
+HOLDS_BACKBONE_LAYER = False
 OPTIONS = {"stages": tuple(PYRAMID_STRIDES), "per_channel": False, "self_weight": 0.9}
 
 

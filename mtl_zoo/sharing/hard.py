@@ -2,6 +2,8 @@
 
 from mtl_zoo.tasks import Features
 
+# whether the model holds the `Backbone` layer (the trunk is the backbone layer itself)
+HOLDS_BACKBONE_LAYER = True
 OPTIONS = {}
 
 

@@ -18,6 +18,8 @@ from mtl_zoo.checks import check_integer
 from mtl_zoo.layers import ExpertGate
 from mtl_zoo.sharing.towers import check_stages, features_for_task
 
+# whether the model holds the `Backbone` layer (the experts read the backbone layer's levels)
+HOLDS_BACKBONE_LAYER = True
 OPTIONS = {"num_experts": 4, "expert_channels": 64, "levels": tuple(PYRAMID_STRIDES),
            "task_experts": 0, "extraction_layers": 1}
 

@@ -19,6 +19,8 @@ from mtl_zoo.layers import BatchNormalization, TaskAttention
 from mtl_zoo.layers.task_attention import check_bottleneck
 from mtl_zoo.sharing.towers import check_stages, features_for_task
 
+# whether the model holds the `Backbone` layer (the backbone's stages, attended between)
+HOLDS_BACKBONE_LAYER = False
 OPTIONS = {"stages": tuple(PYRAMID_STRIDES), "bottleneck": None, "extractor": "conv"}
 EXTRACTORS = ("conv", "resnet_bottleneck")
 

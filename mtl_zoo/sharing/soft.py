@@ -3,6 +3,8 @@
 from mtl_zoo.layers import SoftSharingRegularizer
 from mtl_zoo.sharing.towers import features_for_task, task_towers
 
+# whether the model holds the `Backbone` layer (a tower (a copy of the backbone) per task, in one bank layer)
+HOLDS_BACKBONE_LAYER = False
 OPTIONS = {"beta": 1e-3, "coupled_layers": None}
 
 
