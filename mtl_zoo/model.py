@@ -553,13 +553,41 @@ class MultiTaskModel(keras.Model):
         """Raw labels of ONE example `{task: raw}` to targets `{task: encoded}` (tf ops).
 
         Use it in `tf.data.Dataset.map` before batching. Tasks absent from
-        `labels` are left out (give them a mask when training).
+        `labels` are left out (give them a mask when training). A batch of labels
+        is refused with an error that names the task (see `encode_label_batch`).
+
+        Example:
+        >>> import mtl_zoo as mz
+        >>> model = mz.build_model("tiny", [mz.tasks.Classification("kind", 3)], (32, 32, 3))
+        >>> int(model.encode_labels({"kind": 2})["kind"])
+        2
         """
+        return {task.name: task.encode(raw, self.image_shape) for task, raw in self._raw_labels_by_task(labels)}
+
+    def encode_label_batch(self, labels):
+        """Raw labels of a padded batch `{task: raw}` (each array with a leading batch axis,
+        instances padded as `mtl_zoo.data.build_pipeline` pads them) to batched targets.
+
+        Example:
+        >>> import mtl_zoo as mz
+        >>> model = mz.build_model("tiny", [mz.tasks.Detection("objects", 2)], (32, 32, 3))
+        >>> boxes = [[[0.1, 0.1, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0]], [[0.2, 0.3, 0.9, 0.8], [0.5, 0.5, 0.7, 0.6]]]
+        >>> targets = model.encode_label_batch({"objects": {"boxes": boxes, "classes": [[1, -1], [0, 1]]}})
+        >>> targets["objects"]["heatmap"].shape, targets["objects"]["weights"].numpy().sum(axis=1).tolist()
+        (TensorShape([2, 4, 4, 2]), [1.0, 2.0])
+        """
+        return {task.name: task.encode_batch(raw, self.image_shape) for task, raw in self._raw_labels_by_task(labels)}
+
+    def _raw_labels_by_task(self, labels):
+        """`[(task, its raw labels)]` for the tasks `labels` has, after a check that it names
+        no other."""
+        if not isinstance(labels, dict):
+            raise ValueError(f"Raw labels must be a dict {{task_name: raw}} with tasks {self.task_names}, "
+                             f"got {type(labels).__name__}.")
         unknown = sorted(set(labels) - set(self.task_names))
         if unknown:
             raise ValueError(f"Labels for unknown tasks {unknown}; the model's tasks are {self.task_names}.")
-        return {task.name: task.encode(labels[task.name], self.image_shape)
-                for task in self.tasks if task.name in labels}
+        return [(task, labels[task.name]) for task in self.tasks if task.name in labels]
 
     def _targets_and_masks(self, y, sample_weight):
         """A `TaskBatch` per labelled task: its targets, a (batch,) mask and the mask's global

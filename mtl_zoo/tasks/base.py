@@ -109,6 +109,54 @@ def labelled_values_check(task, targets, mask, is_valid, requirement):
                                      message=f"Task {task.name!r}: {requirement}")
 
 
+ONE_EXAMPLE_FIX = ("model.encode_labels and Task.encode take ONE example's raw labels: encode each "
+                   "example before batching, or a padded batch with model.encode_label_batch")
+
+
+def at_most_rank(value, max_rank, message):
+    """`value` as a tensor, after a check that it has at most `max_rank` axes: a ValueError
+    now when its rank is known, else a run-time assertion, with `message` either way.
+
+    Raw labels are reshaped to rows, so a batch given where one example belongs would
+    otherwise be flattened into one example's instances without a word.
+
+    Example:
+    >>> at_most_rank(tf.zeros([3, 4]), 2, "boxes must be (N, 4)").shape
+    TensorShape([3, 4])
+    >>> at_most_rank(tf.zeros([2, 3, 4]), 2, "boxes must be (N, 4)")
+    Traceback (most recent call last):
+    ...
+    ValueError: boxes must be (N, 4); got shape (2, 3, 4).
+    """
+    value = tf.convert_to_tensor(value)
+    if value.shape.rank is not None:
+        if value.shape.rank > max_rank:
+            raise ValueError(f"{message}; got shape {tuple(value.shape)}.")
+        return value
+    check = tf.debugging.assert_less_equal(tf.rank(value), max_rank, message=message)
+    with tf.control_dependencies([check]):
+        return tf.identity(value)
+
+
+def checked_size(value, size, message):
+    """`value` as a tensor, after a check that it holds `size` values: a ValueError now when
+    its shape is known, else a run-time assertion, with `message` either way."""
+    value = tf.convert_to_tensor(value)
+    if value.shape.is_fully_defined():
+        if value.shape.num_elements() != size:
+            raise ValueError(f"{message}; got shape {tuple(value.shape)}.")
+        return value
+    check = tf.debugging.assert_equal(tf.size(value), size, message=message)
+    with tf.control_dependencies([check]):
+        return tf.identity(value)
+
+
+def one_example_message(message, batch_dims=0):
+    """`message` (what a raw label must be) told for one example, or for a padded batch
+    with `batch_dims` 1."""
+    return f"{message}, with a leading batch axis" if batch_dims else f"{message}, for ONE example ({ONE_EXAMPLE_FIX})"
+
+
 def checked_label(value, trailing_shape, message):
     """`value` as a tensor, after a run-time check that its last dimensions are `trailing_shape`
     or that it is empty (an image without objects may come as `[]`).
@@ -137,7 +185,8 @@ def checked_rows(value, row_shape, message, batch_dims=0):
     >>> checked_rows(tf.zeros([2, 3, 4]), [4], "boxes must be (N, 4)", batch_dims=1).shape
     TensorShape([2, 3, 4])
     """
-    value = checked_label(value, row_shape, message)
+    value = at_most_rank(checked_label(value, row_shape, message), batch_dims + 1 + len(row_shape),
+                         one_example_message(message, batch_dims))
     row_shape = tf.constant(row_shape, tf.int32, shape=[len(row_shape)])
     return tf.reshape(value, tf.concat([tf.shape(value)[:batch_dims], [-1], row_shape], 0))
 
@@ -213,22 +262,28 @@ def _one_per_instance(label, key, count, task, what):
         return tf.identity(values)
 
 
-def encoded_alone(task, labels, image_shape):
+def encoded_alone(task, labels, image_shape, example_ranks):
     """`task.encode_batch` of ONE example's raw labels: the `encode` of a task kind whose
-    encoding is written for batches.
+    encoding is written for batches. `example_ranks` gives the most axes each key of one
+    example's label has; a key with more (a batch, given for one example) is refused with
+    a ValueError.
 
     Example:
     >>> from mtl_zoo.tasks import Detection
     >>> targets = encoded_alone(Detection("objects", 2), {"boxes": [[0.1, 0.1, 0.5, 0.5]], "classes": [1]},
-    ...                         (32, 32, 3))
+    ...                         (32, 32, 3), {"boxes": 2, "classes": 1})
     >>> targets["heatmap"].shape, targets["weights"].shape
     (TensorShape([4, 4, 2]), TensorShape([32]))
     """
-    def batch_of_one(value):
-        return tf.convert_to_tensor(value)[None]
+    def batch_of_one(value, key=None):
+        value = tf.convert_to_tensor(value)
+        if key in example_ranks:
+            value = at_most_rank(value, example_ranks[key], one_example_message(
+                f"Task {task.name!r}: a raw label's {key!r} has at most {example_ranks[key]} axes"))
+        return value[None]
 
     # a raw label is a dict of arrays or one array, whose nested lists are values, not structure
-    batch = ({key: batch_of_one(value) for key, value in labels.items()} if isinstance(labels, dict)
+    batch = ({key: batch_of_one(value, key) for key, value in labels.items()} if isinstance(labels, dict)
              else batch_of_one(labels))
     return tf.nest.map_structure(lambda value: value[0], task.encode_batch(batch, image_shape))
 

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from mtl_zoo.tasks.base import Task, check_rank, labelled_values_check, whole_numbers
+from mtl_zoo.tasks.base import Task, check_rank, checked_size, labelled_values_check, one_example_message, whole_numbers
 from mtl_zoo.tasks.heads import pooled_trunk_features
 
 
@@ -56,7 +56,7 @@ class Classification(Task):
         return {self.output_name("logits"): logits}
 
     def encode(self, labels, image_shape):
-        labels = tf.convert_to_tensor(labels)
+        labels = checked_size(labels, 1, one_example_message(f"Task {self.name!r}: a raw label is one class id"))
         whole = tf.debugging.assert_equal(tf.reduce_all(whole_numbers(labels)), True,
                                           f"Task {self.name!r}: class ids must be whole numbers")
         with tf.control_dependencies([whole]):

@@ -65,7 +65,7 @@ class Depth(Task):
         return transform.resample_map(label, 0)
 
     def encode(self, labels, image_shape):
-        return resize_label_map(labels, image_shape, tf.float32)
+        return resize_label_map(labels, image_shape, tf.float32, f"Task {self.name!r}: depth maps")
 
     def validate_targets(self, targets):
         check_rank(targets, (3, 4), self, "depth maps", "Pass (batch, H, W) or (batch, H, W, 1) depth.")

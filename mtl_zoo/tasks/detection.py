@@ -98,7 +98,7 @@ class Detection(Task):
 
     # -- targets ----------------------------------------------------------------------
     def encode(self, labels, image_shape):
-        return encoded_alone(self, labels, image_shape)
+        return encoded_alone(self, labels, image_shape, {"boxes": 2, "classes": 1, "iscrowd": 1, "areas": 1})
 
     def encode_batch(self, labels, image_shape):
         grid = hm.grid_shape(image_shape, self.stride)

@@ -157,7 +157,7 @@ class Keypoints(Task):
 
     # -- targets ----------------------------------------------------------------------
     def encode(self, labels, image_shape):
-        return encoded_alone(self, labels, image_shape)
+        return encoded_alone(self, labels, image_shape, {"keypoints": 3, "boxes": 2, "iscrowd": 1, "areas": 1})
 
     def encode_batch(self, labels, image_shape):
         grid = hm.grid_shape(image_shape, self.stride)

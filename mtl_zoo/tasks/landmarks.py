@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, checked_coordinates, checked_label
+from mtl_zoo.tasks.base import (Task, at_most_rank, check_last_dim, check_rank, checked_coordinates, checked_label,
+                                one_example_message)
 from mtl_zoo.tasks.flipping import check_flip_pairs
 from mtl_zoo.tasks.heatmaps import masked_l1
 
@@ -67,9 +68,8 @@ class Landmarks(Task):
     def _checked_landmarks(self, label):
         """The (L, 3) landmarks of a raw label, after run-time checks of their shape and of the
         coordinates of the labelled ones."""
-        label = checked_label(label, [self.num_landmarks, 3],
-                              f"Task {self.name!r}: landmarks must be ({self.num_landmarks}, 3) "
-                              "normalised (x, y, visibility)")
+        message = f"Task {self.name!r}: landmarks must be ({self.num_landmarks}, 3) normalised (x, y, visibility)"
+        label = at_most_rank(checked_label(label, [self.num_landmarks, 3], message), 2, one_example_message(message))
         label = tf.reshape(label, [self.num_landmarks, 3])
         return tf.concat([checked_coordinates(label[:, :2], label[:, 2] > 0, self, "landmark coordinates"),
                           label[:, 2:]], axis=-1)

@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, labelled_values_check
+from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_size, labelled_values_check,
+                                one_example_message)
 from mtl_zoo.tasks.heads import pooled_trunk_features
 
 
@@ -52,12 +53,9 @@ class MultiLabel(Task):
         return {self.output_name("logits"): logits}
 
     def encode(self, labels, image_shape):
-        labels = tf.cast(labels, tf.float32)
-        check = tf.debugging.assert_equal(tf.size(labels), self.num_labels, (
-            f"Task {self.name!r}: a raw label holds one value per attribute, "
-            f"num_labels={self.num_labels}"))
-        with tf.control_dependencies([check]):  # before the reshape's own, anonymous error
-            return tf.reshape(labels, [self.num_labels])
+        labels = checked_size(tf.cast(labels, tf.float32), self.num_labels, one_example_message(
+            f"Task {self.name!r}: a raw label holds one value per attribute, num_labels={self.num_labels}"))
+        return tf.reshape(labels, [self.num_labels])
 
     def validate_targets(self, targets):
         check_rank(targets, (2,), self, "labels", f"Pass a (batch, {self.num_labels}) array of 1/0/-1.")

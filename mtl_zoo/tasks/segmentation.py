@@ -78,7 +78,7 @@ class Segmentation(Task):
         return tf.constant(self.ignore_label, label_spec.dtype)
 
     def encode(self, labels, image_shape):
-        return resize_label_map(labels, image_shape, tf.int32)[..., 0]
+        return resize_label_map(labels, image_shape, tf.int32, f"Task {self.name!r}: masks")[..., 0]
 
     def validate_targets(self, targets):
         check_rank(targets, (3, 4), self, "masks", "Pass (batch, H, W) integer masks.")
