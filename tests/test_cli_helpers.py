@@ -369,6 +369,9 @@ def test_train_reports_bad_input_in_one_line_wherever_it_is_found(tmp_path, monk
     nothing behind; test_train_script checks the same line in a process of its own."""
     monkeypatch.chdir(tmp_path)
     tfds_dir = f"--data_dir={tmp_path / 'tfds'}"
+    code, line = train_exit("--epoch=3")
+    assert (code, line) == (2, "error: Unknown command line flag 'epoch'. Did you mean --epochs? `--help` lists "
+                               "the flags.")
     code, line = train_exit("--backbone=resnet5", "--model_dir=x")
     assert code == 2 and line.startswith("error: Unknown backbone 'resnet5'") and "resnet50" in line
     code, line = train_exit("--task_weights=pose=0.5", "--weighting=dwa", "--model_dir=x")

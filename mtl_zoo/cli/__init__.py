@@ -1,5 +1,6 @@
 """Command lines (absl-py), installed as console entry points; scripts/ holds thin wrappers."""
 
+import re
 import sys
 
 from absl import app, flags, logging
@@ -35,7 +36,21 @@ def parse_flags_or_exit(argv):
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
-        _exit_with_error(f"{error}. `--help` lists the flags.")
+        _exit_with_error(f"{_flag_error_sentence(str(error))} `--help` lists the flags.")
+
+
+def _flag_error_sentence(message):
+    """absl's message of a flag error as a sentence, its suggestions written as flags.
+
+    Example:
+    >>> _flag_error_sentence("Unknown command line flag 'epoch'. Did you mean: epochs ?")
+    "Unknown command line flag 'epoch'. Did you mean --epochs?"
+    >>> _flag_error_sentence("Unknown command line flag 'sed'. Did you mean: seed, sharing ?")
+    "Unknown command line flag 'sed'. Did you mean --seed or --sharing?"
+    """
+    message = re.sub(r"Did you mean: (.+) \?$", lambda match: "Did you mean {}?".format(
+        " or ".join(f"--{name.strip()}" for name in match.group(1).split(","))), message.strip())
+    return message if message.endswith((".", "?")) else f"{message}."
 
 
 def run_command(main):

@@ -22,8 +22,19 @@ COMMANDS = {
 
 
 def usage():
+    """What `mtl-zoo --help` prints: the commands, their summaries in one column.
+
+    Example:
+    >>> print(usage())  # doctest: +ELLIPSIS
+    usage: mtl-zoo COMMAND [--flags]   (mtl-zoo COMMAND --help lists the flags)
+    <BLANKLINE>
+      train          train a model (the main job)
+      local_workers  train with N local MultiWorkerMirroredStrategy workers
+    ...
+    """
+    width = max(map(len, COMMANDS))
     lines = ["usage: mtl-zoo COMMAND [--flags]   (mtl-zoo COMMAND --help lists the flags)", ""]
-    lines += [f"  {name:<10} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
     return "\n".join(lines)
 
 
