@@ -417,6 +417,16 @@ def test_a_preset_written_from_a_run_reloads_the_run(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["run", "tiny_written"]
     assert json.loads((tmp_path / "tiny_written" / "preset.json").read_text())["description"] == "A test model."
 
+    # a folder that is not an earlier version of a preset is never replaced: an error, before
+    # any work, and what the folder holds stays (it used to be deleted)
+    (run / "metrics.json").write_text(json.dumps({"evaluation": evaluation, "flags": {}}))
+    (tmp_path / "tiny_written" / "notes.txt").write_text("mine")
+    for folder, held in [(tmp_path / "tiny_written", "\\['notes.txt'\\]\\)"), (tmp_path, "\\['run', 'tiny_written'\\], no preset.json")]:
+        with pytest.raises(ValueError, match=f"is not a preset folder \\(it holds {held}.*would delete"):
+            write_preset(str(run), str(folder), "Changed.", [], "Random images.")
+    assert (tmp_path / "tiny_written" / "notes.txt").read_text() == "mine"
+    assert sorted(os.listdir(tmp_path)) == ["run", "tiny_written"]
+
 
 def test_shipped_presets_are_the_trained_models():
     from mtl_zoo.data.sources.mtl_shapes import generate

@@ -128,6 +128,35 @@ def _write(folder, preset, card_lines, shown_as):
     return preset
 
 
+def check_replaceable(folder):
+    """Raises a ValueError unless `folder` is new, empty, or an earlier version of a preset
+    (`preset.json`, `README.md` and weights files only), the one kind of folder that writing
+    a preset there may replace: anything else in it would be deleted.
+
+    Example:
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> open(os.path.join(folder, "notes.txt"), "w").close()
+    >>> check_replaceable(folder)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ... is not a preset folder (it holds ['notes.txt'], no preset.json) ...
+    """
+    if not os.path.exists(folder):
+        return
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder} is a file, not a folder: choose a new folder for the preset, e.g. models/<name>.")
+    entries = sorted(os.listdir(folder))
+    preset_files = [entry for entry in entries if entry in (PRESET_FILE, "README.md") or
+                    (entry.endswith(WEIGHTS_SUFFIX) and os.path.isfile(os.path.join(folder, entry)))]
+    if entries and (PRESET_FILE not in entries or preset_files != entries):
+        others = [entry for entry in entries if entry not in preset_files]
+        raise ValueError(
+            f"{folder} is not a preset folder (it holds {others}{'' if PRESET_FILE in entries else ', no ' + PRESET_FILE}"
+            f"), and writing a preset there would delete what it holds. Choose a new or empty folder, "
+            f"e.g. models/<name>; only an earlier version of a preset is replaced.")
+
+
 def read_run(model_dir):
     """`(run.json, metrics.json)` of a finished `scripts/train.py` run, or a ValueError that
     names the file and what it lacks."""
@@ -171,6 +200,7 @@ def write_architecture_preset(folder, config, description, limitations, intended
     """
     import mtl_zoo as mz
 
+    check_replaceable(folder)
     name = os.path.basename(os.path.normpath(folder))
     model = mz.build_model(**config)
     preset = {"name": name, "description": description, "config": config,
@@ -216,6 +246,7 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
     """
     import mtl_zoo as mz
 
+    check_replaceable(folder)
     run, outcome = read_run(model_dir)
     # uncompiled: the weights file then holds the model's variables, not the optimizer's too
     model = mz.load_model(os.path.join(model_dir, "model.keras"), compile=False)
