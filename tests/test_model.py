@@ -220,6 +220,23 @@ def test_targets_of_another_size_fail_with_the_task_name_before_any_metric_sees_
             model.evaluate(small_masks, verbose=0)
 
 
+def test_targets_with_and_without_a_trailing_axis_of_one_train_the_same_model_in_turn():
+    """Keras traces the steps again for targets of unknown rank once both ranks were seen;
+    the checks and the losses used to fail on that rank with a bare Python error."""
+    model = mz.build_model("tiny", [mz.tasks.Classification("kind", 3), mz.tasks.Segmentation("parts", 3),
+                                    mz.tasks.Depth("depth")], (32, 32, 3))
+    model.compile(optimizer="sgd")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (8, 32, 32, 3)).astype("uint8")
+    plain = {"kind": rng.integers(0, 3, 8), "parts": rng.integers(0, 3, (8, 32, 32)),
+             "depth": rng.uniform(1, 5, (8, 32, 32)).astype("float32")}
+    trailing = {name: values[..., None] for name, values in plain.items()}
+    for labels in (plain, trailing, plain):
+        assert np.isfinite(model.fit(images, labels, batch_size=8, verbose=0).history["loss"][0])
+    losses = [model.evaluate(images, labels, batch_size=8, verbose=0, return_dict=True) for labels in (plain, trailing)]
+    assert losses[0] == pytest.approx(losses[1])
+
+
 def test_class_ids_out_of_range_are_an_error_unless_masked(model, shapes):
     images, labels = _batch(model, shapes)
     bad = tf.tensor_scatter_nd_update(tf.cast(labels["count"], tf.int64), [[0]], [tf.constant(5, tf.int64)])

@@ -26,9 +26,10 @@ class Features:
 
 
 def check_rank(value, expected_ranks, task, what, fix):
-    """Raises a ValueError naming `task` when `value`'s rank is not in `expected_ranks`."""
-    rank = len(value.shape)
-    if rank not in expected_ranks:
+    """Raises a ValueError naming `task` when `value`'s rank is known and not in `expected_ranks`
+    (Keras traces a step again with an unknown rank after targets of two ranks)."""
+    rank = value.shape.rank
+    if rank is not None and rank not in expected_ranks:
         raise ValueError(
             f"Task {task.name!r}: {what} has shape {tuple(value.shape)} (rank {rank}), "
             f"expected rank {' or '.join(map(str, expected_ranks))}. {fix}"
@@ -37,7 +38,7 @@ def check_rank(value, expected_ranks, task, what, fix):
 
 def check_last_dim(value, expected, task, what, fix):
     """Raises a ValueError naming `task` when `value`'s static last dimension is wrong."""
-    last = value.shape[-1]
+    last = value.shape[-1] if value.shape.rank else None
     if last is not None and int(last) != expected:
         raise ValueError(
             f"Task {task.name!r}: {what} has shape {tuple(value.shape)}, expected last "

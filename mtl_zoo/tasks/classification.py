@@ -70,7 +70,7 @@ class Classification(Task):
     def validate_targets(self, targets):
         targets = ops.convert_to_tensor(targets) if not hasattr(targets, "shape") else targets
         check_rank(targets, (1, 2), self, "labels", "Pass one integer class id per image.")
-        if len(targets.shape) == 2 and targets.shape[-1] not in (None, 1):
+        if targets.shape.rank == 2 and targets.shape[-1] not in (None, 1):
             raise ValueError(
                 f"Task {self.name!r}: labels have shape {tuple(targets.shape)}, which looks "
                 "one-hot; pass integer class ids (e.g. argmax over the last axis).")

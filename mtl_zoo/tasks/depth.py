@@ -69,14 +69,14 @@ class Depth(Task):
 
     def validate_targets(self, targets):
         check_rank(targets, (3, 4), self, "depth maps", "Pass (batch, H, W) or (batch, H, W, 1) depth.")
-        if len(targets.shape) == 4:
+        if targets.shape.rank == 4:
             check_last_dim(targets, 1, self, "depth maps", "Pass one depth per pixel.")
 
     def _as_maps(self, targets, outputs):
         depth = ops.cast(sized_like_output(targets, outputs["depth"], self, "depth maps"), "float32")
         depth = ops.where(ops.isfinite(depth), depth, 0.0)  # NaN or inf: missing, like 0
-        if len(depth.shape) == 3:
-            depth = ops.expand_dims(depth, -1)
+        if depth.shape.rank != 4:  # (B, H, W), or of unknown rank after targets of both ranks
+            depth = ops.reshape(depth, ops.shape(outputs["depth"]))
         return depth, ops.cast(outputs["depth"], "float32"), ops.cast(depth > 0, "float32")
 
     def per_example_loss(self, targets, outputs):

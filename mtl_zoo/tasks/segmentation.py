@@ -82,7 +82,7 @@ class Segmentation(Task):
 
     def validate_targets(self, targets):
         check_rank(targets, (3, 4), self, "masks", "Pass (batch, H, W) integer masks.")
-        if len(targets.shape) == 4:
+        if targets.shape.rank == 4:
             check_last_dim(targets, 1, self, "masks", "Pass one class id per pixel.")
 
     def target_checks(self, targets, mask):
@@ -92,16 +92,16 @@ class Segmentation(Task):
             f"pixel class ids must lie in [0, {self.num_classes}) or be the ignore_label "
             f"{self.ignore_label}; fix the masks or num_classes.")]
 
-    def _labels_and_weights(self, targets):
+    def _labels_and_weights(self, targets, logits):
         labels = ops.cast(targets, "int32")
-        if len(labels.shape) == 4:
-            labels = labels[..., 0]
+        if labels.shape.rank != 3:  # (B, H, W, 1), or of unknown rank after targets of both ranks
+            labels = ops.reshape(labels, ops.shape(logits)[:3])
         labelled = labels != self.ignore_label
         return ops.where(labelled, labels, 0), ops.cast(labelled, "float32")
 
     def per_example_loss(self, targets, outputs):
         targets = sized_like_output(targets, outputs["logits"], self, "masks")
-        labels, labelled = self._labels_and_weights(targets)
+        labels, labelled = self._labels_and_weights(targets, outputs["logits"])
         pixel_losses = keras.losses.sparse_categorical_crossentropy(
             labels, outputs["logits"], from_logits=True)
         return ops.divide_no_nan(ops.sum(pixel_losses * labelled, axis=(1, 2)),
@@ -113,7 +113,7 @@ class Segmentation(Task):
                                       dtype="float32")]
 
     def update_metrics(self, metrics, targets, outputs, weights):
-        labels, labelled = self._labels_and_weights(targets)
+        labels, labelled = self._labels_and_weights(targets, outputs["logits"])
         pixel_weights = labelled * ops.reshape(weights, (-1, 1, 1))
         accuracy, mean_iou = metrics
         accuracy.update_state(labels, outputs["logits"], sample_weight=pixel_weights)
