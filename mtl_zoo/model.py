@@ -14,6 +14,7 @@ import tensorflow as tf
 from mtl_zoo.batch_guard import with_guarded_callbacks
 from mtl_zoo.distribution import check_xla_replicas, is_multi_worker, sum_over_replicas
 from mtl_zoo.export.saved_model import saved_model as export_saved_model
+from mtl_zoo.files import staged_file
 from mtl_zoo.freezing import check_rate_setting_callbacks
 from mtl_zoo.graph import frozen_shared_layers
 from mtl_zoo.naming import did_you_mean, repeated, unknown_name_error
@@ -454,6 +455,26 @@ class MultiTaskModel(keras.Model):
     def _aggregator_state(self):
         return list(self.aggregator.state_variables) if self.aggregator is not None else []
 
+    def save(self, filepath, overwrite=True, **kwargs):
+        """`keras.Model.save` to a `.keras` archive, written whole or not at all: a local file
+        is written beside its path and renamed into place, so a failed save leaves no
+        half-written file. Keras's legacy `.h5` format, which cannot hold a multi-task
+        model's tasks, is refused before anything is written.
+
+        Example:
+        >>> model.save("runs/m.keras")  # doctest: +SKIP
+        """
+        if str(filepath).endswith((".h5", ".hdf5")):
+            raise ValueError(f"Cannot save to {filepath}: Keras's legacy HDF5 format cannot hold a multi-task "
+                             "model. Save a .keras file (model.save('name.keras')), or the weights alone "
+                             "(model.save_weights('name.weights.h5')).")
+        if "://" in str(filepath) or not str(filepath).endswith(".keras"):  # Keras names the problem
+            return super().save(filepath, overwrite=overwrite, **kwargs)
+        if not overwrite and os.path.exists(filepath):
+            return super().save(filepath, overwrite=False, **kwargs)  # Keras asks or refuses
+        with staged_file(filepath) as staging:
+            return super().save(staging, **kwargs)
+
     def save_own_variables(self, store):
         """The model's own variables (alphas, log-variances, loss history), then the
         aggregator's state (GradVac's targets) under `aggregator_state_<i>`, so that
@@ -836,11 +857,16 @@ def load_model(path, compile=True):
 
     Raises:
         ValueError: `path` does not exist, or exists but is not a `.keras` zip
-            archive (e.g. a truncated copy or download).
+            archive (e.g. a truncated copy or download), or is a folder (such as a
+            SavedModel export).
     """
     if "://" not in str(path) and not os.path.exists(path):
         raise ValueError(f"File not found: {path}. Give the path of a model saved with "
                          "model.save('name.keras').")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder; load_model takes a .keras file (model.save('name.keras')). "
+                         "A SavedModel export (model.export) loads with tf.saved_model.load(<its version "
+                         "folder>), or keras.layers.TFSMLayer for Keras.")
     if str(path).endswith(".keras") and os.path.isfile(path) and not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a .keras archive (a zip file): it is truncated or "
                          "corrupt. Save the model again, or copy or download it again.")

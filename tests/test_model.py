@@ -1,3 +1,5 @@
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -317,6 +319,15 @@ def test_load_model_names_a_truncated_file(model, tmp_path):
     for missing in ("missing.keras", "missing.h5"):
         with pytest.raises(ValueError, match=f"File not found: .*{missing}"):
             mz.load_model(tmp_path / missing)
+    with pytest.raises(ValueError, match="is a folder; load_model takes a .keras file.*tf.saved_model.load"):
+        mz.load_model(tmp_path)  # an export's folder once asked to install orbax-checkpoint
+    # saving: Keras's legacy format is refused before a byte is written (it used to fail
+    # halfway and leave a partial file), and a .keras file is written whole
+    with pytest.raises(ValueError, match="Cannot save to .*m.h5: Keras's legacy HDF5 format .*model.save_weights"):
+        model.save(tmp_path / "m.h5")
+    model.save(path)  # over the earlier one, through a staging folder that is then removed
+    assert sorted(os.listdir(tmp_path)) == ["m.keras", "truncated.keras"]
+    assert mz.load_model(path).task_names == model.task_names
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -489,7 +489,6 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     import mtl_zoo as mz
     from mtl_zoo.cli.strategies import writes_run_files
     from mtl_zoo.distribution import distribute_global_batches, is_multi_worker
-    from mtl_zoo.files import staged_file
 
     keras.utils.set_random_seed(FLAGS.seed)
     names = [task["name"] for task in tasks or config["tasks"]]
@@ -532,8 +531,7 @@ def fit_and_evaluate(strategy, config, model_dir, data, tasks=None):
     if not chief:
         return None, None
     path = os.path.join(model_dir, "model.keras")
-    with staged_file(path) as staging:
-        model.save(staging)
+    model.save(path)  # written whole or not at all
     if is_multi_worker(strategy):  # evaluate, plot and export alone, outside the workers' collectives
         model = mz.load_model(path)
     return model, {"evaluation": dataset_flags.evaluate_each_on_its_dataset(model, val_parts),
