@@ -6,14 +6,15 @@ import re
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def closest_names(name, choices, limit=3):
-    """Returns up to `limit` entries of `choices` that look like `name`.
+def closest_names(name, choices, limit=3, cutoff=0.5):
+    """Returns up to `limit` entries of `choices` that look like `name` (difflib's similarity
+    ratio at least `cutoff`).
 
     Example:
     >>> closest_names("resnet5", ["resnet50", "resnet101", "tiny"])
     ['resnet50', 'resnet101']
     """
-    return difflib.get_close_matches(str(name), list(choices), n=limit, cutoff=0.5)
+    return difflib.get_close_matches(str(name), list(choices), n=limit, cutoff=cutoff)
 
 
 def repeated(names, key=None):

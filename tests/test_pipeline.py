@@ -336,6 +336,10 @@ def test_a_malformed_label_raises_naming_the_task(model):
     (lambda e: e, {"batch_size": None}, "batch_size must be an integer >= 1, got None"),
     (lambda e: e, {"batch_size": 2.5}, "batch_size must be an integer >= 1, got 2.5"),
     (lambda e: e.take(0), {}, "is empty"),
+    (lambda e: next(iter(e.batch(4))), {}, "must be a tf.data.Dataset of .* examples, got tuple; for arrays, "
+                                           "use mz.data.dataset_from_arrays"),
+    (lambda e: e, {"shuffle_buffer": -5}, "shuffle_buffer must be an integer >= 0, got -5"),
+    (lambda e: e, {"resize": "letterbox", "pad_value": "black"}, "pad_value must be a number"),
     (lambda e: e.map(lambda i, l: (i, {"cont": l["count"]})), {}, "Did you mean 'count'"),
     (lambda e: e.map(lambda i, l: (i, {**l, "colour": l["count"]})), {},
      r"task in the labels of the dataset 'colour'.*: mz.data.with_labels_of\(examples, model.task_names\)"),
@@ -354,10 +358,27 @@ def test_bad_input_is_rejected_with_the_fix(model, examples, make, kwargs, messa
         build_pipeline(model, make(examples), **kwargs)
 
 
+def test_images_whose_channels_are_known_only_when_read_are_checked(model, examples):
+    """Images of unknown channel count (a generator's, a decoder's) used to go through
+    unchecked, RGBA and channels-first alike, and fail inside the model's first layer."""
+    def unknown_channels(transform):
+        return examples.map(lambda image, labels: (tf.ensure_shape(tf.py_function(
+            transform, [image], tf.uint8), [None, None, None]), labels))
+
+    gray = build_pipeline(model, unknown_channels(lambda image: image[..., :1]), 8)
+    assert next(iter(gray))[0].shape == (8, *SHAPE)  # grayscale becomes RGB, as when known
+    for transform in (lambda image: tf.concat([image, image[..., :1]], -1),  # RGBA
+                      lambda image: tf.transpose(image, [2, 0, 1])):  # channels first
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match="images must be \\(height, width, 3\\), channels last, as the model takes them"):
+            next(iter(build_pipeline(model, unknown_channels(transform), 8)))
+
+
 def test_labels_of_tasks_the_model_lacks_can_be_dropped(model, examples):
     extra = examples.map(lambda image, labels: (image, {**labels, "colour": labels["count"]}))
     kept = mz.data.with_labels_of(extra, model.task_names)
     assert sorted(kept.element_spec[1]) == sorted(model.task_names)
+    assert mz.data.with_labels_of(extra, model).element_spec == kept.element_spec  # or the model itself
     assert len(list(build_pipeline(model, kept, 8))) == len(list(build_pipeline(model, examples, 8)))
     # a dataset of a mixture labels some of the model's tasks: those it has are kept, masks too
     first = model.task_names[0]
@@ -366,8 +387,14 @@ def test_labels_of_tasks_the_model_lacks_can_be_dropped(model, examples):
     assert list(partial.element_spec[1]) == [first] and list(partial.element_spec[2]) == [first]
     with pytest.raises(ValueError, match=r"label none of the tasks \['other'\]: they label \["):
         mz.data.with_labels_of(extra, ["other"])
-    with pytest.raises(ValueError, match=r"with_labels_of takes \(image, \{task_name: raw label\}\) pairs"):
+    with pytest.raises(ValueError, match=r"with_labels_of takes a tf.data.Dataset of \(image, \{task_name: raw label\}\) pairs"):
         mz.data.with_labels_of(extra.map(lambda image, labels: image), model.task_names)
+    # a misspelt task used to be dropped quietly, leaving the task it meant unlabelled
+    with pytest.raises(ValueError, match=r"The examples label no task 'colur', but they label 'colour', which is "
+                                         r"not listed: a misspelling\?"):
+        mz.data.with_labels_of(extra, [first, "colur"])
+    with pytest.raises(ValueError, match=r"task_names must be a list of task names \(or a model\), got the string"):
+        mz.data.with_labels_of(extra, first)
 
 
 def test_arrays_of_different_lengths_name_the_task(model):

@@ -9,13 +9,15 @@ labels the task, 0 where it does not (the model then adds no loss for it).
 """
 
 import json
+import math
+import numbers
 
 import tensorflow as tf
 
 from mtl_zoo.checks import check_integer
 from mtl_zoo.data.augmentation import Augmentation
 from mtl_zoo.data.transform import GeometricTransform, check_resize_mode
-from mtl_zoo.naming import unknown_name_error
+from mtl_zoo.naming import closest_names, unknown_name_error
 
 
 def check_batch_size(batch_size):
@@ -44,18 +46,35 @@ def with_labels_of(examples, task_names):
     has (mtl_shapes' segmentation for a preset without it), also one of a mixture that labels
     only some of the model's tasks (the pipelines mask the others).
 
+    Args:
+        examples: a `tf.data.Dataset` of such pairs or triples.
+        task_names: a list of task names, or a model (its `task_names`).
+
     Raises:
-        ValueError: the examples are not such pairs or triples, or label none of `task_names`.
+        ValueError: the examples are not such pairs or triples, or label none of `task_names`;
+            a name they do not label looks like one they label that is not listed (a
+            misspelling, which would otherwise leave that task without labels); `task_names`
+            is one string.
 
     Example:
     >>> examples = tf.data.Dataset.from_tensors((tf.zeros([8, 8, 3]), {"a": 1, "b": 2}))
     >>> with_labels_of(examples, ["a", "c"]).element_spec[1]
     {'a': TensorSpec(shape=(), dtype=tf.int32, name=None)}
     """
-    spec = examples.element_spec
+    spec = getattr(examples, "element_spec", None)
     if not (isinstance(spec, tuple) and len(spec) in (2, 3) and isinstance(spec[1], dict)):
-        raise ValueError(f"with_labels_of takes (image, {{task_name: raw label}}) pairs (or triples with "
-                         f"per-task masks), got elements {spec}.")
+        raise ValueError(f"with_labels_of takes a tf.data.Dataset of (image, {{task_name: raw label}}) pairs "
+                         f"(or triples with per-task masks), got {spec if spec is not None else type(examples)}.")
+    task_names = getattr(task_names, "task_names", task_names)
+    if isinstance(task_names, str):
+        raise ValueError(f"task_names must be a list of task names (or a model), got the string {task_names!r}: "
+                         f"write [{task_names!r}].")
+    unlisted_labels = [label for label in spec[1] if label not in task_names]
+    for name in task_names:
+        alike = closest_names(name, unlisted_labels, cutoff=0.8) if name not in spec[1] else []
+        if alike:
+            raise ValueError(f"The examples label no task {name!r}, but they label {' and '.join(map(repr, alike))}, "
+                             f"which is not listed: a misspelling? Their tasks are {sorted(spec[1])}.")
     kept = [name for name in task_names if name in spec[1]]
     if not kept:
         raise ValueError(f"The examples label none of the tasks {list(task_names)}: they label "
@@ -73,7 +92,13 @@ def check_examples(model, examples, what="the dataset"):
 
     Returns the task names its labels cover, in the model's order.
     """
-    spec = examples.element_spec
+    if not hasattr(model, "task_names"):
+        raise ValueError(f"The pipelines prepare data for a mtl_zoo MultiTaskModel (mz.build_model), got "
+                         f"{type(model).__name__}.")
+    spec = getattr(examples, "element_spec", None)
+    if spec is None:
+        raise ValueError(f"{what} must be a tf.data.Dataset of (image, {{task_name: raw label}}) examples, got "
+                         f"{type(examples).__name__}; for arrays, use mz.data.dataset_from_arrays.")
     if not isinstance(spec, tuple) or len(spec) not in (2, 3):
         raise ValueError(f"{what} must yield (image, {{task_name: raw label}}) pairs (or "
                          f"triples with per-task masks), got elements {spec}.")
@@ -106,7 +131,15 @@ def _as_model_image(image, channels, what):
         elif (given, channels) == (3, 1):
             image = tf.image.rgb_to_grayscale(image)
         else:
-            raise ValueError(f"{what}: images have {given} channels, the model takes {channels}.")
+            raise ValueError(f"{what}: images have {given} channels, the model takes {channels} "
+                             "(images are (height, width, channels)).")
+    if given is None:  # known when the example is read
+        if channels == 3:  # grayscale to RGB, as above
+            image = tf.cond(tf.shape(image)[-1] == 1, lambda: tf.tile(image, [1, 1, 3]), lambda: image)
+        check = tf.debugging.assert_equal(tf.shape(image)[-1], channels, message=(
+            f"{what}: images must be (height, width, {channels}), channels last, as the model takes them"))
+        with tf.control_dependencies([check]):
+            image = tf.ensure_shape(image, [None, None, channels])
     tf.debugging.assert_positive(tf.size(image), f"{what}: an image is empty")
     return tf.cast(image, tf.float32)
 
@@ -143,6 +176,9 @@ class ExamplePreparation:
             for name in augmentation.crop_sensitive_tasks:
                 model.get_task(name)  # an unknown name is an error naming the model's tasks
         self.resize = resize
+        if isinstance(pad_value, bool) or not isinstance(pad_value, numbers.Real) or not math.isfinite(pad_value):
+            raise ValueError(f"pad_value must be a number, the image value of padding (e.g. 0.0 or 114.0), "
+                             f"got {pad_value!r}.")
         self.pad_value = float(pad_value)
         self.what = what
 
@@ -461,6 +497,7 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
     ...           callbacks=[backup])  # doctest: +SKIP
     """
     batch_size = check_batch_size(batch_size)
+    shuffle_buffer = check_integer(shuffle_buffer, "shuffle_buffer", minimum=0)
     epoch_range = checked_epoch_range(epochs, first_epoch, seed)
     options = deterministic_options(deterministic or epoch_range is not None, seed,
                                     shuffled=bool(shuffle_buffer))
