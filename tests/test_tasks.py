@@ -360,7 +360,15 @@ def test_target_checks_reject_bad_values_of_labelled_examples_only():
               "labels must be 1"),
              (mz.tasks.Classification("cls", 3), [2, -1], [3, 0], "class ids must lie in \\[0, 3\\)"),
              (mz.tasks.Classification("cls", 3), [2.0, 0.5], [1.5, 0.0],  # once truncated to 1
-              "class ids must lie in \\[0, 3\\) as whole numbers")]
+              "class ids must lie in \\[0, 3\\) as whole numbers"),
+             # targets that are the raw labels: once trained on as they came
+             (mz.tasks.Landmarks("face", 2), [[[0.5, 0.5, 1], [40, np.nan, 0]], [[40, 40, 1]] * 2],
+              [[[0.5, 0.5, 1], [20, 16, 1]], [[0, 0, 0]] * 2], "labelled landmark coordinates must be finite, "
+              "normalised"),
+             (mz.tasks.Landmarks("face", 2), [[[0.5, 0.5, 1]] * 2] * 2, [[[0.5, np.nan, 2]] * 2] * 2,
+              "labelled landmark"),
+             (mz.tasks.Depth("depth"), [[[0.0, np.nan, np.inf, 2.5]], [[-1.0] * 4]], [[[1.0, -0.5, 1.0, 1.0]]] * 2,
+              "depths must be >= 0 \\(0, NaN or inf: missing\\)")]
     for task, good, bad, message in cases:
         task.target_checks(tf.constant(good), mask)
         with pytest.raises(tf.errors.InvalidArgumentError, match=f"Task '{task.name}': {message}"):

@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from mtl_zoo.backbones.backbone import level_stride
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, sized_like_output
+from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, labelled_values_check, sized_like_output
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
 from mtl_zoo.tasks.heads import checked_head_channels, checked_head_conv
 
@@ -23,7 +23,8 @@ class Depth(Task):
     Metrics: MAE, RMSE and absolute relative error.
 
     Labels: an (H, W) or (H, W, 1) depth map of any size (resized to the
-    model input with nearest neighbour); 0 marks pixels without depth.
+    model input with nearest neighbour); 0, NaN and inf mark pixels without depth,
+    and a negative depth is an error (in the train and test steps).
     Decoded: `depth` (B, H, W) at the model input size.
 
     Args:
@@ -71,6 +72,11 @@ class Depth(Task):
         check_rank(targets, (3, 4), self, "depth maps", "Pass (batch, H, W) or (batch, H, W, 1) depth.")
         if targets.shape.rank == 4:
             check_last_dim(targets, 1, self, "depth maps", "Pass one depth per pixel.")
+
+    def target_checks(self, targets, mask):
+        return [labelled_values_check(
+            self, tf.cast(targets, tf.float32), mask, lambda depth: ~(depth < 0.0),  # NaN, inf: missing
+            "depths must be >= 0 (0, NaN or inf: missing); a negative value is no depth: fix the maps.")]
 
     def _as_maps(self, targets, outputs):
         depth = ops.cast(sized_like_output(targets, outputs["depth"], self, "depth maps"), "float32")

@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from mtl_zoo.tasks.base import (Task, at_most_rank, check_last_dim, check_rank, checked_coordinates, checked_label,
-                                one_example_message)
+                                labelled_values_check, one_example_message)
 from mtl_zoo.tasks.flipping import check_flip_pairs
 from mtl_zoo.tasks.heatmaps import masked_l1
 
@@ -80,6 +80,17 @@ class Landmarks(Task):
         if targets.shape[1] is not None and int(targets.shape[1]) != self.num_landmarks:
             raise ValueError(f"Task {self.name!r}: labels have {targets.shape[1]} landmarks, "
                              f"expected num_landmarks={self.num_landmarks}.")
+
+    def target_checks(self, targets, mask):
+        """Landmarks given to `fit` as they are (their targets are the raw labels) get the
+        check that encoding makes: labelled ones are finite, normalised coordinates."""
+        def normalised(values):
+            inside = tf.reduce_all((values[..., :2] >= -1.0) & (values[..., :2] <= 2.0), axis=-1)
+            return (values[..., 2] <= 0) | inside  # NaN fails both comparisons
+
+        return [labelled_values_check(self, tf.cast(targets, tf.float32), mask, normalised,
+                                      "labelled landmark coordinates must be finite, normalised image "
+                                      "coordinates (x, y in [0, 1]; pixel coordinates are not)")]
 
     def per_example_loss(self, targets, outputs):
         targets = ops.cast(targets, "float32")
