@@ -597,7 +597,8 @@ class MultiTaskModel(keras.Model):
         >>> targets["objects"]["heatmap"].shape, targets["objects"]["weights"].numpy().sum(axis=1).tolist()
         (TensorShape([2, 4, 4, 2]), [1.0, 2.0])
         """
-        return {task.name: task.encode_batch(raw, self.image_shape) for task, raw in self._raw_labels_by_task(labels)}
+        return {task.name: task.encode_batch(_checked_batch_of_raw_labels(task, raw), self.image_shape)
+                for task, raw in self._raw_labels_by_task(labels)}
 
     def _raw_labels_by_task(self, labels):
         """`[(task, its raw labels)]` for the tasks `labels` has, after a check that it names
@@ -844,6 +845,33 @@ class MultiTaskModel(keras.Model):
         return cls(inputs=graph.inputs[0], outputs=graph.output, tasks=tasks,
                    task_weights=task_weights, uncertainty_weighting=uncertainty,
                    name=config.get("name"))
+
+
+def _checked_batch_of_raw_labels(task, raw):
+    """`raw` with its arrays as tensors, after checks that they form a padded batch of
+    `task`'s raw labels: one shape per array, each example's (`task.example_label_ranks`)
+    behind a leading batch axis, and at least one example."""
+    def checked(key, value):
+        where = f"Task {task.name!r}: the batch's {'labels' if key is None else repr(key)}"
+        try:
+            value = tf.convert_to_tensor(value)
+        except ValueError as error:
+            raise ValueError(f"{where} are not one array ({error}): pad each example's instances to the "
+                             "longest (padding rows: class -1, visibility 0), as mz.data.raw_batches "
+                             "does.") from None
+        ranks = task.example_label_ranks.get(key)
+        rank = value.shape.rank
+        if ranks and rank is not None and (value.shape.num_elements() or rank == 0) and rank - 1 not in ranks:
+            raise ValueError(f"{where} have shape {tuple(value.shape)}; one example's have "
+                             f"{' or '.join(map(str, ranks))} axes, and a batch one more in front. For one "
+                             "example, use model.encode_labels.")
+        if rank and value.shape[0] == 0:
+            raise ValueError(f"{where} hold no example: encode a batch of one or more.")
+        return value
+
+    if isinstance(raw, dict):
+        return {key: checked(key, value) for key, value in raw.items()}
+    return checked(None, raw)
 
 
 def load_model(path, compile=True):

@@ -260,6 +260,17 @@ def test_a_batch_of_raw_labels_is_refused_by_encode_labels_and_encoded_by_encode
         tf.nest.map_structure(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-6), together, expected)
     with pytest.raises(ValueError, match="Labels for unknown tasks \\['kind'\\]"):
         model.encode_label_batch({"kind": [1, 2]})
+    # and the other way round: one example, an empty batch, instances not padded to one shape
+    for task in TASKS:
+        with pytest.raises(ValueError, match=f"Task '{task.name}': the batch's .* have shape .*; one example's "
+                                             "have .* axes, and a batch one more in front. For one example, use "
+                                             "model.encode_labels"):
+            model.encode_label_batch({task.name: _raw_labels(task, rng, 1)[0]})
+    with pytest.raises(ValueError, match="Task 'cls': the batch's labels hold no example"):
+        model.encode_label_batch({"cls": np.zeros([0], "int32")})
+    with pytest.raises(ValueError, match="Task 'det': the batch's 'boxes' are not one array .*: pad each example's "
+                                         "instances to the longest"):
+        model.encode_label_batch({"det": {"boxes": [[[0.1, 0.1, 0.5, 0.5]], []], "classes": [[1], []]}})
 
 
 @pytest.mark.parametrize("task,message", [

@@ -263,24 +263,25 @@ def _one_per_instance(label, key, count, task, what):
         return tf.identity(values)
 
 
-def encoded_alone(task, labels, image_shape, example_ranks):
+def encoded_alone(task, labels, image_shape):
     """`task.encode_batch` of ONE example's raw labels: the `encode` of a task kind whose
-    encoding is written for batches. `example_ranks` gives the most axes each key of one
-    example's label has; a key with more (a batch, given for one example) is refused with
-    a ValueError.
+    encoding is written for batches. A key of the label with more axes than
+    `task.example_label_ranks` allows (a batch, given for one example) is refused with a
+    ValueError.
 
     Example:
     >>> from mtl_zoo.tasks import Detection
     >>> targets = encoded_alone(Detection("objects", 2), {"boxes": [[0.1, 0.1, 0.5, 0.5]], "classes": [1]},
-    ...                         (32, 32, 3), {"boxes": 2, "classes": 1})
+    ...                         (32, 32, 3))
     >>> targets["heatmap"].shape, targets["weights"].shape
     (TensorShape([4, 4, 2]), TensorShape([32]))
     """
     def batch_of_one(value, key=None):
         value = tf.convert_to_tensor(value)
-        if key in example_ranks:
-            value = at_most_rank(value, example_ranks[key], one_example_message(
-                f"Task {task.name!r}: a raw label's {key!r} has at most {example_ranks[key]} axes"))
+        if key in task.example_label_ranks:
+            most = max(task.example_label_ranks[key])
+            value = at_most_rank(value, most, one_example_message(
+                f"Task {task.name!r}: a raw label's {key!r} has at most {most} axes"))
         return value[None]
 
     # a raw label is a dict of arrays or one array, whose nested lists are values, not structure
@@ -389,6 +390,10 @@ class Task(Configurable):
 
     kind = None
     uses_pyramid = False
+    # the numbers of axes one example's raw label may have: {key of a dict label, or None for
+    # an array label: ranks}; a label of instances may also come empty. `encode_labels` and
+    # `encode_label_batch` tell one example from a batch by them ({}: not checked)
+    example_label_ranks = {}
 
     def __init__(self, name):
         self.name = check_identifier(name, "task name")

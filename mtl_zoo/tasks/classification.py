@@ -33,6 +33,7 @@ class Classification(Task):
     """
 
     kind = "classification"
+    example_label_ranks = {None: (0, 1)}
 
     def __init__(self, name, num_classes, label_smoothing=0.0, top_k=5, class_names=None):
         super().__init__(name)

@@ -42,6 +42,7 @@ class Depth(Task):
     """
 
     kind = "depth"
+    example_label_ranks = {None: (2, 3)}
     uses_pyramid = True
     output_keys = ("depth",)
     silog_lambda = 0.5

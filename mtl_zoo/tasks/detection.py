@@ -63,6 +63,7 @@ class Detection(Task):
     """
 
     kind = "detection"
+    example_label_ranks = {"boxes": (2,), "classes": (1,), "iscrowd": (1,), "areas": (1,)}
     uses_pyramid = True
     output_keys = ("heatmap", "size", "offset")
     size_loss_weight = 0.1
@@ -98,7 +99,7 @@ class Detection(Task):
 
     # -- targets ----------------------------------------------------------------------
     def encode(self, labels, image_shape):
-        return encoded_alone(self, labels, image_shape, {"boxes": 2, "classes": 1, "iscrowd": 1, "areas": 1})
+        return encoded_alone(self, labels, image_shape)
 
     def encode_batch(self, labels, image_shape):
         grid = hm.grid_shape(image_shape, self.stride)

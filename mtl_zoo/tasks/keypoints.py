@@ -78,6 +78,7 @@ class Keypoints(Task):
     """
 
     kind = "keypoints"
+    example_label_ranks = {"keypoints": (3,), "boxes": (2,), "iscrowd": (1,), "areas": (1,)}
     uses_pyramid = True
     output_keys = ("center_heatmap", "center_offset", "keypoint_offsets", "keypoint_heatmap")
     center_offset_loss_weight = 1.0
@@ -157,7 +158,7 @@ class Keypoints(Task):
 
     # -- targets ----------------------------------------------------------------------
     def encode(self, labels, image_shape):
-        return encoded_alone(self, labels, image_shape, {"keypoints": 3, "boxes": 2, "iscrowd": 1, "areas": 1})
+        return encoded_alone(self, labels, image_shape)
 
     def encode_batch(self, labels, image_shape):
         grid = hm.grid_shape(image_shape, self.stride)

@@ -35,6 +35,7 @@ class Landmarks(Task):
     """
 
     kind = "landmarks"
+    example_label_ranks = {None: (2,)}
     output_keys = ("coordinates",)
 
     def __init__(self, name, num_landmarks, flip_pairs=(), hidden_units=128, landmark_names=None):

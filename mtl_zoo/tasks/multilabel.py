@@ -35,6 +35,7 @@ class MultiLabel(Task):
     """
 
     kind = "multilabel"
+    example_label_ranks = {None: (1, 2)}
     output_keys = ("logits",)
 
     def __init__(self, name, num_labels, threshold=0.5, label_names=None):

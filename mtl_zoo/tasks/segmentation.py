@@ -41,6 +41,7 @@ class Segmentation(Task):
     """
 
     kind = "segmentation"
+    example_label_ranks = {None: (2, 3)}
     uses_pyramid = True
     output_keys = ("logits",)
 
