@@ -424,6 +424,12 @@ def test_raw_labels_with_pixel_or_nan_coordinates_are_refused(task, label, messa
      "Task 'pose': a raw label is a dict with 'keypoints' \\(N, 2, 3\\) .*, got EagerTensor"),
     (lambda: mz.tasks.Classification("action", 3).encode(2.7, (32, 32, 3)),  # once truncated to 2
      "Task 'action': class ids must be whole numbers"),
+    (lambda: mz.tasks.Classification("action", 3).encode("cat", (32, 32, 3)),  # once a dtype error of Round
+     "Task 'action': class ids must be numbers, got strings; map class names to ids"),
+    (lambda: mz.tasks.Detection("objects", 2).encode({"boxes": [[0.1, 0.1, 0.5, 0.5]], "classes": [1.5]},
+                                                     (32, 32, 3)), "Task 'objects': box class ids must be whole"),
+    (lambda: mz.tasks.Segmentation("parts", 3).encode(np.full((4, 4), 1.5), (32, 32, 3)),
+     "Task 'parts': pixel class ids must be whole numbers"),
     (lambda: mz.tasks.MultiLabel("attributes", 3).encode([1, 0], (32, 32, 3)),
      "Task 'attributes': a raw label holds one value per attribute, num_labels=3"),
     (lambda: mz.tasks.Detection("objects", 2, max_objects=0), "Task 'objects': max_objects must be an integer >= 1"),

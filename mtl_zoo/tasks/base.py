@@ -102,6 +102,29 @@ def whole_numbers(values):
     return tf.equal(values, tf.round(values))
 
 
+def checked_class_ids(values, task, what="class ids"):
+    """`values` as a tensor, after checks that they are numbers (strings: a ValueError) and,
+    at run time, whole numbers, with messages that name `task` and `what` they are: a cast
+    to integers would truncate 1.5 to 1 without a word.
+
+    Example:
+    >>> checked_class_ids([1.0, 2.0], Task("kind")).numpy().tolist()
+    [1.0, 2.0]
+    >>> checked_class_ids(["cat"], Task("kind"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Task 'kind': class ids must be numbers, got strings; map class names to ids first ...
+    """
+    values = tf.convert_to_tensor(values)
+    if values.dtype == tf.string:
+        raise ValueError(f"Task {task.name!r}: {what} must be numbers, got strings; map class names to ids "
+                         "first (e.g. with a dict, or class_names.index(name)).")
+    check = tf.debugging.assert_equal(tf.reduce_all(whole_numbers(values)), True,
+                                      f"Task {task.name!r}: {what} must be whole numbers")
+    with tf.control_dependencies([check]):
+        return tf.identity(values)
+
+
 def labelled_values_check(task, targets, mask, is_valid, requirement):
     """A `tf.debugging` assertion that `is_valid(values)` holds everywhere in the targets of
     the examples whose `mask` is above 0; it fails with "Task 'name': `requirement`"."""

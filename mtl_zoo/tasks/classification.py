@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from mtl_zoo.tasks.base import Task, check_rank, checked_size, labelled_values_check, one_example_message, whole_numbers
+from mtl_zoo.tasks.base import (Task, check_rank, checked_class_ids, checked_size, labelled_values_check,
+                                one_example_message, whole_numbers)
 from mtl_zoo.tasks.heads import pooled_trunk_features
 
 
@@ -58,10 +59,7 @@ class Classification(Task):
 
     def encode(self, labels, image_shape):
         labels = checked_size(labels, 1, one_example_message(f"Task {self.name!r}: a raw label is one class id"))
-        whole = tf.debugging.assert_equal(tf.reduce_all(whole_numbers(labels)), True,
-                                          f"Task {self.name!r}: class ids must be whole numbers")
-        with tf.control_dependencies([whole]):
-            label = tf.reshape(tf.cast(labels, tf.int32), [])
+        label = tf.reshape(tf.cast(checked_class_ids(labels, self), tf.int32), [])
         checks = [tf.debugging.assert_less(label, self.num_classes,
                                            f"Task {self.name!r}: class id >= num_classes={self.num_classes}"),
                   tf.debugging.assert_non_negative(label, f"Task {self.name!r}: negative class id")]

@@ -7,7 +7,7 @@ from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.checks import check_integer, check_number
 from mtl_zoo.tasks import heatmaps as hm
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_coordinates,
-                                checked_crowd_flags, checked_label, checked_rows,
+                                checked_class_ids, checked_crowd_flags, checked_label, checked_rows,
                                 encoded_alone, map_instance_areas, sized_like_output)
 from mtl_zoo.tasks.heads import checked_head_channels, checked_head_conv, conv_tower, prediction_conv
 
@@ -136,7 +136,8 @@ class Detection(Task):
         self._require_label_keys(label, ("boxes", "classes"), "'boxes' (N, 4) and 'classes' (N,)")
         boxes = checked_rows(label["boxes"], [4], f"Task {self.name!r}: boxes must be "
                              "(N, 4) normalised [ymin, xmin, ymax, xmax]", batch_dims)
-        classes = tf.reshape(label["classes"], tf.concat([tf.shape(boxes)[:batch_dims], [-1]], 0))
+        classes = checked_class_ids(label["classes"], self, "box class ids")
+        classes = tf.reshape(classes, tf.concat([tf.shape(boxes)[:batch_dims], [-1]], 0))
         classes = checked_label(classes, tf.shape(boxes)[batch_dims:batch_dims + 1],
                                 f"Task {self.name!r}: one class per box")
         labelled = classes >= 0

@@ -5,7 +5,8 @@ import tensorflow as tf
 from keras import ops
 
 from mtl_zoo.backbones.backbone import level_stride
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, labelled_values_check, sized_like_output
+from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_class_ids, labelled_values_check,
+                                sized_like_output)
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
 from mtl_zoo.tasks.heads import checked_head_channels, checked_head_conv
 
@@ -79,6 +80,7 @@ class Segmentation(Task):
         return tf.constant(self.ignore_label, label_spec.dtype)
 
     def encode(self, labels, image_shape):
+        labels = checked_class_ids(labels, self, "pixel class ids")
         return resize_label_map(labels, image_shape, tf.int32, f"Task {self.name!r}: masks")[..., 0]
 
     def validate_targets(self, targets):
