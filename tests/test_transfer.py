@@ -113,7 +113,12 @@ def test_a_kept_head_that_does_not_fit_is_an_error():
     assert transfer_weights(small, large, new_tasks=["eyes"]).fresh == ["eyes_hidden", "eyes_dense"]
     with pytest.raises(ValueError, match=r"'tiny_backbone': \('trunk', \[\(3, 3, 3, 16\).*first conv for "
                                          r"another number of input channels"):
+        transfer_weights(mz.from_preset(PRESET), mz.build_model("tiny", _classifiers("a", "b"), (64, 64, 1)))
+    # the preset itself says so in one sentence (it used to list every layer's shapes)
+    with pytest.raises(ValueError, match=r"takes 3-channel images; input_shape \(64, 64, 1\) may change the "
+                                         r"height and width only .*grayscale_to_rgb"):
         mz.from_preset(PRESET, input_shape=(64, 64, 1))
+    assert mz.from_preset(PRESET, input_shape=(64, 64, 1), pretrained=False).input_shape == (None, 64, 64, 1)
 
 
 def test_per_task_towers_go_over_only_between_the_same_tasks():

@@ -126,7 +126,8 @@ def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape
             like a preset task replaces it); the preset's other tasks are left out. The
             trunk's trained weights go over.
         input_shape: None for the preset's, or another (height, width, channels) to
-            build it for (multiples of 32); the trained weights go over as with `tasks`.
+            build it for (multiples of 32; with `pretrained`, the same number of channels);
+            the trained weights go over as with `tasks`.
         uncertainty_weighting: None for the preset's, or `build_model`'s argument (False,
             True or a per-task dict) to train with or without learned task weights; the
             trained weights go over as with `tasks`, and the learned log-variances of
@@ -170,6 +171,11 @@ def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape
     weights = weights_file(spec, location, cache_dir)[0] if pretrained else None
     config, new_tasks = config_with_tasks(spec, tasks) if tasks is not None else (dict(spec["config"]), [])
     if input_shape is not None:
+        if pretrained and len(tuple(input_shape)) == 3 and tuple(input_shape)[-1] != config["input_shape"][-1]:
+            raise ValueError(f"Preset {spec['name']!r} takes {config['input_shape'][-1]}-channel images; input_shape "
+                             f"{tuple(input_shape)} may change the height and width only (its trained first "
+                             "layer reads that many channels). Convert the images instead, e.g. "
+                             "tf.image.grayscale_to_rgb, or build it with pretrained=False.")
         config["input_shape"] = input_shape
     if uncertainty_weighting is not None and (uncertainty_weighting or config.get("uncertainty_weighting")):
         config["uncertainty_weighting"] = uncertainty_weighting
