@@ -101,6 +101,11 @@ def test_a_model_reference_that_holds_no_model_is_named(tmp_path):
         load_trained_model(str(tmp_path / "missing.keras"))
     with pytest.raises(ValueError, match=r"holds neither model.keras \(a training run's folder\) nor preset.json"):
         load_trained_model(str(tmp_path))
+    (tmp_path / "m.h5").write_text("x")  # these two were taken for unknown preset names
+    with pytest.raises(ValueError, match=r"m.h5 is a file but not a .keras model"):
+        load_trained_model(str(tmp_path / "m.h5"))
+    with pytest.raises(ValueError, match=r"runs/missing does not exist: give a .keras file"):
+        load_trained_model(str(tmp_path / "runs" / "missing"))
 
 
 def test_a_run_folder_belongs_to_one_model(tmp_path):

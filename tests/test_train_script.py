@@ -188,6 +188,10 @@ def test_scripts_report_bad_input_in_one_line(tmp_path):
     _assert_one_line_error(_run("evaluate.py", "--model=multi_mnist_tiny_cls_det", "--dataset_config=small",
                                 "--max_examples=8", f"--data_dir={tmp_path / 'tfds'}", cwd=tmp_path),
                            "tasks ['left', 'right', 'digits'] are not labels of dataset 'mtl_shapes'")
+    # a bad baseline, found before the model's evaluation (it used to come after it, as an unknown preset)
+    _assert_one_line_error(_run("evaluate.py", "--model=mtl_shapes_tiny_cls_det_pose", "--dataset_config=small",
+                                f"--baselines={tmp_path / 'missing'}", f"--data_dir={tmp_path / 'tfds'}",
+                                cwd=tmp_path), "missing does not exist: give a .keras file, a training run's folder")
     result = subprocess.run([str(pathlib.Path(sys.executable).parent / "mtl-zoo"), "trian"],
                             capture_output=True, text=True, timeout=120)
     _assert_one_line_error(result, "Unknown command 'trian'", "'train'")

@@ -49,6 +49,14 @@ def evaluate(model_reference, split=None, max_examples=None, baselines=None):
     from mtl_zoo.evaluation import delta_m_record, headline_metrics
 
     model = load_trained_model(model_reference)
+    baseline_models = [load_trained_model(reference) for reference in baselines or []]  # bad ones fail first
+    for reference, baseline in zip(baselines or [], baseline_models):
+        if len(baseline.task_names) != 1 or baseline.task_names[0] not in model.task_names:
+            raise ValueError(f"Baseline {reference} must be a single-task model of one "
+                             f"of {model.task_names}; it has tasks {baseline.task_names}.")
+    missing = sorted(set(model.task_names) - {baseline.task_names[0] for baseline in baseline_models})
+    if baselines and missing:
+        raise ValueError(f"delta_m needs a baseline for every task: none for {missing}.")
     loaded = dataset_flags.load_splits(split, max_examples, model.task_names)
 
     def run(model):  # a baseline on its own task's labels
@@ -58,17 +66,10 @@ def evaluate(model_reference, split=None, max_examples=None, baselines=None):
     outcome = {**{key: value for key, value in where.items() if key != "dataset"}, "evaluation": run(model)}
     if baselines:
         outcome["baselines"], reference = {}, {}
-        for baseline_reference in baselines:
-            baseline = load_trained_model(baseline_reference)
-            if len(baseline.task_names) != 1 or baseline.task_names[0] not in model.task_names:
-                raise ValueError(f"Baseline {baseline_reference} must be a single-task model of one "
-                                 f"of {model.task_names}; it has tasks {baseline.task_names}.")
+        for baseline in baseline_models:
             results = run(baseline)
             outcome["baselines"].update(results)
             reference.update(headline_metrics(results, baseline))
-        missing = sorted(set(model.task_names) - set(outcome["baselines"]))
-        if missing:
-            raise ValueError(f"delta_m needs a baseline for every task: none for {missing}.")
         outcome.update(delta_m_record(headline_metrics(outcome["evaluation"], model), reference))
     return outcome
 

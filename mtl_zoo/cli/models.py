@@ -12,8 +12,8 @@ def load_trained_model(reference):
             or URL) loaded with its trained weights.
 
     Raises:
-        ValueError: the file or folder does not exist or holds no model, or an
-            unknown preset name (with the closest names).
+        ValueError: the file or folder does not exist or holds no model (a file other
+            than `.keras` included), or an unknown preset name (with the closest names).
 
     Example:
     >>> load_trained_model("mtl_shapes_tiny_cls_det_pose").task_names  # doctest: +SKIP
@@ -31,4 +31,9 @@ def load_trained_model(reference):
             raise ValueError(f"{reference} holds neither model.keras (a training run's folder) nor "
                              f"preset.json (a preset).")
         return mz.load_model(path)
+    if os.path.isfile(reference):
+        raise ValueError(f"{reference} is a file but not a .keras model: give a model saved with "
+                         "model.save('name.keras'), a training run's folder or a preset.")
+    if "://" not in reference and os.sep in reference and not os.path.exists(reference):
+        raise ValueError(f"{reference} does not exist: give a .keras file, a training run's folder or a preset.")
     return mz.from_preset(reference, pretrained=True)
