@@ -418,7 +418,7 @@ class MultiTaskModel(keras.Model):
         before any other callback sees the empty epoch (`mtl_zoo.batch_guard`), and so is a
         callback that would fail to set a scheduled learning rate partway through
         (`mtl_zoo.freezing.check_rate_setting_callbacks`), before training."""
-        args, kwargs = with_guarded_callbacks(super().fit, args, kwargs)
+        args, kwargs = _with_array_masks(super().fit, *with_guarded_callbacks(super().fit, args, kwargs))
         if getattr(self, "optimizer", None) is not None:
             callbacks = inspect.signature(super().fit).bind(*args, **kwargs).arguments["callbacks"]
             check_rate_setting_callbacks(self.optimizer, callbacks)
@@ -427,7 +427,7 @@ class MultiTaskModel(keras.Model):
     def evaluate(self, *args, **kwargs):
         """`keras.Model.evaluate`, but data that gives no batch is a ValueError
         (`mtl_zoo.batch_guard`)."""
-        args, kwargs = with_guarded_callbacks(super().evaluate, args, kwargs)
+        args, kwargs = _with_array_masks(super().evaluate, *with_guarded_callbacks(super().evaluate, args, kwargs))
         return super().evaluate(*args, **kwargs)
 
     def predict(self, *args, **kwargs):
@@ -627,6 +627,8 @@ class MultiTaskModel(keras.Model):
         pairs, unlabelled_checks = [], []
         for task in self.tasks:
             mask = sample_weight.get(task.name) if isinstance(sample_weight, dict) else sample_weight
+            if isinstance(mask, (dict, list, tuple)):  # one copy per target array (`_with_array_masks`)
+                mask = tf.nest.flatten(mask)[0]
             if task.name not in y:
                 if mask is None:
                     raise ValueError(
@@ -845,6 +847,30 @@ class MultiTaskModel(keras.Model):
         return cls(inputs=graph.inputs[0], outputs=graph.output, tasks=tasks,
                    task_weights=task_weights, uncertainty_weighting=uncertainty,
                    name=config.get("name"))
+
+
+def _with_array_masks(method, args, kwargs):
+    """`(args, kwargs)` of a `fit` or `evaluate` call with per-task masks `sample_weight={task:
+    (N,) mask}` next to arrays `y={task: targets}` laid out as Keras takes them there: in
+    `y`'s structure, a task's mask repeated for each of its target arrays, and all ones
+    for a task of `y` without one. (A dataset carries the masks as a third element.)"""
+    bound = inspect.signature(method).bind(*args, **kwargs)
+    y, masks = bound.arguments.get("y"), bound.arguments.get("sample_weight")
+    if not (isinstance(y, dict) and isinstance(masks, dict)):
+        return args, kwargs
+    unlabelled = sorted(set(masks) - set(y))
+    if unlabelled:
+        raise ValueError(f"sample_weight has masks for {unlabelled}, which y does not label. With arrays, every "
+                         "task needs targets in y; for data without some task's labels, pass fit a "
+                         "dataset of (images, labels, masks), e.g. mz.data.dataset_from_arrays(model, images, "
+                         "raw_labels, masks={task: mask}).")
+    count = len(tf.nest.flatten(y)[0])
+    laid_out = {}
+    for task, targets in y.items():
+        mask = masks[task] if task in masks else np.ones(count, "float32")
+        laid_out[task] = tf.nest.map_structure(lambda _: mask, targets)
+    bound.arguments["sample_weight"] = laid_out
+    return bound.args, bound.kwargs
 
 
 def _checked_batch_of_raw_labels(task, raw):

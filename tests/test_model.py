@@ -74,6 +74,26 @@ def test_a_mask_removes_the_task_loss_and_its_gradient(model, shapes):
     assert full["count_loss"] > 0
 
 
+def test_per_task_masks_go_with_arrays_as_with_datasets(model, shapes):
+    """Keras takes sample_weight with arrays only in y's structure: a {task: mask} dict used to
+    fail inside Keras unless it covered every task and matched nested targets."""
+    images, labels = (tf.nest.map_structure(lambda t: t.numpy(), part) for part in _batch(model, shapes))
+    half = np.array([1.0] * 4 + [0.0] * 4, "float32")
+    # a mask for the detection task alone (nested targets), the others unmasked
+    from_arrays = model.evaluate(images, labels, sample_weight={"shapes": half}, batch_size=8, verbose=0,
+                                 return_dict=True)
+    from_dataset = model.evaluate(tf.data.Dataset.from_tensors((images, labels, {"shapes": half})), verbose=0,
+                                  return_dict=True)
+    assert from_arrays == pytest.approx(from_dataset, rel=1e-5)
+    assert from_arrays["shapes_loss"] != pytest.approx(model.evaluate(images, labels, batch_size=8, verbose=0,
+                                                                      return_dict=True)["shapes_loss"])
+    assert np.isfinite(model.fit(images, labels, sample_weight=np.ones(8), batch_size=8,
+                                 verbose=0).history["loss"][0])  # one mask for all, nested targets too
+    with pytest.raises(ValueError, match=r"sample_weight has masks for \['other'\], which y does not label.*"
+                                         r"dataset_from_arrays\(model, images, raw_labels, masks="):
+        model.fit(images, labels, sample_weight={"other": half}, verbose=0)
+
+
 def test_a_masked_example_adds_no_metric_update(model, shapes):
     images, labels = _batch(model, shapes)
     predicted = np.argmax(model.predict(images, verbose=0)["count_logits"], -1)
