@@ -573,6 +573,20 @@ def test_evaluate_model_rejects_bad_inputs(all_kinds_model, monkeypatch):
         ev.evaluate_model(all_kinds_model, [])
     with pytest.raises(ValueError, match=r"different sizes .*raw_batches"):  # e.g. a source's images
         ev.evaluate_model(all_kinds_model, [(images[0], {"count": 1}), (images[1, :32], {"count": 2})])
+    # ground truth that training refuses used to score 0 here
+    pixel_boxes = {**labels["shapes"], "boxes": labels["shapes"]["boxes"] * IMAGE}
+    with pytest.raises(ValueError, match="Example 0 of the evaluation data: Task 'shapes': box coordinates must be "
+                                         "finite, normalised image coordinates"):
+        ev.evaluate_model(all_kinds_model, (images, {"shapes": pixel_boxes}))
+    unordered = {**labels["shapes"], "boxes": labels["shapes"]["boxes"][..., [2, 3, 0, 1]]}
+    with pytest.raises(ValueError, match="Example 0 .*Task 'shapes': boxes must be \\[ymin, xmin, ymax, xmax\\] "
+                                         "with ymin <= ymax"):
+        ev.evaluate_model(all_kinds_model, (images, {"shapes": unordered}))
+    pixel_points = {**labels["extremes"], "keypoints": labels["extremes"]["keypoints"] * [IMAGE, IMAGE, 1]}
+    with pytest.raises(ValueError, match="Example 0 .*Task 'extremes': keypoint coordinates must be finite"):
+        ev.evaluate_model(all_kinds_model, (images, {"extremes": pixel_points}))
+    with pytest.raises(ValueError, match="Example 1 of the evaluation data: Task 'count': class id >= num_classes=3"):
+        ev.evaluate_model(all_kinds_model, (images, {"count": np.array([0, 5])}))
     monkeypatch.delitem(ev.TASK_KIND_METRICS, "classification")
     with pytest.raises(ValueError, match="Unknown task kind to evaluate"):
         ev.evaluate_model(all_kinds_model, (images, {"count": labels["count"]}))

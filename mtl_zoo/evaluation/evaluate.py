@@ -8,6 +8,7 @@ import dataclasses
 from typing import Callable
 
 import numpy as np
+import tensorflow as tf
 
 from mtl_zoo.benchmarks.table import Table
 from mtl_zoo.evaluation import classification, coco, dense, pose
@@ -151,6 +152,31 @@ def _images_and_labels(data):
     return images, {task: [labels[task] for _, labels in examples] for task in tasks}
 
 
+def _check_raw_labels(task, labels, image_shape):
+    """Runs the checks of encoding on the raw labels, so that ground truth that training
+    refuses (pixel coordinates, unordered boxes, class ids out of range) is refused here
+    too instead of scoring 0: all examples at once (`task.encode_batch` of them padded as the
+    pipelines pad), and where that fails, each alone, for an error that names the example."""
+    def spec(value):
+        value = np.asarray(value)
+        return tf.TensorSpec([None] * value.ndim, tf.as_dtype(value.dtype))
+
+    label_spec = tf.nest.map_structure(spec, labels[0])
+    try:
+        batch = tf.data.Dataset.from_generator(lambda: iter(labels), output_signature=label_spec).padded_batch(
+            len(labels), padding_values=task.label_padding(label_spec)).get_single_element()
+        task.encode_batch(batch, image_shape)
+        return
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError):
+        pass  # find the example, and the message
+    for index, label in enumerate(labels):
+        try:
+            task.encode(label, image_shape)
+        except (ValueError, tf.errors.InvalidArgumentError) as error:
+            message = getattr(error, "message", str(error)).strip().splitlines()[0]  # without TF's context
+            raise ValueError(f"Example {index} of the evaluation data: {message}") from None
+
+
 def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box",
                    keypoint_sigmas=None, verbose=0):
     """Runs `model.predict_decoded` over a dataset and computes each task's metrics.
@@ -207,6 +233,7 @@ def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box
     tasks = [model.get_task(name) for name in labels]
     for task in tasks:
         _kind_metrics(task)
+        _check_raw_labels(task, labels[task.name], model.image_shape)
     decoded = model.predict_decoded(images, batch_size=batch_size, verbose=verbose)
     settings = {"pck_alpha": float(pck_alpha), "pck_reference": pck_reference,
                 "keypoint_sigmas": keypoint_sigmas}
