@@ -1,8 +1,12 @@
-"""Checks of integer arguments, shared by the layers, sharing schemes and pipelines, so that
-every bad count fails with the same kind of message."""
+"""Checks of arguments (counts, numbers, image arrays), shared by the layers, sharing schemes,
+pipelines and the model, so that every bad value fails, or warns, with the same kind of
+message."""
 
 import math
 import numbers
+import warnings
+
+import numpy as np
 
 
 def check_integer(value, name, minimum=1, owner=None, none_means=None):
@@ -48,3 +52,25 @@ def check_number(value, name, low=None, high=None, owner=None):
                   else f" >= {low}" if low is not None else f" <= {high}" if high is not None else "")
         raise ValueError(f"{prefix}{name} must be a finite number{bounds}, got {value!r}.")
     return float(value)
+
+
+def warn_if_unit_range(images, what):
+    """Warns when `images` (an array) are floats in [0, 1] with some pixel above 0: the models
+    take raw 0-255 images and scale them themselves, so images already scaled to [0, 1]
+    would train or predict on nearly black input without an error. Other inputs (datasets,
+    uint8 or 0-255 arrays, all-black images) pass without a word.
+
+    Example:
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_unit_range(np.full((1, 4, 4, 3), 0.5, "float32"), "fit's images")
+    >>> str(caught[0].message)[:60]
+    "fit's images are floats in [0, 1], but the models take raw 0"
+    """
+    if not isinstance(images, np.ndarray) or images.dtype.kind != "f" or images.size == 0:
+        return
+    low, high = float(np.nanmin(images)), float(np.nanmax(images))
+    if 0.0 <= low and 0.0 < high <= 1.0:
+        warnings.warn(f"{what} are floats in [0, 1], but the models take raw 0-255 images (they scale them "
+                      "themselves): multiply them by 255, or pass the uint8 images.", stacklevel=3)

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_zoo.batch_guard import with_guarded_callbacks
+from mtl_zoo.checks import warn_if_unit_range
 from mtl_zoo.distribution import check_xla_replicas, is_multi_worker, sum_over_replicas
 from mtl_zoo.export.saved_model import saved_model as export_saved_model
 from mtl_zoo.files import staged_file
@@ -419,6 +420,7 @@ class MultiTaskModel(keras.Model):
         callback that would fail to set a scheduled learning rate partway through
         (`mtl_zoo.freezing.check_rate_setting_callbacks`), before training."""
         args, kwargs = _with_array_masks(super().fit, *with_guarded_callbacks(super().fit, args, kwargs))
+        _warn_if_unit_range_images(super().fit, args, kwargs)
         if getattr(self, "optimizer", None) is not None:
             callbacks = inspect.signature(super().fit).bind(*args, **kwargs).arguments["callbacks"]
             check_rate_setting_callbacks(self.optimizer, callbacks)
@@ -428,12 +430,14 @@ class MultiTaskModel(keras.Model):
         """`keras.Model.evaluate`, but data that gives no batch is a ValueError
         (`mtl_zoo.batch_guard`)."""
         args, kwargs = _with_array_masks(super().evaluate, *with_guarded_callbacks(super().evaluate, args, kwargs))
+        _warn_if_unit_range_images(super().evaluate, args, kwargs)
         return super().evaluate(*args, **kwargs)
 
     def predict(self, *args, **kwargs):
         """`keras.Model.predict`, but data that gives no batch is a ValueError
         (`mtl_zoo.batch_guard`) instead of an UnboundLocalError from Keras's loop."""
         args, kwargs = with_guarded_callbacks(super().predict, args, kwargs)
+        _warn_if_unit_range_images(super().predict, args, kwargs)
         return super().predict(*args, **kwargs)
 
     def get_compile_config(self):
@@ -847,6 +851,12 @@ class MultiTaskModel(keras.Model):
         return cls(inputs=graph.inputs[0], outputs=graph.output, tasks=tasks,
                    task_weights=task_weights, uncertainty_weighting=uncertainty,
                    name=config.get("name"))
+
+
+def _warn_if_unit_range_images(method, args, kwargs):
+    """`warn_if_unit_range` on the images of a `fit`, `evaluate` or `predict` call."""
+    images = inspect.signature(method).bind(*args, **kwargs).arguments.get("x")
+    warn_if_unit_range(images, f"The images given to {method.__name__}")
 
 
 def _with_array_masks(method, args, kwargs):

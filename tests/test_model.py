@@ -1,4 +1,5 @@
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -92,6 +93,19 @@ def test_per_task_masks_go_with_arrays_as_with_datasets(model, shapes):
     with pytest.raises(ValueError, match=r"sample_weight has masks for \['other'\], which y does not label.*"
                                          r"dataset_from_arrays\(model, images, raw_labels, masks="):
         model.fit(images, labels, sample_weight={"other": half}, verbose=0)
+
+
+def test_images_scaled_to_0_1_are_warned_about(model, shapes):
+    images = shapes[0][:2]
+    with pytest.warns(UserWarning, match="The images given to predict are floats in \\[0, 1\\], but the models "
+                                         "take raw 0-255 images"):
+        model.predict_decoded(images.astype("float32") / 255.0)  # it used to decode near-black images
+    with pytest.warns(UserWarning, match="The images given to dataset_from_arrays are floats in \\[0, 1\\]"):
+        dataset_from_arrays(model, images.astype("float32") / 255.0, {"count": np.array([0, 1])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(images, verbose=0)
+        model.predict(images.astype("float32"), verbose=0)
 
 
 def test_a_masked_example_adds_no_metric_update(model, shapes):

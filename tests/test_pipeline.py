@@ -408,6 +408,13 @@ def test_arrays_of_different_lengths_name_the_task(model):
         dataset_from_arrays(model, images, {**labels, "count": 2})
     with pytest.raises(ValueError, match=r"takes labels as a dict \{task_name: arrays\}, got ndarray"):
         dataset_from_arrays(model, images, labels["count"])
+    # nested lists are arrays too (a list of class ids was counted as having [0] rows)
+    as_lists = {**labels, "count": labels["count"].tolist(), "shapes": {
+        key: value.tolist() for key, value in labels["shapes"].items()}}
+    assert next(iter(dataset_from_arrays(model, images, as_lists, batch_size=4)))[0].shape[0] == 4
+    ragged = {**as_lists, "shapes": {"boxes": [[[0.1, 0.1, 0.5, 0.5]]] * 3 + [[]], "classes": [[1]] * 3 + [[]]}}
+    with pytest.raises(ValueError, match=r"The labels of task 'shapes' are not one array: pad each image's"):
+        dataset_from_arrays(model, images, ragged)
 
 
 @pytest.mark.slow

@@ -193,6 +193,8 @@ def test_freezing_the_trunk_of_a_preset_as_it_is(preset_model):
     assert model.get_layer("tiny_backbone").get_layer("tiny_trunk").trainable_weights == []
     with pytest.raises(ValueError, match="freeze_trunk keeps the preset's trained trunk as it is: it needs pretrained=True"):
         mz.from_preset(PRESET, pretrained=False, freeze_trunk=True)
+    with pytest.raises(ValueError, match="pretrained must be True or False, got 'no'"):  # a truthy string
+        mz.from_preset(PRESET, pretrained="no")
 
 
 def test_freezing_the_trunk_of_a_single_task_preset_is_an_error(tmp_path):

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from mtl_zoo.checks import warn_if_unit_range
 from mtl_zoo.data.pipeline import build_pipeline
 
 
@@ -33,6 +34,7 @@ def dataset_from_arrays(model, images, labels, batch_size=32, shuffle=False, see
     count = len(images)
     if count == 0:
         raise ValueError("dataset_from_arrays got no images.")
+    warn_if_unit_range(images, "The images given to dataset_from_arrays")
     for what, value in [("labels", labels), ("masks", masks if masks is not None else {})]:
         if not isinstance(value, dict):
             raise ValueError(f"dataset_from_arrays takes {what} as a dict {{task_name: arrays}}, got "
@@ -50,9 +52,16 @@ def dataset_from_arrays(model, images, labels, batch_size=32, shuffle=False, see
 
 
 def _check_leading_lengths(count, per_task, what):
-    """A ValueError naming the task whose `per_task` arrays do not have `count` rows."""
+    """A ValueError naming the task whose `per_task` arrays (an array, or a dict of arrays, each
+    possibly a nested list) do not have `count` rows, or are ragged lists."""
     for task, values in per_task.items():
-        lengths = {int(np.shape(value)[0]) if np.ndim(value) else 0 for value in tf.nest.flatten(values)}
+        lengths = set()
+        for value in (values.values() if isinstance(values, dict) else [values]):
+            try:
+                lengths.add(int(np.shape(value)[0]) if np.ndim(value) else 0)
+            except ValueError:  # lists of different lengths
+                raise ValueError(f"The {what} of task {task!r} are not one array: pad each image's instances to "
+                                 "the longest (padding rows: class -1, or visibility 0).") from None
         if lengths != {count}:
             raise ValueError(f"{count} images but {what} of task {task!r} with "
                              f"{sorted(lengths)} rows: give one entry per image.")

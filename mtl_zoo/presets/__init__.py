@@ -164,6 +164,8 @@ def from_preset(preset, pretrained=True, cache_dir=None, tasks=None, input_shape
     >>> heads_only.get_layer("tiny_backbone").trainable, heads_only.get_layer("action_logits").trainable
     (False, True)
     """
+    if not isinstance(pretrained, bool):
+        raise ValueError(f"pretrained must be True or False, got {pretrained!r}.")
     if freeze_trunk and not pretrained:
         raise ValueError("freeze_trunk keeps the preset's trained trunk as it is: it needs "
                          "pretrained=True (a fresh trunk would stay random).")

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from mtl_zoo.checks import check_integer
 from mtl_zoo.tasks.base import (Task, check_rank, checked_class_ids, checked_size, labelled_values_check,
                                 one_example_message, whole_numbers)
 from mtl_zoo.tasks.heads import pooled_trunk_features
@@ -22,7 +23,7 @@ class Classification(Task):
 
     Args:
         name: task name.
-        num_classes: number of classes (>= 1).
+        num_classes: number of classes (>= 2).
         label_smoothing: in [0, 1).
         top_k: k of the top-k metric and decoded top-k (capped at num_classes).
         class_names: optional list of num_classes names, kept for decoding.
@@ -38,8 +39,11 @@ class Classification(Task):
 
     def __init__(self, name, num_classes, label_smoothing=0.0, top_k=5, class_names=None):
         super().__init__(name)
-        if int(num_classes) < 1:
-            raise ValueError(f"Task {name!r}: num_classes must be >= 1, got {num_classes}.")
+        num_classes = check_integer(num_classes, "num_classes", owner=f"Task {name!r}")
+        if num_classes == 1:
+            raise ValueError(f"Task {name!r}: num_classes must be >= 2: a softmax over one class always "
+                             "predicts it, with a loss of 0. For a yes/no task use num_classes=2, or "
+                             "MultiLabel(name, num_labels=1).")
         if not 0.0 <= float(label_smoothing) < 1.0:
             raise ValueError(f"Task {name!r}: label_smoothing must be in [0, 1), got {label_smoothing}.")
         if class_names is not None and len(class_names) != int(num_classes):
