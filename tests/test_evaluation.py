@@ -142,6 +142,17 @@ def test_coco_bad_inputs_say_what_is_wrong():
     with pytest.raises(ValueError, match=r"Image 0: ground-truth boxes have shape \(1, 3\)"):
         ev.keypoint_ap({"keypoints": [np.zeros((1, 1, 3))], "scores": [[0.5]]},
                        {"keypoints": [[[[0.5, 0.5, 2]]]], "boxes": [[[0.3, 0.3, 0.7]]]}, SIZE)
+    # these were a bare KeyError and unpacking errors
+    with pytest.raises(ValueError, match=r"The predictions of image 0 lack \['scores'\]: they need \['boxes', "
+                                         r"'classes', 'scores'\]"):
+        ev.box_ap([{"boxes": [[0, 0, 1, 1]], "classes": [0]}], [_truth([0, 0, 1, 1])], SIZE)
+    with pytest.raises(ValueError, match=r"The ground truth of image 0 lack \['keypoints'\]"):
+        ev.keypoint_ap({"keypoints": [np.zeros((1, 1, 3))], "scores": [[0.5]]}, [{"boxes": [[0, 0, 1, 1]]}], SIZE)
+    for bad_size in (64, "64x64", (64,)):
+        with pytest.raises(ValueError, match=r"image_size is the model input's \(height, width\) in pixels"):
+            ev.box_ap([_found([], [])], [_truth([0, 0, 1, 1])], bad_size)
+    assert ev.box_ap([_found([], [])], [_truth([0, 0, 1, 1])], (*SIZE, 3)) == ev.box_ap(
+        [_found([], [])], [_truth([0, 0, 1, 1])], SIZE)  # model.image_shape will do
 
 
 # -- keypoint OKS AP, worked by hand ----------------------------------------------------------
@@ -571,6 +582,10 @@ def test_evaluate_model_rejects_bad_inputs(all_kinds_model, monkeypatch):
         ev.evaluate_model(all_kinds_model, (images, {"cout": labels["count"]}))
     with pytest.raises(ValueError, match="non-empty"):
         ev.evaluate_model(all_kinds_model, [])
+    with pytest.raises(ValueError, match=r"keypoint_sigmas is a dict \{task name: one OKS sigma per keypoint\}"):
+        ev.evaluate_model(all_kinds_model, (images, labels), keypoint_sigmas=[0.05] * 4)
+    with pytest.raises(ValueError, match=r"results_table takes evaluate_model's results"):
+        ev.results_table([{"count": {"accuracy": 1.0}}])
     with pytest.raises(ValueError, match=r"different sizes .*raw_batches"):  # e.g. a source's images
         ev.evaluate_model(all_kinds_model, [(images[0], {"count": 1}), (images[1, :32], {"count": 2})])
     # ground truth that training refuses used to score 0 here

@@ -196,6 +196,9 @@ def test_steps_per_epoch_covers_the_data():
     assert steps_per_epoch([100, 60], 32) == 5
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         steps_per_epoch([10], 0)
+    assert steps_per_epoch(100, 32) == steps_per_epoch([np.int64(100)], 32) == 4  # one size alone too
+    with pytest.raises(ValueError, match="a dataset size must be an integer >= 0, got -10"):
+        steps_per_epoch([-10], 4)  # it once gave -2 steps
 
 
 @pytest.mark.parametrize("datasets,kwargs,message", [

@@ -1,5 +1,7 @@
 """Training on several datasets that each label only some of the model's tasks (x_i per task)."""
 
+import numbers
+
 import tensorflow as tf
 
 from mtl_zoo.checks import check_integer
@@ -275,11 +277,15 @@ def steps_per_epoch(sizes, batch_size, drop_remainder=False):
     """Batches in one pass over datasets of `sizes` examples: `fit`'s `steps_per_epoch` for
     `mix_datasets`, or for `build_pipeline(..., epochs=...)` (with its `drop_remainder`).
 
+    `sizes` is a list of dataset sizes, or one size.
+
     Example:
-    >>> steps_per_epoch([100, 60], 32), steps_per_epoch([100], 32, drop_remainder=True)
+    >>> steps_per_epoch([100, 60], 32), steps_per_epoch(100, 32, drop_remainder=True)
     (5, 3)
     """
-    return batches_per_pass(sum(int(n) for n in sizes), batch_size, drop_remainder)
+    sizes = [sizes] if isinstance(sizes, numbers.Integral) or hasattr(sizes, "numpy") else list(sizes)
+    sizes = [check_integer(int(n) if hasattr(n, "numpy") else n, "a dataset size", minimum=0) for n in sizes]
+    return batches_per_pass(sum(sizes), batch_size, drop_remainder)
 
 
 # mix_datasets' argument of the same name hides the function there

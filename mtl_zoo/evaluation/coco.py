@@ -73,7 +73,9 @@ def split_images(values, what):
     return [{key: value[i] for key, value in arrays.items()} for i in range(next(iter(lengths.values())))]
 
 
-def _paired(predictions, ground_truth):
+def _paired(predictions, ground_truth, image_size, prediction_keys, truth_keys):
+    """`(predictions, ground truth)` as per-image dicts, after checks that they pair up, hold
+    the keys the evaluation reads, and that `image_size` is the input's (height, width)."""
     predictions = split_images(predictions, "predictions")
     ground_truth = split_images(ground_truth, "ground truth")
     if len(predictions) != len(ground_truth):
@@ -81,6 +83,16 @@ def _paired(predictions, ground_truth):
                          "of ground truth: pass one entry per image, in the same order.")
     if not predictions:
         raise ValueError("No images to evaluate.")
+    for what, entries, keys in [("predictions", predictions, prediction_keys),
+                                ("ground truth", ground_truth, truth_keys)]:
+        for index, entry in enumerate(entries):
+            missing = [key for key in keys if key not in entry]
+            if missing:
+                raise ValueError(f"The {what} of image {index} lack {missing}: they need {list(keys)} "
+                                 "(predictions as model.predict_decoded gives them, ground truth as raw labels).")
+    if isinstance(image_size, (str, bytes)) or not hasattr(image_size, "__len__") or len(image_size) not in (2, 3):
+        raise ValueError(f"image_size is the model input's (height, width) in pixels (model.image_shape "
+                         f"will do), got {image_size!r}.")
     return predictions, ground_truth
 
 
@@ -91,7 +103,7 @@ def _kept_rows(prediction, count_key):
 
 
 def _image_entries(num_images, image_size):
-    height, width = (int(v) for v in image_size)
+    height, width = (int(v) for v in image_size[:2])
     return [{"id": i + 1, "height": height, "width": width} for i in range(num_images)]
 
 
@@ -110,7 +122,7 @@ def _truth_boxes(truth, image_id):
 
 
 def _pixel_scale(image_size):
-    height, width = (float(v) for v in image_size)
+    height, width = (float(v) for v in image_size[:2])
     return np.array([height, width, height, width])
 
 
@@ -226,7 +238,7 @@ def box_ap(predictions, ground_truth, image_size, num_classes=None):
         ground_truth: raw box labels (normalised), class -1 = padding,
             optional `iscrowd` flags and `areas` (segment areas as fractions
             of the image area: they decide APs/m/l, ARs/m/l; box areas without).
-        image_size: (height, width) of the model input, in pixels.
+        image_size: (height, width) of the model input, in pixels (or `model.image_shape`).
         num_classes: the number of classes (category ids 0..C-1); default:
             the classes seen in the ground truth and predictions. Classes
             without ground truth do not count in the mean.
@@ -241,7 +253,8 @@ def box_ap(predictions, ground_truth, image_size, num_classes=None):
     >>> round(box_ap(found, truth, (64, 64))["AP"], 6)
     1.0
     """
-    predictions, ground_truth = _paired(predictions, ground_truth)
+    predictions, ground_truth = _paired(predictions, ground_truth, image_size, ("boxes", "classes", "scores"),
+                                        ("boxes", "classes"))
     scale = _pixel_scale(image_size)
     annotations, results, seen = [], [], set()
     for image_id, (found, truth) in enumerate(zip(predictions, ground_truth), start=1):
@@ -319,7 +332,7 @@ def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
             optional `boxes`, `iscrowd` and `areas`; an instance with a box but no
             labelled keypoint is an ignore region (num_keypoints 0). An image
             without instances may come as `{"keypoints": []}`.
-        image_size: (height, width) of the model input, in pixels.
+        image_size: (height, width) of the model input, in pixels (or `model.image_shape`).
         sigmas: K per-keypoint OKS constants; default COCO's for K = 17, else
             0.05 for each keypoint (see `keypoint_sigmas`).
 
@@ -332,9 +345,10 @@ def keypoint_ap(predictions, ground_truth, image_size, sigmas=None):
     >>> round(keypoint_ap(found, truth, (64, 64))["AP"], 6)
     1.0
     """
-    predictions, ground_truth = _paired(predictions, ground_truth)
+    predictions, ground_truth = _paired(predictions, ground_truth, image_size, ("keypoints", "scores"),
+                                        ("keypoints",))
     found_points, truth_points, num_keypoints = _keypoint_arrays(predictions, ground_truth)
-    height, width = (float(v) for v in image_size)
+    height, width = (float(v) for v in image_size[:2])
     annotations, results = [], []
     for image_id, (found, truth, found_instances, points) in enumerate(
             zip(predictions, ground_truth, found_points, truth_points), start=1):

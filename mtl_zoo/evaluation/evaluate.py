@@ -221,6 +221,9 @@ def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box
     """
     if pck_reference not in pose.REFERENCES:
         raise ValueError(f"Unknown pck_reference {pck_reference!r}; use one of {pose.REFERENCES}.")
+    if keypoint_sigmas is not None and not isinstance(keypoint_sigmas, dict):
+        raise ValueError(f"keypoint_sigmas is a dict {{task name: one OKS sigma per keypoint}}, got "
+                         f"{type(keypoint_sigmas).__name__}.")
     keypoint_sigmas = dict(keypoint_sigmas or {})
     for name in keypoint_sigmas:
         model.get_task(name)
@@ -272,6 +275,9 @@ def results_table(results, title="Evaluation", description="Metrics of each task
     | --- | --- | --- |
     | count | accuracy | 0.875 |
     """
+    if not isinstance(results, dict) or not all(isinstance(metrics, dict) for metrics in results.values()):
+        raise ValueError(f"results_table takes evaluate_model's results, {{task: {{metric: value}}}}, got "
+                         f"{type(results).__name__}.")
     rows = [[task, metric, value] for task, metrics in results.items()
             for metric, value in metrics.items()]
     return Table(title, description, ["task", "metric", "value"], rows).to_markdown()
