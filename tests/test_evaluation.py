@@ -435,6 +435,13 @@ def test_accuracy_and_top_k():
         ev.accuracy(labels[:3], probabilities)
     with pytest.raises(ValueError, match="no examples"):
         ev.accuracy([], np.zeros((0, 3)))
+    # these used to score 0.0
+    with pytest.raises(ValueError, match="class ids must be whole numbers .*not probabilities"):
+        ev.accuracy([0.5, 1.5, 0.0, 1.0], probabilities)
+    with pytest.raises(ValueError, match="top-k accuracy: k must be an integer >= 1, got 0"):
+        ev.top_k_accuracy(labels, probabilities, k=0)
+    with pytest.raises(ValueError, match="PCK's alpha must be a finite number >= 0.0, got -0.2"):
+        ev.pck([[[1, 0]]], [[[0, 0, 2]]], [10.0], alpha=-0.2)
 
 
 def test_multilabel_map_ignores_unknown_entries_and_labels_without_positives():

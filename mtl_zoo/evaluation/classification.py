@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from mtl_zoo.checks import check_integer
+
 
 def _labels_and_scores(labels, scores, what):
     labels = np.asarray(labels)
@@ -36,6 +38,10 @@ def top_k_accuracy(labels, probabilities, k=5):
     0.5
     """
     labels, probabilities = _labels_and_scores(labels, probabilities, "top-k accuracy")
+    k = check_integer(k, "k", owner="top-k accuracy")
+    if not np.all(np.equal(np.mod(labels, 1), 0)):
+        raise ValueError("top-k accuracy: class ids must be whole numbers (one id per example, not "
+                         "probabilities).")
     labels = labels.reshape(-1).astype(int)
     if probabilities.ndim != 2:
         raise ValueError(f"Class scores have shape {probabilities.shape}, expected (N, num_classes).")

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_zoo.benchmarks.table import Table
+from mtl_zoo.checks import check_number
 from mtl_zoo.evaluation import classification, coco, dense, pose
 from mtl_zoo.naming import unknown_name_error
 
@@ -238,7 +239,7 @@ def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box
         _kind_metrics(task)
         _check_raw_labels(task, labels[task.name], model.image_shape)
     decoded = model.predict_decoded(images, batch_size=batch_size, verbose=verbose)
-    settings = {"pck_alpha": float(pck_alpha), "pck_reference": pck_reference,
+    settings = {"pck_alpha": check_number(pck_alpha, "pck_alpha", low=0.0), "pck_reference": pck_reference,
                 "keypoint_sigmas": keypoint_sigmas}
     results = {}
     for task in model.tasks:

@@ -10,6 +10,8 @@ All coordinates are in one unit (the evaluation uses input pixels).
 
 import numpy as np
 
+from mtl_zoo.checks import check_number
+
 REFERENCES = ("box", "image")
 
 
@@ -83,6 +85,7 @@ def pck(predicted, truth, sizes, alpha=0.2):
     >>> pck([[[1, 0], [10, 5], [0, 0]]], truth, [10.0], alpha=0.2)
     0.5
     """
+    alpha = check_number(alpha, "PCK's alpha", low=0.0)
     truth = _as_truth(truth)
     distances = keypoint_distances(predicted, truth)
     sizes = np.asarray(sizes, np.float64).reshape(-1)
