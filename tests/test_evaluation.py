@@ -495,6 +495,10 @@ def test_delta_m_signs_lower_is_better_metrics():
         ev.delta_m({"mystery": 2.0}, {"mystery": 1.0})
     with pytest.raises(ValueError, match="only the baselines"):
         ev.delta_m({"seg/mIoU": 0.5}, baselines)
+    with pytest.raises(ValueError, match="the multi-task value of 'seg/mIoU' is nan, not a finite number"):
+        ev.delta_m({"seg/mIoU": float("nan"), "depth/rmse": 1.0}, baselines)  # it returned nan
+    with pytest.raises(ValueError, match="the baseline value of 'seg/mIoU' is '0.5', not a finite number"):
+        ev.delta_m({"seg/mIoU": 0.5}, {"seg/mIoU": "0.5"})  # once taken as the number
 
 
 def test_delta_m_of_whole_results_leaves_out_data_counts_and_undefined_coco_statistics():

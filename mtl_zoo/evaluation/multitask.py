@@ -9,6 +9,8 @@ them (as Navon et al. 2022 do).
 """
 
 import fnmatch
+import math
+import numbers
 
 HIGHER = "higher"
 LOWER = "lower"
@@ -110,6 +112,9 @@ def delta_m(multi_task, baselines, directions=None):
                          f"{sorted(set(baselines) - set(multi_task))}.")
     gains = []
     for name, value in multi_task.items():
+        for what, number in (("multi-task", value), ("baseline", baselines[name])):
+            if isinstance(number, (bool, str)) or not isinstance(number, numbers.Real) or not math.isfinite(number):
+                raise ValueError(f"delta_m: the {what} value of {name!r} is {number!r}, not a finite number.")
         baseline = float(baselines[name])
         if name.rsplit("/", 1)[-1] in DIAGNOSTICS or float(value) == baseline == COCO_UNDEFINED:
             continue
