@@ -371,6 +371,8 @@ def test_load_model_names_a_truncated_file(model, tmp_path):
     ({"tasks": []}, "at least one task"),
     ({"tasks": mz.tasks.Classification("a", 2)}, r"tasks must be a list of tasks, got one Classification"),
     ({"input_shape": (24, 24, 3)}, "too small"),
+    ({"input_shape": (3, 64, 96)}, r"looks like \(channels, height, width\): give \(height, width, channels\), "
+                                   r"e.g. \(64, 96, 3\)"),
     ({"sharing": "medium"}, "Unknown sharing scheme"),
     ({"task_weights": {"cuont": 1.0}}, "task_weights names unknown task 'cuont'. Did you mean 'count'?"),
     ({"task_weights": {"count": "x"}}, "Task weight of 'count' must be a finite number >= 0, got 'x'"),

@@ -51,6 +51,10 @@ def check_input_shape(input_shape, rgb_only=True, backbone="this backbone"):
         raise ValueError(
             f"input_shape must be (height, width, channels) integers, got {input_shape!r}."
         ) from None
+    if height in (1, 3, 4) and width >= MAX_STRIDE and channels >= MAX_STRIDE:
+        raise ValueError(f"input_shape {tuple(input_shape)} looks like (channels, height, width): give "
+                         f"(height, width, channels), e.g. {(width, channels, height)}; the models take "
+                         "channels-last images.")
     if height < MAX_STRIDE or width < MAX_STRIDE:
         raise ValueError(
             f"input_shape {tuple(input_shape)} is too small for {backbone}: its deepest "
