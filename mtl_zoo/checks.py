@@ -54,23 +54,33 @@ def check_number(value, name, low=None, high=None, owner=None):
     return float(value)
 
 
-def warn_if_unit_range(images, what):
-    """Warns when `images` (an array) are floats in [0, 1] with some pixel above 0: the models
-    take raw 0-255 images and scale them themselves, so images already scaled to [0, 1]
-    would train or predict on nearly black input without an error. Other inputs (datasets,
-    uint8 or 0-255 arrays, all-black images) pass without a word.
+def warn_if_unit_range(images, what, stacklevel=3):
+    """Warns when `images` (an array or an eager tensor) are floats no larger than 1, not all
+    0: the models take raw 0-255 images and scale them themselves, so images already scaled
+    to [0, 1] or [-1, 1] would train or predict on nearly black input without an error.
+    Other inputs (datasets, uint8 or 0-255 arrays, all-black images) pass without a word.
+    `stacklevel` is `warnings.warn`'s, counted from the caller of this function.
 
     Example:
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     warn_if_unit_range(np.full((1, 4, 4, 3), 0.5, "float32"), "fit's images")
-    >>> str(caught[0].message)[:60]
-    "fit's images are floats in [0, 1], but the models take raw 0"
+    >>> str(caught[0].message)[:64]
+    "fit's images are floats in [0.5, 0.5], but the models take raw 0"
     """
-    if not isinstance(images, np.ndarray) or images.dtype.kind != "f" or images.size == 0:
+    if hasattr(images, "numpy") and getattr(images.dtype, "is_floating", False):
+        try:
+            images = images.numpy()
+        except (AttributeError, NotImplementedError, ValueError):  # a symbolic tensor
+            return
+    if not isinstance(images, np.ndarray) or images.dtype.kind != "f":
         return
-    low, high = float(np.nanmin(images)), float(np.nanmax(images))
-    if 0.0 <= low and 0.0 < high <= 1.0:
-        warnings.warn(f"{what} are floats in [0, 1], but the models take raw 0-255 images (they scale them "
-                      "themselves): multiply them by 255, or pass the uint8 images.", stacklevel=3)
+    finite = np.isfinite(images)
+    if not finite.any():
+        return
+    values = images if finite.all() else images[finite]
+    low, high = float(values.min()), float(values.max())
+    if high <= 1.0 and (high > 0.0 or low < 0.0):
+        warnings.warn(f"{what} are floats in [{low:.3g}, {high:.3g}], but the models take raw 0-255 images (they "
+                      "scale them themselves): pass the uint8 images, or undo the scaling.", stacklevel=stacklevel)

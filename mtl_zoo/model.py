@@ -472,8 +472,8 @@ class MultiTaskModel(keras.Model):
             raise ValueError(f"Cannot save to {filepath}: Keras's legacy HDF5 format cannot hold a multi-task "
                              "model. Save a .keras file (model.save('name.keras')), or the weights alone "
                              "(model.save_weights('name.weights.h5')).")
-        if "://" in str(filepath) or not str(filepath).endswith(".keras"):  # Keras names the problem
-            return super().save(filepath, overwrite=overwrite, **kwargs)
+        if "://" in str(filepath) or not str(filepath).endswith(".keras") or kwargs.get("zipped") is False:
+            return super().save(filepath, overwrite=overwrite, **kwargs)  # Keras's own checks and writing
         if not overwrite and os.path.exists(filepath):
             return super().save(filepath, overwrite=False, **kwargs)  # Keras asks or refuses
         with staged_file(filepath) as staging:
@@ -856,31 +856,43 @@ class MultiTaskModel(keras.Model):
 def _warn_if_unit_range_images(method, args, kwargs):
     """`warn_if_unit_range` on the images of a `fit`, `evaluate` or `predict` call."""
     images = inspect.signature(method).bind(*args, **kwargs).arguments.get("x")
-    warn_if_unit_range(images, f"The images given to {method.__name__}")
+    warn_if_unit_range(images, f"The images given to {method.__name__}", stacklevel=4)  # the caller of fit
 
 
 def _with_array_masks(method, args, kwargs):
-    """`(args, kwargs)` of a `fit` or `evaluate` call with per-task masks `sample_weight={task:
-    (N,) mask}` next to arrays `y={task: targets}` laid out as Keras takes them there: in
-    `y`'s structure, a task's mask repeated for each of its target arrays, and all ones
-    for a task of `y` without one. (A dataset carries the masks as a third element.)"""
+    """`(args, kwargs)` of a `fit` or `evaluate` call with per-task masks `{task: (N,) mask}`
+    next to arrays `y={task: targets}` (`sample_weight`, or the third element of
+    `validation_data`) laid out as Keras takes them there (`_masks_laid_out_as`). A dataset
+    carries the masks as a third element of its own."""
     bound = inspect.signature(method).bind(*args, **kwargs)
     y, masks = bound.arguments.get("y"), bound.arguments.get("sample_weight")
-    if not (isinstance(y, dict) and isinstance(masks, dict)):
-        return args, kwargs
+    if isinstance(y, dict) and isinstance(masks, dict):
+        bound.arguments["sample_weight"] = _masks_laid_out_as(y, masks)
+    validation = bound.arguments.get("validation_data")
+    if isinstance(validation, (tuple, list)) and len(validation) == 3 and isinstance(validation[1], dict) \
+            and isinstance(validation[2], dict):
+        bound.arguments["validation_data"] = (*validation[:2], _masks_laid_out_as(*validation[1:]))
+    return bound.args, bound.kwargs
+
+
+def _masks_laid_out_as(y, masks):
+    """Per-task masks `{task: (N,) mask}` in the structure of the arrays `y={task: targets}`:
+    a task's mask repeated for each of its target arrays, all ones for a task of `y`
+    without one (what Keras takes as `sample_weight` with arrays)."""
     unlabelled = sorted(set(masks) - set(y))
     if unlabelled:
-        raise ValueError(f"sample_weight has masks for {unlabelled}, which y does not label. With arrays, every "
+        raise ValueError(f"The masks name {unlabelled}, which y does not label. With arrays, every "
                          "task needs targets in y; for data without some task's labels, pass fit a "
                          "dataset of (images, labels, masks), e.g. mz.data.dataset_from_arrays(model, images, "
                          "raw_labels, masks={task: mask}).")
+    if not y:
+        raise ValueError("y holds no task's targets: give {task_name: targets}.")
     count = len(tf.nest.flatten(y)[0])
     laid_out = {}
     for task, targets in y.items():
-        mask = masks[task] if task in masks else np.ones(count, "float32")
+        mask = np.asarray(masks[task], "float32") if task in masks else np.ones(count, "float32")
         laid_out[task] = tf.nest.map_structure(lambda _: mask, targets)
-    bound.arguments["sample_weight"] = laid_out
-    return bound.args, bound.kwargs
+    return laid_out
 
 
 def _checked_batch_of_raw_labels(task, raw):
@@ -897,7 +909,8 @@ def _checked_batch_of_raw_labels(task, raw):
                              "does.") from None
         ranks = task.example_label_ranks.get(key)
         rank = value.shape.rank
-        if ranks and rank is not None and (value.shape.num_elements() or rank == 0) and rank - 1 not in ranks:
+        if ranks and rank is not None and (value.shape.num_elements() or rank == 0) and (
+                rank - 1 not in ranks or (task.raw_label_is_map and rank == 3 and value.shape[-1] == 1)):
             raise ValueError(f"{where} have shape {tuple(value.shape)}; one example's have "
                              f"{' or '.join(map(str, ranks))} axes, and a batch one more in front. For one "
                              "example, use model.encode_labels.")
@@ -927,10 +940,10 @@ def load_model(path, compile=True):
     if "://" not in str(path) and not os.path.exists(path):
         raise ValueError(f"File not found: {path}. Give the path of a model saved with "
                          "model.save('name.keras').")
-    if os.path.isdir(path):
-        raise ValueError(f"{path} is a folder; load_model takes a .keras file (model.save('name.keras')). "
-                         "A SavedModel export (model.export) loads with tf.saved_model.load(<its version "
-                         "folder>), or keras.layers.TFSMLayer for Keras.")
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):  # not an unzipped .keras
+        raise ValueError(f"{path} is a folder that holds no saved model; load_model takes a .keras file "
+                         "(model.save('name.keras')). A SavedModel export (model.export) loads with "
+                         "tf.saved_model.load(<its version folder>), or keras.layers.TFSMLayer for Keras.")
     if str(path).endswith(".keras") and os.path.isfile(path) and not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a .keras archive (a zip file): it is truncated or "
                          "corrupt. Save the model again, or copy or download it again.")

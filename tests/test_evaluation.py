@@ -495,9 +495,12 @@ def test_delta_m_signs_lower_is_better_metrics():
         ev.delta_m({"mystery": 2.0}, {"mystery": 1.0})
     with pytest.raises(ValueError, match="only the baselines"):
         ev.delta_m({"seg/mIoU": 0.5}, baselines)
-    with pytest.raises(ValueError, match="the multi-task value of 'seg/mIoU' is nan, not a finite number"):
-        ev.delta_m({"seg/mIoU": float("nan"), "depth/rmse": 1.0}, baselines)  # it returned nan
-    with pytest.raises(ValueError, match="the baseline value of 'seg/mIoU' is '0.5', not a finite number"):
+    diverged = {"seg/mIoU": float("nan"), "depth/rmse": 1.0}  # it returned nan
+    with pytest.raises(ev.UndefinedDeltaM, match="the multi-task value of 'seg/mIoU' is nan"):
+        ev.delta_m(diverged, baselines)
+    assert ev.delta_m_record(diverged, baselines) == {  # a training run's record is still written
+        "delta_m": None, "delta_m_undefined": "delta_m: the multi-task value of 'seg/mIoU' is nan."}
+    with pytest.raises(ValueError, match="the baseline value of 'seg/mIoU' is '0.5', not a number"):
         ev.delta_m({"seg/mIoU": 0.5}, {"seg/mIoU": "0.5"})  # once taken as the number
 
 

@@ -88,20 +88,27 @@ def test_per_task_masks_go_with_arrays_as_with_datasets(model, shapes):
     assert from_arrays == pytest.approx(from_dataset, rel=1e-5)
     assert from_arrays["shapes_loss"] != pytest.approx(model.evaluate(images, labels, batch_size=8, verbose=0,
                                                                       return_dict=True)["shapes_loss"])
+    # fit: a mask dict (a list, too), in validation_data as well; and one mask for every task
+    history = model.fit(images, labels, sample_weight={"count": half.tolist()}, batch_size=8, epochs=1,
+                        validation_data=(images, labels, {"shapes": half}), verbose=0).history
+    assert history["val_shapes_loss"][0] > 0 and np.isfinite(history["count_loss"][0])
     assert np.isfinite(model.fit(images, labels, sample_weight=np.ones(8), batch_size=8,
-                                 verbose=0).history["loss"][0])  # one mask for all, nested targets too
-    with pytest.raises(ValueError, match=r"sample_weight has masks for \['other'\], which y does not label.*"
+                                 verbose=0).history["loss"][0])
+    with pytest.raises(ValueError, match=r"The masks name \['other'\], which y does not label.*"
                                          r"dataset_from_arrays\(model, images, raw_labels, masks="):
         model.fit(images, labels, sample_weight={"other": half}, verbose=0)
 
 
 def test_images_scaled_to_0_1_are_warned_about(model, shapes):
     images = shapes[0][:2]
-    with pytest.warns(UserWarning, match="The images given to predict are floats in \\[0, 1\\], but the models "
+    with pytest.warns(UserWarning, match="The images given to predict are floats in \\[0.*, .*1\\], but the models "
                                          "take raw 0-255 images"):
         model.predict_decoded(images.astype("float32") / 255.0)  # it used to decode near-black images
-    with pytest.warns(UserWarning, match="The images given to dataset_from_arrays are floats in \\[0, 1\\]"):
-        dataset_from_arrays(model, images.astype("float32") / 255.0, {"count": np.array([0, 1])})
+    with pytest.warns(UserWarning, match="The images given to dataset_from_arrays are floats in \\[-1.*, .*1\\]"):
+        dataset_from_arrays(model, images.astype("float32") / 127.5 - 1.0, {"count": np.array([0, 1])})
+    with pytest.warns(UserWarning, match="The images given to predict are floats") as caught:
+        model.predict(tf.constant(images, tf.float32) / 255.0, verbose=0)  # a tensor too
+    assert caught[0].filename == __file__  # the warning points at the call
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.predict(images, verbose=0)
@@ -343,7 +350,7 @@ def test_task_weights_must_be_finite_and_none_is_assigned_when_one_is_bad(model)
     assert model.task_weights == {"count": 0.25, "shapes": 1.0, "extremes": 2.0}
 
 
-def test_load_model_names_a_truncated_file(model, tmp_path):
+def test_load_model_names_a_truncated_file(model, tmp_path, monkeypatch):
     path = tmp_path / "m.keras"
     model.save(path)
     truncated = tmp_path / "truncated.keras"
@@ -353,7 +360,8 @@ def test_load_model_names_a_truncated_file(model, tmp_path):
     for missing in ("missing.keras", "missing.h5"):
         with pytest.raises(ValueError, match=f"File not found: .*{missing}"):
             mz.load_model(tmp_path / missing)
-    with pytest.raises(ValueError, match="is a folder; load_model takes a .keras file.*tf.saved_model.load"):
+    with pytest.raises(ValueError, match="is a folder that holds no saved model; load_model takes a .keras file.*"
+                                         "tf.saved_model.load"):
         mz.load_model(tmp_path)  # an export's folder once asked to install orbax-checkpoint
     # saving: Keras's legacy format is refused before a byte is written (it used to fail
     # halfway and leave a partial file), and a .keras file is written whole
@@ -362,6 +370,16 @@ def test_load_model_names_a_truncated_file(model, tmp_path):
     model.save(path)  # over the earlier one, through a staging folder that is then removed
     assert sorted(os.listdir(tmp_path)) == ["m.keras", "truncated.keras"]
     assert mz.load_model(path).task_names == model.task_names
+    before = path.read_bytes()
+
+    def fails_halfway(self, store):  # a save that fails once part of the archive is written
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(model), "save_own_variables", fails_halfway)
+        with pytest.raises(OSError, match="disk full"):
+            model.save(path)
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["m.keras", "truncated.keras"]
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -274,7 +274,7 @@ def test_a_batch_of_raw_labels_is_refused_by_encode_labels_and_encoded_by_encode
 
 
 @pytest.mark.parametrize("task,message", [
-    (lambda: mz.tasks.Classification("a", num_classes=0), "Task 'a': num_classes must be an integer >= 1, got 0"),
+    (lambda: mz.tasks.Classification("a", num_classes=0), "Task 'a': num_classes must be an integer >= 2, got 0"),
     (lambda: mz.tasks.Classification("a", num_classes=1), "Task 'a': num_classes must be >= 2: a softmax over one "
                                                           "class always predicts it"),
     (lambda: mz.tasks.Detection("a", num_classes=0), "num_classes must be >= 1"),

@@ -11,6 +11,7 @@ labels the task, 0 where it does not (the model then adds no loss for it).
 import json
 import math
 import numbers
+import warnings
 
 import tensorflow as tf
 
@@ -52,9 +53,9 @@ def with_labels_of(examples, task_names):
 
     Raises:
         ValueError: the examples are not such pairs or triples, or label none of `task_names`;
-            a name they do not label looks like one they label that is not listed (a
-            misspelling, which would otherwise leave that task without labels); `task_names`
-            is one string.
+            `task_names` is one string. A name they do not label that looks like one they
+            label that is not listed (a misspelling, which would leave that task without
+            labels) is warned about.
 
     Example:
     >>> examples = tf.data.Dataset.from_tensors((tf.zeros([8, 8, 3]), {"a": 1, "b": 2}))
@@ -69,12 +70,13 @@ def with_labels_of(examples, task_names):
     if isinstance(task_names, str):
         raise ValueError(f"task_names must be a list of task names (or a model), got the string {task_names!r}: "
                          f"write [{task_names!r}].")
+    task_names = list(task_names)
     unlisted_labels = [label for label in spec[1] if label not in task_names]
     for name in task_names:
         alike = closest_names(name, unlisted_labels, cutoff=0.8) if name not in spec[1] else []
-        if alike:
-            raise ValueError(f"The examples label no task {name!r}, but they label {' and '.join(map(repr, alike))}, "
-                             f"which is not listed: a misspelling? Their tasks are {sorted(spec[1])}.")
+        if alike:  # a warning: in a mixture, another dataset may label the task
+            warnings.warn(f"The examples label no task {name!r}, but they label {' and '.join(map(repr, alike))}, "
+                          f"which is not listed: a misspelling? Their tasks are {sorted(spec[1])}.", stacklevel=2)
     kept = [name for name in task_names if name in spec[1]]
     if not kept:
         raise ValueError(f"The examples label none of the tasks {list(task_names)}: they label "
@@ -497,7 +499,8 @@ def build_pipeline(model, examples, batch_size=32, augmentation=None, resize="st
     ...           callbacks=[backup])  # doctest: +SKIP
     """
     batch_size = check_batch_size(batch_size)
-    shuffle_buffer = check_integer(shuffle_buffer, "shuffle_buffer", minimum=0)
+    shuffle_buffer = check_integer(int(shuffle_buffer) if hasattr(shuffle_buffer, "numpy") else shuffle_buffer,
+                                   "shuffle_buffer", minimum=0)  # a tensor too: examples.cardinality()
     epoch_range = checked_epoch_range(epochs, first_epoch, seed)
     options = deterministic_options(deterministic or epoch_range is not None, seed,
                                     shuffled=bool(shuffle_buffer))

@@ -22,7 +22,7 @@ def accuracy(labels, probabilities):
     >>> accuracy([0, 2], [[0.9, 0.1, 0.0], [0.5, 0.3, 0.2]])
     0.5
     """
-    return top_k_accuracy(labels, probabilities, k=1)
+    return _top_k_accuracy(labels, probabilities, 1, "accuracy")
 
 
 def top_k_accuracy(labels, probabilities, k=5):
@@ -37,11 +37,13 @@ def top_k_accuracy(labels, probabilities, k=5):
     >>> top_k_accuracy([0, 2], [[0.9, 0.1, 0.0], [0.5, 0.3, 0.2]], k=2)
     0.5
     """
-    labels, probabilities = _labels_and_scores(labels, probabilities, "top-k accuracy")
-    k = check_integer(k, "k", owner="top-k accuracy")
+    return _top_k_accuracy(labels, probabilities, check_integer(k, "k", owner="top-k accuracy"), "top-k accuracy")
+
+
+def _top_k_accuracy(labels, probabilities, k, what):
+    labels, probabilities = _labels_and_scores(labels, probabilities, what)
     if not np.all(np.equal(np.mod(labels, 1), 0)):
-        raise ValueError("top-k accuracy: class ids must be whole numbers (one id per example, not "
-                         "probabilities).")
+        raise ValueError(f"{what}: class ids must be whole numbers (one id per example, not probabilities).")
     labels = labels.reshape(-1).astype(int)
     if probabilities.ndim != 2:
         raise ValueError(f"Class scores have shape {probabilities.shape}, expected (N, num_classes).")

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_zoo.benchmarks.table import Table
-from mtl_zoo.checks import check_number
+from mtl_zoo.checks import check_integer, check_number
 from mtl_zoo.evaluation import classification, coco, dense, pose
 from mtl_zoo.naming import unknown_name_error
 
@@ -153,29 +153,43 @@ def _images_and_labels(data):
     return images, {task: [labels[task] for _, labels in examples] for task in tasks}
 
 
-def _check_raw_labels(task, labels, image_shape):
-    """Runs the checks of encoding on the raw labels, so that ground truth that training
-    refuses (pixel coordinates, unordered boxes, class ids out of range) is refused here
-    too instead of scoring 0: all examples at once (`task.encode_batch` of them padded as the
-    pipelines pad), and where that fails, each alone, for an error that names the example."""
-    def spec(value):
-        value = np.asarray(value)
-        return tf.TensorSpec([None] * value.ndim, tf.as_dtype(value.dtype))
-
-    label_spec = tf.nest.map_structure(spec, labels[0])
-    try:
-        batch = tf.data.Dataset.from_generator(lambda: iter(labels), output_signature=label_spec).padded_batch(
-            len(labels), padding_values=task.label_padding(label_spec)).get_single_element()
-        task.encode_batch(batch, image_shape)
-        return
-    except (ValueError, TypeError, tf.errors.InvalidArgumentError):
-        pass  # find the example, and the message
-    for index, label in enumerate(labels):
+def _check_raw_labels(task, labels, image_shape, batch_size):
+    """Runs the checks of training on the raw labels (encoding's, then the train step's
+    `target_checks`), so that ground truth that training refuses (pixel coordinates,
+    unordered boxes, class ids out of range) is refused here too instead of scoring 0:
+    `batch_size` examples at a time, padded as the pipelines pad them, and in a batch that
+    fails, each example alone, for an error that names it."""
+    for start in range(0, len(labels), batch_size):
+        chunk = labels[start:start + batch_size]
         try:
-            task.encode(label, image_shape)
-        except (ValueError, tf.errors.InvalidArgumentError) as error:
-            message = getattr(error, "message", str(error)).strip().splitlines()[0]  # without TF's context
-            raise ValueError(f"Example {index} of the evaluation data: {message}") from None
+            _run_checks(task, _padded_batch(task, chunk), image_shape)
+            continue
+        except (ValueError, TypeError, tf.errors.OpError):
+            pass  # find the example, and the message
+        for offset, label in enumerate(chunk):
+            try:
+                _run_checks(task, tf.nest.map_structure(lambda value: np.asarray(value)[None], label), image_shape)
+            except (ValueError, tf.errors.OpError) as error:
+                message = getattr(error, "message", str(error)).strip().splitlines()[0]  # without TF's context
+                raise ValueError(f"Example {start + offset} of the evaluation data: {message}") from None
+
+
+def _padded_batch(task, labels):
+    """Raw labels of several examples as one batch, padded with `task.label_padding`, each
+    array in the type that holds all the examples' values."""
+    def spec(*values):
+        arrays = [np.asarray(value) for value in values]
+        return tf.TensorSpec([None] * arrays[0].ndim, tf.as_dtype(np.result_type(*arrays)))
+
+    label_spec = tf.nest.map_structure(spec, *labels)
+    return tf.data.Dataset.from_generator(lambda: iter(labels), output_signature=label_spec).padded_batch(
+        len(labels), padding_values=task.label_padding(label_spec)).get_single_element()
+
+
+def _run_checks(task, batch, image_shape):
+    """Encodes a batch of raw labels and runs the train step's checks on the targets."""
+    targets = task.encode_batch(batch, image_shape)
+    task.target_checks(targets, tf.ones([tf.shape(tf.nest.flatten(targets)[0])[0]]))
 
 
 def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box",
@@ -222,6 +236,8 @@ def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box
     """
     if pck_reference not in pose.REFERENCES:
         raise ValueError(f"Unknown pck_reference {pck_reference!r}; use one of {pose.REFERENCES}.")
+    pck_alpha = check_number(pck_alpha, "pck_alpha", low=0.0)
+    batch_size = check_integer(batch_size, "batch_size")
     if keypoint_sigmas is not None and not isinstance(keypoint_sigmas, dict):
         raise ValueError(f"keypoint_sigmas is a dict {{task name: one OKS sigma per keypoint}}, got "
                          f"{type(keypoint_sigmas).__name__}.")
@@ -237,9 +253,9 @@ def evaluate_model(model, data, batch_size=32, pck_alpha=0.2, pck_reference="box
     tasks = [model.get_task(name) for name in labels]
     for task in tasks:
         _kind_metrics(task)
-        _check_raw_labels(task, labels[task.name], model.image_shape)
+        _check_raw_labels(task, labels[task.name], model.image_shape, batch_size)
     decoded = model.predict_decoded(images, batch_size=batch_size, verbose=verbose)
-    settings = {"pck_alpha": check_number(pck_alpha, "pck_alpha", low=0.0), "pck_reference": pck_reference,
+    settings = {"pck_alpha": pck_alpha, "pck_reference": pck_reference,
                 "keypoint_sigmas": keypoint_sigmas}
     results = {}
     for task in model.tasks:

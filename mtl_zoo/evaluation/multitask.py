@@ -112,11 +112,15 @@ def delta_m(multi_task, baselines, directions=None):
                          f"{sorted(set(baselines) - set(multi_task))}.")
     gains = []
     for name, value in multi_task.items():
+        if name.rsplit("/", 1)[-1] in DIAGNOSTICS:
+            continue
         for what, number in (("multi-task", value), ("baseline", baselines[name])):
-            if isinstance(number, (bool, str)) or not isinstance(number, numbers.Real) or not math.isfinite(number):
-                raise ValueError(f"delta_m: the {what} value of {name!r} is {number!r}, not a finite number.")
+            if isinstance(number, bool) or not isinstance(number, numbers.Real):
+                raise ValueError(f"delta_m: the {what} value of {name!r} is {number!r}, not a number.")
+            if not math.isfinite(number):  # a diverged model's
+                raise UndefinedDeltaM(f"delta_m: the {what} value of {name!r} is {number}.")
         baseline = float(baselines[name])
-        if name.rsplit("/", 1)[-1] in DIAGNOSTICS or float(value) == baseline == COCO_UNDEFINED:
+        if float(value) == baseline == COCO_UNDEFINED:
             continue
         if baseline == 0:
             raise UndefinedDeltaM(f"delta_m divides by the baseline, and the baseline's {name!r} is 0.")
@@ -130,7 +134,8 @@ def delta_m(multi_task, baselines, directions=None):
 def delta_m_record(multi_task, baselines, directions=None):
     """`delta_m` for a results file, which is written whatever the outcome:
     `{"delta_m": value}`, or `{"delta_m": None, "delta_m_undefined": why}` when the
-    relative gain is undefined (a baseline scored 0, or no metric is defined).
+    relative gain is undefined (a baseline scored 0, a value is NaN or infinite, or no
+    metric is defined).
 
     Example:
     >>> delta_m_record({"a/accuracy": 0.5}, {"a/accuracy": 0.0})

@@ -198,6 +198,10 @@ def write_architecture_preset(folder, config, description, limitations, intended
 
     Returns:
         The written preset (a dict).
+
+    Raises:
+        ValueError: `folder` holds something other than an earlier version of a preset
+            (`check_replaceable`); nothing is written then.
     """
     import mtl_zoo as mz
 
@@ -241,9 +245,10 @@ def write_preset(model_dir, folder, description, limitations, training_data, url
         The written preset (a dict).
 
     Raises:
-        ValueError: `model_dir` is not the folder of a finished run (a file missing, or
-            one that lacks the fields a run writes), or the preset would not load (its
-            config does not build the run's model); nothing is written then.
+        ValueError: `folder` holds something other than an earlier version of a preset
+            (`check_replaceable`); `model_dir` is not the folder of a finished run (a file
+            missing, or one that lacks the fields a run writes), or the preset would not
+            load (its config does not build the run's model); nothing is written then.
     """
     import mtl_zoo as mz
 

@@ -25,10 +25,21 @@ class Features:
     image_shape: tuple
 
 
+def static_rank(value):
+    """The number of axes of `value` (a tensor, a KerasTensor or an array), or None when it is
+    unknown (Keras traces a step again with an unknown rank after targets of two ranks).
+
+    Example:
+    >>> static_rank(tf.zeros([2, 3]).numpy()), static_rank(tf.zeros([2])), static_rank(tf.TensorSpec(None).shape)
+    (2, 1, None)
+    """
+    shape = getattr(value, "shape", value)
+    return shape.rank if isinstance(shape, tf.TensorShape) else len(shape)
+
+
 def check_rank(value, expected_ranks, task, what, fix):
-    """Raises a ValueError naming `task` when `value`'s rank is known and not in `expected_ranks`
-    (Keras traces a step again with an unknown rank after targets of two ranks)."""
-    rank = value.shape.rank
+    """Raises a ValueError naming `task` when `value`'s rank is known and not in `expected_ranks`."""
+    rank = static_rank(value)
     if rank is not None and rank not in expected_ranks:
         raise ValueError(
             f"Task {task.name!r}: {what} has shape {tuple(value.shape)} (rank {rank}), "
@@ -38,7 +49,7 @@ def check_rank(value, expected_ranks, task, what, fix):
 
 def check_last_dim(value, expected, task, what, fix):
     """Raises a ValueError naming `task` when `value`'s static last dimension is wrong."""
-    last = value.shape[-1] if value.shape.rank else None
+    last = value.shape[-1] if static_rank(value) else None
     if last is not None and int(last) != expected:
         raise ValueError(
             f"Task {task.name!r}: {what} has shape {tuple(value.shape)}, expected last "
@@ -417,6 +428,9 @@ class Task(Configurable):
     # an array label: ranks}; a label of instances may also come empty. `encode_labels` and
     # `encode_label_batch` tell one example from a batch by them ({}: not checked)
     example_label_ranks = {}
+    # True for kinds whose raw label is one (H, W) or (H, W, 1) map: then a batch's (B, H, W)
+    # is told from one example's (H, W, 1) by its last axis
+    raw_label_is_map = False
 
     def __init__(self, name):
         self.name = check_identifier(name, "task name")

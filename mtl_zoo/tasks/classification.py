@@ -6,7 +6,7 @@ from keras import layers, ops
 
 from mtl_zoo.checks import check_integer
 from mtl_zoo.tasks.base import (Task, check_rank, checked_class_ids, checked_size, labelled_values_check,
-                                one_example_message, whole_numbers)
+                                one_example_message, static_rank, whole_numbers)
 from mtl_zoo.tasks.heads import pooled_trunk_features
 
 
@@ -39,11 +39,11 @@ class Classification(Task):
 
     def __init__(self, name, num_classes, label_smoothing=0.0, top_k=5, class_names=None):
         super().__init__(name)
-        num_classes = check_integer(num_classes, "num_classes", owner=f"Task {name!r}")
-        if num_classes == 1:
+        if num_classes == 1 and not isinstance(num_classes, bool):
             raise ValueError(f"Task {name!r}: num_classes must be >= 2: a softmax over one class always "
                              "predicts it, with a loss of 0. For a yes/no task use num_classes=2, or "
                              "MultiLabel(name, num_labels=1).")
+        num_classes = check_integer(num_classes, "num_classes", minimum=2, owner=f"Task {name!r}")
         if not 0.0 <= float(label_smoothing) < 1.0:
             raise ValueError(f"Task {name!r}: label_smoothing must be in [0, 1), got {label_smoothing}.")
         if class_names is not None and len(class_names) != int(num_classes):
@@ -73,7 +73,7 @@ class Classification(Task):
     def validate_targets(self, targets):
         targets = ops.convert_to_tensor(targets) if not hasattr(targets, "shape") else targets
         check_rank(targets, (1, 2), self, "labels", "Pass one integer class id per image.")
-        if targets.shape.rank == 2 and targets.shape[-1] not in (None, 1):
+        if static_rank(targets) == 2 and targets.shape[-1] not in (None, 1):
             raise ValueError(
                 f"Task {self.name!r}: labels have shape {tuple(targets.shape)}, which looks "
                 "one-hot; pass integer class ids (e.g. argmax over the last axis).")

@@ -5,7 +5,8 @@ import tensorflow as tf
 from keras import layers, ops
 
 from mtl_zoo.backbones.backbone import level_stride
-from mtl_zoo.tasks.base import Task, check_last_dim, check_rank, labelled_values_check, sized_like_output
+from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, labelled_values_check, sized_like_output,
+                                static_rank)
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
 from mtl_zoo.tasks.heads import checked_head_channels, checked_head_conv
 
@@ -43,6 +44,7 @@ class Depth(Task):
 
     kind = "depth"
     example_label_ranks = {None: (2, 3)}
+    raw_label_is_map = True
     uses_pyramid = True
     output_keys = ("depth",)
     silog_lambda = 0.5
@@ -71,7 +73,7 @@ class Depth(Task):
 
     def validate_targets(self, targets):
         check_rank(targets, (3, 4), self, "depth maps", "Pass (batch, H, W) or (batch, H, W, 1) depth.")
-        if targets.shape.rank == 4:
+        if static_rank(targets) == 4:
             check_last_dim(targets, 1, self, "depth maps", "Pass one depth per pixel.")
 
     def target_checks(self, targets, mask):

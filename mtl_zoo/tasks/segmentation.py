@@ -6,7 +6,7 @@ from keras import ops
 
 from mtl_zoo.backbones.backbone import level_stride
 from mtl_zoo.tasks.base import (Task, check_last_dim, check_rank, checked_class_ids, labelled_values_check,
-                                sized_like_output)
+                                sized_like_output, static_rank)
 from mtl_zoo.tasks.dense import per_pixel_head, resize_label_map
 from mtl_zoo.tasks.heads import checked_head_channels, checked_head_conv
 
@@ -43,6 +43,7 @@ class Segmentation(Task):
 
     kind = "segmentation"
     example_label_ranks = {None: (2, 3)}
+    raw_label_is_map = True
     uses_pyramid = True
     output_keys = ("logits",)
 
@@ -85,7 +86,7 @@ class Segmentation(Task):
 
     def validate_targets(self, targets):
         check_rank(targets, (3, 4), self, "masks", "Pass (batch, H, W) integer masks.")
-        if targets.shape.rank == 4:
+        if static_rank(targets) == 4:
             check_last_dim(targets, 1, self, "masks", "Pass one class id per pixel.")
 
     def target_checks(self, targets, mask):
