@@ -1,9 +1,11 @@
 """Checks of arguments (counts, numbers, image arrays), shared by the layers, sharing schemes,
 pipelines and the model, so that every bad value fails, or warns, with the same kind of
-message."""
+message; and `failed_check`, which finds the message of a check of the data in a TensorFlow
+error."""
 
 import math
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -84,3 +86,32 @@ def warn_if_unit_range(images, what, stacklevel=3):
     if high <= 1.0 and (high > 0.0 or low < 0.0):
         warnings.warn(f"{what} are floats in [{low:.3g}, {high:.3g}], but the models take raw 0-255 images (they "
                       "scale them themselves): pass the uint8 images, or undo the scaling.", stacklevel=stacklevel)
+
+
+# what the messages of mtl_zoo's checks of the data hold (a task's name, or the dataset's
+# failure), unlike assertions inside Keras or TensorFlow
+DATA_CHECK_MARKS = ("Task '", "task '", "an image is empty", "yields no examples")
+
+
+def failed_check(error):
+    """The message of the mtl_zoo check that `error` reports (a TensorFlow run-time assertion
+    about the data, such as a class id out of range), or None for any other error.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> error = tf.errors.InvalidArgumentError(None, None, "Graph execution error: ... assertion "
+    ...     "failed: [Task 'kind': class ids must lie in [0, 4)] [Condition x == y did not hold]")
+    >>> failed_check(error)
+    "Task 'kind': class ids must lie in [0, 4)"
+    """
+    tensorflow = sys.modules.get("tensorflow")  # no TensorFlow imported: no such error
+    marker = "assertion failed: ["
+    if tensorflow is None or not isinstance(error, tensorflow.errors.InvalidArgumentError):
+        return None
+    text = str(error.message).replace("\\'", "'")  # TensorFlow escapes the quotes
+    if marker not in text:
+        return None
+    body = text[text.index(marker) + len(marker):]
+    ends = [index for index in (body.find("] [Condition"), body.find("]\n"), body.rfind("]")) if index >= 0]
+    body = body[:min(ends)] if ends else body
+    return body if any(mark in body for mark in DATA_CHECK_MARKS) else None

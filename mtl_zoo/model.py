@@ -890,6 +890,9 @@ def _masks_laid_out_as(y, masks):
     count = len(tf.nest.flatten(y)[0])
     laid_out = {}
     for task, targets in y.items():
+        if isinstance(masks.get(task), dict):  # laid out already (fit's own evaluate of validation_data)
+            laid_out[task] = masks[task]
+            continue
         mask = np.asarray(masks[task], "float32") if task in masks else np.ones(count, "float32")
         laid_out[task] = tf.nest.map_structure(lambda _: mask, targets)
     return laid_out

@@ -104,7 +104,7 @@ def test_images_scaled_to_0_1_are_warned_about(model, shapes):
     with pytest.warns(UserWarning, match="The images given to predict are floats in \\[0.*, .*1\\], but the models "
                                          "take raw 0-255 images"):
         model.predict_decoded(images.astype("float32") / 255.0)  # it used to decode near-black images
-    with pytest.warns(UserWarning, match="The images given to dataset_from_arrays are floats in \\[-1.*, .*1\\]"):
+    with pytest.warns(UserWarning, match="The images given to dataset_from_arrays are floats in \\[-1, .*\\]"):
         dataset_from_arrays(model, images.astype("float32") / 127.5 - 1.0, {"count": np.array([0, 1])})
     with pytest.warns(UserWarning, match="The images given to predict are floats") as caught:
         model.predict(tf.constant(images, tf.float32) / 255.0, verbose=0)  # a tensor too

@@ -5,6 +5,8 @@ import sys
 
 from absl import app, flags, logging
 
+from mtl_zoo.checks import failed_check
+
 
 def _exit_with_error(message):
     print(f"error: {' '.join(_without_traced_code(str(message)).split())}", file=sys.stderr)
@@ -78,35 +80,6 @@ def refuse_positional_arguments(argv):
     if len(argv) > 1:
         _exit_with_error(f"Unexpected arguments: {argv[1:]}; every option is a --flag (`--help` "
                          "lists them).")
-
-
-# what the messages of mtl_zoo's checks of the data hold (a task's name, or the dataset's
-# failure), unlike assertions inside Keras or TensorFlow
-DATA_CHECK_MARKS = ("Task '", "task '", "an image is empty", "yields no examples")
-
-
-def failed_check(error):
-    """The message of the mtl_zoo check that `error` reports (a TensorFlow run-time assertion
-    about the data, such as a class id out of range), or None for any other error.
-
-    Example:
-    >>> import tensorflow as tf
-    >>> error = tf.errors.InvalidArgumentError(None, None, "Graph execution error: ... assertion "
-    ...     "failed: [Task 'kind': class ids must lie in [0, 4)] [Condition x == y did not hold]")
-    >>> failed_check(error)
-    "Task 'kind': class ids must lie in [0, 4)"
-    """
-    tensorflow = sys.modules.get("tensorflow")  # no TensorFlow imported: no such error
-    marker = "assertion failed: ["
-    if tensorflow is None or not isinstance(error, tensorflow.errors.InvalidArgumentError):
-        return None
-    text = str(error.message).replace("\\'", "'")  # TensorFlow escapes the quotes
-    if marker not in text:
-        return None
-    body = text[text.index(marker) + len(marker):]
-    ends = [index for index in (body.find("] [Condition"), body.find("]\n"), body.rfind("]")) if index >= 0]
-    body = body[:min(ends)] if ends else body
-    return body if any(mark in body for mark in DATA_CHECK_MARKS) else None
 
 
 def exit_on_bad_input(function, errors=(ValueError, OSError)):

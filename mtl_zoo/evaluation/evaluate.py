@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_zoo.benchmarks.table import Table
-from mtl_zoo.checks import check_integer, check_number
+from mtl_zoo.checks import check_integer, check_number, failed_check
 from mtl_zoo.evaluation import classification, coco, dense, pose
 from mtl_zoo.naming import unknown_name_error
 
@@ -170,7 +170,7 @@ def _check_raw_labels(task, labels, image_shape, batch_size):
             try:
                 _run_checks(task, tf.nest.map_structure(lambda value: np.asarray(value)[None], label), image_shape)
             except (ValueError, tf.errors.OpError) as error:
-                message = getattr(error, "message", str(error)).strip().splitlines()[0]  # without TF's context
+                message = failed_check(error) or getattr(error, "message", str(error)).strip().splitlines()[0]
                 raise ValueError(f"Example {start + offset} of the evaluation data: {message}") from None
 
 
