@@ -102,6 +102,7 @@ def generate(num_examples, image_size=128, seed=0):
                                  [array.dtype for array in first], stateful=False)
         for tensor, array in zip(flat, first):
             tensor.set_shape([None] * array.ndim)
-        return to_example(tf.nest.pack_sequence_as(template, flat))
+        image, labels = to_example(tf.nest.pack_sequence_as(template, flat))
+        return tf.ensure_shape(image, [image_size, image_size, 3]), labels  # RGB: no check of channels when read
 
     return tf.data.Dataset.range(num_examples).map(drawn, num_parallel_calls=tf.data.AUTOTUNE)
